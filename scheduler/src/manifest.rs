@@ -1,0 +1,215 @@
+//! The wadm application manifest, as Flotilla understands it after parsing.
+//!
+//! Aliases and deprecated forms of the source are already folded in: `instances`/`replicas`,
+//! `actor`/`component`, `linkdef`/`link`, `source_config`/`source.config`, and a link target
+//! written as a bare name.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image::ImageRef;
+
+/// The OAM API version wadm manifests declare.
+pub const OAM_API_VERSION: &str = "core.oam.dev/v1beta1";
+/// The only manifest kind.
+pub const APPLICATION_KIND: &str = "Application";
+/// Annotation that carries the application's version.
+pub const VERSION_ANNOTATION: &str = "version";
+/// Annotation that carries the application's description.
+pub const DESCRIPTION_ANNOTATION: &str = "description";
+/// Weight of a spread that does not state one (as in wadm).
+pub const DEFAULT_SPREAD_WEIGHT: u32 = 100;
+/// Most replicas one scaler may ask for.
+pub const MAX_REPLICAS: u32 = 100_000;
+/// Name a link has when it does not state one (as in wadm).
+pub const DEFAULT_LINK_NAME: &str = "default";
+
+/// A parsed, validated application manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// All annotations, `version` and `description` included.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
+    pub components: Vec<Component>,
+}
+
+impl Manifest {
+    /// The `version` annotation, if any.
+    pub fn version(&self) -> Option<&str> {
+        self.annotations.get(VERSION_ANNOTATION).map(String::as_str)
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.annotations
+            .get(DESCRIPTION_ANNOTATION)
+            .map(String::as_str)
+    }
+
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+}
+
+/// A named policy (wadm uses them for secrets backends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub policy_type: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Whether a component is a WebAssembly component or a capability provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentKind {
+    Component,
+    Capability,
+}
+
+/// One entry of `spec.components`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    pub name: String,
+    pub kind: ComponentKind,
+    /// The image; absent only when the component is shared from another application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
+    /// A component shared from another application (`properties.application`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<SharedApplication>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ConfigProperty>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretProperty>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaler: Option<Scaler>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+}
+
+/// `properties.application`: use a component of another application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedApplication {
+    pub name: String,
+    pub component: String,
+}
+
+/// A named configuration; without properties it refers to one managed elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigProperty {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<BTreeMap<String, String>>,
+}
+
+/// A secret reference: `name` plus the policy and key it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretProperty {
+    pub name: String,
+    pub policy: String,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// How a component's replicas are spread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScalerKind {
+    /// `replicas` in total, split over the spreads by weight.
+    Spread,
+    /// `replicas` on every eligible host.
+    Daemon,
+}
+
+/// A `spreadscaler` or `daemonscaler` trait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scaler {
+    pub kind: ScalerKind,
+    pub replicas: u32,
+    /// Empty means: every live host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spread: Vec<Spread>,
+}
+
+/// One entry of a scaler's `spread` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spread {
+    pub name: String,
+    /// Labels a host must carry, each with exactly this value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requirements: BTreeMap<String, String>,
+    pub weight: u32,
+}
+
+impl Spread {
+    /// `zone=us-east-1, tier=gpu`, or `any host` when there is no requirement.
+    pub fn requirements_text(&self) -> String {
+        if self.requirements.is_empty() {
+            return "any host".to_string();
+        }
+        self.requirements
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A `link` trait: the component (source) calls `namespace:package/interfaces` on `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub namespace: String,
+    pub package: String,
+    pub interfaces: Vec<String>,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_config: Vec<ConfigProperty>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_config: Vec<ConfigProperty>,
+}
+
+impl Link {
+    pub fn name_or_default(&self) -> &str {
+        self.name.as_deref().unwrap_or(DEFAULT_LINK_NAME)
+    }
+
+    /// Whether this link connects an HTTP server to a component's `wasi:http/incoming-handler`.
+    pub fn is_incoming_http(&self) -> bool {
+        self.namespace == "wasi"
+            && self.package == "http"
+            && self.interfaces.iter().any(|i| i == "incoming-handler")
+    }
+
+    /// Whether this link lets its source make outgoing HTTP requests.
+    pub fn is_outgoing_http(&self) -> bool {
+        self.namespace == "wasi"
+            && self.package == "http"
+            && self.interfaces.iter().any(|i| i == "outgoing-handler")
+    }
+
+    /// The `address` set in the link's source config (the http-server listen address).
+    pub fn source_address(&self) -> Option<&str> {
+        self.source_config
+            .iter()
+            .filter_map(|c| c.properties.as_ref())
+            .find_map(|p| p.get("address"))
+            .map(String::as_str)
+    }
+}
