@@ -75,9 +75,7 @@ fn main() -> ExitCode {
                 }
                 let m = parsed.manifest;
                 let version = AppVersion {
-                    version: m
-                        .version()
-                        .map_or_else(|| format!("{path}"), str::to_string),
+                    version: m.version().map_or_else(|| path.to_string(), str::to_string),
                     manifest: m.clone(),
                 };
                 let fallback = state.apps.remove(&m.name).map(|a| a.desired);

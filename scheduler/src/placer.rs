@@ -274,7 +274,7 @@ impl Placer {
         let Some(app) = self.state.apps.get(name) else {
             return;
         };
-        let (placement, plan) = place_app(name, app, &self.state, &self.hosts, index);
+        let (placement, plan) = place_app(name, app, &self.hosts, index);
         self.plans.insert(name.to_string(), plan);
         self.placements.apps.insert(name.to_string(), placement);
     }
@@ -392,12 +392,15 @@ fn rebalance(
 struct LabelIndex {
     live: Vec<Slot>,
     by_label: BTreeMap<(String, String), Vec<Slot>>,
+    /// Labels of each live host by slot, for requirements beyond the first.
+    labels: Vec<Option<BTreeMap<String, String>>>,
 }
 
 impl LabelIndex {
     fn build(state: &State, table: &HostTable) -> Self {
         let mut live = Vec::new();
         let mut by_label: BTreeMap<(String, String), Vec<Slot>> = BTreeMap::new();
+        let mut labels = vec![None; table.ids.len()];
         for (id, host) in state.hosts.iter().filter(|(_, h)| h.live) {
             let slot = table.slots[id];
             live.push(slot);
@@ -407,29 +410,40 @@ impl LabelIndex {
                     .or_default()
                     .push(slot);
             }
+            labels[slot as usize] = Some(host.labels.clone());
         }
-        LabelIndex { live, by_label }
+        LabelIndex {
+            live,
+            by_label,
+            labels,
+        }
     }
 
-    fn eligible(
-        &self,
-        state: &State,
-        table: &HostTable,
-        requirements: &BTreeMap<String, String>,
-    ) -> Vec<Slot> {
-        let mut lists = requirements.iter().map(|(k, v)| {
-            self.by_label
-                .get(&(k.clone(), v.clone()))
-                .map_or(&[][..], Vec::as_slice)
-        });
-        let Some(first) = lists.next() else {
+    /// Live hosts carrying every required label with the required value.
+    fn eligible(&self, requirements: &BTreeMap<String, String>) -> Vec<Slot> {
+        let lists: Vec<&[Slot]> = requirements
+            .iter()
+            .map(|(k, v)| {
+                self.by_label
+                    .get(&(k.clone(), v.clone()))
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .collect();
+        let Some(shortest) = lists.iter().min_by_key(|l| l.len()) else {
             return self.live.clone();
         };
-        let shortest = lists.fold(first, |a, b| if b.len() < a.len() { b } else { a });
+        if lists.len() == 1 {
+            return shortest.to_vec();
+        }
         shortest
             .iter()
             .copied()
-            .filter(|&s| eligible(&state.hosts[&table.ids[s as usize]], requirements))
+            .filter(|&s| {
+                let labels = self.labels[s as usize].as_ref();
+                requirements
+                    .iter()
+                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            })
             .collect()
     }
 }
@@ -437,7 +451,6 @@ impl LabelIndex {
 fn place_app(
     name: &str,
     app: &App,
-    state: &State,
     table: &HostTable,
     index: &LabelIndex,
 ) -> (AppPlacement, AppPlan) {
@@ -457,7 +470,7 @@ fn place_app(
             },
         );
     }
-    let (desired, desired_plans) = place_version(name, &app.desired, state, table, index);
+    let (desired, desired_plans) = place_version(name, &app.desired, table, index);
     if desired.status != Status::Failed {
         return (
             desired,
@@ -468,7 +481,7 @@ fn place_app(
         );
     }
     if let Some(fallback) = &app.fallback {
-        let (previous, previous_plans) = place_version(name, fallback, state, table, index);
+        let (previous, previous_plans) = place_version(name, fallback, table, index);
         if previous.status != Status::Failed {
             let mut messages = desired.messages;
             messages.push(format!(
@@ -503,7 +516,6 @@ fn place_app(
 fn place_version(
     app: &str,
     version: &AppVersion,
-    state: &State,
     table: &HostTable,
     index: &LabelIndex,
 ) -> (AppPlacement, BTreeMap<String, ComponentPlan>) {
@@ -512,7 +524,7 @@ fn place_version(
     let mut messages = Vec::new();
     let mut status = Status::Deployed;
     for component in &version.manifest.components {
-        let (placement, plan) = place_component(app, component, state, table, index);
+        let (placement, plan) = place_component(app, component, table, index);
         status = status.max(placement.status);
         messages.extend(
             placement
@@ -567,7 +579,6 @@ fn unrunnable(c: &Component) -> Option<String> {
 fn place_component(
     app: &str,
     c: &Component,
-    state: &State,
     table: &HostTable,
     index: &LabelIndex,
 ) -> (ComponentPlacement, ComponentPlan) {
@@ -594,7 +605,8 @@ fn place_component(
             )
         }
     };
-    let mut hosts: BTreeMap<HostId, u32> = BTreeMap::new();
+    // (slot, replicas) pairs, summed per host once all spreads are done.
+    let mut counts: Vec<(Slot, u32)> = Vec::new();
     let mut messages = Vec::new();
     let plan = match scaler.kind {
         ScalerKind::Spread => {
@@ -604,7 +616,7 @@ fn place_component(
             for (s, share) in spreads.iter().zip(shares) {
                 let key = stable_hash(&[app, &c.name, &s.name]);
                 let mut scored: Vec<(u64, Slot)> = index
-                    .eligible(state, table, &s.requirements)
+                    .eligible(&s.requirements)
                     .into_iter()
                     .map(|slot| (score(key, table.hashes[slot as usize]), slot))
                     .collect();
@@ -620,7 +632,7 @@ fn place_component(
                     for (rank, &slot) in ranked.iter().enumerate() {
                         let n = count(share, ranked.len(), rank);
                         if n > 0 {
-                            *hosts.entry(table.ids[slot as usize].clone()).or_insert(0) += n;
+                            counts.push((slot, n));
                         }
                     }
                 }
@@ -636,10 +648,10 @@ fn place_component(
         ScalerKind::Daemon => {
             let mut any = false;
             for s in &spreads {
-                for slot in index.eligible(state, table, &s.requirements) {
+                for slot in index.eligible(&s.requirements) {
                     any = true;
                     if scaler.replicas > 0 {
-                        hosts.insert(table.ids[slot as usize].clone(), scaler.replicas);
+                        counts.push((slot, scaler.replicas));
                     }
                 }
             }
@@ -653,6 +665,7 @@ fn place_component(
             }
         }
     };
+    let hosts = sum_per_host(counts, table, scaler.kind == ScalerKind::Spread);
     let status = if messages.is_empty() {
         Status::Deployed
     } else {
@@ -666,6 +679,31 @@ fn place_component(
         },
         plan,
     )
+}
+
+/// Builds the per-host map from `(slot, replicas)` pairs: sorted once, then bulk-built.
+/// Spreadscaler counts of a host in several spreads add up; a daemonscaler's do not.
+fn sum_per_host(
+    mut counts: Vec<(Slot, u32)>,
+    table: &HostTable,
+    add: bool,
+) -> BTreeMap<HostId, u32> {
+    counts.sort_unstable_by(|a, b| table.ids[a.0 as usize].cmp(&table.ids[b.0 as usize]));
+    let mut merged: Vec<(Slot, u32)> = Vec::with_capacity(counts.len());
+    for (slot, n) in counts {
+        match merged.last_mut() {
+            Some((last, m)) if *last == slot => {
+                if add {
+                    *m += n;
+                }
+            }
+            _ => merged.push((slot, n)),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(slot, n)| (table.ids[slot as usize].clone(), n))
+        .collect()
 }
 
 /// The spreads of a scaler; a scaler without any spreads over every live host.

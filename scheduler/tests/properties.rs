@@ -22,13 +22,18 @@ const ZONES: &[&str] = &["a", "b", "c", "d"];
 const TIERS: &[&str] = &["x", "y"];
 
 fn arb_host() -> impl Strategy<Value = Host> {
-    (0..ZONES.len(), prop::option::of(0..TIERS.len()), prop::bool::weighted(0.85)).prop_map(|(z, t, live)| {
-        let mut l = BTreeMap::from([("zone".to_string(), ZONES[z].to_string())]);
-        if let Some(t) = t {
-            l.insert("tier".to_string(), TIERS[t].to_string());
-        }
-        Host { labels: l, live }
-    })
+    (
+        0..ZONES.len(),
+        prop::option::of(0..TIERS.len()),
+        prop::bool::weighted(0.85),
+    )
+        .prop_map(|(z, t, live)| {
+            let mut l = BTreeMap::from([("zone".to_string(), ZONES[z].to_string())]);
+            if let Some(t) = t {
+                l.insert("tier".to_string(), TIERS[t].to_string());
+            }
+            Host { labels: l, live }
+        })
 }
 
 fn arb_hosts(max: usize) -> impl Strategy<Value = BTreeMap<String, Host>> {
@@ -36,46 +41,82 @@ fn arb_hosts(max: usize) -> impl Strategy<Value = BTreeMap<String, Host>> {
 }
 
 fn arb_spread(i: usize) -> impl Strategy<Value = Spread> {
-    (prop::option::of(0..ZONES.len()), prop::option::of(0..TIERS.len()), 0u32..100).prop_map(move |(z, t, w)| {
-        let mut req = BTreeMap::new();
-        if let Some(z) = z {
-            req.insert("zone".to_string(), ZONES[z].to_string());
-        }
-        if let Some(t) = t {
-            req.insert("tier".to_string(), TIERS[t].to_string());
-        }
-        Spread { name: format!("s{i}"), requirements: req, weight: w }
-    })
+    (
+        prop::option::of(0..ZONES.len()),
+        prop::option::of(0..TIERS.len()),
+        0u32..100,
+    )
+        .prop_map(move |(z, t, w)| {
+            let mut req = BTreeMap::new();
+            if let Some(z) = z {
+                req.insert("zone".to_string(), ZONES[z].to_string());
+            }
+            if let Some(t) = t {
+                req.insert("tier".to_string(), TIERS[t].to_string());
+            }
+            Spread {
+                name: format!("s{i}"),
+                requirements: req,
+                weight: w,
+            }
+        })
 }
 
 fn arb_component(i: usize) -> impl Strategy<Value = Component> {
     let spreads = (0usize..4).prop_flat_map(|n| (0..n).map(arb_spread).collect::<Vec<_>>());
-    (prop::bool::weighted(0.8), 0u32..300, spreads).prop_map(move |(is_spread, replicas, mut spreads)| {
-        if spreads.iter().all(|s| s.weight == 0) {
-            if let Some(s) = spreads.first_mut() {
-                s.weight = 1; // validation rejects all-zero weights
+    (prop::bool::weighted(0.8), 0u32..300, spreads).prop_map(
+        move |(is_spread, replicas, mut spreads)| {
+            if spreads.iter().all(|s| s.weight == 0) {
+                if let Some(s) = spreads.first_mut() {
+                    s.weight = 1; // validation rejects all-zero weights
+                }
             }
-        }
-        let kind = if is_spread { ScalerKind::Spread } else { ScalerKind::Daemon };
-        component(&format!("c{i}"), kind, if is_spread { replicas } else { replicas % 4 }, spreads)
-    })
+            let kind = if is_spread {
+                ScalerKind::Spread
+            } else {
+                ScalerKind::Daemon
+            };
+            component(
+                &format!("c{i}"),
+                kind,
+                if is_spread { replicas } else { replicas % 4 },
+                spreads,
+            )
+        },
+    )
 }
 
 fn arb_app(name: String) -> impl Strategy<Value = App> {
     let comps = (1usize..4).prop_flat_map(|n| (0..n).map(arb_component).collect::<Vec<_>>());
-    (comps.clone(), prop::option::of(comps), prop::bool::weighted(0.1)).prop_map(move |(c, fb, undeployed)| {
-        let mut app = deployed(&name, "v2", c);
-        app.fallback = fb.map(|c| AppVersion { version: "v1".into(), manifest: manifest(&name, "v1", c) });
-        app.undeployed = undeployed;
-        app
-    })
+    (
+        comps.clone(),
+        prop::option::of(comps),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(move |(c, fb, undeployed)| {
+            let mut app = deployed(&name, "v2", c);
+            app.fallback = fb.map(|c| AppVersion {
+                version: "v1".into(),
+                manifest: manifest(&name, "v1", c),
+            });
+            app.undeployed = undeployed;
+            app
+        })
 }
 
 fn arb_state(max_hosts: usize) -> impl Strategy<Value = State> {
-    let apps = (1usize..5).prop_flat_map(|n| (0..n).map(|i| arb_app(format!("app{i}"))).collect::<Vec<_>>());
+    let apps = (1usize..5).prop_flat_map(|n| {
+        (0..n)
+            .map(|i| arb_app(format!("app{i}")))
+            .collect::<Vec<_>>()
+    });
     (arb_hosts(max_hosts), apps).prop_map(|(hosts, apps)| State {
         hosts,
-        apps: apps.into_iter().enumerate().map(|(i, a)| (format!("app{i}"), a)).collect(),
+        apps: apps
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| (format!("app{i}"), a))
+            .collect(),
     })
 }
 
@@ -89,7 +130,10 @@ fn spreads_of(c: &Component) -> Vec<Spread> {
 }
 
 fn eligible(h: &Host, s: &Spread) -> bool {
-    h.live && s.requirements.iter().all(|(k, v)| h.labels.get(k) == Some(v))
+    h.live
+        && s.requirements
+            .iter()
+            .all(|(k, v)| h.labels.get(k) == Some(v))
 }
 
 /// The manifest whose replicas `place` reports for an app.
