@@ -329,3 +329,39 @@ fn registry_images_and_foreign_providers_fail_with_a_reason() {
         kv.messages
     );
 }
+
+/// The seed's manifests in `examples/hello-world/` validate and place as the walkthrough says.
+#[test]
+fn hello_world_examples_place_as_the_walkthrough_says() {
+    let read = |f: &str| {
+        let bytes = std::fs::read(format!(
+            "{}/../examples/hello-world/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        scheduler::parse_manifest(&bytes).unwrap().manifest
+    };
+    let (v1, v2) = (read("wadm.yaml"), read("wadm-spread.yaml"));
+    let mut app = deployed("hello-world", "v0.0.2", vec![]);
+    app.desired.manifest = v2;
+    app.fallback = Some(AppVersion {
+        version: "v0.0.1".into(),
+        manifest: v1,
+    });
+    let mut s = state(&[("first", host(&[]))], vec![("hello-world", app)]);
+    let p = place(&s);
+    assert_eq!(
+        p.apps["hello-world"].serving_version.as_deref(),
+        Some("v0.0.1")
+    );
+    assert_eq!(hosts_of(&p, "hello-world", "hello")["first"], 100);
+    s.hosts
+        .insert("east".into(), host(&[("zone", "us-east-1")]));
+    s.hosts
+        .insert("west".into(), host(&[("zone", "us-west-1")]));
+    let p = place(&s);
+    assert_eq!(
+        hosts_of(&p, "hello-world", "hello"),
+        BTreeMap::from([("east".to_string(), 80), ("west".to_string(), 20)])
+    );
+}
