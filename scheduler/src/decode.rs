@@ -110,22 +110,8 @@ impl Decoder<'_> {
             loc: loc.clone(),
             entries: BTreeMap::new(),
         };
-        for (key, value) in entries {
-            let Value::Scalar { text, .. } = &key.value else {
-                self.error(
-                    &Loc {
-                        path: loc.path.clone(),
-                        pos: key.pos,
-                    },
-                    "mapping keys must be strings",
-                );
-                continue;
-            };
-            let field_loc = Loc {
-                path: join(&loc.path, text),
-                pos: key.pos,
-            };
-            if !allowed.contains(&text.as_str()) {
+        for (text, field_loc, value) in self.keyed_entries(loc, entries, "field") {
+            if !allowed.contains(&text) {
                 let expected = allowed
                     .iter()
                     .map(|a| format!("`{a}`"))
@@ -137,22 +123,44 @@ impl Decoder<'_> {
                 );
                 continue;
             }
-            if fields.entries.contains_key(text.as_str()) {
-                self.error(&field_loc, format!("duplicate field `{text}`"));
-                continue;
-            }
-            fields.entries.insert(
-                text.as_str(),
-                (
-                    value,
-                    Loc {
-                        path: field_loc.path,
-                        pos: value.pos.or(key.pos),
-                    },
-                ),
-            );
+            let value_loc = Loc {
+                path: field_loc.path,
+                pos: value.pos.or(field_loc.pos),
+            };
+            fields.entries.insert(text, (value, value_loc));
         }
         Some(fields)
+    }
+
+    /// A mapping's entries as `(key, location of the key, value)`. Keys that are not strings
+    /// and keys given twice are reported and left out.
+    fn keyed_entries<'n>(
+        &mut self,
+        loc: &Loc,
+        entries: &'n [(Node, Node)],
+        what: &str,
+    ) -> Vec<(&'n str, Loc, &'n Node)> {
+        let mut out: Vec<(&'n str, Loc, &'n Node)> = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let Value::Scalar { text, .. } = &key.value else {
+                let at = Loc {
+                    path: loc.path.clone(),
+                    pos: key.pos,
+                };
+                self.error(&at, "mapping keys must be strings");
+                continue;
+            };
+            let key_loc = Loc {
+                path: join(&loc.path, text),
+                pos: key.pos,
+            };
+            if out.iter().any(|(seen, _, _)| *seen == text.as_str()) {
+                self.error(&key_loc, format!("duplicate {what} `{text}`"));
+                continue;
+            }
+            out.push((text.as_str(), key_loc, value));
+        }
+        out
     }
 
     fn missing(&mut self, fields: &Fields<'_>, name: &str) {
@@ -279,25 +287,7 @@ impl Decoder<'_> {
             }
             return (map, locs);
         };
-        for (key, value) in entries {
-            let Value::Scalar { text: k, .. } = &key.value else {
-                self.error(
-                    &Loc {
-                        path: loc.path.clone(),
-                        pos: key.pos,
-                    },
-                    "mapping keys must be strings",
-                );
-                continue;
-            };
-            let entry_loc = Loc {
-                path: join(&loc.path, k),
-                pos: key.pos,
-            };
-            if map.contains_key(k) {
-                self.error(&entry_loc, format!("duplicate key `{k}`"));
-                continue;
-            }
+        for (k, entry_loc, value) in self.keyed_entries(loc, entries, "key") {
             let v = match &value.value {
                 Value::Scalar { text, .. } => text.clone(),
                 other => {
@@ -311,8 +301,8 @@ impl Decoder<'_> {
                     continue;
                 }
             };
-            map.insert(k.clone(), v);
-            locs.insert(k.clone(), entry_loc);
+            map.insert(k.to_string(), v);
+            locs.insert(k.to_string(), entry_loc);
         }
         (map, locs)
     }

@@ -296,23 +296,7 @@ proptest! {
         state in arb_state(16),
         ops in prop::collection::vec((0usize..20, arb_host(), 0u8..4), 1..12),
     ) {
-        let mut placer = Placer::new(state);
-        for (i, host, op) in ops {
-            let id = format!("h{i}");
-            match op {
-                0 => placer.remove_host(&id),
-                1 => {
-                    // Liveness flip keeps the labels.
-                    if let Some(mut h) = placer.state().hosts.get(&id).cloned() {
-                        h.live = !h.live;
-                        placer.upsert_host(&id, h);
-                    }
-                }
-                _ => placer.upsert_host(&id, host),
-            }
-            let full = place(placer.state());
-            prop_assert_eq!(placer.placements(), &full, "after {:?} of {}", op, id);
-        }
+        check_incremental(state, ops)?;
     }
 
     /// Same, where a base host in every zone and tier keeps every app placeable, so that every
@@ -329,20 +313,34 @@ proptest! {
             }
         }
         for app in state.apps.values_mut() { app.fallback = None; }
-        let mut placer = Placer::new(state);
-        for (i, host, op) in ops {
-            let id = format!("h{i}");
-            match op {
-                0 => placer.remove_host(&id),
-                1 => {
-                    if let Some(mut h) = placer.state().hosts.get(&id).cloned() {
-                        h.live = !h.live;
-                        placer.upsert_host(&id, h);
-                    }
-                }
-                _ => placer.upsert_host(&id, host),
-            }
-            prop_assert_eq!(placer.placements(), &place(placer.state()), "after {:?} of {}", op, id);
-        }
+        check_incremental(state, ops)?;
     }
+}
+
+/// Applies host operations `(host number, new host, op)` to a [`Placer`] — 0 removes the host,
+/// 1 flips its liveness, anything else adds or replaces it — comparing with a full placement
+/// after each.
+fn check_incremental(state: State, ops: Vec<(usize, Host, u8)>) -> Result<(), TestCaseError> {
+    let mut placer = Placer::new(state);
+    for (i, host, op) in ops {
+        let id = format!("h{i}");
+        match op {
+            0 => placer.remove_host(&id),
+            1 => {
+                if let Some(mut h) = placer.state().hosts.get(&id).cloned() {
+                    h.live = !h.live;
+                    placer.upsert_host(&id, h);
+                }
+            }
+            _ => placer.upsert_host(&id, host),
+        }
+        prop_assert_eq!(
+            placer.placements(),
+            &place(placer.state()),
+            "after {:?} of {}",
+            op,
+            id
+        );
+    }
+    Ok(())
 }

@@ -23,17 +23,7 @@ fn split_over_zones(replicas: u32, weights: &[u32]) -> Vec<u32> {
         .iter()
         .map(|n| (n.as_str(), host(&[("zone", n)])))
         .collect();
-    let s = state(
-        &hosts,
-        vec![(
-            "app",
-            deployed(
-                "app",
-                "v1",
-                vec![component("c", ScalerKind::Spread, replicas, spreads)],
-            ),
-        )],
-    );
+    let s = one_component(&hosts, ScalerKind::Spread, replicas, spreads);
     let p = place(&s);
     names
         .iter()
@@ -61,17 +51,7 @@ fn no_spread_list_places_over_all_live_hosts_evenly() {
         ("h3", host(&[("zone", "x")])),
         ("h4", lost),
     ];
-    let s = state(
-        &hosts,
-        vec![(
-            "app",
-            deployed(
-                "app",
-                "v1",
-                vec![component("c", ScalerKind::Spread, 10, vec![])],
-            ),
-        )],
-    );
+    let s = one_component(&hosts, ScalerKind::Spread, 10, vec![]);
     let placed = hosts_of(&place(&s), "app", "c");
     assert_eq!(placed.values().sum::<u32>(), 10);
     assert!(!placed.contains_key("h4"), "a lost host gets nothing");
@@ -199,49 +179,19 @@ fn daemonscaler_runs_replicas_on_every_eligible_host() {
         ("e2", host(&[("zone", "east")])),
         ("w1", host(&[("zone", "west")])),
     ];
-    let s = state(
-        &hosts,
-        vec![(
-            "app",
-            deployed(
-                "app",
-                "v1",
-                vec![component("c", ScalerKind::Daemon, 3, spreads)],
-            ),
-        )],
-    );
+    let s = one_component(&hosts, ScalerKind::Daemon, 3, spreads);
     assert_eq!(
         hosts_of(&place(&s), "app", "c"),
         BTreeMap::from([("e1".to_string(), 3), ("e2".to_string(), 3)])
     );
-    let s = state(
-        &hosts,
-        vec![(
-            "app",
-            deployed(
-                "app",
-                "v1",
-                vec![component("c", ScalerKind::Daemon, 2, vec![])],
-            ),
-        )],
-    );
+    let s = one_component(&hosts, ScalerKind::Daemon, 2, vec![]);
     assert_eq!(hosts_of(&place(&s), "app", "c").len(), 3);
 }
 
 #[test]
 fn a_lost_host_has_its_replicas_placed_on_the_others() {
     let hosts = [("h1", host(&[])), ("h2", host(&[])), ("h3", host(&[]))];
-    let mut s = state(
-        &hosts,
-        vec![(
-            "app",
-            deployed(
-                "app",
-                "v1",
-                vec![component("c", ScalerKind::Spread, 9, vec![])],
-            ),
-        )],
-    );
+    let mut s = one_component(&hosts, ScalerKind::Spread, 9, vec![]);
     assert_eq!(
         hosts_of(&place(&s), "app", "c")
             .values()
@@ -270,17 +220,7 @@ fn undeployed_apps_have_no_replicas_and_their_own_status() {
 
 #[test]
 fn no_live_hosts_is_a_failure() {
-    let s = state(
-        &[],
-        vec![(
-            "app",
-            deployed(
-                "app",
-                "v1",
-                vec![component("c", ScalerKind::Spread, 5, vec![])],
-            ),
-        )],
-    );
+    let s = one_component(&[], ScalerKind::Spread, 5, vec![]);
     let p = place(&s);
     assert_eq!(p.apps["app"].status, Status::Failed);
     assert_eq!(

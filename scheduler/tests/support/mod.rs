@@ -78,3 +78,19 @@ pub fn state(hosts: &[(&str, Host)], apps: Vec<(&str, App)>) -> State {
         apps: apps.into_iter().map(|(n, a)| (n.to_string(), a)).collect(),
     }
 }
+
+/// A state with `hosts` and one app `app` (version `v1`) of one component `c`.
+pub fn one_component(
+    hosts: &[(&str, Host)],
+    kind: ScalerKind,
+    replicas: u32,
+    spreads: Vec<Spread>,
+) -> State {
+    state(
+        hosts,
+        vec![(
+            "app",
+            deployed("app", "v1", vec![component("c", kind, replicas, spreads)]),
+        )],
+    )
+}
