@@ -1,11 +1,19 @@
-//! # consensus — Flotilla's replicated event log (not yet built)
+//! # consensus — Flotilla's replicated event log
 //!
-//! Will own: the versioned event types (app deployed/undeployed/deleted, host joined, labels
-//! changed, host lost/returned), the pure `apply(state, event)` state machine whose placements
-//! are `scheduler::place(state)`, the openraft storage on sled (log, vote, snapshots), the audit
-//! log that keeps every applied event forever, and replay to any index.
+//! Owns the versioned [`Event`] types (app deployed/undeployed/deleted, host joined, labels
+//! changed, host lost/returned), the pure state machine ([`ClusterState::apply`], wrapped with
+//! derived placements in [`StateMachine`]), the state hash, snapshots and [`replay`].
 //!
-//! Must never: read a clock, draw randomness or do I/O inside `apply`; iterate a `HashMap` where
-//! state is derived; acknowledge a log entry before sled has flushed it.
+//! Built so far: the pure core. Still to come (issue "Replicated event log"): the openraft
+//! storage on sled (log, vote, snapshots), the audit log kept forever, and the HTTP network.
 //!
-//! Nothing is implemented here yet: the issue "Replicated event log" fills this crate.
+//! Must never: read a clock, draw randomness or do I/O inside `apply`; iterate a `HashMap`
+//! where state is derived; acknowledge a log entry before sled has flushed it.
+
+pub mod event;
+pub mod machine;
+pub mod state;
+
+pub use event::{DecodeError, Event, Millis, EVENT_VERSION};
+pub use machine::{replay, state_hash, Snapshot, StateMachine};
+pub use state::{AppRecord, Applied, ClusterState, Deployment, HostRecord, VersionRecord};

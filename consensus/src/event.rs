@@ -1,0 +1,192 @@
+//! Events: every change of desired state, as it is written to the log.
+//!
+//! The encoding is versioned: `{"v": 1, "kind": "...", ...fields}` in JSON. Times are data
+//! chosen by the proposer (milliseconds since the Unix epoch); `apply` never reads a clock.
+//! Decoding an unknown version or kind is a [`DecodeError`], never a panic.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use scheduler::Manifest;
+use serde::{Deserialize, Serialize};
+
+/// The encoding version this build writes and reads.
+pub const EVENT_VERSION: u32 = 1;
+
+/// Milliseconds since the Unix epoch, as chosen by the proposer.
+pub type Millis = u64;
+
+/// A change of desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A version of an app was deployed (a new one, or a past one again: a rollback).
+    AppDeployed {
+        app: String,
+        version: String,
+        manifest: Manifest,
+        /// sha256 of each component's image, by component name, pinned at deploy time.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        digests: BTreeMap<String, String>,
+        who: String,
+        at: Millis,
+    },
+    /// The app stops running; its history is kept and it can be deployed again.
+    AppUndeployed {
+        app: String,
+        who: String,
+        at: Millis,
+    },
+    /// The app is removed from the state; its events stay in the audit log.
+    AppDeleted {
+        app: String,
+        who: String,
+        at: Millis,
+    },
+    /// A host joined the cluster (or re-joined with new labels or addresses).
+    HostJoined {
+        host: String,
+        labels: BTreeMap<String, String>,
+        /// Where the host is reached, by purpose (`api`, `raft`, `ingress`, ...).
+        addresses: BTreeMap<String, String>,
+        at: Millis,
+    },
+    HostLabelsChanged {
+        host: String,
+        labels: BTreeMap<String, String>,
+        at: Millis,
+    },
+    /// The leader found the host unreachable for longer than the timeout.
+    HostLost { host: String, at: Millis },
+    /// A lost host is reachable again.
+    HostReturned { host: String, at: Millis },
+}
+
+impl Event {
+    /// The event's kind as written in the encoding.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::AppDeployed { .. } => "app_deployed",
+            Event::AppUndeployed { .. } => "app_undeployed",
+            Event::AppDeleted { .. } => "app_deleted",
+            Event::HostJoined { .. } => "host_joined",
+            Event::HostLabelsChanged { .. } => "host_labels_changed",
+            Event::HostLost { .. } => "host_lost",
+            Event::HostReturned { .. } => "host_returned",
+        }
+    }
+
+    /// Encodes the event with its version, for the log.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut value = serde_json::to_value(self).expect("events always serialize");
+        value
+            .as_object_mut()
+            .expect("events serialize as objects")
+            .insert("v".to_string(), EVENT_VERSION.into());
+        serde_json::to_vec(&value).expect("JSON values always serialize")
+    }
+
+    /// Decodes an event written by [`Event::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| DecodeError::Malformed("an event is a JSON object".to_string()))?;
+        match object.remove("v").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(EVENT_VERSION) => {}
+            Some(v) => return Err(DecodeError::UnknownVersion(v)),
+            None => return Err(DecodeError::Malformed("missing version `v`".to_string())),
+        }
+        let kind = object
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .ok_or_else(|| DecodeError::Malformed("missing `kind`".to_string()))?
+            .to_string();
+        if !KINDS.contains(&kind.as_str()) {
+            return Err(DecodeError::UnknownKind(kind));
+        }
+        serde_json::from_value(value).map_err(|e| DecodeError::Malformed(format!("{kind}: {e}")))
+    }
+}
+
+const KINDS: &[&str] = &[
+    "app_deployed",
+    "app_undeployed",
+    "app_deleted",
+    "host_joined",
+    "host_labels_changed",
+    "host_lost",
+    "host_returned",
+];
+
+/// Why bytes from the log are not an event this build understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    UnknownVersion(u64),
+    UnknownKind(String),
+    Malformed(String),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnknownVersion(v) => write!(
+                f,
+                "event encoding version {v} is not known to this build (it reads version {EVENT_VERSION}); upgrade this node"
+            ),
+            DecodeError::UnknownKind(k) => {
+                write!(f, "event kind `{k}` is not known to this build; upgrade this node")
+            }
+            DecodeError::Malformed(m) => write!(f, "malformed event: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined() -> Event {
+        Event::HostJoined {
+            host: "h1".into(),
+            labels: BTreeMap::from([("zone".into(), "us-east-1".into())]),
+            addresses: BTreeMap::from([("api".into(), "127.0.0.1:7000".into())]),
+            at: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn round_trips_with_version() {
+        let bytes = joined().encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains("\"v\":1") && text.contains("\"kind\":\"host_joined\""),
+            "{text}"
+        );
+        assert_eq!(Event::decode(&bytes).unwrap(), joined());
+    }
+
+    #[test]
+    fn unknown_version_and_kind_are_clear_errors() {
+        let e = Event::decode(br#"{"v":2,"kind":"host_lost","host":"h","at":1}"#).unwrap_err();
+        assert_eq!(e, DecodeError::UnknownVersion(2));
+        assert!(e.to_string().contains("version 2"));
+        let e = Event::decode(br#"{"v":1,"kind":"host_exploded","host":"h","at":1}"#).unwrap_err();
+        assert_eq!(e, DecodeError::UnknownKind("host_exploded".into()));
+        assert!(matches!(
+            Event::decode(b"\xff"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Event::decode(br#"{"v":1,"kind":"host_lost"}"#),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Event::decode(br#"[1]"#),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,148 @@
+//! The state machine every node runs: the replicated [`ClusterState`], the index of the last
+//! applied event, and the placements derived from it, kept current incrementally.
+
+use scheduler::{Placements, Placer};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::event::Event;
+use crate::state::{Applied, ClusterState};
+
+/// State, applied index and placements. The placements are derived and never stored.
+#[derive(Debug)]
+pub struct StateMachine {
+    state: ClusterState,
+    applied: u64,
+    placer: Placer,
+}
+
+/// What a snapshot holds: the state at an index. Placements are derived again on restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub applied: u64,
+    pub state: ClusterState,
+}
+
+impl Default for StateMachine {
+    fn default() -> Self {
+        Self::from_snapshot(Snapshot {
+            applied: 0,
+            state: ClusterState::default(),
+        })
+    }
+}
+
+impl StateMachine {
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let placer = Placer::new(snapshot.state.scheduler_state());
+        StateMachine {
+            state: snapshot.state,
+            applied: snapshot.applied,
+            placer,
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            applied: self.applied,
+            state: self.state.clone(),
+        }
+    }
+
+    pub fn state(&self) -> &ClusterState {
+        &self.state
+    }
+
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    pub fn placements(&self) -> &Placements {
+        self.placer.placements()
+    }
+
+    /// Applies the event committed at `index` (which must follow the last applied one) and
+    /// brings the placements up to date.
+    pub fn apply(&mut self, index: u64, event: &Event) -> Applied {
+        assert!(
+            index > self.applied,
+            "index {index} applied after {}",
+            self.applied
+        );
+        self.applied = index;
+        let outcome = self.state.apply(index, event);
+        if outcome != Applied::Changed {
+            return outcome;
+        }
+        match event {
+            Event::AppDeployed { app, .. }
+            | Event::AppUndeployed { app, .. }
+            | Event::AppDeleted { app, .. } => {
+                self.placer.set_app(app, self.state.scheduler_app(app));
+            }
+            Event::HostJoined { host, .. }
+            | Event::HostLabelsChanged { host, .. }
+            | Event::HostLost { host, .. }
+            | Event::HostReturned { host, .. } => match self.state.scheduler_host(host) {
+                Some(h) => self.placer.upsert_host(host, h),
+                None => self.placer.remove_host(host),
+            },
+        }
+        self.settle_fallbacks();
+        outcome
+    }
+
+    /// Once an app's desired version is placed, the previous version stops being its fallback,
+    /// so that a later host loss never brings old code back.
+    fn settle_fallbacks(&mut self) {
+        let settled: Vec<String> = self
+            .state
+            .apps
+            .iter()
+            .filter(|(_, a)| a.fallback.is_some())
+            .filter(|(name, a)| {
+                self.placer.placements().apps.get(*name).is_some_and(|p| {
+                    p.serving_version.as_deref() == Some(a.desired.as_str())
+                        && p.status != scheduler::Status::Failed
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in settled {
+            if let Some(a) = self.state.apps.get_mut(&name) {
+                a.fallback = None;
+            }
+            self.placer.set_app(&name, self.state.scheduler_app(&name));
+        }
+    }
+
+    /// SHA-256 of the canonical encoding of the state (JSON of ordered maps), in hex. Equal on
+    /// every node that applied the same events.
+    pub fn state_hash(&self) -> String {
+        state_hash(&self.state)
+    }
+}
+
+/// SHA-256 of the canonical encoding of `state`, in lower-case hex.
+pub fn state_hash(state: &ClusterState) -> String {
+    let bytes = serde_json::to_vec(state).expect("the state always serializes");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Rebuilds the state machine from events in index order, up to `at` (inclusive) if given.
+pub fn replay<'e>(
+    events: impl IntoIterator<Item = (u64, &'e Event)>,
+    at: Option<u64>,
+) -> StateMachine {
+    let mut machine = StateMachine::default();
+    for (index, event) in events {
+        if at.is_some_and(|at| index > at) {
+            break;
+        }
+        machine.apply(index, event);
+    }
+    machine
+}

@@ -1,0 +1,226 @@
+//! The state machine: apply is deterministic, replay equals live application, snapshots
+//! restore the same state, placements follow the scheduler, and the walkthrough's fallback is
+//! settled once the new version is placed.
+
+use std::collections::BTreeMap;
+
+use consensus::{replay, Applied, Event, Snapshot, StateMachine};
+use proptest::prelude::*;
+use scheduler::{parse_manifest, Manifest, Status};
+
+const ZONES: &[&str] = &["us-east-1", "us-west-1", "eu-west-1"];
+
+/// A manifest for `app` at version number `n`: some spread over zones, some not.
+fn manifest(app: &str, n: u8) -> Manifest {
+    let spread = match n % 3 {
+        0 => String::new(),
+        1 => format!(
+            "            spread:\n              - name: east\n                requirements:\n                  zone: {}\n                weight: 80\n              - name: west\n                requirements:\n                  zone: {}\n                weight: 20\n",
+            ZONES[0], ZONES[1]
+        ),
+        _ => format!(
+            "            spread:\n              - name: eu\n                requirements:\n                  zone: {}\n",
+            ZONES[2]
+        ),
+    };
+    let yaml = format!(
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {app}\n  annotations:\n    version: v{n}\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: file://./web.wasm\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: {}\n{spread}",
+        10 + u32::from(n) * 7
+    );
+    parse_manifest(yaml.as_bytes())
+        .expect("test manifest is valid")
+        .manifest
+}
+
+fn deployed(app: &str, n: u8, at: u64) -> Event {
+    Event::AppDeployed {
+        app: app.to_string(),
+        version: format!("v{n}"),
+        manifest: manifest(app, n),
+        digests: BTreeMap::new(),
+        who: "tester".to_string(),
+        at,
+    }
+}
+
+fn joined(host: &str, zone: &str, at: u64) -> Event {
+    Event::HostJoined {
+        host: host.to_string(),
+        labels: BTreeMap::from([("zone".to_string(), zone.to_string())]),
+        addresses: BTreeMap::from([(
+            "api".to_string(),
+            format!("127.0.0.1:{}", 7000 + host.len()),
+        )]),
+        at,
+    }
+}
+
+fn arb_event() -> impl Strategy<Value = Event> {
+    let app = (0u8..3).prop_map(|a| format!("app{a}"));
+    let host = (0u8..6).prop_map(|h| format!("h{h}"));
+    prop_oneof![
+        4 => (app.clone(), 0u8..5, any::<u32>()).prop_map(|(a, n, t)| deployed(&a, n, u64::from(t))),
+        // Same version, other manifest: must be ignored, not applied.
+        1 => (app.clone(), 0u8..5).prop_map(|(a, n)| {
+            let Event::AppDeployed { app, version, digests, who, at, .. } = deployed(&a, n, 1) else { unreachable!() };
+            Event::AppDeployed { app, version, manifest: manifest(&a, n + 1), digests, who, at }
+        }),
+        1 => app.clone().prop_map(|app| Event::AppUndeployed { app, who: "t".into(), at: 2 }),
+        1 => app.prop_map(|app| Event::AppDeleted { app, who: "t".into(), at: 3 }),
+        4 => (host.clone(), 0..ZONES.len()).prop_map(|(h, z)| joined(&h, ZONES[z], 4)),
+        1 => (host.clone(), 0..ZONES.len()).prop_map(|(h, z)| Event::HostLabelsChanged {
+            host: h,
+            labels: BTreeMap::from([("zone".to_string(), ZONES[z].to_string())]),
+            at: 5,
+        }),
+        2 => host.clone().prop_map(|host| Event::HostLost { host, at: 6 }),
+        2 => host.prop_map(|host| Event::HostReturned { host, at: 7 }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Applying events one by one gives the same state, hash and placements as a replay from
+    /// scratch at every index, and as the scheduler run over the final state.
+    #[test]
+    fn live_application_equals_replay(events in prop::collection::vec(arb_event(), 0..40)) {
+        let numbered: Vec<(u64, Event)> = events.into_iter().enumerate().map(|(i, e)| (i as u64 + 1, e)).collect();
+        let mut live = StateMachine::default();
+        for (index, event) in &numbered {
+            live.apply(*index, event);
+            let replayed = replay(numbered.iter().map(|(i, e)| (*i, e)), Some(*index));
+            prop_assert_eq!(replayed.applied(), *index);
+            prop_assert_eq!(replayed.state_hash(), live.state_hash());
+            prop_assert_eq!(replayed.placements(), live.placements());
+        }
+        prop_assert_eq!(live.placements(), &scheduler::place(&live.state().scheduler_state()));
+    }
+
+    /// A snapshot restores to the same hash and placements, and keeps applying identically.
+    #[test]
+    fn snapshot_restore_same_hash(
+        before in prop::collection::vec(arb_event(), 0..25),
+        after in prop::collection::vec(arb_event(), 0..10),
+    ) {
+        let mut live = StateMachine::default();
+        let mut index = 0;
+        for e in &before { index += 1; live.apply(index, e); }
+        let bytes = serde_json::to_vec(&live.snapshot()).unwrap();
+        let mut restored = StateMachine::from_snapshot(serde_json::from_slice::<Snapshot>(&bytes).unwrap());
+        prop_assert_eq!(restored.applied(), live.applied());
+        prop_assert_eq!(restored.state_hash(), live.state_hash());
+        prop_assert_eq!(restored.placements(), live.placements());
+        for e in &after {
+            index += 1;
+            prop_assert_eq!(live.apply(index, e), restored.apply(index, e));
+            prop_assert_eq!(restored.state_hash(), live.state_hash());
+        }
+        prop_assert_eq!(restored.placements(), live.placements());
+    }
+
+    /// Events survive their encoding.
+    #[test]
+    fn events_round_trip(event in arb_event()) {
+        prop_assert_eq!(Event::decode(&event.encode()).unwrap(), event);
+    }
+}
+
+#[test]
+fn walkthrough_fallback_serves_then_settles() {
+    let mut m = StateMachine::default();
+    m.apply(1, &joined("first", "none", 10));
+    m.apply(2, &deployed("hello", 0, 11)); // v0: no spread
+    assert_eq!(m.placements().apps["hello"].status, Status::Deployed);
+
+    m.apply(3, &deployed("hello", 1, 12)); // v1: 80/20 east/west, no such hosts yet
+    let p = &m.placements().apps["hello"];
+    assert_eq!(
+        (p.status, p.serving_version.as_deref()),
+        (Status::Failed, Some("v0"))
+    );
+    assert_eq!(m.state().apps["hello"].fallback.as_deref(), Some("v0"));
+
+    m.apply(4, &joined("east", ZONES[0], 13));
+    m.apply(5, &joined("west", ZONES[1], 14));
+    let p = &m.placements().apps["hello"];
+    assert_eq!(
+        (p.status, p.serving_version.as_deref()),
+        (Status::Deployed, Some("v1"))
+    );
+    let hosts = &p.components["web"].hosts;
+    assert_eq!((hosts["east"], hosts["west"]), (14, 3));
+    assert_eq!(
+        m.state().apps["hello"].fallback,
+        None,
+        "fallback settled once v1 is placed"
+    );
+
+    // Losing the west host now fails v1 but never brings v0 back.
+    m.apply(
+        6,
+        &Event::HostLost {
+            host: "west".into(),
+            at: 15,
+        },
+    );
+    let p = &m.placements().apps["hello"];
+    assert_eq!(
+        (p.status, p.serving_version.as_deref()),
+        (Status::Failed, Some("v1"))
+    );
+    assert!(
+        p.messages[0].contains("spread 'west' (zone=us-west-1): 0 of 2 live hosts match"),
+        "{:?}",
+        p.messages
+    );
+
+    // History records who deployed what, when, at which index.
+    let history: Vec<(&str, u64)> = m.state().apps["hello"]
+        .history
+        .iter()
+        .map(|d| (d.version.as_str(), d.index))
+        .collect();
+    assert_eq!(history, vec![("v0", 2), ("v1", 3)]);
+}
+
+#[test]
+fn events_that_do_not_apply_change_nothing() {
+    let mut m = StateMachine::default();
+    m.apply(1, &deployed("a", 0, 1));
+    let hash = m.state_hash();
+    let conflicting = Event::AppDeployed {
+        app: "a".into(),
+        version: "v0".into(),
+        manifest: manifest("a", 1),
+        digests: BTreeMap::new(),
+        who: "t".into(),
+        at: 2,
+    };
+    assert!(
+        matches!(m.apply(2, &conflicting), Applied::Ignored(r) if r.contains("already exists"))
+    );
+    assert!(matches!(
+        m.apply(
+            3,
+            &Event::HostLost {
+                host: "nobody".into(),
+                at: 3
+            }
+        ),
+        Applied::Ignored(_)
+    ));
+    assert!(matches!(
+        m.apply(
+            4,
+            &Event::AppUndeployed {
+                app: "zzz".into(),
+                who: "t".into(),
+                at: 4
+            }
+        ),
+        Applied::Ignored(_)
+    ));
+    assert_eq!(m.state_hash(), hash);
+    assert_eq!(m.applied(), 4);
+}
