@@ -4,16 +4,19 @@
 //! changed, host lost/returned), the pure state machine ([`ClusterState::apply`], wrapped with
 //! derived placements in [`StateMachine`]), the state hash, snapshots and [`replay`].
 //!
-//! Built so far: the pure core. Still to come (issue "Replicated event log"): the openraft
-//! storage on sled (log, vote, snapshots), the audit log kept forever, and the HTTP network.
+//! Built so far: the pure core and the [`AuditLog`] on sled (every applied event by index,
+//! kept forever, replayable to any index). Still to come (issue "Replicated event log"): the
+//! openraft storage on sled (log, vote, snapshots) and the HTTP network.
 //!
 //! Must never: read a clock, draw randomness or do I/O inside `apply`; iterate a `HashMap`
 //! where state is derived; acknowledge a log entry before sled has flushed it.
 
+pub mod audit;
 pub mod event;
 pub mod machine;
 pub mod state;
 
+pub use audit::{AuditError, AuditLog};
 pub use event::{DecodeError, Event, Millis, EVENT_VERSION};
 pub use machine::{replay, state_hash, Snapshot, StateMachine};
 pub use state::{AppRecord, Applied, ClusterState, Deployment, HostRecord, VersionRecord};
