@@ -386,3 +386,40 @@ fn manifest_round_trips_through_json() {
         m
     );
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+    use scheduler::parse_manifest;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes are an answer (mostly a rejection), never a panic.
+        #[test]
+        fn on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_manifest(&bytes);
+        }
+
+        /// Nor are manifests with random edits: characters inserted, removed or replaced.
+        #[test]
+        fn on_edited_manifests(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(
+                vec!['-', ':', ' ', '\n', '[', ']', '{', '}', '&', '*', '!', '"', '\'', '#', '|', '>', '9', 'x', '\t', '%', '@']
+            )), 1..8),
+        ) {
+            let mut text: Vec<char> = super::BASE.chars().collect();
+            for (at, op, c) in edits {
+                let i = at.index(text.len());
+                match op {
+                    0 => text.insert(i, c),
+                    1 => { text.remove(i); }
+                    _ => text[i] = c,
+                }
+            }
+            let doc: String = text.into_iter().collect();
+            if let Err(rejected) = parse_manifest(doc.as_bytes()) {
+                prop_assert!(rejected.errors().count() > 0, "a rejection names at least one error");
+            }
+        }
+    }
+}
