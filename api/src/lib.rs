@@ -1,11 +1,13 @@
-//! # api — Flotilla's HTTP API and the `flotilla` CLI (not yet built)
+//! # api — Flotilla's HTTP API and the `flotilla` CLI
 //!
-//! Will own: the axum routes under `/v1` (deploy, status, history, events, inventory, blobs,
-//! cluster), error bodies `{code, message, details[]}`, bearer-token auth for mutating routes,
-//! and the wash-style `flotilla` command line.
+//! Owns the `flotilla` command line and (to come) the axum routes under `/v1`.
 //!
-//! Must never: append an event for input that failed validation; decide placements itself (that
-//! is `scheduler::place` over the replicated state).
+//! Built so far: `flotilla replay`, which rebuilds the state offline from a node's audit log
+//! ([`replay`]). Still to come: `up` and the HTTP API (issues "Replicated event log" and "HTTP
+//! API and CLI").
 //!
-//! Nothing is implemented here yet: the issues "Replicated event log" and "HTTP API and CLI"
-//! fill this crate.
+//! Must never: append an event for input that failed validation; decide placements itself
+//! (that is `scheduler::place` over the replicated state).
+
+pub mod data_dir;
+pub mod replay;
