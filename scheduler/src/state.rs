@@ -44,9 +44,3 @@ pub struct State {
     pub hosts: BTreeMap<HostId, Host>,
     pub apps: BTreeMap<String, App>,
 }
-
-impl State {
-    pub fn live_host_count(&self) -> usize {
-        self.hosts.values().filter(|h| h.live).count()
-    }
-}
