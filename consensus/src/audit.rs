@@ -19,7 +19,7 @@ pub struct AuditLog {
 #[derive(Debug)]
 pub enum AuditError {
     Storage(sled::Error),
-    /// An index other than the next one, or different bytes for an index already written.
+    /// An index not above the last one, or different bytes for an index already written.
     OutOfOrder {
         index: u64,
         last: u64,
@@ -81,9 +81,9 @@ impl AuditLog {
         Ok(self.tree.last()?.map_or(0, |(k, _)| key_index(&k)))
     }
 
-    /// Records the event applied at `index`. Recording the same event again is a no-op (a
-    /// node re-applies entries after a crash); anything else but the next index is an error.
-    /// Durable only after [`AuditLog::flush`].
+    /// Records the event applied at Raft index `index`. Indices only grow (entries without an
+    /// event, such as membership changes, leave gaps). Recording the same event again is a
+    /// no-op (a node re-applies entries after a crash). Durable only after [`AuditLog::flush`].
     pub fn append(&self, index: u64, event: &Event) -> Result<(), AuditError> {
         let bytes = event.encode();
         if let Some(existing) = self.tree.get(index.to_be_bytes())? {
@@ -94,11 +94,33 @@ impl AuditLog {
             };
         }
         let last = self.last_index()?;
-        if index != last + 1 {
+        if index <= last {
             return Err(AuditError::OutOfOrder { index, last });
         }
         self.tree.insert(index.to_be_bytes(), bytes)?;
         Ok(())
+    }
+
+    /// Replaces the whole log with `events` (a snapshot's history, installed on a node that
+    /// was behind). Durable only after [`AuditLog::flush`].
+    pub fn replace_all(&self, events: &[(u64, Vec<u8>)]) -> Result<(), AuditError> {
+        self.tree.clear()?;
+        let mut batch = sled::Batch::default();
+        for (index, bytes) in events {
+            batch.insert(&index.to_be_bytes(), bytes.as_slice());
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Every recorded event up to `upto` as `(index, encoded event)`, for a snapshot.
+    pub fn encoded_upto(&self, upto: u64) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
+        let mut out = Vec::new();
+        for entry in self.tree.range(..=upto.to_be_bytes()) {
+            let (k, v) = entry?;
+            out.push((key_index(&k), v.to_vec()));
+        }
+        Ok(out)
     }
 
     /// Waits until everything appended is on disk.
@@ -129,6 +151,9 @@ impl AuditLog {
                 break;
             }
             machine.apply(index, &event);
+        }
+        if let Some(at) = at {
+            machine.advance_to(at);
         }
         Ok(machine)
     }
@@ -191,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_gaps_and_conflicts_but_accepts_repeats() {
+    fn rejects_going_back_and_conflicts_but_accepts_repeats_and_gaps() {
         let dir = tempfile::tempdir().unwrap();
         let (_db, log) = AuditLog::open(dir.path()).unwrap();
         log.append(1, &joined("a")).unwrap();

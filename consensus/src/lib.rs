@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod event;
 pub mod machine;
+pub mod raft;
 pub mod state;
 
 pub use audit::{AuditError, AuditLog};

@@ -92,6 +92,12 @@ impl StateMachine {
         outcome
     }
 
+    /// Records that the Raft entries up to `index` that carry no event (blank entries,
+    /// membership changes) have been applied.
+    pub fn advance_to(&mut self, index: u64) {
+        self.applied = self.applied.max(index);
+    }
+
     /// Once an app's desired version is placed, the previous version stops being its fallback,
     /// so that a later host loss never brings old code back.
     fn settle_fallbacks(&mut self) {

@@ -1,0 +1,12 @@
+//! Openraft on sled: the type configuration, the log store, the state machine store and the
+//! HTTP network between nodes.
+
+pub mod log_store;
+pub mod network;
+pub mod state_store;
+pub mod types;
+
+pub use log_store::LogStore;
+pub use network::{Network, SECRET_HEADER};
+pub use state_store::{SharedMachine, StateStore};
+pub use types::{ApplyResponse, LogEvent, NodeId, Raft, TypeConfig};

@@ -1,0 +1,134 @@
+//! Raft messages between nodes over HTTP (JSON bodies), authenticated with the cluster secret.
+//!
+//! The receiving side is the node's HTTP server (`api`), which checks [`SECRET_HEADER`] and
+//! answers with the JSON of `Result<Response, RaftError>`. Connection failures are reported to
+//! openraft as `Unreachable`, which makes it back off before retrying.
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::types::{NodeId, TypeConfig};
+
+/// The header that carries the cluster secret on every message between nodes.
+pub const SECRET_HEADER: &str = "x-flotilla-cluster-secret";
+
+/// Makes connections to other nodes; one per node, all sharing one HTTP client.
+#[derive(Clone)]
+pub struct Network {
+    client: reqwest::Client,
+    secret: Arc<str>,
+}
+
+impl Network {
+    pub fn new(secret: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .expect("the HTTP client builds");
+        Network {
+            client,
+            secret: Arc::from(secret),
+        }
+    }
+}
+
+/// A connection to one node.
+pub struct Connection {
+    client: reqwest::Client,
+    secret: Arc<str>,
+    target: NodeId,
+    addr: String,
+}
+
+type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
+impl Connection {
+    async fn call<Req, Resp, E>(&self, path: &str, req: &Req, ttl: Duration) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: Error + DeserializeOwned,
+    {
+        let url = format!("http://{}/raft/{path}", self.addr);
+        let response = self
+            .client
+            .post(&url)
+            .header(SECRET_HEADER, &*self.secret)
+            .timeout(ttl)
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                } else {
+                    RPCError::Network(NetworkError::new(&e))
+                }
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            let e = std::io::Error::other(format!("{url} answered {status}: {body}"));
+            return Err(RPCError::Network(NetworkError::new(&e)));
+        }
+        let result: Result<Resp, RaftError<NodeId, E>> = response
+            .json()
+            .await
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
+        Connection {
+            client: self.client.clone(),
+            secret: self.secret.clone(),
+            target,
+            addr: node.addr.clone(),
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Connection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+        self.call("append", &rpc, option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        self.call("snapshot", &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
+        self.call("vote", &rpc, option.hard_ttl()).await
+    }
+}

@@ -1,0 +1,248 @@
+//! The Raft state machine: applies committed entries to the [`StateMachine`], records every
+//! event in the [`AuditLog`], and builds and installs snapshots that carry the audit history,
+//! so that a node that catches up from a snapshot still has every event from index 1.
+
+use std::io::Cursor;
+use std::sync::{Arc, RwLock};
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+
+use super::types::{ApplyResponse, NodeId, TypeConfig};
+use crate::audit::AuditLog;
+use crate::machine::{self, StateMachine};
+use crate::state::Applied;
+
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+const META_TREE: &str = "sm_meta";
+const APPLIED_KEY: &[u8] = b"applied";
+const SNAPSHOT_KEY: &[u8] = b"snapshot";
+
+/// The state machine with the Raft bookkeeping that goes with it; shared with the API, which
+/// reads it (never writes it).
+#[derive(Debug)]
+pub struct Machine {
+    pub machine: StateMachine,
+    pub last_applied: Option<LogId<NodeId>>,
+    pub membership: StoredMembership<NodeId, BasicNode>,
+}
+
+pub type SharedMachine = Arc<RwLock<Machine>>;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AppliedMark {
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+}
+
+/// What a snapshot's bytes hold.
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotData {
+    state: machine::Snapshot,
+    /// The audit history up to the snapshot: `(index, encoded event)`.
+    audit: Vec<(u64, Vec<u8>)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    db: sled::Db,
+    meta: sled::Tree,
+    audit: AuditLog,
+    shared: SharedMachine,
+}
+
+fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read_state_machine(&e).into()
+}
+
+fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write_state_machine(&e).into()
+}
+
+impl StateStore {
+    /// Opens the state machine in `db`, rebuilt from the audit log up to the last index that
+    /// was applied and recorded before the node stopped.
+    pub fn open(db: &sled::Db) -> Result<Self, String> {
+        let meta = db.open_tree(META_TREE).map_err(|e| e.to_string())?;
+        let audit = AuditLog::new(db).map_err(|e| e.to_string())?;
+        let mark: AppliedMark = match meta.get(APPLIED_KEY).map_err(|e| e.to_string())? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string())?,
+            None => AppliedMark {
+                last_applied: None,
+                membership: StoredMembership::default(),
+            },
+        };
+        let at = mark.last_applied.map_or(0, |l| l.index);
+        let machine = audit.replay(Some(at)).map_err(|e| e.to_string())?;
+        let shared = Arc::new(RwLock::new(Machine {
+            machine,
+            last_applied: mark.last_applied,
+            membership: mark.membership,
+        }));
+        Ok(StateStore {
+            db: db.clone(),
+            meta,
+            audit,
+            shared,
+        })
+    }
+
+    /// The machine, for readers.
+    pub fn shared(&self) -> SharedMachine {
+        self.shared.clone()
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    fn save_mark(&self, m: &Machine) -> StorageResult<()> {
+        let mark = AppliedMark {
+            last_applied: m.last_applied,
+            membership: m.membership.clone(),
+        };
+        let bytes = serde_json::to_vec(&mark).map_err(sm_write_err)?;
+        self.meta.insert(APPLIED_KEY, bytes).map_err(sm_write_err)?;
+        Ok(())
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateStore {
+    async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
+        let (state, last_applied, membership) = {
+            let m = self.shared.read().expect("state machine lock");
+            (m.machine.snapshot(), m.last_applied, m.membership.clone())
+        };
+        let audit = self
+            .audit
+            .encoded_upto(state.applied)
+            .map_err(sm_read_err)?;
+        let data = serde_json::to_vec(&SnapshotData { state, audit }).map_err(sm_read_err)?;
+        let snapshot_id = match last_applied {
+            Some(l) => format!("{}-{}", l.leader_id, l.index),
+            None => "empty".to_string(),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id,
+        };
+        let stored = serde_json::to_vec(&StoredSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        })
+        .map_err(sm_write_err)?;
+        self.meta
+            .insert(SNAPSHOT_KEY, stored)
+            .map_err(sm_write_err)?;
+        self.db.flush_async().await.map_err(sm_write_err)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateStore {
+    type SnapshotBuilder = StateStore;
+
+    async fn applied_state(
+        &mut self,
+    ) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        let m = self.shared.read().expect("state machine lock");
+        Ok((m.last_applied, m.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<ApplyResponse>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut responses = Vec::new();
+        {
+            let mut m = self.shared.write().expect("state machine lock");
+            for entry in entries {
+                let index = entry.log_id.index;
+                m.last_applied = Some(entry.log_id);
+                let mut response = ApplyResponse {
+                    index,
+                    ignored: None,
+                };
+                match entry.payload {
+                    EntryPayload::Blank => m.machine.advance_to(index),
+                    EntryPayload::Membership(membership) => {
+                        m.membership = StoredMembership::new(Some(entry.log_id), membership);
+                        m.machine.advance_to(index);
+                    }
+                    EntryPayload::Normal(event) => {
+                        if let Applied::Ignored(reason) = m.machine.apply(index, &event.0) {
+                            response.ignored = Some(reason);
+                        }
+                        self.audit.append(index, &event.0).map_err(sm_write_err)?;
+                    }
+                }
+                responses.push(response);
+            }
+            self.save_mark(&m)?;
+        }
+        self.db.flush_async().await.map_err(sm_write_err)?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StorageResult<()> {
+        let bytes = snapshot.into_inner();
+        let data: SnapshotData = serde_json::from_slice(&bytes).map_err(sm_read_err)?;
+        self.audit.replace_all(&data.audit).map_err(sm_write_err)?;
+        {
+            let mut m = self.shared.write().expect("state machine lock");
+            m.machine = StateMachine::from_snapshot(data.state);
+            m.last_applied = meta.last_log_id;
+            m.membership = meta.last_membership.clone();
+            self.save_mark(&m)?;
+        }
+        let stored = serde_json::to_vec(&StoredSnapshot {
+            meta: meta.clone(),
+            data: bytes,
+        })
+        .map_err(sm_write_err)?;
+        self.meta
+            .insert(SNAPSHOT_KEY, stored)
+            .map_err(sm_write_err)?;
+        self.db.flush_async().await.map_err(sm_write_err)?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        let Some(bytes) = self.meta.get(SNAPSHOT_KEY).map_err(sm_read_err)? else {
+            return Ok(None);
+        };
+        let stored: StoredSnapshot = serde_json::from_slice(&bytes).map_err(sm_read_err)?;
+        Ok(Some(Snapshot {
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        }))
+    }
+}
