@@ -24,6 +24,40 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a node: the first one initializes a cluster, later ones join it with --join.
+    #[command(
+        after_help = "Examples:\n  flotilla up --data-dir ./n1 --listen 127.0.0.1:7001\n  \
+FLOTILLA_CLUSTER_SECRET=$(cat ./n1/cluster-secret) flotilla up --data-dir ./n2 --listen 127.0.0.1:7002 --join 127.0.0.1:7001 --label zone=us-east-1"
+    )]
+    Up {
+        /// Where the node keeps its identity and database; reused on restart.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// IP:PORT to listen on; other nodes reach this node there.
+        #[arg(long)]
+        listen: String,
+        /// Any member of the cluster to join (only at the first start).
+        #[arg(long)]
+        join: Option<String>,
+        /// A label of this host, k=v (repeatable).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// The cluster secret (required to join; the first node creates it).
+        #[arg(long, env = "FLOTILLA_CLUSTER_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// This host's name (default: host-<part of the node id>).
+        #[arg(long)]
+        name: Option<String>,
+        /// Voters the cluster grows to as nodes join (3 or 5); the others stay learners.
+        #[arg(long, default_value_t = 3, value_parser = parse_voters)]
+        voters: usize,
+        /// Milliseconds a host may be unreachable before the leader records it as lost.
+        #[arg(long, default_value_t = 3000)]
+        lost_after_ms: u64,
+        /// Take a snapshot (and purge the log before it) every this many log entries.
+        #[arg(long, default_value_t = 5000)]
+        snapshot_every: u64,
+    },
     /// Rebuild the state offline from a node's audit log, at its last index or at --at N.
     #[command(
         after_help = "Examples:\n  flotilla replay --data-dir ./node1\n  flotilla replay --data-dir ./node1 --at 42 -o json"
@@ -41,9 +75,62 @@ enum Command {
     },
 }
 
+fn parse_voters(s: &str) -> Result<usize, String> {
+    match s {
+        "3" => Ok(3),
+        "5" => Ok(5),
+        _ => Err(format!("voters must be 3 or 5, not {s}")),
+    }
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("label `{s}` is not k=v")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Up {
+            data_dir,
+            listen,
+            join,
+            labels,
+            secret,
+            name,
+            voters,
+            lost_after_ms,
+            snapshot_every,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,openraft=warn,sled=warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let config = api::node::NodeConfig {
+                data_dir,
+                listen,
+                join,
+                labels: labels.into_iter().collect(),
+                secret,
+                name,
+                voters,
+                lost_after: std::time::Duration::from_millis(lost_after_ms),
+                snapshot_every,
+            };
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(api::up::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("flotilla up: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Replay {
             data_dir,
             at,

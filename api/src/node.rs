@@ -1,0 +1,488 @@
+//! A running node: its Raft, its replicated state, and the cluster operations built on them:
+//! proposing events (forwarded to the leader), joining, linearizable reads, host liveness.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use consensus::raft::{
+    ApplyResponse, LogEvent, LogStore, Network, NodeId, Raft, SharedMachine, StateStore,
+    SECRET_HEADER,
+};
+use consensus::{AuditLog, Event};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Identity;
+
+/// How many times a write is retried across leader changes before giving up.
+const PROPOSE_ATTEMPTS: u32 = 12;
+
+/// Settings of `flotilla up`.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    /// The address this node listens on and is reached at, `IP:PORT`.
+    pub listen: String,
+    pub join: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub secret: Option<String>,
+    pub name: Option<String>,
+    /// How many voters the cluster grows to as nodes join (3 or 5); the rest are learners.
+    pub voters: usize,
+    /// A host unreachable for longer than this is recorded as lost.
+    pub lost_after: Duration,
+    /// Build a snapshot (and purge the log before it) every this many entries.
+    pub snapshot_every: u64,
+}
+
+/// A join request, sent by a new node to any member (and forwarded to the leader).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub node_id: NodeId,
+    pub addr: String,
+    pub host: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Why a cluster operation failed.
+#[derive(Debug)]
+pub enum NodeError {
+    /// No leader could be reached within the retries.
+    Unavailable(String),
+    /// The request itself is wrong.
+    Rejected(String),
+    Internal(String),
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeError::Unavailable(m) => write!(f, "cluster unavailable: {m}"),
+            NodeError::Rejected(m) => write!(f, "{m}"),
+            NodeError::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Everything a node's handlers need.
+pub struct Node {
+    pub config: NodeConfig,
+    pub identity: Identity,
+    pub raft: Raft,
+    pub machine: SharedMachine,
+    pub audit: AuditLog,
+    pub client: reqwest::Client,
+    _db: sled::Db,
+}
+
+pub type SharedNode = Arc<Node>;
+
+impl Node {
+    /// Opens the data directory and starts Raft (not yet the HTTP server).
+    pub async fn start(config: NodeConfig, identity: Identity) -> Result<SharedNode, String> {
+        let db = sled::Config::new()
+            .path(crate::data_dir::database(&config.data_dir))
+            .open()
+            .map_err(|e| {
+                format!(
+                    "cannot open the database in {}: {e}",
+                    config.data_dir.display()
+                )
+            })?;
+        let log_store = LogStore::open(&db).map_err(|e| e.to_string())?;
+        let state_store = StateStore::open(&db)?;
+        let machine = state_store.shared();
+        let audit = state_store.audit().clone();
+        let raft_config = openraft::Config {
+            cluster_name: "flotilla".to_string(),
+            heartbeat_interval: 100,
+            election_timeout_min: 400,
+            election_timeout_max: 800,
+            install_snapshot_timeout: 2_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: 0,
+            purge_batch_size: 256,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| format!("raft configuration: {e}"))?;
+        let raft = Raft::new(
+            identity.node_id,
+            Arc::new(raft_config),
+            Network::new(&identity.secret),
+            log_store,
+            state_store,
+        )
+        .await
+        .map_err(|e| format!("cannot start raft: {e}"))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(Node {
+            config,
+            identity,
+            raft,
+            machine,
+            audit,
+            client,
+            _db: db,
+        }))
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.identity.node_id
+    }
+
+    /// This node's own host-joined event.
+    pub fn joined_event(&self) -> Event {
+        Event::HostJoined {
+            host: self.identity.host.clone(),
+            labels: self.config.labels.clone(),
+            addresses: BTreeMap::from([("api".to_string(), self.config.listen.clone())]),
+            at: now_millis(),
+        }
+    }
+
+    /// The leader's address, if this node knows who leads.
+    pub fn leader_addr(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)?
+            .clone();
+        Some((leader, node.addr))
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// POSTs `body` to `path` on `addr` with the cluster secret; `Ok(None)` when the other node
+    /// answered that it is not the leader (any more).
+    async fn post_to<B: Serialize, R: for<'de> Deserialize<'de>>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<Option<R>, NodeError> {
+        let response = self
+            .client
+            .post(format!("http://{addr}{path}"))
+            .header(SECRET_HEADER, &self.identity.secret)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("{addr}: {e}")))?;
+        match response.status().as_u16() {
+            200 => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| NodeError::Internal(e.to_string())),
+            409 => Ok(None),
+            400 | 422 => Err(NodeError::Rejected(
+                response.text().await.unwrap_or_default(),
+            )),
+            status => Err(NodeError::Unavailable(format!(
+                "{addr}{path} answered {status}: {}",
+                response.text().await.unwrap_or_default()
+            ))),
+        }
+    }
+
+    async fn backoff(attempt: u32) {
+        tokio::time::sleep(Duration::from_millis((25u64 << attempt.min(5)).min(800))).await;
+    }
+
+    /// Proposes `event` on this node if it leads; `Ok(None)` when it does not.
+    pub async fn propose_here(&self, event: &Event) -> Result<Option<ApplyResponse>, NodeError> {
+        match self.raft.client_write(LogEvent(event.clone())).await {
+            Ok(response) => Ok(Some(response.data)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Ok(None),
+            Err(e) => Err(NodeError::Internal(e.to_string())),
+        }
+    }
+
+    /// Appends `event` to the replicated log, through the leader, and answers once it is
+    /// committed and applied here... or on the leader, with its index.
+    pub async fn propose(&self, event: Event) -> Result<ApplyResponse, NodeError> {
+        let mut last_error = "no leader elected".to_string();
+        for attempt in 0..PROPOSE_ATTEMPTS {
+            if let Some(response) = self.propose_here(&event).await? {
+                return Ok(response);
+            }
+            if let Some((_, addr)) = self.leader_addr() {
+                match self
+                    .post_to::<_, ApplyResponse>(&addr, "/raft/propose", &LogEvent(event.clone()))
+                    .await
+                {
+                    Ok(Some(response)) => return Ok(response),
+                    Ok(None) => last_error = format!("{addr} is no longer the leader"),
+                    Err(NodeError::Unavailable(e)) => last_error = e,
+                    Err(e) => return Err(e),
+                }
+            }
+            Self::backoff(attempt).await;
+        }
+        Err(NodeError::Unavailable(last_error))
+    }
+
+    /// Adds a node: as a learner that catches up, then as a voter while the cluster has fewer
+    /// voters than configured; then records its host. Only on the leader: `Ok(None)` elsewhere.
+    pub async fn join_here(&self, req: &JoinRequest) -> Result<Option<ApplyResponse>, NodeError> {
+        if !self.is_leader() {
+            return Ok(None);
+        }
+        let node = BasicNode {
+            addr: req.addr.clone(),
+        };
+        match self.raft.add_learner(req.node_id, node, true).await {
+            Ok(_) => {}
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => return Ok(None),
+            Err(e) => {
+                return Err(NodeError::Internal(format!(
+                    "adding learner {}: {e}",
+                    req.node_id
+                )))
+            }
+        }
+        let voters: BTreeSet<NodeId> = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        if voters.len() < self.config.voters && !voters.contains(&req.node_id) {
+            match self
+                .raft
+                .change_membership(
+                    ChangeMembers::AddVoterIds(BTreeSet::from([req.node_id])),
+                    false,
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => return Ok(None),
+                Err(e) => {
+                    return Err(NodeError::Internal(format!(
+                        "promoting {}: {e}",
+                        req.node_id
+                    )))
+                }
+            }
+        }
+        let event = Event::HostJoined {
+            host: req.host.clone(),
+            labels: req.labels.clone(),
+            addresses: BTreeMap::from([("api".to_string(), req.addr.clone())]),
+            at: now_millis(),
+        };
+        self.propose_here(&event).await
+    }
+
+    /// Joins `req` through whichever node leads, starting from `via`.
+    pub async fn join_via(
+        client: &reqwest::Client,
+        secret: &str,
+        via: &str,
+        req: &JoinRequest,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut attempt = 0;
+        loop {
+            let result = client
+                .post(format!("http://{via}/raft/join"))
+                .header(SECRET_HEADER, secret)
+                .json(req)
+                .send()
+                .await;
+            match result {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if r.status().as_u16() == 401 => {
+                    return Err(format!("{via} refused the cluster secret"));
+                }
+                Ok(r) => {
+                    let status = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    tracing::warn!("join through {via}: {status}: {body}");
+                }
+                Err(e) => tracing::warn!("join through {via}: {e}"),
+            }
+            if Instant::now() > deadline {
+                return Err(format!("could not join through {via} within 60 s"));
+            }
+            Self::backoff(attempt).await;
+            attempt += 1;
+        }
+    }
+
+    /// Handles a join on this node: on the leader, or forwarded to it.
+    pub async fn join(&self, req: &JoinRequest) -> Result<ApplyResponse, NodeError> {
+        let mut last_error = "no leader elected".to_string();
+        for attempt in 0..PROPOSE_ATTEMPTS {
+            if let Some(response) = self.join_here(req).await? {
+                return Ok(response);
+            }
+            if let Some((leader, addr)) = self.leader_addr() {
+                if leader != self.node_id() {
+                    match self
+                        .post_to::<_, ApplyResponse>(&addr, "/raft/join-leader", req)
+                        .await
+                    {
+                        Ok(Some(response)) => return Ok(response),
+                        Ok(None) => last_error = format!("{addr} is no longer the leader"),
+                        Err(NodeError::Unavailable(e)) => last_error = e,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Self::backoff(attempt).await;
+        }
+        Err(NodeError::Unavailable(last_error))
+    }
+
+    /// The leader's read index, when this node leads; `Ok(None)` elsewhere.
+    pub async fn read_index_here(&self) -> Result<Option<u64>, NodeError> {
+        match self.raft.ensure_linearizable().await {
+            Ok(log_id) => Ok(Some(log_id.map_or(0, |l| l.index))),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => Ok(None),
+            Err(e) => Err(NodeError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Waits until this node has applied everything committed before the call (read index,
+    /// obtained from the leader), so that a read that follows is linearizable.
+    pub async fn linearize(&self) -> Result<(), NodeError> {
+        let mut last_error = "no leader elected".to_string();
+        for attempt in 0..PROPOSE_ATTEMPTS {
+            if self.read_index_here().await?.is_some() {
+                return Ok(());
+            }
+            if let Some((_, addr)) = self.leader_addr() {
+                match self.post_to::<_, u64>(&addr, "/raft/read-index", &()).await {
+                    Ok(Some(index)) => {
+                        return self
+                            .raft
+                            .wait(Some(Duration::from_secs(5)))
+                            .applied_index_at_least(Some(index), "linearizable read")
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| NodeError::Unavailable(e.to_string()));
+                    }
+                    Ok(None) => last_error = format!("{addr} is no longer the leader"),
+                    Err(NodeError::Unavailable(e)) => last_error = e,
+                    Err(e) => return Err(e),
+                }
+            }
+            Self::backoff(attempt).await;
+        }
+        Err(NodeError::Unavailable(last_error))
+    }
+
+    /// While this node leads, records hosts unreachable longer than `lost_after` as lost and
+    /// lost hosts that answer again as returned. Runs until the process ends.
+    pub async fn watch_liveness(self: SharedNode) {
+        let mut last_seen: BTreeMap<String, Instant> = BTreeMap::new();
+        let mut was_leader = false;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let leader = self.is_leader();
+            if !leader {
+                was_leader = false;
+                continue;
+            }
+            let hosts: Vec<(String, bool, Option<String>)> = {
+                let m = self.machine.read().expect("state machine lock");
+                m.machine
+                    .state()
+                    .hosts
+                    .iter()
+                    .map(|(id, h)| (id.clone(), h.live, h.addresses.get("api").cloned()))
+                    .collect()
+            };
+            let now = Instant::now();
+            if !was_leader {
+                // A new leader gives every host a full timeout before judging it.
+                last_seen = hosts.iter().map(|(id, _, _)| (id.clone(), now)).collect();
+                was_leader = true;
+            }
+            let checks = hosts.into_iter().map(|(id, live, addr)| {
+                let node = self.clone();
+                async move {
+                    let reachable = if id == node.identity.host {
+                        true
+                    } else if let Some(addr) = addr {
+                        node.client
+                            .get(format!("http://{addr}/healthz"))
+                            .timeout(Duration::from_millis(800))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status().is_success())
+                    } else {
+                        false
+                    };
+                    (id, live, reachable)
+                }
+            });
+            for (id, live, reachable) in futures_join_all(checks).await {
+                if reachable {
+                    last_seen.insert(id.clone(), Instant::now());
+                }
+                let seen = *last_seen.entry(id.clone()).or_insert(now);
+                let event = if live && !reachable && seen.elapsed() > self.config.lost_after {
+                    tracing::warn!(
+                        "host {id} unreachable for {:?}: recording it as lost",
+                        seen.elapsed()
+                    );
+                    Some(Event::HostLost {
+                        host: id,
+                        at: now_millis(),
+                    })
+                } else if !live && reachable {
+                    tracing::info!("host {id} is reachable again: recording its return");
+                    Some(Event::HostReturned {
+                        host: id,
+                        at: now_millis(),
+                    })
+                } else {
+                    None
+                };
+                if let Some(event) = event {
+                    if let Err(e) = self.propose_here(&event).await {
+                        tracing::warn!("recording liveness: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs futures concurrently and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("liveness check task"));
+    }
+    out
+}

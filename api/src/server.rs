@@ -1,0 +1,370 @@
+//! The node's HTTP server: Raft messages between nodes (`/raft/*`, cluster secret required),
+//! and the routes of the API that the replicated log needs (`/v1/*`, `/healthz`).
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use consensus::raft::{LogEvent, NodeId, SECRET_HEADER};
+use consensus::Event;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::node::{now_millis, JoinRequest, NodeError, SharedNode};
+
+/// Largest request body accepted (snapshots travel in chunks well below this).
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub fn router(node: SharedNode) -> Router {
+    let raft = Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .route("/raft/propose", post(propose))
+        .route("/raft/join", post(join))
+        .route("/raft/join-leader", post(join_leader))
+        .route("/raft/read-index", post(read_index))
+        .route_layer(middleware::from_fn_with_state(node.clone(), require_secret));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/cluster", get(cluster))
+        .route("/v1/state", get(state))
+        .route("/v1/events", get(events))
+        .route("/v1/apps", post(deploy))
+        .route("/v1/apps/{app}", get(app_status).delete(delete_app))
+        .route("/v1/apps/{app}/undeploy", post(undeploy))
+        .merge(raft)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(node)
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "code": code, "message": message.into(), "details": [] })),
+    )
+        .into_response()
+}
+
+fn node_error(e: NodeError) -> Response {
+    match e {
+        NodeError::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+        NodeError::Rejected(m) => error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", m),
+        NodeError::Internal(m) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+    }
+}
+
+/// Compares in time independent of where the strings differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn require_secret(
+    State(node): State<SharedNode>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !same_secret(given, node.identity.secret.as_bytes()) {
+        tracing::warn!(
+            "refused {} from {peer}: {} cluster secret",
+            request.uri().path(),
+            if given.is_empty() { "missing" } else { "wrong" }
+        );
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad_cluster_secret",
+            "missing or wrong cluster secret",
+        );
+    }
+    next.run(request).await
+}
+
+async fn append(
+    State(node): State<SharedNode>,
+    Json(rpc): Json<AppendEntriesRequest<consensus::raft::TypeConfig>>,
+) -> Response {
+    Json(node.raft.append_entries(rpc).await).into_response()
+}
+
+async fn vote(State(node): State<SharedNode>, Json(rpc): Json<VoteRequest<NodeId>>) -> Response {
+    Json(node.raft.vote(rpc).await).into_response()
+}
+
+async fn snapshot(
+    State(node): State<SharedNode>,
+    Json(rpc): Json<InstallSnapshotRequest<consensus::raft::TypeConfig>>,
+) -> Response {
+    Json(node.raft.install_snapshot(rpc).await).into_response()
+}
+
+/// A write forwarded by another node: applied here if this node leads, else 409.
+async fn propose(State(node): State<SharedNode>, Json(event): Json<LogEvent>) -> Response {
+    match node.propose_here(&event.0).await {
+        Ok(Some(response)) => Json(response).into_response(),
+        Ok(None) => error(
+            StatusCode::CONFLICT,
+            "not_leader",
+            "this node is not the leader",
+        ),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn join(State(node): State<SharedNode>, Json(req): Json<JoinRequest>) -> Response {
+    match node.join(&req).await {
+        Ok(response) => Json(response).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn join_leader(State(node): State<SharedNode>, Json(req): Json<JoinRequest>) -> Response {
+    match node.join_here(&req).await {
+        Ok(Some(response)) => Json(response).into_response(),
+        Ok(None) => error(
+            StatusCode::CONFLICT,
+            "not_leader",
+            "this node is not the leader",
+        ),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn read_index(State(node): State<SharedNode>) -> Response {
+    match node.read_index_here().await {
+        Ok(Some(index)) => Json(index).into_response(),
+        Ok(None) => error(
+            StatusCode::CONFLICT,
+            "not_leader",
+            "this node is not the leader",
+        ),
+        Err(e) => node_error(e),
+    }
+}
+
+async fn cluster(State(node): State<SharedNode>) -> Response {
+    let metrics = node.raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership().clone();
+    let (applied, hash) = {
+        let m = node.machine.read().expect("state machine lock");
+        (m.machine.applied(), m.machine.state_hash())
+    };
+    let leader_addr = node.leader_addr().map(|(_, a)| a);
+    Json(json!({
+        "node_id": node.node_id(),
+        "host": node.identity.host,
+        "state": format!("{:?}", metrics.state),
+        "term": metrics.current_term,
+        "leader_id": metrics.current_leader,
+        "leader_addr": leader_addr,
+        "applied_index": applied,
+        "state_hash": hash,
+        "last_log_index": metrics.last_log_index,
+        "snapshot_index": metrics.snapshot.map(|l| l.index),
+        "purged_index": metrics.purged.map(|l| l.index),
+        "voters": membership.voter_ids().collect::<Vec<_>>(),
+        "learners": membership.learner_ids().collect::<Vec<_>>(),
+        "nodes": membership.nodes().map(|(id, n)| (id.to_string(), n.addr.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct StateQuery {
+    at: Option<u64>,
+    #[serde(default)]
+    stale: bool,
+}
+
+async fn state(State(node): State<SharedNode>, Query(q): Query<StateQuery>) -> Response {
+    if let Some(at) = q.at {
+        let audit = node.audit.clone();
+        let replayed = tokio::task::spawn_blocking(move || audit.replay(Some(at))).await;
+        return match replayed {
+            Ok(Ok(machine)) => Json(json!({
+                "applied_index": machine.applied(),
+                "state_hash": machine.state_hash(),
+                "state": machine.state(),
+                "placements": machine.placements(),
+            }))
+            .into_response(),
+            Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        };
+    }
+    if !q.stale {
+        if let Err(e) = node.linearize().await {
+            return node_error(e);
+        }
+    }
+    let m = node.machine.read().expect("state machine lock");
+    Json(json!({
+        "applied_index": m.machine.applied(),
+        "state_hash": m.machine.state_hash(),
+        "state": m.machine.state(),
+        "placements": m.machine.placements(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    from: u64,
+    limit: Option<usize>,
+}
+
+async fn events(State(node): State<SharedNode>, Query(q): Query<EventsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(10_000);
+    let mut out = Vec::new();
+    for item in node.audit.events_from(q.from.max(1)).take(limit) {
+        match item {
+            Ok((index, event)) => out.push(json!({ "index": index, "event": LogEvent(event) })),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    }
+    Json(out).into_response()
+}
+
+#[derive(Deserialize)]
+struct WhoQuery {
+    who: Option<String>,
+}
+
+async fn deploy(
+    State(node): State<SharedNode>,
+    Query(q): Query<WhoQuery>,
+    body: Bytes,
+) -> Response {
+    let parsed = match scheduler::parse_manifest(&body) {
+        Ok(p) => p,
+        Err(rejected) => {
+            let first = rejected
+                .errors()
+                .next()
+                .map_or_else(|| "invalid manifest".to_string(), ToString::to_string);
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "code": "invalid_manifest", "message": first, "details": rejected.diagnostics })),
+            )
+                .into_response();
+        }
+    };
+    let manifest = parsed.manifest;
+    let version = manifest
+        .version()
+        .map_or_else(|| content_version(&body), str::to_string);
+    let app = manifest.name.clone();
+    let event = Event::AppDeployed {
+        app: app.clone(),
+        version: version.clone(),
+        manifest,
+        digests: Default::default(),
+        who: q.who.unwrap_or_else(|| "api".to_string()),
+        at: now_millis(),
+    };
+    match node.propose(event).await {
+        Ok(r) if r.ignored.is_some() => error(StatusCode::CONFLICT, "version_conflict", r.ignored.unwrap_or_default()),
+        Ok(r) => Json(json!({ "index": r.index, "app": app, "version": version, "warnings": parsed.warnings }))
+            .into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+/// A version for a manifest without a `version` annotation: a digest of its bytes.
+fn content_version(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(body);
+    format!("sha256-{}", crate::identity::hex(&digest[..6]))
+}
+
+async fn app_event(node: SharedNode, event: Event) -> Response {
+    match node.propose(event).await {
+        Ok(r) => match r.ignored {
+            Some(reason) => error(StatusCode::NOT_FOUND, "not_found", reason),
+            None => Json(json!({ "index": r.index })).into_response(),
+        },
+        Err(e) => node_error(e),
+    }
+}
+
+async fn undeploy(
+    State(node): State<SharedNode>,
+    Path(app): Path<String>,
+    Query(q): Query<WhoQuery>,
+) -> Response {
+    let who = q.who.unwrap_or_else(|| "api".to_string());
+    app_event(
+        node,
+        Event::AppUndeployed {
+            app,
+            who,
+            at: now_millis(),
+        },
+    )
+    .await
+}
+
+async fn delete_app(
+    State(node): State<SharedNode>,
+    Path(app): Path<String>,
+    Query(q): Query<WhoQuery>,
+) -> Response {
+    let who = q.who.unwrap_or_else(|| "api".to_string());
+    app_event(
+        node,
+        Event::AppDeleted {
+            app,
+            who,
+            at: now_millis(),
+        },
+    )
+    .await
+}
+
+async fn app_status(
+    State(node): State<SharedNode>,
+    Path(app): Path<String>,
+    Query(q): Query<StateQuery>,
+) -> Response {
+    if !q.stale {
+        if let Err(e) = node.linearize().await {
+            return node_error(e);
+        }
+    }
+    let m = node.machine.read().expect("state machine lock");
+    match (
+        m.machine.state().apps.get(&app),
+        m.machine.placements().apps.get(&app),
+    ) {
+        (Some(record), Some(placement)) => Json(json!({
+            "app": app,
+            "applied_index": m.machine.applied(),
+            "desired": record.desired,
+            "history": record.history,
+            "placement": placement,
+        }))
+        .into_response(),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("app {app} does not exist"),
+        ),
+    }
+}
