@@ -110,7 +110,7 @@ impl Node {
             install_snapshot_timeout: 2_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
             max_in_snapshot_log_to_keep: 0,
-            purge_batch_size: 256,
+            purge_batch_size: 1,
             ..Default::default()
         }
         .validate()

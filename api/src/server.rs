@@ -194,6 +194,19 @@ struct StateQuery {
 
 async fn state(State(node): State<SharedNode>, Query(q): Query<StateQuery>) -> Response {
     if let Some(at) = q.at {
+        let applied = node
+            .machine
+            .read()
+            .expect("state machine lock")
+            .machine
+            .applied();
+        if at > applied {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "beyond_applied",
+                format!("index {at} is beyond the last applied index ({applied})"),
+            );
+        }
         let audit = node.audit.clone();
         let replayed = tokio::task::spawn_blocking(move || audit.replay(Some(at))).await;
         return match replayed {

@@ -1,0 +1,209 @@
+//! The replicated log across real processes: replication and forwarding, leader loss,
+//! durability under kill -9, catching up from a snapshot, and the cluster secret.
+
+use std::time::Duration;
+
+use flotilla_tests::{client, manifest, wait_for, Cluster};
+use serde_json::Value;
+
+fn three_nodes() -> Cluster {
+    let mut c = Cluster::start(&[]);
+    c.join(&["--label", "zone=us-east-1"]);
+    c.join(&["--label", "zone=us-west-1"]);
+    c
+}
+
+#[test]
+fn deploy_through_a_follower_is_read_through_the_other_with_equal_hashes() {
+    let c = three_nodes();
+    let leader = c.leader();
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let answer = c.nodes[followers[0]]
+        .deploy(&manifest("shop", "v1", 9))
+        .expect("deploy through a follower");
+    let index = answer["index"]
+        .as_u64()
+        .expect("the answer carries the log index");
+
+    // A linearizable read through the other follower sees the write at once.
+    let status = c.nodes[followers[1]]
+        .get("/v1/apps/shop")
+        .expect("status through the other follower");
+    assert_eq!(status["desired"], "v1");
+    assert!(status["applied_index"].as_u64().unwrap() >= index);
+    let hosts = status["placement"]["components"]["web"]["hosts"]
+        .as_object()
+        .unwrap();
+    assert_eq!(hosts.values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 9);
+
+    let (at, hash) = c.converged(&[0, 1, 2], index);
+    // The state at that index, replayed from the audit log, has the live hash.
+    let replayed = c.nodes[followers[1]]
+        .get(&format!("/v1/state?at={at}"))
+        .unwrap();
+    assert_eq!(replayed["state_hash"], hash.as_str());
+    let events = c.nodes[leader].get("/v1/events?from=1").unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "host_joined").count(), 3);
+    assert_eq!(kinds.last(), Some(&"app_deployed"));
+}
+
+#[test]
+fn after_kill_9_of_the_leader_a_new_one_accepts_writes_and_the_old_one_catches_up() {
+    let mut c = three_nodes();
+    let old = c.leader();
+    c.nodes[old].deploy(&manifest("before", "v1", 3)).unwrap();
+    c.nodes[old].kill9();
+    let survivor = (0..3).find(|&i| i != old).unwrap();
+    let answer = wait_for(
+        "a write accepted after the leader died",
+        Duration::from_secs(30),
+        || c.nodes[survivor].deploy(&manifest("after", "v1", 3)).ok(),
+    );
+    let index = answer["index"].as_u64().unwrap();
+    let new = c.leader();
+    assert_ne!(new, old);
+    // The leader records the dead host as lost (after --lost-after-ms, 3 s by default).
+    let lost_host = wait_for(
+        "the killed host recorded as lost",
+        Duration::from_secs(30),
+        || {
+            let state = c.nodes[new].get("/v1/state").unwrap();
+            let hosts = state["state"]["hosts"].as_object().unwrap().clone();
+            hosts
+                .iter()
+                .find(|(_, h)| h["live"] == false)
+                .map(|(id, _)| id.clone())
+        },
+    );
+    c.nodes[old].restart();
+    let (_, _) = c.converged(&[0, 1, 2], index + 1);
+    wait_for(
+        "the restarted host recorded as returned",
+        Duration::from_secs(30),
+        || {
+            let state = c.nodes[old].get("/v1/state").unwrap();
+            (state["state"]["hosts"][&lost_host]["live"] == true).then_some(())
+        },
+    );
+    let status = c.nodes[old]
+        .get("/v1/apps/after")
+        .expect("the restarted node has the write");
+    assert_eq!(status["desired"], "v1");
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_of_every_node() {
+    let mut c = three_nodes();
+    let leader = c.leader();
+    let answer = c.nodes[leader]
+        .deploy(&manifest("durable", "v7", 5))
+        .unwrap();
+    let index = answer["index"].as_u64().unwrap();
+    for n in c.nodes.iter_mut() {
+        n.kill9();
+    }
+    for n in c.nodes.iter_mut() {
+        n.restart();
+    }
+    c.leader();
+    let (applied, _) = c.converged(&[0, 1, 2], index);
+    assert!(applied >= index);
+    for n in &c.nodes {
+        let status = n
+            .get("/v1/apps/durable?stale=true")
+            .expect("the write is there after restart");
+        assert_eq!(status["desired"], "v7");
+    }
+}
+
+#[test]
+fn a_node_joining_after_snapshots_and_purging_has_the_whole_history() {
+    let mut c = Cluster::start(&["--snapshot-every", "5"]);
+    for v in 0..20 {
+        c.nodes[0]
+            .deploy(&manifest("busy", &format!("v{v}"), 2))
+            .unwrap();
+    }
+    wait_for(
+        "the first node to purge its log",
+        Duration::from_secs(30),
+        || {
+            let cluster = c.nodes[0].cluster()?;
+            (cluster["purged_index"].as_u64()? > 5).then_some(())
+        },
+    );
+    let joiner = c.join(&["--snapshot-every", "5"]);
+    let (_, hash) = c.converged(&[0, joiner], 22);
+    let all = |i: usize| -> Vec<Value> {
+        c.nodes[i]
+            .get("/v1/events?from=1")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let (first, second) = (all(0), all(joiner));
+    assert_eq!(first, second, "the joiner's audit log is the first node's");
+    assert_eq!(first[0]["event"]["kind"], "host_joined");
+    let versions = second
+        .iter()
+        .filter(|e| e["event"]["kind"] == "app_deployed")
+        .count();
+    assert_eq!(versions, 20);
+    let replayed = c.nodes[joiner].get(&format!("/v1/state?at={at}")).unwrap();
+    assert_eq!(replayed["state_hash"], hash.as_str());
+    assert!(
+        c.nodes[joiner]
+            .get(&format!("/v1/state?at={}", at + 1_000))
+            .is_none(),
+        "beyond the log"
+    );
+}
+
+#[test]
+fn without_the_cluster_secret_a_node_cannot_join_or_send_raft_messages() {
+    let mut c = Cluster::start(&[]);
+    let i = c.add(&[], Some("not-the-secret"));
+    let (code, log) = c.nodes[i].wait_exit(Duration::from_secs(60));
+    assert_ne!(code, Some(0));
+    assert!(log.contains("refused the cluster secret"), "{log}");
+    assert!(
+        !c.nodes[i].data_dir.join("node.json").exists(),
+        "a refused node keeps no identity"
+    );
+
+    let http = client();
+    for path in ["/raft/append", "/raft/vote", "/raft/join", "/raft/propose"] {
+        let r = http
+            .post(format!("http://{}{path}", c.nodes[0].addr))
+            .body("{}")
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path}");
+        let r = http
+            .post(format!("http://{}{path}", c.nodes[0].addr))
+            .header("x-flotilla-cluster-secret", "wrong")
+            .body("{}")
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path}");
+    }
+    let log = c.nodes[0].log_text();
+    assert!(
+        log.contains("refused /raft/vote") && log.contains("wrong cluster secret"),
+        "{log}"
+    );
+    assert_eq!(
+        c.nodes[0].cluster().unwrap()["nodes"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
+}
