@@ -139,7 +139,7 @@ fn a_node_joining_after_snapshots_and_purging_has_the_whole_history() {
         },
     );
     let joiner = c.join(&["--snapshot-every", "5"]);
-    let (_, hash) = c.converged(&[0, joiner], 22);
+    let (at, hash) = c.converged(&[0, joiner], 22);
     let all = |i: usize| -> Vec<Value> {
         c.nodes[i]
             .get("/v1/events?from=1")
