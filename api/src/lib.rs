@@ -10,6 +10,7 @@
 //! Must never: append an event for input that failed validation; decide placements itself
 //! (that is `scheduler::place` over the replicated state).
 
+pub mod bench;
 pub mod data_dir;
 pub mod identity;
 pub mod node;

@@ -23,7 +23,36 @@ enum Output {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Committed writes/s and latency of a 3-node Flotilla cluster against a 3-member etcd
+    /// cluster (Debian's etcd-server), same client code, same value size.
+    Log {
+        /// Seconds per run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Bytes per written value (a manifest for Flotilla, a value for etcd).
+        #[arg(long, default_value_t = 512)]
+        value_size: usize,
+        /// Concurrent clients, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        clients: Vec<usize>,
+        /// Where the clusters keep their data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+        /// An extra argument for every `flotilla up` of the benchmark (repeatable).
+        #[arg(long = "node-arg", allow_hyphen_values = true)]
+        node_args: Vec<String>,
+        /// Measure Flotilla only.
+        #[arg(long)]
+        skip_etcd: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
+    /// Benchmarks (not tests): figures for BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Start a node: the first one initializes a cluster, later ones join it with --join.
     #[command(
         after_help = "Examples:\n  flotilla up --data-dir ./n1 --listen 127.0.0.1:7001\n  \
@@ -93,6 +122,25 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench(BenchCommand::Log {
+            seconds,
+            value_size,
+            clients,
+            work_dir,
+            node_args,
+            skip_etcd,
+        }) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(api::bench::log_bench(
+                work_dir, seconds, value_size, &clients, &node_args, skip_etcd,
+            )) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("flotilla bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Up {
             data_dir,
             listen,
