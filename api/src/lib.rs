@@ -14,6 +14,7 @@ pub mod bench;
 pub mod data_dir;
 pub mod identity;
 pub mod node;
+pub mod proposer;
 pub mod replay;
 pub mod server;
 pub mod up;

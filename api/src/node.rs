@@ -7,18 +7,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use consensus::raft::{
-    ApplyResponse, LogEvent, LogStore, Network, NodeId, Raft, SharedMachine, StateStore,
+    ApplyResponse, LogBatch, LogStore, Network, NodeId, Raft, SharedMachine, StateStore,
     SECRET_HEADER,
 };
 use consensus::{AuditLog, Event};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+
+pub use crate::proposer::NodeError;
+use crate::proposer::{Proposals, Proposer, ATTEMPTS as PROPOSE_ATTEMPTS};
 use openraft::{BasicNode, ChangeMembers, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
-
-/// How many times a write is retried across leader changes before giving up.
-const PROPOSE_ATTEMPTS: u32 = 12;
 
 /// Settings of `flotilla up`.
 #[derive(Debug, Clone)]
@@ -47,26 +47,6 @@ pub struct JoinRequest {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Why a cluster operation failed.
-#[derive(Debug)]
-pub enum NodeError {
-    /// No leader could be reached within the retries.
-    Unavailable(String),
-    /// The request itself is wrong.
-    Rejected(String),
-    Internal(String),
-}
-
-impl std::fmt::Display for NodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NodeError::Unavailable(m) => write!(f, "cluster unavailable: {m}"),
-            NodeError::Rejected(m) => write!(f, "{m}"),
-            NodeError::Internal(m) => write!(f, "internal error: {m}"),
-        }
-    }
-}
-
 pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -81,6 +61,8 @@ pub struct Node {
     pub machine: SharedMachine,
     pub audit: AuditLog,
     pub client: reqwest::Client,
+    pub proposer: Proposer,
+    proposals: Proposals,
     _db: sled::Db,
 }
 
@@ -129,6 +111,8 @@ impl Node {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| e.to_string())?;
+        let proposer = Proposer::new(raft.clone(), client.clone(), &identity.secret);
+        let proposals = proposer.clone().start();
         Ok(Arc::new(Node {
             config,
             identity,
@@ -136,6 +120,8 @@ impl Node {
             machine,
             audit,
             client,
+            proposer,
+            proposals,
             _db: db,
         }))
     }
@@ -154,90 +140,19 @@ impl Node {
         }
     }
 
-    /// The leader's address, if this node knows who leads.
+    /// The leader's id and address, if this node knows who leads.
     pub fn leader_addr(&self) -> Option<(NodeId, String)> {
-        let metrics = self.raft.metrics().borrow().clone();
-        let leader = metrics.current_leader?;
-        let node = metrics
-            .membership_config
-            .membership()
-            .get_node(&leader)?
-            .clone();
-        Some((leader, node.addr))
+        self.proposer.leader()
     }
 
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
-    /// POSTs `body` to `path` on `addr` with the cluster secret; `Ok(None)` when the other node
-    /// answered that it is not the leader (any more).
-    async fn post_to<B: Serialize, R: for<'de> Deserialize<'de>>(
-        &self,
-        addr: &str,
-        path: &str,
-        body: &B,
-    ) -> Result<Option<R>, NodeError> {
-        let response = self
-            .client
-            .post(format!("http://{addr}{path}"))
-            .header(SECRET_HEADER, &self.identity.secret)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| NodeError::Unavailable(format!("{addr}: {e}")))?;
-        match response.status().as_u16() {
-            200 => response
-                .json()
-                .await
-                .map(Some)
-                .map_err(|e| NodeError::Internal(e.to_string())),
-            409 => Ok(None),
-            400 | 422 => Err(NodeError::Rejected(
-                response.text().await.unwrap_or_default(),
-            )),
-            status => Err(NodeError::Unavailable(format!(
-                "{addr}{path} answered {status}: {}",
-                response.text().await.unwrap_or_default()
-            ))),
-        }
-    }
-
-    async fn backoff(attempt: u32) {
-        tokio::time::sleep(Duration::from_millis((25u64 << attempt.min(5)).min(800))).await;
-    }
-
-    /// Proposes `event` on this node if it leads; `Ok(None)` when it does not.
-    pub async fn propose_here(&self, event: &Event) -> Result<Option<ApplyResponse>, NodeError> {
-        match self.raft.client_write(LogEvent(event.clone())).await {
-            Ok(response) => Ok(Some(response.data)),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Ok(None),
-            Err(e) => Err(NodeError::Internal(e.to_string())),
-        }
-    }
-
-    /// Appends `event` to the replicated log, through the leader, and answers once it is
-    /// committed and applied here... or on the leader, with its index.
+    /// Appends `event` to the replicated log (grouped with concurrent proposals, through the
+    /// leader) and answers once it is committed, with its event index.
     pub async fn propose(&self, event: Event) -> Result<ApplyResponse, NodeError> {
-        let mut last_error = "no leader elected".to_string();
-        for attempt in 0..PROPOSE_ATTEMPTS {
-            if let Some(response) = self.propose_here(&event).await? {
-                return Ok(response);
-            }
-            if let Some((_, addr)) = self.leader_addr() {
-                match self
-                    .post_to::<_, ApplyResponse>(&addr, "/raft/propose", &LogEvent(event.clone()))
-                    .await
-                {
-                    Ok(Some(response)) => return Ok(response),
-                    Ok(None) => last_error = format!("{addr} is no longer the leader"),
-                    Err(NodeError::Unavailable(e)) => last_error = e,
-                    Err(e) => return Err(e),
-                }
-            }
-            Self::backoff(attempt).await;
-        }
-        Err(NodeError::Unavailable(last_error))
+        self.proposals.propose(event).await
     }
 
     /// Adds a node: as a learner that catches up, then as a voter while the cluster has fewer
@@ -292,7 +207,11 @@ impl Node {
             addresses: BTreeMap::from([("api".to_string(), req.addr.clone())]),
             at: now_millis(),
         };
-        self.propose_here(&event).await
+        Ok(self
+            .proposer
+            .write_here(LogBatch(vec![event]))
+            .await?
+            .map(|r| r.event(0)))
     }
 
     /// Joins `req` through whichever node leads, starting from `via`.
@@ -326,7 +245,7 @@ impl Node {
             if Instant::now() > deadline {
                 return Err(format!("could not join through {via} within 60 s"));
             }
-            Self::backoff(attempt).await;
+            Proposer::backoff(attempt).await;
             attempt += 1;
         }
     }
@@ -341,7 +260,8 @@ impl Node {
             if let Some((leader, addr)) = self.leader_addr() {
                 if leader != self.node_id() {
                     match self
-                        .post_to::<_, ApplyResponse>(&addr, "/raft/join-leader", req)
+                        .proposer
+                        .post::<_, ApplyResponse>(&addr, "/raft/join-leader", req)
                         .await
                     {
                         Ok(Some(response)) => return Ok(response),
@@ -351,7 +271,7 @@ impl Node {
                     }
                 }
             }
-            Self::backoff(attempt).await;
+            Proposer::backoff(attempt).await;
         }
         Err(NodeError::Unavailable(last_error))
     }
@@ -374,7 +294,11 @@ impl Node {
                 return Ok(());
             }
             if let Some((_, addr)) = self.leader_addr() {
-                match self.post_to::<_, u64>(&addr, "/raft/read-index", &()).await {
+                match self
+                    .proposer
+                    .post::<_, u64>(&addr, "/raft/read-index", &())
+                    .await
+                {
                     Ok(Some(index)) => {
                         return self
                             .raft
@@ -389,7 +313,7 @@ impl Node {
                     Err(e) => return Err(e),
                 }
             }
-            Self::backoff(attempt).await;
+            Proposer::backoff(attempt).await;
         }
         Err(NodeError::Unavailable(last_error))
     }
@@ -463,7 +387,7 @@ impl Node {
                     None
                 };
                 if let Some(event) = event {
-                    if let Err(e) = self.propose_here(&event).await {
+                    if let Err(e) = self.propose(event).await {
                         tracing::warn!("recording liveness: {e}");
                     }
                 }

@@ -10,7 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use consensus::raft::{LogEvent, NodeId, SECRET_HEADER};
+use consensus::raft::{LogBatch, NodeId, SECRET_HEADER};
 use consensus::Event;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Deserialize;
@@ -55,6 +55,7 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
 fn node_error(e: NodeError) -> Response {
     match e {
         NodeError::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+        NodeError::Unknown(m) => error(StatusCode::GATEWAY_TIMEOUT, "outcome_unknown", m),
         NodeError::Rejected(m) => error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", m),
         NodeError::Internal(m) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
     }
@@ -114,9 +115,9 @@ async fn snapshot(
     Json(node.raft.install_snapshot(rpc).await).into_response()
 }
 
-/// A write forwarded by another node: applied here if this node leads, else 409.
-async fn propose(State(node): State<SharedNode>, Json(event): Json<LogEvent>) -> Response {
-    match node.propose_here(&event.0).await {
+/// A batch forwarded by another node: appended here if this node leads, else 409.
+async fn propose(State(node): State<SharedNode>, Json(batch): Json<LogBatch>) -> Response {
+    match node.proposer.write_here(batch).await {
         Ok(Some(response)) => Json(response).into_response(),
         Ok(None) => error(
             StatusCode::CONFLICT,
@@ -248,7 +249,11 @@ async fn events(State(node): State<SharedNode>, Query(q): Query<EventsQuery>) ->
     let mut out = Vec::new();
     for item in node.audit.events_from(q.from.max(1)).take(limit) {
         match item {
-            Ok((index, event)) => out.push(json!({ "index": index, "event": LogEvent(event) })),
+            Ok((index, event)) => {
+                let event: serde_json::Value =
+                    serde_json::from_slice(&event.encode()).expect("an encoded event is JSON");
+                out.push(json!({ "index": index, "event": event }))
+            }
             Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     }

@@ -19,7 +19,7 @@ pub struct AuditLog {
 #[derive(Debug)]
 pub enum AuditError {
     Storage(sled::Error),
-    /// An index not above the last one, or different bytes for an index already written.
+    /// An index other than the next one, or different bytes for an index already written.
     OutOfOrder {
         index: u64,
         last: u64,
@@ -70,8 +70,22 @@ impl AuditLog {
     }
 
     /// Opens (or creates) the sled database under `dir` and its audit log.
+    ///
+    /// sled releases its file lock from a background thread shortly after the last handle is
+    /// dropped, so a lock held elsewhere is retried for up to two seconds before giving up.
     pub fn open(dir: &Path) -> Result<(sled::Db, Self), AuditError> {
-        let db = sled::open(dir)?;
+        let mut tries = 0;
+        let db = loop {
+            match sled::open(dir) {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 50 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(40));
+                }
+                other => break other?,
+            }
+        };
         let log = AuditLog::new(&db)?;
         Ok((db, log))
     }
@@ -81,9 +95,9 @@ impl AuditLog {
         Ok(self.tree.last()?.map_or(0, |(k, _)| key_index(&k)))
     }
 
-    /// Records the event applied at Raft index `index`. Indices only grow (entries without an
-    /// event, such as membership changes, leave gaps). Recording the same event again is a
-    /// no-op (a node re-applies entries after a crash). Durable only after [`AuditLog::flush`].
+    /// Records the event applied at event index `index` (events are numbered from 1 without
+    /// gaps). Recording the same event again is a no-op (a node re-applies entries after a
+    /// crash); anything but the next index is an error. Durable only after [`AuditLog::flush`].
     pub fn append(&self, index: u64, event: &Event) -> Result<(), AuditError> {
         let bytes = event.encode();
         if let Some(existing) = self.tree.get(index.to_be_bytes())? {
@@ -94,7 +108,7 @@ impl AuditLog {
             };
         }
         let last = self.last_index()?;
-        if index <= last {
+        if index != last + 1 {
             return Err(AuditError::OutOfOrder { index, last });
         }
         self.tree.insert(index.to_be_bytes(), bytes)?;
@@ -151,9 +165,6 @@ impl AuditLog {
                 break;
             }
             machine.apply(index, &event);
-        }
-        if let Some(at) = at {
-            machine.advance_to(at);
         }
         Ok(machine)
     }
@@ -216,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_going_back_and_conflicts_but_accepts_repeats_and_gaps() {
+    fn rejects_gaps_and_conflicts_but_accepts_repeats() {
         let dir = tempfile::tempdir().unwrap();
         let (_db, log) = AuditLog::open(dir.path()).unwrap();
         log.append(1, &joined("a")).unwrap();

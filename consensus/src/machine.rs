@@ -61,8 +61,8 @@ impl StateMachine {
         self.placer.placements()
     }
 
-    /// Applies the event committed at `index` (which must follow the last applied one) and
-    /// brings the placements up to date.
+    /// Applies the event with index `index` (events are numbered from 1, in log order; the
+    /// index must follow the last applied one) and brings the placements up to date.
     pub fn apply(&mut self, index: u64, event: &Event) -> Applied {
         assert!(
             index > self.applied,
@@ -90,12 +90,6 @@ impl StateMachine {
         }
         self.settle_fallbacks();
         outcome
-    }
-
-    /// Records that the Raft entries up to `index` that carry no event (blank entries,
-    /// membership changes) have been applied.
-    pub fn advance_to(&mut self, index: u64) {
-        self.applied = self.applied.max(index);
     }
 
     /// Once an app's desired version is placed, the previous version stops being its fallback,

@@ -12,7 +12,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::types::{ApplyResponse, NodeId, TypeConfig};
+use super::types::{BatchResponse, NodeId, TypeConfig};
 use crate::audit::AuditLog;
 use crate::machine::{self, StateMachine};
 use crate::state::Applied;
@@ -38,6 +38,8 @@ pub type SharedMachine = Arc<RwLock<Machine>>;
 struct AppliedMark {
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
+    /// How many events had been applied at `last_applied`.
+    events: u64,
 }
 
 /// What a snapshot's bytes hold.
@@ -81,10 +83,10 @@ impl StateStore {
             None => AppliedMark {
                 last_applied: None,
                 membership: StoredMembership::default(),
+                events: 0,
             },
         };
-        let at = mark.last_applied.map_or(0, |l| l.index);
-        let machine = audit.replay(Some(at)).map_err(|e| e.to_string())?;
+        let machine = audit.replay(Some(mark.events)).map_err(|e| e.to_string())?;
         let shared = Arc::new(RwLock::new(Machine {
             machine,
             last_applied: mark.last_applied,
@@ -111,6 +113,7 @@ impl StateStore {
         let mark = AppliedMark {
             last_applied: m.last_applied,
             membership: m.membership.clone(),
+            events: m.machine.applied(),
         };
         let bytes = serde_json::to_vec(&mark).map_err(sm_write_err)?;
         self.meta.insert(APPLIED_KEY, bytes).map_err(sm_write_err)?;
@@ -164,7 +167,7 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         Ok((m.last_applied, m.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<ApplyResponse>>
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<BatchResponse>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
@@ -173,26 +176,29 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         {
             let mut m = self.shared.write().expect("state machine lock");
             for entry in entries {
-                let index = entry.log_id.index;
                 m.last_applied = Some(entry.log_id);
-                let mut response = ApplyResponse {
-                    index,
-                    ignored: None,
-                };
+                let first_index = m.machine.applied() + 1;
+                let mut ignored = Vec::new();
                 match entry.payload {
-                    EntryPayload::Blank => m.machine.advance_to(index),
+                    EntryPayload::Blank => {}
                     EntryPayload::Membership(membership) => {
                         m.membership = StoredMembership::new(Some(entry.log_id), membership);
-                        m.machine.advance_to(index);
                     }
-                    EntryPayload::Normal(event) => {
-                        if let Applied::Ignored(reason) = m.machine.apply(index, &event.0) {
-                            response.ignored = Some(reason);
+                    EntryPayload::Normal(batch) => {
+                        for event in &batch.0 {
+                            let index = m.machine.applied() + 1;
+                            ignored.push(match m.machine.apply(index, event) {
+                                Applied::Ignored(reason) => Some(reason),
+                                Applied::Changed => None,
+                            });
+                            self.audit.append(index, event).map_err(sm_write_err)?;
                         }
-                        self.audit.append(index, &event.0).map_err(sm_write_err)?;
                     }
                 }
-                responses.push(response);
+                responses.push(BatchResponse {
+                    first_index,
+                    ignored,
+                });
             }
             self.save_mark(&m)?;
         }

@@ -12,41 +12,95 @@ pub type NodeId = u64;
 openraft::declare_raft_types!(
     /// Flotilla's Raft: events in, apply results out; nodes are reached by HTTP address.
     pub TypeConfig:
-        D = LogEvent,
-        R = ApplyResponse,
+        D = LogBatch,
+        R = BatchResponse,
         NodeId = NodeId,
         Node = openraft::BasicNode,
 );
 
 pub type Raft = openraft::Raft<TypeConfig>;
 
-/// An event in a log entry, written with its encoding version (see [`Event::encode`]) so that
-/// a node reading a log written by a newer build fails with a clear error.
+/// The events of one log entry, in order: concurrent proposals are grouped into one entry
+/// (group commit). Each event is written with its encoding version (see [`Event::encode`]) so
+/// that a node reading a log written by a newer build fails with a clear error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEvent(pub Event);
+pub struct LogBatch(pub Vec<Event>);
 
-impl Serialize for LogEvent {
+impl Serialize for LogBatch {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let value: serde_json::Value =
-            serde_json::from_slice(&self.0.encode()).map_err(serde::ser::Error::custom)?;
-        value.serialize(serializer)
+        let values = self
+            .0
+            .iter()
+            .map(|e| serde_json::from_slice::<serde_json::Value>(&e.encode()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(serde::ser::Error::custom)?;
+        values.serialize(serializer)
     }
 }
 
-impl<'de> Deserialize<'de> for LogEvent {
+impl<'de> Deserialize<'de> for LogBatch {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let bytes = serde_json::to_vec(&value).map_err(serde::de::Error::custom)?;
-        Event::decode(&bytes)
-            .map(LogEvent)
-            .map_err(serde::de::Error::custom)
+        let values = Vec::<serde_json::Value>::deserialize(deserializer)?;
+        values
+            .into_iter()
+            .map(|v| {
+                let bytes = serde_json::to_vec(&v).map_err(serde::de::Error::custom)?;
+                Event::decode(&bytes).map_err(serde::de::Error::custom)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(LogBatch)
     }
 }
 
-/// What applying an entry answered: its index, and why it changed nothing, if it did not.
+/// What applying an entry answered: the index of its first event (events are numbered from 1
+/// across the whole log) and, per event, why it changed nothing, if it did not.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub first_index: u64,
+    pub ignored: Vec<Option<String>>,
+}
+
+/// The outcome of one event: its index, and why it changed nothing, if it did not.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ApplyResponse {
     pub index: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
+}
+
+impl BatchResponse {
+    /// The outcome of the batch's `i`-th event.
+    pub fn event(&self, i: usize) -> ApplyResponse {
+        ApplyResponse {
+            index: self.first_index + i as u64,
+            ignored: self.ignored.get(i).cloned().flatten(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_with_versions() {
+        let batch = LogBatch(vec![
+            Event::HostLost {
+                host: "a".into(),
+                at: 1,
+            },
+            Event::HostReturned {
+                host: "a".into(),
+                at: 2,
+            },
+        ]);
+        let json = serde_json::to_string(&batch).unwrap();
+        assert!(json.starts_with("[{") && json.contains("\"v\":1"), "{json}");
+        assert_eq!(serde_json::from_str::<LogBatch>(&json).unwrap(), batch);
+        let newer = json.replacen("\"v\":1", "\"v\":9", 1);
+        let err = serde_json::from_str::<LogBatch>(&newer)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version 9"), "{err}");
+    }
 }

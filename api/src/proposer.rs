@@ -1,0 +1,220 @@
+//! Getting events into the replicated log: concurrent proposals are grouped into one Raft
+//! entry (group commit), written on this node if it leads or forwarded to the leader, and
+//! retried only when they are certain not to have been appended.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use consensus::raft::{ApplyResponse, BatchResponse, LogBatch, NodeId, Raft, SECRET_HEADER};
+use consensus::Event;
+use openraft::error::{ClientWriteError, RaftError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// How many times a write is retried across leader changes before giving up.
+pub const ATTEMPTS: u32 = 12;
+/// Most events in one Raft entry.
+const MAX_BATCH: usize = 512;
+/// Batches in flight at once; while they are, new proposals queue and form the next batch.
+const IN_FLIGHT: usize = 2;
+
+/// Why a cluster operation failed.
+#[derive(Debug)]
+pub enum NodeError {
+    /// Not done, for certain (no leader reachable within the retries): safe to retry.
+    Unavailable(String),
+    /// Sent, but no answer came: the write may or may not have been committed.
+    Unknown(String),
+    /// The request itself is wrong.
+    Rejected(String),
+    Internal(String),
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeError::Unavailable(m) => write!(f, "cluster unavailable: {m}"),
+            NodeError::Unknown(m) => write!(f, "outcome unknown: {m}"),
+            NodeError::Rejected(m) => write!(f, "{m}"),
+            NodeError::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+/// Writes to the log and talks to the leader on this node's behalf.
+#[derive(Clone)]
+pub struct Proposer {
+    raft: Raft,
+    client: reqwest::Client,
+    secret: Arc<str>,
+}
+
+struct Pending {
+    event: Event,
+    reply: oneshot::Sender<Result<ApplyResponse, NodeError>>,
+}
+
+/// The queue of proposals waiting to be grouped into an entry.
+#[derive(Clone)]
+pub struct Proposals(mpsc::Sender<Pending>);
+
+impl Proposals {
+    /// Proposes one event and waits for its commit: the answer carries its event index.
+    pub async fn propose(&self, event: Event) -> Result<ApplyResponse, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.0
+            .send(Pending { event, reply })
+            .await
+            .map_err(|_| NodeError::Unavailable("the node is stopping".to_string()))?;
+        answer
+            .await
+            .map_err(|_| NodeError::Unavailable("the node is stopping".to_string()))?
+    }
+}
+
+impl Proposer {
+    pub fn new(raft: Raft, client: reqwest::Client, secret: &str) -> Self {
+        Proposer {
+            raft,
+            client,
+            secret: Arc::from(secret),
+        }
+    }
+
+    /// Starts the task that groups proposals into entries.
+    pub fn start(self) -> Proposals {
+        let (tx, mut rx) = mpsc::channel::<Pending>(4096);
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let permit = in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open");
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let proposer = self.clone();
+                tokio::spawn(async move {
+                    let (events, replies): (Vec<Event>, Vec<_>) =
+                        batch.into_iter().map(|p| (p.event, p.reply)).unzip();
+                    let result = proposer.write(LogBatch(events)).await;
+                    drop(permit);
+                    for (i, reply) in replies.into_iter().enumerate() {
+                        let answer = match &result {
+                            Ok(r) => Ok(r.event(i)),
+                            Err(NodeError::Unavailable(m)) => {
+                                Err(NodeError::Unavailable(m.clone()))
+                            }
+                            Err(NodeError::Unknown(m)) => Err(NodeError::Unknown(m.clone())),
+                            Err(NodeError::Rejected(m)) => Err(NodeError::Rejected(m.clone())),
+                            Err(NodeError::Internal(m)) => Err(NodeError::Internal(m.clone())),
+                        };
+                        let _ = reply.send(answer);
+                    }
+                });
+            }
+        });
+        Proposals(tx)
+    }
+
+    /// The leader's id and address, if this node knows who leads.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)?
+            .clone();
+        Some((leader, node.addr))
+    }
+
+    pub async fn backoff(attempt: u32) {
+        tokio::time::sleep(Duration::from_millis((25u64 << attempt.min(5)).min(800))).await;
+    }
+
+    /// Appends `batch` here if this node leads; `Ok(None)` when it does not, in which case the
+    /// batch is certainly not in the log.
+    pub async fn write_here(&self, batch: LogBatch) -> Result<Option<BatchResponse>, NodeError> {
+        match self.raft.client_write(batch).await {
+            Ok(response) => Ok(Some(response.data)),
+            // Returned before appending, or after the entry was truncated: not in the log.
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Ok(None),
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(NodeError::Internal(e.to_string()))
+            }
+            Err(RaftError::Fatal(e)) => Err(NodeError::Unknown(e.to_string())),
+        }
+    }
+
+    /// Appends `batch` through whichever node leads, retrying across leader changes while the
+    /// batch is certainly not in the log.
+    pub async fn write(&self, batch: LogBatch) -> Result<BatchResponse, NodeError> {
+        let mut last_error = "no leader elected".to_string();
+        for attempt in 0..ATTEMPTS {
+            if let Some(response) = self.write_here(batch.clone()).await? {
+                return Ok(response);
+            }
+            if let Some((_, addr)) = self.leader() {
+                match self.post(&addr, "/raft/propose", &batch).await {
+                    Ok(Some(response)) => return Ok(response),
+                    Ok(None) => last_error = format!("{addr} is no longer the leader"),
+                    Err(NodeError::Unavailable(e)) => last_error = e,
+                    Err(e) => return Err(e),
+                }
+            }
+            Self::backoff(attempt).await;
+        }
+        Err(NodeError::Unavailable(last_error))
+    }
+
+    /// POSTs `body` to `path` on `addr` with the cluster secret. `Ok(None)`: the other node
+    /// answered that it does not lead (and did nothing). A request that could not connect is
+    /// `Unavailable`; one that was sent but got no answer is `Unknown`.
+    pub async fn post<B: Serialize, R: for<'de> Deserialize<'de>>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<Option<R>, NodeError> {
+        let response = self
+            .client
+            .post(format!("http://{addr}{path}"))
+            .header(SECRET_HEADER, &*self.secret)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    NodeError::Unavailable(format!("{addr}: {e}"))
+                } else {
+                    NodeError::Unknown(format!("{addr}: {e}"))
+                }
+            })?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| NodeError::Unknown(format!("{addr}: {e}")))?;
+            return serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| NodeError::Internal(e.to_string()));
+        }
+        let text = response.text().await.unwrap_or_default();
+        match status {
+            409 => Ok(None),
+            400 | 422 => Err(NodeError::Rejected(text)),
+            503 => Err(NodeError::Unavailable(format!("{addr}{path}: {text}"))),
+            _ => Err(NodeError::Unknown(format!(
+                "{addr}{path} answered {status}: {text}"
+            ))),
+        }
+    }
+}
