@@ -141,11 +141,14 @@ impl Drop for Processes {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+/// `n` distinct free loopback ports (all held while choosing, so none repeats).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local address").port())
+        .collect()
 }
 
 async fn wait_until(
@@ -168,8 +171,9 @@ async fn start_flotilla(
     node_args: &[String],
 ) -> Result<(Processes, Vec<String>), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let addrs: Vec<String> = (0..3)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
+    let addrs: Vec<String> = free_ports(3)
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
         .collect();
     let http = reqwest::Client::new();
     let mut procs = Processes(Vec::new());
@@ -219,8 +223,8 @@ async fn start_flotilla(
 }
 
 async fn start_etcd(dir: &Path) -> Result<(Processes, Vec<String>), String> {
-    let clients: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let peers: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let ports = free_ports(6);
+    let (clients, peers) = ports.split_at(3);
     let initial = (0..3)
         .map(|i| format!("e{i}=http://127.0.0.1:{}", peers[i]))
         .collect::<Vec<_>>()
@@ -298,7 +302,10 @@ pub async fn log_bench(
 
     let mut flotilla = Vec::new();
     {
-        let (_procs, addrs) = start_flotilla(dir.path(), node_args).await?;
+        let (_procs, addrs) = match start_flotilla(dir.path(), node_args).await {
+            Ok(started) => started,
+            Err(e) => return Err(format!("{e} (node logs kept in {})", dir.keep().display())),
+        };
         let target = Target::Flotilla {
             addrs: Arc::new(addrs),
         };

@@ -16,7 +16,7 @@ pub const ATTEMPTS: u32 = 12;
 /// Most events in one Raft entry.
 const MAX_BATCH: usize = 512;
 /// Batches in flight at once; while they are, new proposals queue and form the next batch.
-const IN_FLIGHT: usize = 2;
+const IN_FLIGHT: usize = 1;
 
 /// Why a cluster operation failed.
 #[derive(Debug)]

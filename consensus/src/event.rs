@@ -78,35 +78,55 @@ impl Event {
 
     /// Encodes the event with its version, for the log.
     pub fn encode(&self) -> Vec<u8> {
-        let mut value = serde_json::to_value(self).expect("events always serialize");
-        value
-            .as_object_mut()
-            .expect("events serialize as objects")
-            .insert("v".to_string(), EVENT_VERSION.into());
-        serde_json::to_vec(&value).expect("JSON values always serialize")
+        serde_json::to_vec(&self.versioned()).expect("events always serialize")
+    }
+
+    /// The event with its encoding version, as it is serialized.
+    pub fn versioned(&self) -> Versioned<'_> {
+        Versioned {
+            v: EVENT_VERSION,
+            event: self,
+        }
     }
 
     /// Decodes an event written by [`Event::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
-        let mut value: serde_json::Value =
+        let header: Header =
             serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        let object = value
-            .as_object_mut()
-            .ok_or_else(|| DecodeError::Malformed("an event is a JSON object".to_string()))?;
-        match object.remove("v").and_then(|v| v.as_u64()) {
+        header.check()?;
+        serde_json::from_slice(bytes).map_err(|e| {
+            DecodeError::Malformed(format!("{}: {e}", header.kind.unwrap_or_default()))
+        })
+    }
+}
+
+/// An event and its encoding version, serialized as one flat object `{"v": 1, "kind": ...}`.
+#[derive(Debug, Serialize)]
+pub struct Versioned<'e> {
+    v: u32,
+    #[serde(flatten)]
+    event: &'e Event,
+}
+
+/// The two fields read before an event is decoded, to refuse what this build cannot read.
+#[derive(Debug, Deserialize)]
+struct Header {
+    v: Option<u64>,
+    kind: Option<String>,
+}
+
+impl Header {
+    fn check(&self) -> Result<(), DecodeError> {
+        match self.v {
             Some(v) if v == u64::from(EVENT_VERSION) => {}
             Some(v) => return Err(DecodeError::UnknownVersion(v)),
             None => return Err(DecodeError::Malformed("missing version `v`".to_string())),
         }
-        let kind = object
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .ok_or_else(|| DecodeError::Malformed("missing `kind`".to_string()))?
-            .to_string();
-        if !KINDS.contains(&kind.as_str()) {
-            return Err(DecodeError::UnknownKind(kind));
+        match &self.kind {
+            Some(kind) if KINDS.contains(&kind.as_str()) => Ok(()),
+            Some(kind) => Err(DecodeError::UnknownKind(kind.clone())),
+            None => Err(DecodeError::Malformed("missing `kind`".to_string())),
         }
-        serde_json::from_value(value).map_err(|e| DecodeError::Malformed(format!("{kind}: {e}")))
     }
 }
 

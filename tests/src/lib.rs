@@ -7,9 +7,11 @@
 //! Must never: mock a part that the real system runs, or wait for a condition with a fixed
 //! sleep instead of polling with a deadline.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -33,10 +35,18 @@ pub fn flotilla_bin() -> PathBuf {
     bin
 }
 
-/// A free loopback port (bound, then released for the node to take).
+/// A free loopback port (bound, then released for the node to take), never one this test
+/// process handed out before.
 pub fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("local address").to_string()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().expect("port registry");
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = listener.local_addr().expect("local address");
+        if given.insert(addr.port()) {
+            return addr.to_string();
+        }
+    }
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.

@@ -1,8 +1,10 @@
 //! The Raft log, vote and committed mark on sled. An append is reported to openraft only after
 //! sled has flushed it to disk: an acknowledged entry survives `kill -9`.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, RaftLogReader, StorageError, StorageIOError, Vote};
@@ -17,12 +19,17 @@ const VOTE_KEY: &[u8] = b"vote";
 const COMMITTED_KEY: &[u8] = b"committed";
 const PURGED_KEY: &[u8] = b"purged";
 
-/// Log entries by index (big-endian keys), and the vote, committed and purged marks.
+/// Most recent entries kept in memory, so that replication reads them without decoding.
+const CACHED_ENTRIES: usize = 4096;
+
+/// Log entries by index (big-endian keys), and the vote, committed and purged marks; the
+/// latest entries are also cached in memory.
 #[derive(Debug, Clone)]
 pub struct LogStore {
     db: sled::Db,
     log: sled::Tree,
     meta: sled::Tree,
+    recent: Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>>,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -39,6 +46,7 @@ impl LogStore {
             db: db.clone(),
             log: db.open_tree(LOG_TREE)?,
             meta: db.open_tree(META_TREE)?,
+            recent: Arc::default(),
         })
     }
 
@@ -90,6 +98,30 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(i) => i + 1,
             Bound::Unbounded => 0,
         };
+        {
+            // Replication mostly reads what was just appended: serve it from memory when the
+            // cache holds the whole range.
+            let recent = self.recent.lock().expect("log cache lock");
+            if recent
+                .first_key_value()
+                .is_some_and(|(&first, _)| first <= start)
+            {
+                let entries: Vec<_> = recent
+                    .range(start..)
+                    .take_while(|(&i, _)| range.contains(&i))
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                let last_cached = recent.last_key_value().map_or(0, |(&i, _)| i);
+                let complete = match range.end_bound() {
+                    Bound::Included(&end) => end <= last_cached,
+                    Bound::Excluded(&end) => end <= last_cached + 1,
+                    Bound::Unbounded => true,
+                };
+                if complete {
+                    return Ok(entries);
+                }
+            }
+        }
         let mut entries = Vec::new();
         for item in self.log.range(start.to_be_bytes()..) {
             let (key, bytes) = item.map_err(read_err)?;
@@ -145,11 +177,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let mut batch = sled::Batch::default();
+        let mut appended = Vec::new();
         for entry in entries {
             let bytes = serde_json::to_vec(&entry).map_err(write_err)?;
             batch.insert(&entry.log_id.index.to_be_bytes(), bytes);
+            appended.push(entry);
         }
         self.log.apply_batch(batch).map_err(write_err)?;
+        {
+            let mut recent = self.recent.lock().expect("log cache lock");
+            for entry in appended {
+                recent.insert(entry.log_id.index, entry);
+            }
+            while recent.len() > CACHED_ENTRIES {
+                recent.pop_first();
+            }
+        }
         // The entry only counts as written once it is on disk.
         let flushed = self
             .db
@@ -169,12 +212,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        self.recent
+            .lock()
+            .expect("log cache lock")
+            .retain(|&i, _| i < log_id.index);
         self.remove_range(log_id.index.to_be_bytes()..)?;
         self.flush().await
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
         self.put_meta(PURGED_KEY, &log_id)?;
+        self.recent
+            .lock()
+            .expect("log cache lock")
+            .retain(|&i, _| i > log_id.index);
         self.remove_range(..=log_id.index.to_be_bytes())?;
         self.flush().await
     }

@@ -28,25 +28,16 @@ pub struct LogBatch(pub Vec<Event>);
 
 impl Serialize for LogBatch {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let values = self
-            .0
-            .iter()
-            .map(|e| serde_json::from_slice::<serde_json::Value>(&e.encode()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(serde::ser::Error::custom)?;
-        values.serialize(serializer)
+        serializer.collect_seq(self.0.iter().map(Event::versioned))
     }
 }
 
 impl<'de> Deserialize<'de> for LogBatch {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let values = Vec::<serde_json::Value>::deserialize(deserializer)?;
-        values
-            .into_iter()
-            .map(|v| {
-                let bytes = serde_json::to_vec(&v).map_err(serde::de::Error::custom)?;
-                Event::decode(&bytes).map_err(serde::de::Error::custom)
-            })
+        // Each event is kept as raw JSON and decoded with its version checked first.
+        let raw = Vec::<Box<serde_json::value::RawValue>>::deserialize(deserializer)?;
+        raw.iter()
+            .map(|r| Event::decode(r.get().as_bytes()).map_err(serde::de::Error::custom))
             .collect::<Result<Vec<_>, _>>()
             .map(LogBatch)
     }
