@@ -4,9 +4,9 @@
 //! changed, host lost/returned), the pure state machine ([`ClusterState::apply`], wrapped with
 //! derived placements in [`StateMachine`]), the state hash, snapshots and [`replay`].
 //!
-//! Built so far: the pure core and the [`AuditLog`] on sled (every applied event by index,
-//! kept forever, replayable to any index). Still to come (issue "Replicated event log"): the
-//! openraft storage on sled (log, vote, snapshots) and the HTTP network.
+//! Also owns the [`AuditLog`] on sled (every applied event by index, kept forever, replayable to
+//! any index) and, in [`raft`], openraft's log and state-machine storage on sled and the HTTP
+//! network between nodes.
 //!
 //! Must never: read a clock, draw randomness or do I/O inside `apply`; iterate a `HashMap`
 //! where state is derived; acknowledge a log entry before sled has flushed it.
