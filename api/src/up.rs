@@ -45,65 +45,79 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         config.data_dir.display()
     );
 
-    if fresh {
-        match &config.join {
-            None => {
-                let members = std::collections::BTreeMap::from([(
-                    identity.node_id,
-                    openraft::BasicNode {
-                        addr: config.listen.clone(),
-                    },
-                )]);
-                node.raft
-                    .initialize(members)
-                    .await
-                    .map_err(|e| format!("cannot initialize the cluster: {e}"))?;
-                node.propose(node.joined_event())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tracing::info!(
-                    "initialized a new cluster; the secret for joiners is in {}",
-                    crate::identity::secret_file(&config.data_dir).display()
-                );
-            }
-            Some(via) => {
-                let req = JoinRequest {
-                    node_id: identity.node_id,
+    let initialized = node
+        .raft
+        .is_initialized()
+        .await
+        .map_err(|e| e.to_string())?;
+    match (&config.join, initialized) {
+        (None, false) => {
+            // A new cluster. The identity is kept first, so that a crash before the first
+            // commit restarts as the same node and finishes the job below.
+            identity
+                .save(&config.data_dir)
+                .map_err(|e| format!("cannot save the node identity: {e}"))?;
+            let members = std::collections::BTreeMap::from([(
+                identity.node_id,
+                openraft::BasicNode {
                     addr: config.listen.clone(),
-                    host: identity.host.clone(),
-                    labels: config.labels.clone(),
-                };
-                Node::join_via(&node.client, &identity.secret, via, &req).await?;
-                tracing::info!("joined the cluster through {via}");
-            }
+                },
+            )]);
+            node.raft
+                .initialize(members)
+                .await
+                .map_err(|e| format!("cannot initialize the cluster: {e}"))?;
+            tracing::info!(
+                "initialized a new cluster; the secret for joiners is in {}",
+                crate::identity::secret_file(&config.data_dir).display()
+            );
         }
-        // Only a node that is part of a cluster keeps its identity.
-        identity
-            .save(&config.data_dir)
-            .map_err(|e| format!("cannot save the node identity: {e}"))?;
-    } else {
-        let recorded = node
-            .machine
-            .read()
-            .expect("state machine lock")
-            .machine
+        (Some(via), false) => {
+            let req = JoinRequest {
+                node_id: identity.node_id,
+                addr: config.listen.clone(),
+                host: identity.host.clone(),
+                labels: config.labels.clone(),
+            };
+            Node::join_via(&node.client, &identity.secret, via, &req).await?;
+            // Only a node that is part of a cluster keeps its identity.
+            identity
+                .save(&config.data_dir)
+                .map_err(|e| format!("cannot save the node identity: {e}"))?;
+            tracing::info!("joined the cluster through {via}");
+        }
+        (_, true) => {}
+    }
+    let recorded = {
+        let m = node.machine.read().expect("state machine lock");
+        m.machine
             .state()
             .hosts
             .get(&identity.host)
-            .map(|h| h.labels.clone());
-        if recorded.is_some_and(|labels| labels != config.labels) && !config.labels.is_empty() {
-            let event = consensus::Event::HostLabelsChanged {
-                host: identity.host.clone(),
-                labels: config.labels.clone(),
-                at: crate::node::now_millis(),
-            };
-            let n = node.clone();
-            tokio::spawn(async move {
-                if let Err(e) = n.propose(event).await {
-                    tracing::warn!("recording new labels: {e}");
-                }
-            });
-        }
+            .map(|h| h.labels.clone())
+    };
+    // The first node records its own host once it leads (also after a crash before that).
+    if config.join.is_none() && recorded.is_none() {
+        node.propose(node.joined_event())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    // Labels given at a restart that differ from the recorded ones are proposed.
+    if let Some(labels) =
+        recorded.filter(|l| !fresh && !config.labels.is_empty() && *l != config.labels)
+    {
+        tracing::info!("labels changed from {labels:?}: recording the new ones");
+        let event = consensus::Event::HostLabelsChanged {
+            host: identity.host.clone(),
+            labels: config.labels.clone(),
+            at: crate::node::now_millis(),
+        };
+        let n = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = n.propose(event).await {
+                tracing::warn!("recording new labels: {e}");
+            }
+        });
     }
     tokio::spawn(node.clone().watch_liveness());
     let served = server.await.map_err(|e| e.to_string())?;

@@ -112,6 +112,11 @@ impl Node {
         }
     }
 
+    /// Replaces the extra arguments given to `flotilla up` at the next (re)start.
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+    }
+
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();

@@ -207,3 +207,31 @@ fn without_the_cluster_secret_a_node_cannot_join_or_send_raft_messages() {
         1
     );
 }
+
+#[test]
+fn a_restart_keeps_the_identity_and_records_changed_labels() {
+    let mut c = Cluster::start(&[]);
+    let i = c.join(&["--label", "zone=us-east-1"]);
+    let node_json = std::fs::read_to_string(c.nodes[i].data_dir.join("node.json")).unwrap();
+    let host_of = |c: &Cluster| -> String {
+        let cluster = c.nodes[i].cluster().unwrap();
+        cluster["host"].as_str().unwrap().to_string()
+    };
+    let host = host_of(&c);
+    c.nodes[i].set_args(&["--label", "zone=eu-west-1"]);
+    c.nodes[i].restart();
+    wait_for("the new label recorded", Duration::from_secs(30), || {
+        let state = c.nodes[0].get("/v1/state")?;
+        (state["state"]["hosts"][&host]["labels"]["zone"] == "eu-west-1").then_some(())
+    });
+    assert_eq!(host_of(&c), host, "same host after restart");
+    let after = std::fs::read_to_string(c.nodes[i].data_dir.join("node.json")).unwrap();
+    assert_eq!(after, node_json, "identity unchanged");
+    assert_eq!(
+        c.nodes[0].cluster().unwrap()["nodes"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+}
