@@ -99,19 +99,34 @@ impl AuditLog {
     /// gaps). Recording the same event again is a no-op (a node re-applies entries after a
     /// crash); anything but the next index is an error. Durable only after [`AuditLog::flush`].
     pub fn append(&self, index: u64, event: &Event) -> Result<(), AuditError> {
-        let bytes = event.encode();
-        if let Some(existing) = self.tree.get(index.to_be_bytes())? {
-            return if existing.as_ref() == bytes.as_slice() {
-                Ok(())
-            } else {
-                Err(AuditError::Conflict { index })
-            };
+        self.append_all(index, std::slice::from_ref(event))
+    }
+
+    /// Records `events` at indices `first`, `first + 1`, … in one sled batch, under the same
+    /// rules as [`AuditLog::append`].
+    pub fn append_all(&self, first: u64, events: &[Event]) -> Result<(), AuditError> {
+        let mut next = self.last_index()? + 1;
+        let mut batch = sled::Batch::default();
+        for (i, event) in events.iter().enumerate() {
+            let index = first + i as u64;
+            let bytes = event.encode();
+            if index < next {
+                // Applied again after a crash: must be what was recorded.
+                match self.tree.get(index.to_be_bytes())? {
+                    Some(existing) if existing.as_ref() == bytes.as_slice() => continue,
+                    _ => return Err(AuditError::Conflict { index }),
+                }
+            }
+            if index != next {
+                return Err(AuditError::OutOfOrder {
+                    index,
+                    last: next - 1,
+                });
+            }
+            batch.insert(&index.to_be_bytes(), bytes);
+            next += 1;
         }
-        let last = self.last_index()?;
-        if index != last + 1 {
-            return Err(AuditError::OutOfOrder { index, last });
-        }
-        self.tree.insert(index.to_be_bytes(), bytes)?;
+        self.tree.apply_batch(batch)?;
         Ok(())
     }
 

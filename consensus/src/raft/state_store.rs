@@ -191,8 +191,10 @@ impl RaftStateMachine<TypeConfig> for StateStore {
                                 Applied::Ignored(reason) => Some(reason),
                                 Applied::Changed => None,
                             });
-                            self.audit.append(index, event).map_err(sm_write_err)?;
                         }
+                        self.audit
+                            .append_all(first_index, &batch.0)
+                            .map_err(sm_write_err)?;
                     }
                 }
                 responses.push(BatchResponse {
