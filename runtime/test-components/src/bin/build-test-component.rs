@@ -1,0 +1,45 @@
+//! Writes a test component's source and binary: `build-test-component NAME OUT_DIR`
+//! (`cargo run -p test-components --bin build-test-component -- hello examples/hello-world`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use test_components::Guest;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [name, out] = args.as_slice() else {
+        eprintln!("usage: build-test-component NAME OUT_DIR   (NAME: hello, echo, busy, spin, memory_hog, trap, outgoing)");
+        return ExitCode::from(2);
+    };
+    let Some(guest) = Guest::ALL.into_iter().find(|g| g.name() == name) else {
+        eprintln!("unknown test component {name}");
+        return ExitCode::from(2);
+    };
+    let out = PathBuf::from(out);
+    let bytes = match guest.build() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stem = if guest == Guest::Hello {
+        "hello".to_string()
+    } else {
+        guest.name().to_string()
+    };
+    if let Err(e) = std::fs::write(out.join(format!("{stem}.wat")), guest.source())
+        .and_then(|()| std::fs::write(out.join(format!("{stem}.wasm")), &bytes))
+    {
+        eprintln!("writing to {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "{} ({} bytes) written to {}",
+        guest.name(),
+        bytes.len(),
+        out.display()
+    );
+    ExitCode::SUCCESS
+}

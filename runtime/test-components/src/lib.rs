@@ -1,0 +1,145 @@
+//! # test-components — wasi:http guests for Flotilla's tests, built from WAT
+//!
+//! Owns the WebAssembly text of seven small wasi:http 0.2 components (hello, echo, busy, spin,
+//! memory hog, trap, outgoing) and turns it into component binaries with `wat` and
+//! `wit-component`, without any wasm compiler target. Each component is the shared prelude
+//! (`wat/prelude.wat`: imports, a bump allocator, response helpers) plus its own handler.
+//!
+//! Must never: be a dependency of production code paths; it exists for tests, examples and
+//! benchmarks (`examples/hello-world/hello.wasm` is built from here).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use wit_component::{ComponentEncoder, StringEncoding};
+
+const PRELUDE: &str = include_str!("../wat/prelude.wat");
+
+/// A test guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Guest {
+    /// 200 with `Hello from Flotilla!`.
+    Hello,
+    /// 200 with the method and path, the headers, and the body back.
+    Echo,
+    /// Works for the milliseconds given by the digits of the path, then 200.
+    Busy,
+    /// Loops forever.
+    Spin,
+    /// Grows memory until refused, then traps.
+    MemoryHog,
+    /// Traps (`unreachable`).
+    Trap,
+    /// Tries an outgoing HTTP request and reports the outcome.
+    Outgoing,
+}
+
+impl Guest {
+    pub const ALL: [Guest; 7] = [
+        Guest::Hello,
+        Guest::Echo,
+        Guest::Busy,
+        Guest::Spin,
+        Guest::MemoryHog,
+        Guest::Trap,
+        Guest::Outgoing,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Guest::Hello => "hello",
+            Guest::Echo => "echo",
+            Guest::Busy => "busy",
+            Guest::Spin => "spin",
+            Guest::MemoryHog => "memory_hog",
+            Guest::Trap => "trap",
+            Guest::Outgoing => "outgoing",
+        }
+    }
+
+    fn handler(self) -> &'static str {
+        match self {
+            Guest::Hello => include_str!("../wat/hello.wat"),
+            Guest::Echo => include_str!("../wat/echo.wat"),
+            Guest::Busy => include_str!("../wat/busy.wat"),
+            Guest::Spin => include_str!("../wat/spin.wat"),
+            Guest::MemoryHog => include_str!("../wat/memory_hog.wat"),
+            Guest::Trap => include_str!("../wat/trap.wat"),
+            Guest::Outgoing => include_str!("../wat/outgoing.wat"),
+        }
+    }
+
+    /// The whole core module in WebAssembly text: the handler's own imports (which must come
+    /// before any function), the prelude, then the rest of the handler.
+    pub fn source(self) -> String {
+        let (imports, rest): (Vec<&str>, Vec<&str>) = self
+            .handler()
+            .lines()
+            .partition(|l| l.trim_start().starts_with("(import "));
+        let imports: String = imports.iter().map(|l| format!("{l}\n")).collect();
+        let rest: String = rest.iter().map(|l| format!("{l}\n")).collect();
+        format!(
+            ";; Flotilla test component `{}`.\n(module\n{imports}{PRELUDE}\n{rest})\n",
+            self.name()
+        )
+    }
+
+    /// The component binary.
+    pub fn build(self) -> Result<Vec<u8>> {
+        component_from_wat(&self.source())
+            .with_context(|| format!("building test component {}", self.name()))
+    }
+}
+
+/// Builds a wasi:http component from the text of a core module that imports wasi:http 0.2.12
+/// interfaces with the canonical ABI and exports `wasi:http/incoming-handler@0.2.12#handle`,
+/// `memory` and `cabi_realloc`.
+pub fn component_from_wat(wat: &str) -> Result<Vec<u8>> {
+    let mut module = wat::parse_str(wat).context("parsing the WAT")?;
+    let mut resolve = wit_parser::Resolve::default();
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
+    let (package, _) = resolve.push_dir(&wit).context("loading the WIT")?;
+    let world = resolve.select_world(&[package], Some("guest"))?;
+    wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)?;
+    ComponentEncoder::default()
+        .module(&module)?
+        .validate(true)
+        .encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_guest_builds_into_a_valid_component() {
+        for guest in Guest::ALL {
+            let bytes = guest
+                .build()
+                .unwrap_or_else(|e| panic!("{}: {e:#}", guest.name()));
+            assert_eq!(
+                &bytes[..8],
+                b"\0asm\x0d\0\x01\0",
+                "{} is a component",
+                guest.name()
+            );
+        }
+    }
+
+    /// `examples/hello-world/hello.wasm` is exactly what its source, `hello.wat` beside it, builds.
+    #[test]
+    fn the_shipped_hello_wasm_is_built_from_its_source() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-world");
+        let source = std::fs::read_to_string(dir.join("hello.wat")).expect("hello.wat");
+        assert_eq!(
+            source,
+            Guest::Hello.source(),
+            "hello.wat is the hello guest's source"
+        );
+        let shipped = std::fs::read(dir.join("hello.wasm")).expect("hello.wasm");
+        assert!(
+            shipped == component_from_wat(&source).unwrap(),
+            "hello.wasm is stale: rebuild it from hello.wat"
+        );
+    }
+}
