@@ -1,11 +1,15 @@
-//! # runtime — Flotilla's wasmtime host and HTTP ingress (not yet built)
+//! # runtime — Flotilla's wasmtime host
 //!
-//! Will own: one wasmtime `Engine` per node with the pooling allocator, per-instance memory caps
-//! and epoch deadlines; the on-disk cache of compiled components; the content-addressed blob
-//! store; the reconciler that follows the committed placements for its own host; and the ingress
-//! that routes HTTP requests to a local replica or forwards them to a host that has one.
+//! Owns: one wasmtime [`engine::WasmEngine`] per node (pooling allocator with keep-resident
+//! settings, per-instance memory cap, epoch CPU deadline, copy-on-write images, compiled
+//! components cached on disk by digest) and [`invoke::invoke`], which runs one HTTP request
+//! through a fresh instance and turns guest failures into 5xx answers for that request only.
+//!
+//! Still to come (issue "Runtime"): the blob store, the reconciler that follows the committed
+//! placements, and the ingress with permits and forwarding.
 //!
 //! Must never: change desired state (it only reads placements committed by `consensus`), let one
 //! guest's failure (trap, infinite loop, memory bomb) affect another request.
-//!
-//! Nothing is implemented here yet: the issue "Runtime" fills this crate.
+
+pub mod engine;
+pub mod invoke;

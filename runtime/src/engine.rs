@@ -1,0 +1,240 @@
+//! One wasmtime engine per node: pooling allocator with keep-resident settings and a bounded
+//! address-space reservation, a memory cap per instance, an epoch-based CPU deadline per
+//! request, copy-on-write memory images, and compiled components cached on disk by digest.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::error::Context;
+use wasmtime::Result;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// How often the epoch advances; CPU deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits and sizes of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Most bytes of linear memory one instance may have.
+    pub max_memory_bytes: usize,
+    /// CPU time one request may take before its instance is stopped.
+    pub cpu_deadline: Duration,
+    /// Most instances alive at once on this node (the pool's size).
+    pub max_instances: u32,
+    /// Where compiled components are kept across restarts; `None` keeps nothing.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_memory_bytes: 64 << 20,
+            cpu_deadline: Duration::from_secs(5),
+            max_instances: 1000,
+            cache_dir: None,
+        }
+    }
+}
+
+/// The per-request state of an instance.
+pub struct GuestState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutgoingPolicy,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Outgoing HTTP is denied unless the app's manifest links an http-client capability.
+pub struct OutgoingPolicy {
+    pub allowed: bool,
+}
+
+impl WasiHttpHooks for OutgoingPolicy {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn std::future::Future<
+                Output = wasmtime_wasi_http::Result<(
+                    hyper::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<
+                        dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                            + Send,
+                    >,
+                )>,
+            > + Send,
+    > {
+        _ = fut;
+        if !self.allowed {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// A compiled component, ready to instantiate once per request.
+#[derive(Clone)]
+pub struct Prepared {
+    pub(crate) pre: ProxyPre<GuestState>,
+    pub(crate) allow_outgoing: bool,
+}
+
+/// The node's wasmtime engine and what goes with it.
+pub struct WasmEngine {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    config: EngineConfig,
+    compatibility: u64,
+}
+
+impl WasmEngine {
+    pub fn new(config: EngineConfig) -> Result<Arc<Self>> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 2)
+            .total_memories(config.max_instances)
+            .total_tables(config.max_instances)
+            .total_stacks(config.max_instances)
+            .max_memory_size(config.max_memory_bytes)
+            // Keeping the first MiB resident avoids an madvise per instance (PITFALLS: this
+            // doubles throughput under concurrency).
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(1 << 20)
+            .async_stack_keep_resident(1 << 20);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            // Reserve only what an instance may use (plus a guard), not 4 GiB per memory.
+            .memory_reservation(config.max_memory_bytes as u64)
+            .memory_guard_size(64 << 10)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).context("creating the wasmtime engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let compatibility = hasher.finish();
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("wasm-epoch".to_string())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .context("starting the epoch ticker")?;
+        Ok(Arc::new(WasmEngine {
+            engine,
+            linker,
+            config,
+            compatibility,
+        }))
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn cache_path(&self, dir: &Path, digest: &str) -> PathBuf {
+        dir.join(format!("{digest}-{:016x}.cwasm", self.compatibility))
+    }
+
+    /// Compiles `bytes` (whose sha256 is `digest`), or loads the compiled form from the disk
+    /// cache when this engine compiled it before.
+    pub fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Component> {
+        if let Some(dir) = &self.config.cache_dir {
+            let path = self.cache_path(dir, digest);
+            if path.exists() {
+                // SAFETY: the file was written by `Component::serialize` of an engine with the
+                // same compatibility hash (it is in the name), under the node's data directory.
+                match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                    Ok(component) => return Ok(component),
+                    Err(e) => tracing::warn!("ignoring cached {}: {e}", path.display()),
+                }
+            }
+        }
+        let component = Component::new(&self.engine, bytes).context("compiling the component")?;
+        if let Some(dir) = &self.config.cache_dir {
+            let path = self.cache_path(dir, digest);
+            let tmp = path.with_extension("tmp");
+            let serialized = component.serialize()?;
+            let written = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&tmp, serialized))
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = written {
+                tracing::warn!(
+                    "cannot cache the compiled component in {}: {e}",
+                    dir.display()
+                );
+            }
+        }
+        Ok(component)
+    }
+
+    /// Links a compiled component for per-request instantiation.
+    pub fn prepare(&self, component: &Component, allow_outgoing: bool) -> Result<Prepared> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .context("linking the component")?;
+        Ok(Prepared {
+            pre: ProxyPre::new(pre).context("the component is not a wasi:http proxy")?,
+            allow_outgoing,
+        })
+    }
+
+    /// A store for one request, with the CPU deadline armed.
+    pub(crate) fn store(&self, allow_outgoing: bool) -> Store<GuestState> {
+        let state = GuestState {
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            hooks: OutgoingPolicy {
+                allowed: allow_outgoing,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        let ticks = (self.config.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+}
