@@ -92,6 +92,18 @@ FLOTILLA_CLUSTER_SECRET=$(cat ./n1/cluster-secret) flotilla up --data-dir ./n2 -
         /// default snapshot count).
         #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
+        /// Also serve apps as APP.<domain> (they are always served as APP.localhost).
+        #[arg(long)]
+        domain: Option<String>,
+        /// Milliseconds a request waits for a free replica before it is forwarded or refused.
+        #[arg(long, default_value_t = 1000)]
+        queue_wait_ms: u64,
+        /// CPU time one request may take before its instance is stopped (milliseconds).
+        #[arg(long, default_value_t = 5000)]
+        cpu_deadline_ms: u64,
+        /// Most linear memory one instance may use (MiB).
+        #[arg(long, default_value_t = 64)]
+        max_memory_mib: usize,
     },
     /// Rebuild the state offline from a node's audit log, at its last index or at --at N.
     #[command(
@@ -157,6 +169,10 @@ fn main() -> ExitCode {
             voters,
             lost_after_ms,
             snapshot_every,
+            domain,
+            queue_wait_ms,
+            cpu_deadline_ms,
+            max_memory_mib,
         } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -175,9 +191,16 @@ fn main() -> ExitCode {
                 voters,
                 lost_after: std::time::Duration::from_millis(lost_after_ms),
                 snapshot_every,
+                domain,
+                queue_wait: std::time::Duration::from_millis(queue_wait_ms),
+                engine: runtime::engine::EngineConfig {
+                    max_memory_bytes: max_memory_mib << 20,
+                    cpu_deadline: std::time::Duration::from_millis(cpu_deadline_ms),
+                    ..Default::default()
+                },
             };
-            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-            match runtime.block_on(api::up::run(config)) {
+            let tokio_runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match tokio_runtime.block_on(api::up::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("flotilla up: {e}");

@@ -16,6 +16,10 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 pub use crate::proposer::NodeError;
 use crate::proposer::{Proposals, Proposer, ATTEMPTS as PROPOSE_ATTEMPTS};
 use openraft::{BasicNode, ChangeMembers, ServerState, SnapshotPolicy};
+use runtime::blobs::BlobStore;
+use runtime::engine::WasmEngine;
+use runtime::ingress::Ingress;
+use runtime::replicas::ReplicaSet;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
@@ -36,6 +40,12 @@ pub struct NodeConfig {
     pub lost_after: Duration,
     /// Build a snapshot (and purge the log before it) every this many entries.
     pub snapshot_every: u64,
+    /// Apps are also served as `APP.<domain>` (they always are as `APP.localhost`).
+    pub domain: Option<String>,
+    /// How long a request waits for a free replica before it is forwarded or refused.
+    pub queue_wait: Duration,
+    /// Limits of the wasmtime engine.
+    pub engine: runtime::engine::EngineConfig,
 }
 
 /// A join request, sent by a new node to any member (and forwarded to the leader).
@@ -63,6 +73,8 @@ pub struct Node {
     pub client: reqwest::Client,
     pub proposer: Proposer,
     proposals: Proposals,
+    pub replicas: Arc<ReplicaSet>,
+    pub ingress: Arc<Ingress>,
     _db: sled::Db,
 }
 
@@ -113,6 +125,16 @@ impl Node {
             .map_err(|e| e.to_string())?;
         let proposer = Proposer::new(raft.clone(), client.clone(), &identity.secret);
         let proposals = proposer.clone().start();
+        let mut engine_config = config.engine.clone();
+        engine_config
+            .cache_dir
+            .get_or_insert_with(|| config.data_dir.join("compiled"));
+        let engine =
+            WasmEngine::new(engine_config).map_err(|e| format!("cannot start wasmtime: {e:#}"))?;
+        let blobs = BlobStore::open(&config.data_dir.join("blobs"))
+            .map_err(|e| format!("cannot open the blob store: {e}"))?;
+        let replicas = ReplicaSet::new(engine, blobs);
+        let ingress = Ingress::new(replicas.clone(), config.domain.clone(), config.queue_wait);
         Ok(Arc::new(Node {
             config,
             identity,
@@ -122,6 +144,8 @@ impl Node {
             client,
             proposer,
             proposals,
+            replicas,
+            ingress,
             _db: db,
         }))
     }
@@ -409,4 +433,79 @@ where
         out.push(h.await.expect("liveness check task"));
     }
     out
+}
+
+impl Node {
+    /// Fetches a blob this host lacks from the other live hosts, in turn.
+    pub async fn fetch_blob(&self, digest: String) -> Option<Vec<u8>> {
+        let peers: Vec<String> = {
+            let m = self.machine.read().expect("state machine lock");
+            m.machine
+                .state()
+                .hosts
+                .iter()
+                .filter(|(id, h)| h.live && **id != self.identity.host)
+                .filter_map(|(_, h)| h.addresses.get("api").cloned())
+                .collect()
+        };
+        for addr in peers {
+            let Ok(response) = self
+                .client
+                .get(format!("http://{addr}/v1/blobs/{digest}"))
+                .send()
+                .await
+            else {
+                continue;
+            };
+            if !response.status().is_success() {
+                continue;
+            }
+            let Ok(bytes) = response.bytes().await else {
+                continue;
+            };
+            if runtime::blobs::sha256_hex(&bytes) == digest {
+                return Some(bytes.to_vec());
+            }
+            tracing::warn!("{addr} served a blob that is not sha256:{digest}");
+        }
+        None
+    }
+
+    /// Keeps this host's replicas and the ingress routes in line with the committed
+    /// placements. Runs until the process ends.
+    pub async fn reconcile_forever(self: SharedNode) {
+        let mut last: Option<(u64, Instant)> = None;
+        loop {
+            let applied = self
+                .machine
+                .read()
+                .expect("state machine lock")
+                .machine
+                .applied();
+            // Also retry every few seconds: a blob may have become fetchable.
+            let due = last.is_none_or(|(index, at)| {
+                index != applied || at.elapsed() > Duration::from_secs(3)
+            });
+            if due {
+                let (desired, routes) = {
+                    let m = self.machine.read().expect("state machine lock");
+                    runtime::plan::plan(
+                        &self.identity.host,
+                        m.machine.state(),
+                        m.machine.placements(),
+                    )
+                };
+                self.ingress.set_routes(routes);
+                let node = self.clone();
+                self.replicas
+                    .reconcile(desired, move |d| {
+                        let node = node.clone();
+                        async move { node.fetch_blob(d).await }
+                    })
+                    .await;
+                last = Some((applied, Instant::now()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

@@ -39,9 +39,78 @@ pub fn router(node: SharedNode) -> Router {
         .route("/v1/apps", post(deploy))
         .route("/v1/apps/{app}", get(app_status).delete(delete_app))
         .route("/v1/apps/{app}/undeploy", post(undeploy))
+        .route("/v1/blobs", post(upload_blob))
+        .route("/v1/blobs/{digest}", get(download_blob))
+        .route("/v1/local/replicas", get(local_replicas))
         .merge(raft)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(node.clone(), ingress))
         .with_state(node)
+}
+
+/// Requests for `APP.localhost` (or `APP.<domain>`) go to the app, not to the API.
+async fn ingress(State(node): State<SharedNode>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let Some(app) = node.ingress.app_of(host) else {
+        return next.run(request).await;
+    };
+    use http_body_util::BodyExt;
+    let request = request.map(|body| {
+        body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+            .boxed_unsync()
+    });
+    node.ingress
+        .handle(&app, request)
+        .await
+        .map(axum::body::Body::new)
+}
+
+async fn upload_blob(State(node): State<SharedNode>, body: Bytes) -> Response {
+    let blobs = node.replicas.blobs().clone();
+    match tokio::task::spawn_blocking(move || blobs.put(&body, None)).await {
+        Ok(Ok(digest)) => Json(json!({ "digest": format!("sha256:{digest}") })).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}
+
+async fn download_blob(State(node): State<SharedNode>, Path(digest): Path<String>) -> Response {
+    let digest = digest
+        .strip_prefix("sha256:")
+        .unwrap_or(&digest)
+        .to_string();
+    let blobs = node.replicas.blobs().clone();
+    match tokio::task::spawn_blocking(move || blobs.get(&digest)).await {
+        Ok(Some(bytes)) => bytes.into_response(),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such blob on this host",
+        ),
+    }
+}
+
+/// This host's running replicas and the ones that failed to start, with the reason.
+async fn local_replicas(State(node): State<SharedNode>) -> Response {
+    let running: Vec<_> = node
+        .replicas
+        .running()
+        .into_iter()
+        .map(|((app, component), (version, capacity, in_use))| {
+            json!({ "app": app, "component": component, "version": version, "replicas": capacity, "in_use": in_use })
+        })
+        .collect();
+    let failed: Vec<_> = node
+        .replicas
+        .failures()
+        .into_iter()
+        .map(|((app, component), reason)| json!({ "app": app, "component": component, "reason": reason }))
+        .collect();
+    Json(json!({ "host": node.identity.host, "running": running, "failed": failed }))
+        .into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -288,12 +357,21 @@ async fn deploy(
     let version = manifest
         .version()
         .map_or_else(|| content_version(&body), str::to_string);
+    // Images given by digest are pinned as such.
+    let digests = manifest
+        .components
+        .iter()
+        .filter_map(|c| match &c.image {
+            Some(scheduler::ImageRef::Digest(hex)) => Some((c.name.clone(), hex.clone())),
+            _ => None,
+        })
+        .collect();
     let app = manifest.name.clone();
     let event = Event::AppDeployed {
         app: app.clone(),
         version: version.clone(),
         manifest,
-        digests: Default::default(),
+        digests,
         who: q.who.unwrap_or_else(|| "api".to_string()),
         at: now_millis(),
     };

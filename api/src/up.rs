@@ -120,6 +120,7 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         });
     }
     tokio::spawn(node.clone().watch_liveness());
+    tokio::spawn(node.clone().reconcile_forever());
     let served = server.await.map_err(|e| e.to_string())?;
     let _ = tokio::time::timeout(Duration::from_secs(5), node.raft.shutdown()).await;
     served.map_err(|e| e.to_string())

@@ -11,5 +11,9 @@
 //! Must never: change desired state (it only reads placements committed by `consensus`), let one
 //! guest's failure (trap, infinite loop, memory bomb) affect another request.
 
+pub mod blobs;
 pub mod engine;
+pub mod ingress;
 pub mod invoke;
+pub mod plan;
+pub mod replicas;

@@ -163,6 +163,30 @@ impl Node {
         ))
     }
 
+    /// Uploads a blob to this node; returns `sha256:HEX`.
+    pub fn upload(&self, bytes: &[u8]) -> String {
+        let r = client()
+            .post(format!("http://{}/v1/blobs", self.addr))
+            .body(bytes.to_vec())
+            .send()
+            .expect("upload");
+        assert!(r.status().is_success(), "upload: {}", r.status());
+        let v: Value = r.json().expect("upload answer");
+        v["digest"].as_str().expect("digest").to_string()
+    }
+
+    /// A request to `app` through this node's ingress.
+    pub fn request_app(&self, app: &str, path: &str) -> (u16, String) {
+        match client()
+            .get(format!("http://{}{path}", self.addr))
+            .header("host", format!("{app}.localhost"))
+            .send()
+        {
+            Ok(r) => (r.status().as_u16(), r.text().unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
     pub fn deploy(&self, manifest: &str) -> Result<Value, String> {
         let r = client()
             .post(format!("http://{}/v1/apps", self.addr))
@@ -287,4 +311,9 @@ pub fn manifest(name: &str, version: &str, replicas: u32) -> String {
     format!(
         "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {name}\n  annotations:\n    version: {version}\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: file://./web.wasm\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: {replicas}\n"
     )
+}
+
+/// A manifest for app `name` at `version`, running `image` with `replicas` over all hosts.
+pub fn manifest_with_image(name: &str, version: &str, image: &str, replicas: u32) -> String {
+    manifest(name, version, replicas).replace("file://./web.wasm", image)
 }

@@ -1,0 +1,181 @@
+//! Every node serves every app: requests are routed by `Host` (`APP.localhost`, or
+//! `APP.<domain>`), served by a local replica under its permits, or forwarded to a host that
+//! has one, with a hop limit against loops.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::invoke::{invoke, text_response};
+use crate::replicas::{PermitBody, ReplicaSet};
+
+/// Header counting how many nodes a request has been forwarded through.
+pub const HOPS_HEADER: &str = "x-flotilla-hops";
+/// Most forwards of one request.
+pub const MAX_HOPS: u32 = 2;
+
+pub type IngressBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// Where an app is served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Route {
+    /// The component that answers the app's HTTP requests.
+    pub component: String,
+    /// Other hosts with replicas of it: `(host, address)`.
+    pub remote: Vec<(String, String)>,
+    /// Why the app cannot be served, if nothing runs it anywhere.
+    pub unavailable: Option<String>,
+}
+
+pub struct Ingress {
+    replicas: Arc<ReplicaSet>,
+    routes: RwLock<BTreeMap<String, Route>>,
+    domain: Option<String>,
+    queue_wait: Duration,
+    client: Client<HttpConnector, IngressBody>,
+    next: AtomicUsize,
+}
+
+impl Ingress {
+    pub fn new(
+        replicas: Arc<ReplicaSet>,
+        domain: Option<String>,
+        queue_wait: Duration,
+    ) -> Arc<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_millis(500)));
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Arc::new(Ingress {
+            replicas,
+            routes: RwLock::default(),
+            domain,
+            queue_wait,
+            client,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn set_routes(&self, routes: BTreeMap<String, Route>) {
+        *self.routes.write().expect("routes lock") = routes;
+    }
+
+    /// The app a request is for, from its `Host` header, if it is an ingress request at all.
+    pub fn app_of(&self, host_header: Option<&str>) -> Option<String> {
+        let host = host_header?
+            .rsplit_once(':')
+            .map_or(host_header?, |(h, p)| {
+                if p.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host_header.unwrap_or(h)
+                }
+            });
+        let host = host.to_ascii_lowercase();
+        if let Some(app) = host.strip_suffix(".localhost") {
+            return Some(app.to_string());
+        }
+        let domain = self.domain.as_deref()?;
+        host.strip_suffix(&format!(".{domain}")).map(str::to_string)
+    }
+
+    /// Serves a request for `app`.
+    pub async fn handle(
+        &self,
+        app: &str,
+        mut request: Request<IngressBody>,
+    ) -> Response<HyperOutgoingBody> {
+        let hops: u32 = request
+            .headers()
+            .get(HOPS_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let Some(route) = self.routes.read().expect("routes lock").get(app).cloned() else {
+            return text_response(
+                StatusCode::NOT_FOUND,
+                format!("no app named {app} is deployed\n"),
+            );
+        };
+        if let Some(replica) = self.replicas.get(app, &route.component) {
+            let permit = match replica.permits().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => tokio::time::timeout(self.queue_wait, replica.permits().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+            };
+            match permit {
+                Some(permit) => {
+                    let response = invoke(self.replicas.engine(), &replica.prepared, request).await;
+                    return response.map(|body| PermitBody::wrap(body, permit).boxed_unsync());
+                }
+                None if hops < MAX_HOPS && !route.remote.is_empty() => {}
+                None => return busy(app, replica.capacity()),
+            }
+        }
+        if route.remote.is_empty() {
+            let why = route
+                .unavailable
+                .unwrap_or_else(|| "no host runs it yet".to_string());
+            return text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("app {app} is not running: {why}\n"),
+            );
+        }
+        if hops >= MAX_HOPS {
+            return text_response(
+                StatusCode::LOOP_DETECTED,
+                format!("app {app}: forwarded {hops} times, giving up\n"),
+            );
+        }
+        let (host, addr) =
+            &route.remote[self.next.fetch_add(1, Ordering::Relaxed) % route.remote.len()];
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let uri = match format!("http://{addr}{path}").parse() {
+            Ok(uri) => uri,
+            Err(e) => {
+                return text_response(
+                    StatusCode::BAD_GATEWAY,
+                    format!("bad address of host {host}: {e}\n"),
+                )
+            }
+        };
+        *request.uri_mut() = uri;
+        request.headers_mut().insert(HOPS_HEADER, (hops + 1).into());
+        match self.client.request(request).await {
+            Ok(response) => {
+                response.map(|b| b.map_err(wasmtime_wasi_http::Error::Hyper).boxed_unsync())
+            }
+            Err(e) => text_response(
+                StatusCode::BAD_GATEWAY,
+                format!("forwarding to host {host} failed: {e}\n"),
+            ),
+        }
+    }
+}
+
+fn busy(app: &str, capacity: u32) -> Response<HyperOutgoingBody> {
+    let mut response = text_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("app {app}: all {capacity} replicas are busy, retry shortly\n"),
+    );
+    response
+        .headers_mut()
+        .insert(hyper::header::RETRY_AFTER, 1.into());
+    response
+}

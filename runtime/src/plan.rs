@@ -1,0 +1,133 @@
+//! From the replicated state and its placements to what this host must run and where each
+//! app is served. Pure: the reconciler and the ingress act on the result.
+
+use std::collections::BTreeMap;
+
+use consensus::ClusterState;
+use scheduler::manifest::{ComponentKind, Manifest};
+use scheduler::{ImageRef, Placements};
+
+use crate::ingress::Route;
+use crate::replicas::DesiredReplica;
+
+/// The component that answers an app's HTTP requests: the target of an http-server link, else
+/// the only component with a scaler, else the first component.
+pub fn serving_component(manifest: &Manifest) -> Option<String> {
+    let linked = manifest
+        .components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::Capability)
+        .find_map(|c| {
+            let server = c
+                .image
+                .as_ref()
+                .is_some_and(ImageRef::is_http_server_provider);
+            c.links
+                .iter()
+                .find(|l| server && l.is_incoming_http())
+                .map(|l| l.target.clone())
+        });
+    if linked.is_some() {
+        return linked;
+    }
+    let scaled: Vec<_> = manifest
+        .components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::Component && c.scaler.is_some())
+        .collect();
+    match scaled.as_slice() {
+        [only] => Some(only.name.clone()),
+        _ => manifest
+            .components
+            .iter()
+            .find(|c| c.kind == ComponentKind::Component)
+            .map(|c| c.name.clone()),
+    }
+}
+
+/// Whether `component` links `wasi:http/outgoing-handler` to an http-client capability.
+pub fn allows_outgoing(manifest: &Manifest, component: &str) -> bool {
+    let Some(c) = manifest.component(component) else {
+        return false;
+    };
+    c.links.iter().filter(|l| l.is_outgoing_http()).any(|l| {
+        manifest.component(&l.target).is_some_and(|t| {
+            t.kind == ComponentKind::Capability
+                && t.image
+                    .as_ref()
+                    .is_some_and(ImageRef::is_http_client_provider)
+        })
+    })
+}
+
+/// What `host` must run, and the route of every deployed app.
+pub fn plan(
+    host: &str,
+    state: &ClusterState,
+    placements: &Placements,
+) -> (Vec<DesiredReplica>, BTreeMap<String, Route>) {
+    let mut desired = Vec::new();
+    let mut routes = BTreeMap::new();
+    for (app, placement) in &placements.apps {
+        let (Some(serving), Some(record)) = (&placement.serving_version, state.apps.get(app))
+        else {
+            continue;
+        };
+        let Some(version) = record.versions.get(serving) else {
+            continue;
+        };
+        let manifest = &version.manifest;
+        for (component, cp) in &placement.components {
+            let Some(&replicas) = cp.hosts.get(host) else {
+                continue;
+            };
+            let Some(c) = manifest.component(component) else {
+                continue;
+            };
+            let image = c
+                .image
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string);
+            let digest = version.digests.get(component).cloned().or(match &c.image {
+                Some(ImageRef::Digest(hex)) => Some(hex.clone()),
+                _ => None,
+            });
+            desired.push(DesiredReplica {
+                app: app.clone(),
+                component: component.clone(),
+                version: serving.clone(),
+                digest,
+                image,
+                replicas,
+                allow_outgoing: allows_outgoing(manifest, component),
+            });
+        }
+        let Some(component) = serving_component(manifest) else {
+            continue;
+        };
+        let remote = placement
+            .components
+            .get(&component)
+            .map(|cp| {
+                cp.hosts
+                    .iter()
+                    .filter(|(h, n)| h.as_str() != host && **n > 0)
+                    .filter_map(|(h, _)| {
+                        let record = state.hosts.get(h).filter(|r| r.live)?;
+                        Some((h.clone(), record.addresses.get("api")?.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let unavailable = (!placement.messages.is_empty()).then(|| placement.messages.join("; "));
+        routes.insert(
+            app.clone(),
+            Route {
+                component,
+                remote,
+                unavailable,
+            },
+        );
+    }
+    (desired, routes)
+}

@@ -1,0 +1,180 @@
+//! Components served across real processes: blobs fetched from peers, forwarding, permits,
+//! upgrades under load, host loss.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_tests::{manifest_with_image, wait_for, Cluster};
+use serde_json::Value;
+use test_components::Guest;
+
+fn running_on(c: &Cluster, i: usize) -> Vec<Value> {
+    c.nodes[i]
+        .get("/v1/local/replicas")
+        .map_or_else(Vec::new, |v| v["running"].as_array().unwrap().clone())
+}
+
+#[test]
+fn one_host_uploads_the_others_fetch_and_every_host_serves() {
+    let mut c = Cluster::start(&[]);
+    c.join(&[]);
+    c.join(&[]);
+    let digest = c.nodes[0].upload(&Guest::Hello.build().unwrap());
+    c.nodes[1]
+        .deploy(&manifest_with_image("hello", "v1", &digest, 3))
+        .unwrap();
+    for i in 0..3 {
+        wait_for("a replica on every host", Duration::from_secs(60), || {
+            (running_on(&c, i).len() == 1).then_some(())
+        });
+        assert_eq!(
+            c.nodes[i].request_app("hello", "/"),
+            (200, "Hello from Flotilla!\n".to_string())
+        );
+    }
+    // The blob is now on every host, verified.
+    for n in &c.nodes {
+        let r = flotilla_tests::client()
+            .get(format!("http://{}/v1/blobs/{digest}", n.addr))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    assert_eq!(c.nodes[2].request_app("nothing", "/").0, 404);
+}
+
+#[test]
+fn a_host_without_a_replica_forwards_and_a_lost_host_stops_receiving_traffic() {
+    let mut c = Cluster::start(&["--lost-after-ms", "1500"]);
+    c.join(&["--lost-after-ms", "1500"]);
+    c.join(&["--lost-after-ms", "1500"]);
+    let digest = c.nodes[0].upload(&Guest::Hello.build().unwrap());
+    c.nodes[0]
+        .deploy(&manifest_with_image("hello", "v1", &digest, 1))
+        .unwrap();
+    let host = wait_for("the replica to start", Duration::from_secs(60), || {
+        (0..3).find(|&i| running_on(&c, i).len() == 1)
+    });
+    let others: Vec<usize> = (0..3).filter(|&i| i != host).collect();
+    for &i in &others {
+        assert_eq!(
+            c.nodes[i].request_app("hello", "/").0,
+            200,
+            "forwarded through node {i}"
+        );
+    }
+    // kill -9 the host that runs it (not the leader, to keep the test about the runtime).
+    let leader = c.leader();
+    if host == leader {
+        return; // placement put it on the leader; the forwarding part is covered above
+    }
+    c.nodes[host].kill9();
+    let survivor = *others.iter().find(|&&i| i != host).unwrap();
+    wait_for(
+        "the replica to move and answer again",
+        Duration::from_secs(60),
+        || {
+            (c.nodes[survivor].request_app("hello", "/").0 == 200
+                && (0..3)
+                    .filter(|&i| i != host)
+                    .any(|i| running_on(&c, i).len() == 1))
+            .then_some(())
+        },
+    );
+    for _ in 0..20 {
+        assert_eq!(c.nodes[survivor].request_app("hello", "/").0, 200);
+    }
+}
+
+#[test]
+fn two_replicas_run_two_requests_and_refuse_the_third_when_told_not_to_wait() {
+    let c = Cluster::start(&["--queue-wait-ms", "0"]);
+    let digest = c.nodes[0].upload(&Guest::Busy.build().unwrap());
+    c.nodes[0]
+        .deploy(&manifest_with_image("busy", "v1", &digest, 2))
+        .unwrap();
+    wait_for("the replica", Duration::from_secs(60), || {
+        (running_on(&c, 0).len() == 1).then_some(())
+    });
+    let addr = c.nodes[0].addr.clone();
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50 * i));
+                let r = flotilla_tests::client()
+                    .get(format!("http://{addr}/busy?ms=1500"))
+                    .header("host", "busy.localhost")
+                    .send()
+                    .unwrap();
+                (
+                    r.status().as_u16(),
+                    r.headers().get("retry-after").is_some(),
+                )
+            })
+        })
+        .collect();
+    let mut peak = 0;
+    while handles.iter().any(|h| !h.is_finished()) {
+        let in_use = running_on(&c, 0)
+            .first()
+            .map_or(0, |r| r["in_use"].as_u64().unwrap());
+        peak = peak.max(in_use);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut results: Vec<(u16, bool)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    results.sort();
+    assert_eq!(results, vec![(200, false), (200, false), (503, true)]);
+    assert!(peak <= 2, "never more than 2 instances at once, saw {peak}");
+}
+
+#[test]
+fn an_upgrade_under_steady_load_fails_no_request() {
+    let c = Cluster::start(&[]);
+    let hello = c.nodes[0].upload(&Guest::Hello.build().unwrap());
+    let echo = c.nodes[0].upload(&Guest::Echo.build().unwrap());
+    c.nodes[0]
+        .deploy(&manifest_with_image("shop", "v1", &hello, 4))
+        .unwrap();
+    wait_for("v1 serving", Duration::from_secs(60), || {
+        (c.nodes[0].request_app("shop", "/").0 == 200).then_some(())
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = c.nodes[0].addr.clone();
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let http = flotilla_tests::client();
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let r = http
+                    .get(format!("http://{addr}/x"))
+                    .header("host", "shop.localhost")
+                    .send()
+                    .unwrap();
+                seen.push((r.status().as_u16(), r.text().unwrap()));
+            }
+            seen
+        })
+    };
+    c.nodes[0]
+        .deploy(&manifest_with_image("shop", "v2", &echo, 4))
+        .unwrap();
+    wait_for("v2 serving", Duration::from_secs(60), || {
+        c.nodes[0]
+            .request_app("shop", "/x")
+            .1
+            .starts_with("GET /x")
+            .then_some(())
+    });
+    stop.store(true, Ordering::SeqCst);
+    let seen = load.join().unwrap();
+    assert!(seen.len() > 5, "the load ran ({} requests)", seen.len());
+    let failed: Vec<_> = seen.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(failed.is_empty(), "failed during the upgrade: {failed:?}");
+    assert!(
+        seen.first().unwrap().1.starts_with("Hello"),
+        "served by v1 first"
+    );
+}
