@@ -387,7 +387,7 @@ impl Node {
                     (id, live, reachable)
                 }
             });
-            for (id, live, reachable) in futures_join_all(checks).await {
+            for (id, live, reachable) in join_all(checks).await {
                 if reachable {
                     last_seen.insert(id.clone(), Instant::now());
                 }
@@ -420,17 +420,19 @@ impl Node {
     }
 }
 
-/// Runs futures concurrently and collects their outputs in order.
-async fn futures_join_all<F: std::future::Future + Send + 'static>(
-    futures: impl IntoIterator<Item = F>,
-) -> Vec<F::Output>
+/// Runs futures concurrently (as tasks) and collects the outputs of those that did not panic,
+/// in order.
+pub async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
-        out.push(h.await.expect("liveness check task"));
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
     }
     out
 }

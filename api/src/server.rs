@@ -444,23 +444,96 @@ async fn app_status(
             return node_error(e);
         }
     }
-    let m = node.machine.read().expect("state machine lock");
-    match (
-        m.machine.state().apps.get(&app),
-        m.machine.placements().apps.get(&app),
-    ) {
-        (Some(record), Some(placement)) => Json(json!({
+    let (body, placed_hosts) = {
+        let m = node.machine.read().expect("state machine lock");
+        let (Some(record), Some(placement)) = (
+            m.machine.state().apps.get(&app),
+            m.machine.placements().apps.get(&app),
+        ) else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("app {app} does not exist"),
+            );
+        };
+        // Every live host is asked: a replica can fail to start (missing blob, no compile) or
+        // an http-server address fail to bind on any of them.
+        let hosts: Vec<(String, String)> = m
+            .machine
+            .state()
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.live)
+            .filter_map(|(id, h)| Some((id.clone(), h.addresses.get("api")?.clone())))
+            .collect();
+        let placed: std::collections::BTreeSet<String> = placement
+            .components
+            .values()
+            .flat_map(|c| c.hosts.keys().cloned())
+            .collect();
+        let body = json!({
             "app": app,
             "applied_index": m.machine.applied(),
             "desired": record.desired,
             "history": record.history,
             "placement": placement,
-        }))
-        .into_response(),
-        _ => error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("app {app} does not exist"),
-        ),
+        });
+        (body, (hosts, placed, placement.status))
+    };
+    let (hosts, placed, placed_status) = placed_hosts;
+    let reports = hosts.into_iter().map(|(id, addr)| {
+        let client = node.client.clone();
+        async move {
+            let report = client
+                .get(format!("http://{addr}/v1/local/replicas"))
+                .timeout(std::time::Duration::from_secs(1))
+                .send()
+                .await
+                .ok()?
+                .json::<serde_json::Value>()
+                .await
+                .ok()?;
+            Some((id, report))
+        }
+    });
+    let mut runtime = serde_json::Map::new();
+    let mut failures = Vec::new();
+    let mut ready = true;
+    for (id, report) in crate::node::join_all(reports).await.into_iter().flatten() {
+        let of_app = |key: &str| -> Vec<serde_json::Value> {
+            report[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["app"] == app.as_str())
+                .cloned()
+                .collect()
+        };
+        let (running, failed) = (of_app("running"), of_app("failed"));
+        for f in &failed {
+            failures.push(format!(
+                "host {id}: {}: {}",
+                f["component"].as_str().unwrap_or(""),
+                f["reason"].as_str().unwrap_or("")
+            ));
+        }
+        if placed.contains(&id) && running.is_empty() {
+            ready = false;
+        }
+        if !running.is_empty() || !failed.is_empty() {
+            runtime.insert(id, json!({ "running": running, "failed": failed }));
+        }
     }
+    let status = if !failures.is_empty() {
+        scheduler::Status::Failed
+    } else if !ready && placed_status == scheduler::Status::Deployed {
+        scheduler::Status::Reconciling
+    } else {
+        placed_status
+    };
+    let mut body = body;
+    body["status"] = json!(status);
+    body["runtime"] = serde_json::Value::Object(runtime);
+    body["runtime_failures"] = json!(failures);
+    Json(body).into_response()
 }

@@ -178,3 +178,27 @@ fn an_upgrade_under_steady_load_fails_no_request() {
         "served by v1 first"
     );
 }
+
+#[test]
+fn a_blob_no_host_has_reaches_the_app_status_with_the_host_and_the_reason() {
+    let c = Cluster::start(&[]);
+    let missing = format!("sha256:{}", "ab".repeat(32));
+    c.nodes[0]
+        .deploy(&manifest_with_image("ghost", "v1", &missing, 1))
+        .unwrap();
+    let status = wait_for("the failure in the status", Duration::from_secs(60), || {
+        let s = c.nodes[0].get("/v1/apps/ghost")?;
+        (!s["runtime_failures"].as_array()?.is_empty()).then_some(s)
+    });
+    assert_eq!(status["status"], "Failed");
+    let failure = status["runtime_failures"][0].as_str().unwrap();
+    let host = c.nodes[0].cluster().unwrap()["host"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        failure.contains(&host) && failure.contains("is on no reachable host"),
+        "{failure}"
+    );
+    assert_eq!(c.nodes[0].request_app("ghost", "/").0, 503);
+}
