@@ -29,6 +29,16 @@ enum Output {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The hello component through Flotilla's ingress against `wasmtime serve` 48 (installed
+    /// with cargo when missing), instantiation per request, and deploy → first 200.
+    Serve {
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Where the cluster keeps its data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// Committed writes/s and latency of a 3-node Flotilla cluster against a 3-member etcd
     /// cluster (Debian's etcd-server), same client code, same value size.
     Log {
@@ -140,6 +150,16 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench(BenchCommand::Serve { seconds, work_dir }) => {
+            let tokio_runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match tokio_runtime.block_on(api::bench::serve_bench(work_dir, seconds)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("flotilla bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Bench(BenchCommand::Log {
             seconds,
             value_size,

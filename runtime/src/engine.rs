@@ -249,4 +249,12 @@ impl WasmEngine {
         });
         store
     }
+
+    /// Instantiates `prepared` once and drops the instance, as a request would without
+    /// calling the guest: what the per-request instantiation costs (for benchmarks).
+    pub async fn instantiate_once(&self, prepared: &Prepared) -> Result<()> {
+        let mut store = self.store(prepared.allow_outgoing);
+        prepared.pre.instantiate_async(&mut store).await?;
+        Ok(())
+    }
 }
