@@ -355,18 +355,6 @@ pub async fn log_bench(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn manifests_have_the_asked_size_and_validate() {
-        for size in [400, 512, 1024] {
-            let m = super::manifest(3, 17, size);
-            assert_eq!(m.len(), size);
-            let parsed = scheduler::parse_manifest(m.as_bytes()).expect("valid");
-            assert_eq!(parsed.manifest.version(), Some("v17"));
-        }
-    }
-}
 
 /// Requests/s and latency percentiles from `wrk --latency` output.
 fn parse_wrk(output: &str) -> Option<(f64, f64, f64)> {
@@ -607,4 +595,24 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
         ms(deploy_wait)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn manifests_have_the_asked_size_and_validate() {
+        for size in [400, 512, 1024] {
+            let m = super::manifest(3, 17, size);
+            assert_eq!(m.len(), size);
+            let parsed = scheduler::parse_manifest(m.as_bytes()).expect("valid");
+            assert_eq!(parsed.manifest.version(), Some("v17"));
+        }
+    }
+
+    #[test]
+    fn reads_wrk_output() {
+        let out = "Running 10s test @ http://127.0.0.1:1/\n  Latency Distribution\n     50%  120.00us\n     75%  1.00ms\n     90%  2.00ms\n     99%    1.50ms\n  96000 requests in 10.00s, 10.00MB read\nRequests/sec:   9600.12\nTransfer/sec:      1.00MB\n";
+        assert_eq!(super::parse_wrk(out), Some((9600.12, 0.12, 1.5)));
+        assert_eq!(super::parse_wrk("nothing"), None);
+    }
 }
