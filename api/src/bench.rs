@@ -355,7 +355,6 @@ pub async fn log_bench(
     Ok(())
 }
 
-
 /// Requests/s and latency percentiles from `wrk --latency` output.
 fn parse_wrk(output: &str) -> Option<(f64, f64, f64)> {
     let number = |line: &str| -> Option<f64> {

@@ -19,6 +19,7 @@ use openraft::{BasicNode, ChangeMembers, ServerState, SnapshotPolicy};
 use runtime::blobs::BlobStore;
 use runtime::engine::WasmEngine;
 use runtime::ingress::Ingress;
+use runtime::listeners::Listeners;
 use runtime::replicas::ReplicaSet;
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,7 @@ pub struct Node {
     proposals: Proposals,
     pub replicas: Arc<ReplicaSet>,
     pub ingress: Arc<Ingress>,
+    pub listeners: Arc<Listeners>,
     _db: sled::Db,
 }
 
@@ -135,6 +137,7 @@ impl Node {
             .map_err(|e| format!("cannot open the blob store: {e}"))?;
         let replicas = ReplicaSet::new(engine, blobs);
         let ingress = Ingress::new(replicas.clone(), config.domain.clone(), config.queue_wait);
+        let listeners = Listeners::new(ingress.clone());
         Ok(Arc::new(Node {
             config,
             identity,
@@ -146,6 +149,7 @@ impl Node {
             proposals,
             replicas,
             ingress,
+            listeners,
             _db: db,
         }))
     }
@@ -489,15 +493,19 @@ impl Node {
                 index != applied || at.elapsed() > Duration::from_secs(3)
             });
             if due {
-                let (desired, routes) = {
+                let (desired, routes, addresses) = {
                     let m = self.machine.read().expect("state machine lock");
-                    runtime::plan::plan(
-                        &self.identity.host,
-                        m.machine.state(),
-                        m.machine.placements(),
+                    let (state, placements) = (m.machine.state(), m.machine.placements());
+                    let (desired, routes) =
+                        runtime::plan::plan(&self.identity.host, state, placements);
+                    (
+                        desired,
+                        routes,
+                        runtime::plan::http_server_addresses(state, placements),
                     )
                 };
                 self.ingress.set_routes(routes);
+                self.listeners.sync(addresses).await;
                 let node = self.clone();
                 self.replicas
                     .reconcile(desired, move |d| {

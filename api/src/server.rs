@@ -108,6 +108,9 @@ async fn local_replicas(State(node): State<SharedNode>) -> Response {
         .failures()
         .into_iter()
         .map(|((app, component), reason)| json!({ "app": app, "component": component, "reason": reason }))
+        .chain(node.listeners.failures().into_iter().map(|(address, (app, reason))| {
+            json!({ "app": app, "component": format!("http-server {address}"), "reason": reason })
+        }))
         .collect();
     Json(json!({ "host": node.identity.host, "running": running, "failed": failed }))
         .into_response()

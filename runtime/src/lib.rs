@@ -15,5 +15,6 @@ pub mod blobs;
 pub mod engine;
 pub mod ingress;
 pub mod invoke;
+pub mod listeners;
 pub mod plan;
 pub mod replicas;

@@ -60,6 +60,41 @@ pub fn allows_outgoing(manifest: &Manifest, component: &str) -> bool {
     })
 }
 
+/// `address → app` for every app whose http-server capability links to a component with an
+/// `address` in its source config.
+pub fn http_server_addresses(
+    state: &ClusterState,
+    placements: &Placements,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (app, placement) in &placements.apps {
+        let (Some(serving), Some(record)) = (&placement.serving_version, state.apps.get(app))
+        else {
+            continue;
+        };
+        let Some(version) = record.versions.get(serving) else {
+            continue;
+        };
+        for c in &version.manifest.components {
+            if c.kind != ComponentKind::Capability
+                || !c
+                    .image
+                    .as_ref()
+                    .is_some_and(ImageRef::is_http_server_provider)
+            {
+                continue;
+            }
+            for link in c.links.iter().filter(|l| l.is_incoming_http()) {
+                if let Some(address) = link.source_address() {
+                    out.entry(address.to_string())
+                        .or_insert_with(|| app.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// What `host` must run, and the route of every deployed app.
 pub fn plan(
     host: &str,
@@ -130,4 +165,47 @@ pub fn plan(
         );
     }
     (desired, routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(yaml: &str) -> Manifest {
+        scheduler::parse_manifest(yaml.as_bytes()).unwrap().manifest
+    }
+
+    const LINKED: &str = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: linked\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: file://./web.wasm\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: 1\n        - type: link\n          properties:\n            target: client\n            namespace: wasi\n            package: http\n            interfaces: [outgoing-handler]\n    - name: client\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-client:0.12.0\n    - name: httpserver\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.23.0\n      traits:\n        - type: link\n          properties:\n            target:\n              name: web\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            source:\n              config:\n                - name: listen\n                  properties:\n                    address: 127.0.0.1:7499\n";
+
+    #[test]
+    fn serving_component_and_outgoing_follow_the_links() {
+        let m = manifest(LINKED);
+        assert_eq!(serving_component(&m), Some("web".to_string()));
+        assert!(allows_outgoing(&m, "web"));
+        let plain = manifest(&LINKED.replace(
+            "interfaces: [outgoing-handler]",
+            "interfaces: [incoming-handler]",
+        ));
+        assert!(!allows_outgoing(&plain, "web"));
+    }
+
+    #[test]
+    fn http_server_addresses_come_from_the_link() {
+        let mut state = ClusterState::default();
+        let event = consensus::Event::AppDeployed {
+            app: "linked".into(),
+            version: "v1".into(),
+            manifest: manifest(LINKED),
+            digests: BTreeMap::new(),
+            who: "t".into(),
+            at: 1,
+        };
+        state.apply(1, &event);
+        let placements = scheduler::place(&state.scheduler_state());
+        let addresses = http_server_addresses(&state, &placements);
+        assert_eq!(
+            addresses,
+            BTreeMap::from([("127.0.0.1:7499".to_string(), "linked".to_string())])
+        );
+    }
 }

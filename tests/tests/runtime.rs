@@ -202,3 +202,59 @@ fn a_blob_no_host_has_reaches_the_app_status_with_the_host_and_the_reason() {
     );
     assert_eq!(c.nodes[0].request_app("ghost", "/").0, 503);
 }
+
+/// The manifest with an http-server capability linked to `web`, listening on `address`.
+fn with_http_server(manifest: &str, address: &str) -> String {
+    format!(
+        "{manifest}    - name: httpserver\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.23.0\n      traits:\n        - type: link\n          properties:\n            target:\n              name: web\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            source:\n              config:\n                - name: listen\n                  properties:\n                    address: {address}\n"
+    )
+}
+
+#[test]
+fn an_http_server_link_address_is_served_and_a_bind_failure_shows_in_the_status() {
+    let c = Cluster::start(&[]);
+    let digest = c.nodes[0].upload(&Guest::Hello.build().unwrap());
+    let address = flotilla_tests::free_addr();
+    c.nodes[0]
+        .deploy(&with_http_server(
+            &manifest_with_image("linked", "v1", &digest, 1),
+            &address,
+        ))
+        .unwrap();
+    let answer = wait_for(
+        "the app on its own address",
+        Duration::from_secs(60),
+        || {
+            let r = flotilla_tests::client()
+                .get(format!("http://{address}/"))
+                .send()
+                .ok()?;
+            r.status().is_success().then(|| r.text().unwrap())
+        },
+    );
+    assert_eq!(answer, "Hello from Flotilla!\n");
+
+    // An address someone else holds cannot be bound: the status says so, with the host.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    c.nodes[0]
+        .deploy(&with_http_server(
+            &manifest_with_image("blocked", "v1", &digest, 1),
+            &taken_addr,
+        ))
+        .unwrap();
+    let status = wait_for(
+        "the bind failure in the status",
+        Duration::from_secs(60),
+        || {
+            let s = c.nodes[0].get("/v1/apps/blocked")?;
+            (!s["runtime_failures"].as_array()?.is_empty()).then_some(s)
+        },
+    );
+    let failure = status["runtime_failures"][0].as_str().unwrap();
+    assert!(
+        failure.contains(&format!("cannot listen on {taken_addr}")),
+        "{failure}"
+    );
+    drop(taken);
+}
