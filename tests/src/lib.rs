@@ -264,16 +264,21 @@ impl Cluster {
         i
     }
 
-    /// Adds a node and waits until every node counts it in the membership.
+    /// Adds a node and waits until it is a member, its host is recorded (on itself) and it
+    /// has kept its identity.
     pub fn join(&mut self, args: &[&str]) -> usize {
         let i = self.add(args, None);
         let expected = self.nodes.len();
         wait_for(
-            "the new node to be a member",
+            "the new node to be a member with its host recorded",
             Duration::from_secs(60),
             || {
-                let c = self.nodes[i].cluster()?;
-                (c["nodes"].as_object()?.len() == expected).then_some(())
+                let members = self.nodes[i].cluster()?["nodes"].as_object()?.len();
+                let hosts = self.nodes[i].get("/v1/state?stale=true")?["state"]["hosts"]
+                    .as_object()?
+                    .len();
+                let kept = self.nodes[i].data_dir.join("node.json").exists();
+                (members == expected && hosts == expected && kept).then_some(())
             },
         );
         i
