@@ -337,6 +337,13 @@ struct WhoQuery {
     who: Option<String>,
 }
 
+impl WhoQuery {
+    /// Who asked (default `api`) and now, for the event.
+    fn who_and_when(self) -> (String, u64) {
+        (self.who.unwrap_or_else(|| "api".to_string()), now_millis())
+    }
+}
+
 async fn deploy(
     State(node): State<SharedNode>,
     Query(q): Query<WhoQuery>,
@@ -408,16 +415,8 @@ async fn undeploy(
     Path(app): Path<String>,
     Query(q): Query<WhoQuery>,
 ) -> Response {
-    let who = q.who.unwrap_or_else(|| "api".to_string());
-    app_event(
-        node,
-        Event::AppUndeployed {
-            app,
-            who,
-            at: now_millis(),
-        },
-    )
-    .await
+    let (who, at) = q.who_and_when();
+    app_event(node, Event::AppUndeployed { app, who, at }).await
 }
 
 async fn delete_app(
@@ -425,16 +424,8 @@ async fn delete_app(
     Path(app): Path<String>,
     Query(q): Query<WhoQuery>,
 ) -> Response {
-    let who = q.who.unwrap_or_else(|| "api".to_string());
-    app_event(
-        node,
-        Event::AppDeleted {
-            app,
-            who,
-            at: now_millis(),
-        },
-    )
-    .await
+    let (who, at) = q.who_and_when();
+    app_event(node, Event::AppDeleted { app, who, at }).await
 }
 
 async fn app_status(

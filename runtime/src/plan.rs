@@ -60,6 +60,25 @@ pub fn allows_outgoing(manifest: &Manifest, component: &str) -> bool {
     })
 }
 
+/// Every placed app with the version it serves and that version's record.
+fn serving_versions<'a>(
+    state: &'a ClusterState,
+    placements: &'a Placements,
+) -> impl Iterator<
+    Item = (
+        &'a String,
+        &'a scheduler::AppPlacement,
+        &'a String,
+        &'a consensus::VersionRecord,
+    ),
+> {
+    placements.apps.iter().filter_map(|(app, placement)| {
+        let serving = placement.serving_version.as_ref()?;
+        let version = state.apps.get(app)?.versions.get(serving)?;
+        Some((app, placement, serving, version))
+    })
+}
+
 /// `address → app` for every app whose http-server capability links to a component with an
 /// `address` in its source config.
 pub fn http_server_addresses(
@@ -67,14 +86,7 @@ pub fn http_server_addresses(
     placements: &Placements,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for (app, placement) in &placements.apps {
-        let (Some(serving), Some(record)) = (&placement.serving_version, state.apps.get(app))
-        else {
-            continue;
-        };
-        let Some(version) = record.versions.get(serving) else {
-            continue;
-        };
+    for (app, _, _, version) in serving_versions(state, placements) {
         for c in &version.manifest.components {
             if c.kind != ComponentKind::Capability
                 || !c
@@ -103,14 +115,7 @@ pub fn plan(
 ) -> (Vec<DesiredReplica>, BTreeMap<String, Route>) {
     let mut desired = Vec::new();
     let mut routes = BTreeMap::new();
-    for (app, placement) in &placements.apps {
-        let (Some(serving), Some(record)) = (&placement.serving_version, state.apps.get(app))
-        else {
-            continue;
-        };
-        let Some(version) = record.versions.get(serving) else {
-            continue;
-        };
+    for (app, placement, serving, version) in serving_versions(state, placements) {
         let manifest = &version.manifest;
         for (component, cp) in &placement.components {
             let Some(&replicas) = cp.hosts.get(host) else {
