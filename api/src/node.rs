@@ -481,6 +481,7 @@ impl Node {
     /// placements. Runs until the process ends.
     pub async fn reconcile_forever(self: SharedNode) {
         let mut last: Option<(u64, Instant)> = None;
+        let mut metrics = self.raft.metrics();
         loop {
             let applied = self
                 .machine
@@ -515,7 +516,8 @@ impl Node {
                     .await;
                 last = Some((applied, Instant::now()));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Wake up as soon as Raft applies something (its metrics change), or to retry.
+            let _ = tokio::time::timeout(Duration::from_secs(1), metrics.changed()).await;
         }
     }
 }

@@ -33,6 +33,12 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let app =
         crate::server::router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
+        // Responses stream (headers, then body): without TCP_NODELAY a small body waits for the
+        // client's delayed ACK (~40 ms).
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

@@ -81,6 +81,8 @@ async fn serve(listener: tokio::net::TcpListener, app: String, ingress: Arc<Ingr
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Responses stream: without TCP_NODELAY a small body waits for a delayed ACK.
+        let _ = stream.set_nodelay(true);
         let (app, ingress) = (app.clone(), ingress.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
