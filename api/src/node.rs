@@ -14,7 +14,7 @@ use consensus::{AuditLog, Event};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 
 pub use crate::proposer::NodeError;
-use crate::proposer::{Proposals, Proposer, ATTEMPTS as PROPOSE_ATTEMPTS};
+use crate::proposer::{Proposals, Proposer};
 use openraft::{BasicNode, ChangeMembers, ServerState, SnapshotPolicy};
 use runtime::blobs::BlobStore;
 use runtime::engine::WasmEngine;
@@ -280,28 +280,9 @@ impl Node {
 
     /// Handles a join on this node: on the leader, or forwarded to it.
     pub async fn join(&self, req: &JoinRequest) -> Result<ApplyResponse, NodeError> {
-        let mut last_error = "no leader elected".to_string();
-        for attempt in 0..PROPOSE_ATTEMPTS {
-            if let Some(response) = self.join_here(req).await? {
-                return Ok(response);
-            }
-            if let Some((leader, addr)) = self.leader_addr() {
-                if leader != self.node_id() {
-                    match self
-                        .proposer
-                        .post::<_, ApplyResponse>(&addr, "/raft/join-leader", req)
-                        .await
-                    {
-                        Ok(Some(response)) => return Ok(response),
-                        Ok(None) => last_error = format!("{addr} is no longer the leader"),
-                        Err(NodeError::Unavailable(e)) => last_error = e,
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-            Proposer::backoff(attempt).await;
-        }
-        Err(NodeError::Unavailable(last_error))
+        self.proposer
+            .on_leader("/raft/join-leader", req, || self.join_here(req))
+            .await
     }
 
     /// The leader's read index, when this node leads; `Ok(None)` elsewhere.
@@ -316,34 +297,16 @@ impl Node {
     /// Waits until this node has applied everything committed before the call (read index,
     /// obtained from the leader), so that a read that follows is linearizable.
     pub async fn linearize(&self) -> Result<(), NodeError> {
-        let mut last_error = "no leader elected".to_string();
-        for attempt in 0..PROPOSE_ATTEMPTS {
-            if self.read_index_here().await?.is_some() {
-                return Ok(());
-            }
-            if let Some((_, addr)) = self.leader_addr() {
-                match self
-                    .proposer
-                    .post::<_, u64>(&addr, "/raft/read-index", &())
-                    .await
-                {
-                    Ok(Some(index)) => {
-                        return self
-                            .raft
-                            .wait(Some(Duration::from_secs(5)))
-                            .applied_index_at_least(Some(index), "linearizable read")
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| NodeError::Unavailable(e.to_string()));
-                    }
-                    Ok(None) => last_error = format!("{addr} is no longer the leader"),
-                    Err(NodeError::Unavailable(e)) => last_error = e,
-                    Err(e) => return Err(e),
-                }
-            }
-            Proposer::backoff(attempt).await;
-        }
-        Err(NodeError::Unavailable(last_error))
+        let index: u64 = self
+            .proposer
+            .on_leader("/raft/read-index", &(), || self.read_index_here())
+            .await?;
+        self.raft
+            .wait(Some(Duration::from_secs(5)))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map(|_| ())
+            .map_err(|e| NodeError::Unavailable(e.to_string()))
     }
 
     /// While this node leads, records hosts unreachable longer than `lost_after` as lost and

@@ -156,14 +156,33 @@ impl Proposer {
     /// Appends `batch` through whichever node leads, retrying across leader changes while the
     /// batch is certainly not in the log.
     pub async fn write(&self, batch: LogBatch) -> Result<BatchResponse, NodeError> {
+        self.on_leader("/raft/propose", &batch, || self.write_here(batch.clone()))
+            .await
+    }
+
+    /// Does something that only the leader can do: `here` on this node when it leads
+    /// (`Ok(Some(_))`), else `path` with `body` on the leader, which answers 409 when it no
+    /// longer leads. Retried across leader changes, with backoff, while it is certainly not done.
+    pub async fn on_leader<B, R, F, Fut>(
+        &self,
+        path: &str,
+        body: &B,
+        here: F,
+    ) -> Result<R, NodeError>
+    where
+        B: Serialize,
+        R: for<'de> Deserialize<'de>,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<R>, NodeError>>,
+    {
         let mut last_error = "no leader elected".to_string();
         for attempt in 0..ATTEMPTS {
-            if let Some(response) = self.write_here(batch.clone()).await? {
-                return Ok(response);
+            if let Some(done) = here().await? {
+                return Ok(done);
             }
             if let Some((_, addr)) = self.leader() {
-                match self.post(&addr, "/raft/propose", &batch).await {
-                    Ok(Some(response)) => return Ok(response),
+                match self.post(&addr, path, body).await {
+                    Ok(Some(done)) => return Ok(done),
                     Ok(None) => last_error = format!("{addr} is no longer the leader"),
                     Err(NodeError::Unavailable(e)) => last_error = e,
                     Err(e) => return Err(e),

@@ -71,14 +71,16 @@ impl AuditLog {
 
     /// Opens (or creates) the sled database under `dir` and its audit log.
     ///
-    /// sled releases its file lock from a background thread shortly after the last handle is
-    /// dropped, so a lock held elsewhere is retried for up to two seconds before giving up.
+    /// A lock held elsewhere (a node's sled releases it shortly after its last handle is
+    /// dropped) is retried for up to five seconds before giving up.
     pub fn open(dir: &Path) -> Result<(sled::Db, Self), AuditError> {
         let mut tries = 0;
         let db = loop {
-            match sled::open(dir) {
+            // No background flusher: whoever writes through this handle flushes explicitly, and
+            // without the flusher thread the lock is released as soon as the handle is dropped.
+            match sled::Config::new().path(dir).flush_every_ms(None).open() {
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 50 =>
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 125 =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(40));
