@@ -1,5 +1,6 @@
-//! A running node: its Raft, its replicated state, and the cluster operations built on them:
-//! proposing events (forwarded to the leader), joining, linearizable reads, host liveness.
+//! A running node: its Raft, its replicated state, its share of the placements (wasmtime
+//! replicas, ingress, listeners), and the cluster operations built on them: proposing events
+//! (forwarded to the leader), joining, linearizable reads, host liveness, reconciliation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
