@@ -11,6 +11,7 @@
 //! (that is `scheduler::place` over the replicated state).
 
 pub mod bench;
+pub mod cli;
 pub mod data_dir;
 pub mod identity;
 pub mod node;

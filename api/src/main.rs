@@ -64,7 +64,44 @@ enum BenchCommand {
 }
 
 #[derive(Subcommand)]
+enum AppCommand {
+    /// Deploy a wadm manifest: file:// images are uploaded and their digests pinned.
+    #[command(
+        after_help = "Examples:\n  flotilla app deploy examples/hello-world/wadm.yaml --wait\n  FLOTILLA_API=127.0.0.1:7002 flotilla app deploy wadm.yaml -o json"
+    )]
+    Deploy {
+        /// The manifest (YAML or JSON).
+        file: PathBuf,
+        /// Wait until the app is Deployed (or fails), showing progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_timeout: u64,
+        /// Any node of the cluster (default: FLOTILLA_API, else 127.0.0.1:7001).
+        #[arg(long)]
+        api: Option<String>,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Show an app's status, versions and replicas per host.
+    #[command(
+        after_help = "Examples:\n  flotilla app status hello-world\n  flotilla app status hello-world -o json"
+    )]
+    Status {
+        app: String,
+        #[arg(long)]
+        api: Option<String>,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
+    /// Deploy and inspect applications.
+    #[command(subcommand)]
+    App(AppCommand),
     /// Benchmarks (not tests): figures for BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -150,6 +187,51 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::App(command) => {
+            let tokio_runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let result = tokio_runtime.block_on(async {
+                match command {
+                    AppCommand::Deploy {
+                        file,
+                        wait,
+                        wait_timeout,
+                        api,
+                        output,
+                    } => {
+                        let api = api::cli::api_addr(api);
+                        let wait = wait.then(|| std::time::Duration::from_secs(wait_timeout));
+                        let answer = api::cli::app_deploy(&api, &file, wait).await?;
+                        match output {
+                            Output::Json => println!("{answer}"),
+                            Output::Table => println!(
+                                "deployed {} version {} (event {})",
+                                answer["app"].as_str().unwrap_or(""),
+                                answer["version"].as_str().unwrap_or(""),
+                                answer["index"]
+                            ),
+                        }
+                        Ok(())
+                    }
+                    AppCommand::Status { app, api, output } => {
+                        let api = api::cli::api_addr(api);
+                        let status =
+                            api::cli::app_status(&api::cli::status_client(), &api, &app).await?;
+                        match output {
+                            Output::Json => println!("{status}"),
+                            Output::Table => print!("{}", api::cli::render_status(&status)),
+                        }
+                        Ok::<(), String>(())
+                    }
+                }
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("flotilla app: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Bench(BenchCommand::Serve { seconds, work_dir }) => {
             let tokio_runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             match tokio_runtime.block_on(api::bench::serve_bench(work_dir, seconds)) {

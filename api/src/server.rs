@@ -344,9 +344,16 @@ impl WhoQuery {
     }
 }
 
+#[derive(Deserialize)]
+struct DeployQuery {
+    who: Option<String>,
+    /// `COMPONENT:HEX` pairs, comma-separated: the sha256 of `file://` images the CLI uploaded.
+    pin: Option<String>,
+}
+
 async fn deploy(
     State(node): State<SharedNode>,
-    Query(q): Query<WhoQuery>,
+    Query(q): Query<DeployQuery>,
     body: Bytes,
 ) -> Response {
     let parsed = match scheduler::parse_manifest(&body) {
@@ -367,8 +374,9 @@ async fn deploy(
     let version = manifest
         .version()
         .map_or_else(|| content_version(&body), str::to_string);
-    // Images given by digest are pinned as such.
-    let digests = manifest
+    // Images given by digest are pinned as such; `file://` images by the digests the CLI
+    // uploaded (`?pin=component:hex,...`).
+    let mut digests: std::collections::BTreeMap<String, String> = manifest
         .components
         .iter()
         .filter_map(|c| match &c.image {
@@ -376,6 +384,36 @@ async fn deploy(
             _ => None,
         })
         .collect();
+    for pin in q
+        .pin
+        .iter()
+        .flat_map(|p| p.split(','))
+        .filter(|p| !p.is_empty())
+    {
+        let Some((component, hex)) = pin.split_once(':') else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_pin",
+                format!("pin `{pin}` is not COMPONENT:SHA256"),
+            );
+        };
+        let hex = hex.strip_prefix("sha256:").unwrap_or(hex);
+        if manifest.component(component).is_none() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_pin",
+                format!("pin names no component `{component}`"),
+            );
+        }
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_pin",
+                format!("pin of `{component}` is not a sha256 digest"),
+            );
+        }
+        digests.insert(component.to_string(), hex.to_ascii_lowercase());
+    }
     let app = manifest.name.clone();
     let event = Event::AppDeployed {
         app: app.clone(),
