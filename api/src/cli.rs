@@ -45,6 +45,24 @@ fn diagnostics(details: &Value) -> String {
         .join("\n")
 }
 
+/// Validates the manifest in `file`; `Ok` with the report (warnings included) when it is valid.
+pub fn app_validate(file: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    match scheduler::parse_manifest(&bytes) {
+        Ok(parsed) => {
+            let mut report = format!("{}: valid (app {})\n", file.display(), parsed.manifest.name);
+            for w in &parsed.warnings {
+                report.push_str(&format!("  {w}\n"));
+            }
+            Ok(report)
+        }
+        Err(rejected) => Err(format!(
+            "{} is not a valid manifest:\n{rejected}",
+            file.display()
+        )),
+    }
+}
+
 /// Deploys the manifest in `file`: validates it locally, uploads every `file://` image
 /// (relative to the manifest's folder) and pins its digest, then waits for `Deployed` if asked.
 pub async fn app_deploy(api: &str, file: &Path, wait: Option<Duration>) -> Result<Value, String> {

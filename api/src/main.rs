@@ -84,6 +84,13 @@ enum AppCommand {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
+    /// Check a manifest without deploying it: every error and warning with its field path and
+    /// line/column.
+    #[command(after_help = "Examples:\n  flotilla app validate examples/hello-world/wadm.yaml")]
+    Validate {
+        /// The manifest (YAML or JSON).
+        file: PathBuf,
+    },
     /// Show an app's status, versions and replicas per host.
     #[command(
         after_help = "Examples:\n  flotilla app status hello-world\n  flotilla app status hello-world -o json"
@@ -211,6 +218,9 @@ fn main() -> ExitCode {
                             ),
                         }
                         Ok(())
+                    }
+                    AppCommand::Validate { file } => {
+                        api::cli::app_validate(&file).map(|report| print!("{report}"))
                     }
                     AppCommand::Status { app, api, output } => {
                         let api = api::cli::api_addr(api);

@@ -97,3 +97,22 @@ fn the_scale_and_distribute_walkthrough() {
         );
     }
 }
+
+#[test]
+fn validate_names_every_problem_with_its_line() {
+    let corpus =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/wadm-manifests");
+    let (ok, out) = flotilla_app(
+        "127.0.0.1:1",
+        &["validate", example("wadm-spread.yaml").to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("valid (app hello-world)"), "{out}");
+    let bad = corpus.join("wadm--tests--fixtures--manifests--duplicate_component.yaml");
+    let (ok, out) = flotilla_app("127.0.0.1:1", &["validate", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        out.contains("Duplicate component name in manifest: ui") && out.contains("line 22"),
+        "{out}"
+    );
+}
