@@ -20,6 +20,20 @@ fn client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// Whether the API said yes, and the JSON it answered.
+async fn json_answer(
+    api: &str,
+    response: reqwest::Result<reqwest::Response>,
+) -> Result<(bool, Value), String> {
+    let response = response.map_err(|e| format!("cannot reach {api}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .json()
+        .await
+        .map_err(|e| format!("{api} answered {status} without a JSON body: {e}"))?;
+    Ok((status.is_success(), body))
+}
+
 /// One line per problem: `path (line L, column C): message`.
 fn diagnostics(details: &Value) -> String {
     details
@@ -115,14 +129,9 @@ pub async fn app_deploy(api: &str, file: &Path, wait: Option<Duration>) -> Resul
         ])
         .body(bytes)
         .send()
-        .await
-        .map_err(|e| format!("cannot reach {api}: {e}"))?;
-    let status = response.status();
-    let answer: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("{api} answered {status} without a body: {e}"))?;
-    if !status.is_success() {
+        .await;
+    let (ok, answer) = json_answer(api, response).await?;
+    if !ok {
         let details = diagnostics(&answer["details"]);
         return Err(format!(
             "{}{}{details}",
@@ -175,17 +184,9 @@ async fn wait_deployed(
 }
 
 pub async fn app_status(http: &reqwest::Client, api: &str, app: &str) -> Result<Value, String> {
-    let response = http
-        .get(format!("http://{api}/v1/apps/{app}"))
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {api}: {e}"))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("{api} answered {status}: {e}"))?;
-    if !status.is_success() {
+    let response = http.get(format!("http://{api}/v1/apps/{app}")).send().await;
+    let (ok, body) = json_answer(api, response).await?;
+    if !ok {
         return Err(body["message"]
             .as_str()
             .unwrap_or("no such app")
