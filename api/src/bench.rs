@@ -13,7 +13,10 @@ use base64::Engine as _;
 #[derive(Clone)]
 enum Target {
     /// `POST /v1/apps` with a manifest (one `app_deployed` event per write).
-    Flotilla { addrs: Arc<Vec<String>> },
+    Flotilla {
+        addrs: Arc<Vec<String>>,
+        token: String,
+    },
     /// `POST /v3/kv/put` through etcd's HTTP/JSON gateway.
     Etcd { addrs: Arc<Vec<String>> },
 }
@@ -37,9 +40,10 @@ impl Target {
     ) -> Result<(), String> {
         let body = manifest(client, seq, size);
         let response = match self {
-            Target::Flotilla { addrs } => {
+            Target::Flotilla { addrs, token } => {
                 let addr = &addrs[(client + seq as usize) % addrs.len()];
                 http.post(format!("http://{addr}/v1/apps"))
+                    .bearer_auth(token)
                     .body(body)
                     .send()
                     .await
@@ -167,10 +171,24 @@ async fn wait_until(
     Err(format!("timed out waiting for {what}"))
 }
 
+/// A client that sends the cluster's API token with every request.
+fn authorized(token: &str) -> Result<reqwest::Client, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {token}")
+        .parse()
+        .map_err(|e| format!("token: {e}"))?;
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Starts a 3-node cluster under `dir`; answers its processes, addresses and API token.
 async fn start_flotilla(
     dir: &Path,
     node_args: &[String],
-) -> Result<(Processes, Vec<String>), String> {
+) -> Result<(Processes, Vec<String>, String), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let addrs: Vec<String> = free_ports(3)
         .into_iter()
@@ -190,6 +208,7 @@ async fn start_flotilla(
             cmd.env("FLOTILLA_CLUSTER_SECRET", s);
         }
         cmd.env("RUST_LOG", "warn")
+            .env("FLOTILLA_HOME", dir.join("home"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -220,7 +239,16 @@ async fn start_flotilla(
         v["voters"].as_array().is_some_and(|a| a.len() == 3)
     })
     .await?;
-    Ok((procs, addrs))
+    let token_file = crate::token::token_file(&dir.join("flotilla-0"));
+    wait_until("the API token", Duration::from_secs(30), async || {
+        token_file.exists()
+    })
+    .await?;
+    let token = std::fs::read_to_string(&token_file)
+        .map_err(|e| e.to_string())?
+        .trim()
+        .to_string();
+    Ok((procs, addrs, token))
 }
 
 async fn start_etcd(dir: &Path) -> Result<(Processes, Vec<String>), String> {
@@ -303,12 +331,13 @@ pub async fn log_bench(
 
     let mut flotilla = Vec::new();
     {
-        let (_procs, addrs) = match start_flotilla(dir.path(), node_args).await {
+        let (_procs, addrs, token) = match start_flotilla(dir.path(), node_args).await {
             Ok(started) => started,
             Err(e) => return Err(format!("{e} (node logs kept in {})", dir.keep().display())),
         };
         let target = Target::Flotilla {
             addrs: Arc::new(addrs),
+            token,
         };
         for &c in clients {
             flotilla.push(run(&target, c, duration, value_size).await);
@@ -499,8 +528,8 @@ async fn deploy_hello(
 pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> {
     std::fs::create_dir_all(&work_dir).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir_in(&work_dir).map_err(|e| e.to_string())?;
-    let http = reqwest::Client::new();
-    let (procs, addrs) = start_flotilla(dir.path(), &[]).await?;
+    let (procs, addrs, token) = start_flotilla(dir.path(), &[]).await?;
+    let http = authorized(&token)?;
 
     // Deploy → first 200 of a new app, through a node that neither received the upload nor the
     // deploy (so it fetches the blob from a peer and compiles it).

@@ -78,6 +78,7 @@ pub struct Node {
     pub replicas: Arc<ReplicaSet>,
     pub ingress: Arc<Ingress>,
     pub listeners: Arc<Listeners>,
+    pub metrics: crate::metrics::Metrics,
     _db: sled::Db,
 }
 
@@ -151,6 +152,7 @@ impl Node {
             replicas,
             ingress,
             listeners,
+            metrics: crate::metrics::Metrics::default(),
             _db: db,
         }))
     }
@@ -181,7 +183,46 @@ impl Node {
     /// Appends `event` to the replicated log (grouped with concurrent proposals, through the
     /// leader) and answers once it is committed, with its event index.
     pub async fn propose(&self, event: Event) -> Result<ApplyResponse, NodeError> {
-        self.proposals.propose(event).await
+        let started = Instant::now();
+        let committed = self.proposals.propose(event).await?;
+        self.metrics.commit_latency.observe(started.elapsed());
+        Ok(committed)
+    }
+
+    /// The API token of the current generation (see [`crate::token`]).
+    pub fn api_token(&self) -> String {
+        let generation = self
+            .machine
+            .read()
+            .expect("state machine lock")
+            .machine
+            .state()
+            .api_token_generation;
+        crate::token::derive(&self.identity.secret, generation)
+    }
+
+    /// Waits (up to 5 s) until this node has applied the event at `index`.
+    pub async fn applied_at_least(&self, index: u64) -> Result<(), NodeError> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut metrics = self.raft.metrics();
+        loop {
+            let applied = self
+                .machine
+                .read()
+                .expect("state machine lock")
+                .machine
+                .applied();
+            if applied >= index {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(NodeError::Unavailable(format!(
+                    "event {index} committed but not applied here within 5 s (applied: {applied})"
+                )));
+            }
+            let _ = tokio::time::timeout(left, metrics.changed()).await;
+        }
     }
 
     /// Adds a node: as a learner that catches up, then as a voter while the cluster has fewer
@@ -469,6 +510,11 @@ impl Node {
                         runtime::plan::http_server_addresses(state, placements),
                     )
                 };
+                if let Err(e) =
+                    crate::token::keep_file_current(&self.config.data_dir, &self.api_token())
+                {
+                    tracing::warn!("cannot write the API token file: {e}");
+                }
                 self.ingress.set_routes(routes);
                 self.listeners.sync(addresses).await;
                 let node = self.clone();

@@ -9,8 +9,11 @@ use tokio::net::TcpListener;
 use crate::identity::Identity;
 use crate::node::{JoinRequest, Node, NodeConfig};
 
-/// Runs a node until SIGINT or SIGTERM.
-pub async fn run(config: NodeConfig) -> Result<(), String> {
+/// How long open connections (event streams, slow requests) may delay a stop.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs a node until SIGINT or SIGTERM, registered as a local node under `home` meanwhile.
+pub async fn run(config: NodeConfig, home: &std::path::Path) -> Result<(), String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     let (identity, fresh) = match Identity::load(&config.data_dir)? {
@@ -30,9 +33,41 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let node = Node::start(config.clone(), identity.clone()).await?;
+    // The database lock is held now: this process is the node of this data directory.
+    let registration = crate::local::LocalNode {
+        data_dir: config.data_dir.clone(),
+        api: config.listen.clone(),
+        host: identity.host.clone(),
+        pid: std::process::id(),
+        started_at: crate::node::now_millis(),
+    };
+    if let Err(e) = registration.register(home) {
+        tracing::warn!("cannot register as a local node in {}: {e}", home.display());
+    }
+    let result = serve(config, identity, fresh, node, listener).await;
+    registration.unregister(home);
+    result
+}
+
+async fn serve(
+    config: NodeConfig,
+    identity: Identity,
+    fresh: bool,
+    node: crate::node::SharedNode,
+    listener: TcpListener,
+) -> Result<(), String> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
     let app =
         crate::server::router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move {
+    let graceful = stopped(stopping.clone());
+    let mut server = tokio::spawn(async move {
         // Responses stream (headers, then body): without TCP_NODELAY a small body waits for the
         // client's delayed ACK (~40 ms).
         use axum::serve::ListenerExt;
@@ -40,9 +75,22 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
             let _ = tcp.set_nodelay(true);
         });
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(graceful)
             .await
     });
+    let server_done = {
+        let stopping = stopping.clone();
+        async move {
+            tokio::select! {
+                served = &mut server => served.map_err(|e| e.to_string())?.map_err(|e| e.to_string()),
+                _ = async { stopped(stopping).await; tokio::time::sleep(STOP_GRACE).await } => {
+                    tracing::warn!("connections still open {STOP_GRACE:?} after the stop signal: closing them");
+                    server.abort();
+                    Ok(())
+                }
+            }
+        }
+    };
     tracing::info!(
         "node {} ({}) listening on {}, data in {}",
         identity.node_id,
@@ -127,9 +175,9 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     }
     tokio::spawn(node.clone().watch_liveness());
     tokio::spawn(node.clone().reconcile_forever());
-    let served = server.await.map_err(|e| e.to_string())?;
+    let served = server_done.await;
     let _ = tokio::time::timeout(Duration::from_secs(5), node.raft.shutdown()).await;
-    served.map_err(|e| e.to_string())
+    served
 }
 
 async fn shutdown_signal() {

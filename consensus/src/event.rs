@@ -60,6 +60,9 @@ pub enum Event {
     HostLost { host: String, at: Millis },
     /// A lost host is reachable again.
     HostReturned { host: String, at: Millis },
+    /// The API token changed: every node derives the new one from the cluster secret and the
+    /// new generation, and stops accepting the old one.
+    ApiTokenRotated { who: String, at: Millis },
 }
 
 impl Event {
@@ -73,6 +76,7 @@ impl Event {
             Event::HostLabelsChanged { .. } => "host_labels_changed",
             Event::HostLost { .. } => "host_lost",
             Event::HostReturned { .. } => "host_returned",
+            Event::ApiTokenRotated { .. } => "api_token_rotated",
         }
     }
 
@@ -138,6 +142,7 @@ const KINDS: &[&str] = &[
     "host_labels_changed",
     "host_lost",
     "host_returned",
+    "api_token_rotated",
 ];
 
 /// Why bytes from the log are not an event this build understands.
@@ -187,6 +192,62 @@ mod tests {
             "{text}"
         );
         assert_eq!(Event::decode(&bytes).unwrap(), joined());
+    }
+
+    /// Every kind this build writes, it also reads (a kind missing from `KINDS` would be
+    /// refused by every follower and wedge replication).
+    #[test]
+    fn every_kind_written_is_known() {
+        let every_kind = [
+            joined(),
+            Event::HostLabelsChanged {
+                host: "h".into(),
+                labels: BTreeMap::new(),
+                at: 1,
+            },
+            Event::HostLost {
+                host: "h".into(),
+                at: 1,
+            },
+            Event::HostReturned {
+                host: "h".into(),
+                at: 1,
+            },
+            Event::AppUndeployed {
+                app: "a".into(),
+                who: "w".into(),
+                at: 1,
+            },
+            Event::AppDeleted {
+                app: "a".into(),
+                who: "w".into(),
+                at: 1,
+            },
+            Event::ApiTokenRotated {
+                who: "w".into(),
+                at: 1,
+            },
+        ];
+        for event in every_kind {
+            // A new variant must be added above: this match has no wildcard.
+            match &event {
+                Event::AppDeployed { .. }
+                | Event::AppUndeployed { .. }
+                | Event::AppDeleted { .. }
+                | Event::HostJoined { .. }
+                | Event::HostLabelsChanged { .. }
+                | Event::HostLost { .. }
+                | Event::HostReturned { .. }
+                | Event::ApiTokenRotated { .. } => {}
+            }
+            assert!(
+                KINDS.contains(&event.kind()),
+                "{} is not in KINDS",
+                event.kind()
+            );
+            assert_eq!(Event::decode(&event.encode()).unwrap(), event);
+        }
+        assert_eq!(KINDS.len(), 8, "KINDS has a kind no event writes");
     }
 
     #[test]

@@ -87,6 +87,7 @@ impl StateMachine {
                 Some(h) => self.placer.upsert_host(host, h),
                 None => self.placer.remove_host(host),
             },
+            Event::ApiTokenRotated { .. } => {}
         }
         self.settle_fallbacks();
         outcome

@@ -62,6 +62,14 @@ pub enum Applied {
 pub struct ClusterState {
     pub hosts: BTreeMap<String, HostRecord>,
     pub apps: BTreeMap<String, AppRecord>,
+    /// How many times the API token was rotated; the token of generation `g` is derived from
+    /// the cluster secret and `g` (the token itself is never in the log).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub api_token_generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ClusterState {
@@ -173,6 +181,10 @@ impl ClusterState {
                     )),
                     None => Applied::Ignored(format!("host {host} has not joined")),
                 }
+            }
+            Event::ApiTokenRotated { .. } => {
+                self.api_token_generation += 1;
+                Applied::Changed
             }
         }
     }

@@ -75,6 +75,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
         }),
         2 => host.clone().prop_map(|host| Event::HostLost { host, at: 6 }),
         2 => host.prop_map(|host| Event::HostReturned { host, at: 7 }),
+        1 => Just(Event::ApiTokenRotated { who: "t".into(), at: 8 }),
     ]
 }
 

@@ -4,6 +4,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,6 +122,8 @@ pub struct WasmEngine {
     linker: Linker<GuestState>,
     config: EngineConfig,
     compatibility: u64,
+    /// Stores created for requests, i.e. instantiations (for metrics).
+    instantiations: AtomicU64,
 }
 
 impl WasmEngine {
@@ -168,11 +171,17 @@ impl WasmEngine {
             linker,
             config,
             compatibility,
+            instantiations: AtomicU64::new(0),
         }))
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// How many request instances this engine has created.
+    pub fn instantiations(&self) -> u64 {
+        self.instantiations.load(Ordering::Relaxed)
     }
 
     fn cache_path(&self, dir: &Path, digest: &str) -> PathBuf {
@@ -225,6 +234,7 @@ impl WasmEngine {
 
     /// A store for one request, with the CPU deadline armed.
     pub(crate) fn store(&self, allow_outgoing: bool) -> Store<GuestState> {
+        self.instantiations.fetch_add(1, Ordering::Relaxed);
         let state = GuestState {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().build(),

@@ -79,6 +79,9 @@ pub struct Node {
     secret: Option<String>,
     child: Option<Child>,
     log: PathBuf,
+    /// `FLOTILLA_HOME` of the node: where local nodes register (one per cluster, so that
+    /// clusters of concurrent tests never see each other).
+    home: PathBuf,
 }
 
 impl Node {
@@ -95,6 +98,7 @@ impl Node {
             .args(["--listen", &self.addr])
             .args(&self.args)
             .env_remove("FLOTILLA_CLUSTER_SECRET")
+            .env("FLOTILLA_HOME", &self.home)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
@@ -163,10 +167,31 @@ impl Node {
         ))
     }
 
+    /// The API token, from this node's data directory (waits until the node wrote it).
+    pub fn token(&self) -> String {
+        let path = self.data_dir.join("api-token");
+        wait_for("the API token file", Duration::from_secs(30), || {
+            let token = std::fs::read_to_string(&path).ok()?;
+            Some(token.trim().to_string()).filter(|t| !t.is_empty())
+        })
+    }
+
+    /// A request with the API token to `path` on this node; status and JSON body.
+    pub fn send(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let r = client()
+            .request(method, format!("http://{}{path}", self.addr))
+            .bearer_auth(self.token())
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
     /// Uploads a blob to this node; returns `sha256:HEX`.
     pub fn upload(&self, bytes: &[u8]) -> String {
         let r = client()
             .post(format!("http://{}/v1/blobs", self.addr))
+            .bearer_auth(self.token())
             .body(bytes.to_vec())
             .send()
             .expect("upload");
@@ -190,6 +215,7 @@ impl Node {
     pub fn deploy(&self, manifest: &str) -> Result<Value, String> {
         let r = client()
             .post(format!("http://{}/v1/apps", self.addr))
+            .bearer_auth(self.token())
             .body(manifest.to_string())
             .send()
             .map_err(|e| e.to_string())?;
@@ -227,6 +253,7 @@ impl Cluster {
             secret: None,
             child: None,
             log: dir.path().join("node-0.log"),
+            home: dir.path().join("home"),
         };
         first.spawn();
         let secret_file = first.data_dir.join("cluster-secret");
@@ -258,6 +285,7 @@ impl Cluster {
             secret: Some(secret.unwrap_or(&self.secret).to_string()),
             child: None,
             log: self.dir.path().join(format!("node-{i}.log")),
+            home: self.dir.path().join("home"),
         };
         node.spawn();
         self.nodes.push(node);

@@ -1,0 +1,161 @@
+//! JSON errors: `{code, message, details[]}` for every failure, including the ones axum's
+//! extractors produce (malformed query, body too large, unknown route, wrong method).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::node::NodeError;
+
+/// An error answer not yet turned into a response (small enough to return in a `Result`).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, self.message)
+    }
+}
+
+pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    error_with_details(status, code, message, json!([]))
+}
+
+pub fn error_with_details(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+    details: serde_json::Value,
+) -> Response {
+    (
+        status,
+        Json(json!({ "code": code, "message": message.into(), "details": details })),
+    )
+        .into_response()
+}
+
+pub fn node_error(e: NodeError) -> Response {
+    match e {
+        NodeError::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+        NodeError::Unknown(m) => error(StatusCode::GATEWAY_TIMEOUT, "outcome_unknown", m),
+        NodeError::Rejected(m) => error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", m),
+        NodeError::Internal(m) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+    }
+}
+
+pub fn internal(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+
+/// The body, or the JSON error for a body that could not be read (413 when over `limit`).
+pub fn body(read: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    read.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request body is larger than the limit of {limit} bytes for this route"
+                ),
+            )
+        } else {
+            ApiError::new(rejection.status(), "bad_body", rejection.body_text())
+        }
+    })
+}
+
+/// `Ok` when the request's content type (ignoring parameters) is one of `accepted`, or absent.
+pub fn content_type(headers: &HeaderMap, accepted: &[&str], what: &str) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if accepted.contains(&mime.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_content_type",
+        format!(
+            "{what} is sent as {}, not {}",
+            accepted.join(" or "),
+            if mime.is_empty() {
+                "an empty type"
+            } else {
+                &mime
+            }
+        ),
+    ))
+}
+
+pub async fn no_route(request: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!(
+            "no route {} {} (GET /openapi.json lists them)",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Turns the plain-text errors of axum's extractors and method routing into JSON errors.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_content_type",
+        StatusCode::NOT_FOUND => "not_found",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    error(status, code, message)
+}

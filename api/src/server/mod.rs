@@ -1,0 +1,122 @@
+//! The node's HTTP server: the API under `/v1` (mutating routes need the bearer token), Raft
+//! messages between nodes under `/raft` (cluster secret), health, metrics and the OpenAPI
+//! document, and the ingress that serves apps by `Host`. Every route is in [`table`]; every
+//! error is JSON `{code, message, details[]}`.
+
+mod apps;
+mod blobs;
+mod cluster;
+mod errors;
+mod raft;
+pub mod table;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use consensus::raft::SECRET_HEADER;
+
+use crate::node::SharedNode;
+pub use errors::{error, node_error};
+use table::Access;
+
+/// Largest request body accepted where a route sets no other limit (snapshots travel in
+/// chunks well below this).
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub fn router(node: SharedNode) -> Router {
+    let mut router = Router::new();
+    for (doc, handler) in table::routes() {
+        let handler = match doc.access {
+            Access::Open => handler,
+            Access::Token => {
+                handler.route_layer(middleware::from_fn_with_state(node.clone(), require_token))
+            }
+            Access::ClusterSecret => {
+                handler.route_layer(middleware::from_fn_with_state(node.clone(), require_secret))
+            }
+        };
+        router = router.route(doc.path, handler);
+    }
+    router
+        .fallback(errors::no_route)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(errors::json_errors))
+        .layer(middleware::from_fn_with_state(node.clone(), ingress))
+        .with_state(node)
+}
+
+/// Requests for `APP.localhost` (or `APP.<domain>`) go to the app, not to the API.
+async fn ingress(State(node): State<SharedNode>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let Some(app) = node.ingress.app_of(host) else {
+        return next.run(request).await;
+    };
+    use http_body_util::BodyExt;
+    let request = request.map(|body| {
+        body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+            .boxed_unsync()
+    });
+    let response = node.ingress.handle(&app, request).await;
+    node.metrics.count_request(&app, response.status().as_u16());
+    response.map(axum::body::Body::new)
+}
+
+async fn require_secret(
+    State(node): State<SharedNode>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !crate::token::same(given, node.identity.secret.as_bytes()) {
+        tracing::warn!(
+            "refused {} from {peer}: {} cluster secret",
+            request.uri().path(),
+            if given.is_empty() { "missing" } else { "wrong" }
+        );
+        return error(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "bad_cluster_secret",
+            "missing or wrong cluster secret",
+        );
+    }
+    next.run(request).await
+}
+
+async fn require_token(
+    State(node): State<SharedNode>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if let Err(e) = crate::token::check(given, &node.api_token()) {
+        tracing::warn!(
+            "refused {} {} from {peer}: {}",
+            request.method(),
+            request.uri().path(),
+            e.code()
+        );
+        let mut response = error(axum::http::StatusCode::UNAUTHORIZED, e.code(), e.message());
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
+    next.run(request).await
+}

@@ -1,0 +1,72 @@
+//! Routes between nodes: Raft RPCs, forwarded proposals, joins and read indices.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use consensus::raft::{LogBatch, NodeId, TypeConfig};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+
+use super::{error, node_error};
+use crate::node::{JoinRequest, SharedNode};
+
+fn not_leader() -> Response {
+    error(
+        StatusCode::CONFLICT,
+        "not_leader",
+        "this node is not the leader",
+    )
+}
+
+pub async fn append(
+    State(node): State<SharedNode>,
+    Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
+) -> Response {
+    Json(node.raft.append_entries(rpc).await).into_response()
+}
+
+pub async fn vote(
+    State(node): State<SharedNode>,
+    Json(rpc): Json<VoteRequest<NodeId>>,
+) -> Response {
+    Json(node.raft.vote(rpc).await).into_response()
+}
+
+pub async fn snapshot(
+    State(node): State<SharedNode>,
+    Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
+) -> Response {
+    Json(node.raft.install_snapshot(rpc).await).into_response()
+}
+
+/// A batch forwarded by another node: appended here if this node leads, else 409.
+pub async fn propose(State(node): State<SharedNode>, Json(batch): Json<LogBatch>) -> Response {
+    match node.proposer.write_here(batch).await {
+        Ok(Some(response)) => Json(response).into_response(),
+        Ok(None) => not_leader(),
+        Err(e) => node_error(e),
+    }
+}
+
+pub async fn join(State(node): State<SharedNode>, Json(req): Json<JoinRequest>) -> Response {
+    match node.join(&req).await {
+        Ok(response) => Json(response).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+pub async fn join_leader(State(node): State<SharedNode>, Json(req): Json<JoinRequest>) -> Response {
+    match node.join_here(&req).await {
+        Ok(Some(response)) => Json(response).into_response(),
+        Ok(None) => not_leader(),
+        Err(e) => node_error(e),
+    }
+}
+
+pub async fn read_index(State(node): State<SharedNode>) -> Response {
+    match node.read_index_here().await {
+        Ok(Some(index)) => Json(index).into_response(),
+        Ok(None) => not_leader(),
+        Err(e) => node_error(e),
+    }
+}

@@ -1,0 +1,264 @@
+//! Every route of the node's HTTP server, in one table: the router is built from it (with the
+//! access each route requires) and so is `/openapi.json`, so the two cannot disagree.
+
+use axum::routing::{delete, get, post, MethodRouter};
+use serde_json::{json, Map, Value};
+
+use super::{apps, blobs, cluster, raft};
+use crate::node::SharedNode;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone who can reach the node.
+    Open,
+    /// A client with the API bearer token (mutating routes).
+    Token,
+    /// Another node of the cluster (the cluster secret header).
+    ClusterSecret,
+}
+
+/// What `/openapi.json` says about a route.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub access: Access,
+    /// Query parameters: name and description.
+    pub query: &'static [(&'static str, &'static str)],
+    /// Content types of the request body, if it takes one.
+    pub body: &'static [&'static str],
+    /// Answers besides the JSON errors every route may give: status and description.
+    pub responses: &'static [(u16, &'static str)],
+}
+
+const MANIFEST_TYPES: &[&str] = &[
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "application/json",
+    "text/plain",
+];
+const JSON: &[&str] = &["application/json"];
+
+/// The given value, or the default when none is given.
+macro_rules! given_or {
+    ($default:expr) => {
+        $default
+    };
+    ($default:expr, $given:expr) => {
+        $given
+    };
+}
+
+macro_rules! route {
+    ($method:ident $path:literal, $access:ident, $summary:literal, $handler:expr
+     $(, query: $query:expr)? $(, body: $body:expr)? $(, responses: $responses:expr)?
+     $(, limit: $limit:expr)?) => {
+        (
+            RouteDoc {
+                method: stringify!($method),
+                path: $path,
+                summary: $summary,
+                access: Access::$access,
+                query: given_or!(&[] $(, $query)?),
+                body: given_or!(&[] $(, $body)?),
+                responses: given_or!(&[(200, "OK")] $(, $responses)?),
+            },
+            {
+                let handler = $method($handler);
+                $(let handler = handler.layer(axum::extract::DefaultBodyLimit::max($limit));)?
+                handler
+            },
+        )
+    };
+}
+
+/// Every route, with its handler.
+pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedNode>)> {
+    vec![
+        route!(get "/healthz", Open, "The process is up and serving HTTP.", cluster::healthz),
+        route!(get "/readyz", Open,
+            "The node is part of a cluster with a leader, its host is recorded and its token file is current (503 otherwise, with the reasons).",
+            cluster::readyz, responses: &[(200, "ready"), (503, "not ready, with reasons")]),
+        route!(get "/metrics", Open, "Prometheus text: deploys, commit latency, requests and errors per app, instantiations, permits in use, Raft term, leader and applied index.", cluster::metrics),
+        route!(get "/openapi.json", Open, "This document.", cluster::openapi),
+        route!(get "/v1/cluster", Open, "This node's view of the cluster: Raft role, term, leader, indices, state hash, members.", cluster::cluster),
+        route!(get "/v1/state", Open, "The replicated state and its placements, linearizable by default, or replayed from the audit log at an event index.", cluster::state,
+            query: &[("at", "replay the audit log up to this event index"), ("stale", "true: answer from this node's state without asking the leader")]),
+        route!(get "/v1/events", Open, "Events of the audit log from an index, as a JSON array.", cluster::events,
+            query: &[("from", "first event index (default 1)"), ("limit", "most events to answer (default 10000)")]),
+        route!(get "/v1/events/stream", Open, "Events from an index as server-sent events (id = event index, event = kind), following new ones as they are applied.", cluster::event_stream,
+            query: &[("from", "first event index (default 1)")]),
+        route!(get "/v1/inventory", Open, "Every host: labels, liveness, address, and the components placed on it with their replicas (placed and running).", cluster::inventory),
+        route!(post "/v1/token/rotate", Token, "Rotate the API token: the old one stops working on every node; the answer carries the new one.", cluster::rotate_token),
+        route!(get "/v1/apps", Open, "Every app with its status, desired and serving versions and replica count.", apps::list),
+        route!(post "/v1/apps", Token, "Deploy a wadm manifest (YAML or JSON). With dry_run, validate and answer the placements it would get, appending nothing.", apps::deploy,
+            query: &[("dry_run", "true: validate and compute placements only"), ("pin", "COMPONENT:SHA256 pairs, comma-separated: digests of uploaded file:// images"), ("who", "who deploys, for the history")],
+            body: MANIFEST_TYPES,
+            responses: &[(200, "committed, with the event index"), (400, "invalid manifest, with every diagnostic and its line"), (409, "the version exists with another manifest"), (413, "manifest larger than 1 MiB"), (415, "not YAML or JSON")],
+            limit: scheduler::document::MAX_MANIFEST_BYTES),
+        route!(get "/v1/apps/{app}", Open, "An app's status, placements per host, runtime failures and history.", apps::status,
+            query: &[("stale", "true: answer from this node's state without asking the leader")],
+            responses: &[(200, "OK"), (404, "no such app")]),
+        route!(delete "/v1/apps/{app}", Token, "Delete an app from the state (its events stay in the audit log).", apps::delete,
+            query: &[("who", "who deletes, for the log")], responses: &[(200, "committed"), (404, "no such app")]),
+        route!(get "/v1/apps/{app}/versions", Open, "Every version of an app and its deployment history: who deployed which version when.", apps::versions,
+            responses: &[(200, "OK"), (404, "no such app")]),
+        route!(post "/v1/apps/{app}/versions/{version}/deploy", Token, "Deploy a version the app had before (rollback).", apps::rollback,
+            query: &[("who", "who deploys, for the history")], responses: &[(200, "committed"), (404, "no such app or version")]),
+        route!(post "/v1/apps/{app}/undeploy", Token, "Stop running an app; its versions and history are kept.", apps::undeploy,
+            query: &[("who", "who undeploys, for the history")], responses: &[(200, "committed"), (404, "no such app, or already undeployed")]),
+        route!(post "/v1/blobs", Token, "Upload a component; answers its sha256 digest.", blobs::upload,
+            body: &["application/wasm", "application/octet-stream"], responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")],
+            limit: blobs::BLOB_LIMIT),
+        route!(get "/v1/blobs/{digest}", Open, "Download a component by sha256 digest.", blobs::download,
+            responses: &[(200, "the bytes"), (404, "not on this host")]),
+        route!(get "/v1/local/replicas", Open, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
+        route!(post "/raft/append", ClusterSecret, "Raft AppendEntries.", raft::append, body: JSON),
+        route!(post "/raft/vote", ClusterSecret, "Raft RequestVote.", raft::vote, body: JSON),
+        route!(post "/raft/snapshot", ClusterSecret, "Raft InstallSnapshot (a chunk).", raft::snapshot, body: JSON),
+        route!(post "/raft/propose", ClusterSecret, "A batch of events forwarded to the leader.", raft::propose, body: JSON,
+            responses: &[(200, "committed"), (409, "not the leader")]),
+        route!(post "/raft/join", ClusterSecret, "Join the cluster (forwarded to the leader).", raft::join, body: JSON),
+        route!(post "/raft/join-leader", ClusterSecret, "Join, on the leader only.", raft::join_leader, body: JSON,
+            responses: &[(200, "joined"), (409, "not the leader")]),
+        route!(post "/raft/read-index", ClusterSecret, "The leader's read index, for linearizable reads.", raft::read_index,
+            responses: &[(200, "the index"), (409, "not the leader")]),
+    ]
+}
+
+fn error_schema_ref() -> Value {
+    json!({ "$ref": "#/components/schemas/Error" })
+}
+
+/// The OpenAPI 3.1 document of [`routes`].
+pub fn openapi() -> Value {
+    let mut paths = Map::new();
+    for (doc, _) in routes() {
+        let path_params: Vec<Value> = doc
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        let query_params = doc.query.iter().map(|(name, description)| {
+            json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+        });
+        let mut responses = Map::new();
+        for (status, description) in doc.responses {
+            responses.insert(status.to_string(), json!({ "description": description }));
+        }
+        responses.insert(
+            "default".to_string(),
+            json!({ "description": "an error", "content": { "application/json": { "schema": error_schema_ref() } } }),
+        );
+        let mut operation = json!({
+            "summary": doc.summary,
+            "operationId": format!("{}{}", doc.method, doc.path.replace(['/', '{', '}', '-', '.'], "_")),
+            "parameters": path_params.into_iter().chain(query_params).collect::<Vec<_>>(),
+            "responses": responses,
+        });
+        match doc.access {
+            Access::Open => operation["security"] = json!([]),
+            Access::Token => operation["security"] = json!([{ "bearerToken": [] }]),
+            Access::ClusterSecret => operation["security"] = json!([{ "clusterSecret": [] }]),
+        }
+        if !doc.body.is_empty() {
+            let content: Map<String, Value> = doc
+                .body
+                .iter()
+                .map(|t| (t.to_string(), json!({})))
+                .collect();
+            operation["requestBody"] = json!({ "required": true, "content": content });
+        }
+        let entry = paths
+            .entry(doc.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[doc.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Flotilla",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Run WebAssembly components across a cluster. Every error is JSON {code, message, details[]}.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerToken": { "type": "http", "scheme": "bearer", "description": "DATA_DIR/api-token of any node" },
+                "clusterSecret": { "type": "apiKey", "in": "header", "name": consensus::raft::SECRET_HEADER },
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["code", "message", "details"],
+                    "properties": {
+                        "code": { "type": "string", "description": "stable, for scripts" },
+                        "message": { "type": "string", "description": "for people" },
+                        "details": { "type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "severity": { "type": "string" },
+                                "path": { "type": "string", "description": "field path in the manifest" },
+                                "position": { "type": "object", "properties": { "line": { "type": "integer" }, "column": { "type": "integer" } } },
+                                "message": { "type": "string" },
+                            },
+                        } },
+                    },
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_once_with_its_access() {
+        let doc = openapi();
+        let routes = routes();
+        let mut seen = std::collections::BTreeSet::new();
+        for (route, _) in &routes {
+            assert!(
+                seen.insert((route.method, route.path)),
+                "{} {} twice",
+                route.method,
+                route.path
+            );
+            let op = &doc["paths"][route.path][route.method];
+            assert_eq!(op["summary"], route.summary, "{}", route.path);
+            let mutating = route.method != "get";
+            if route.path.starts_with("/v1/") && mutating {
+                assert_eq!(
+                    route.access,
+                    Access::Token,
+                    "{} needs the token",
+                    route.path
+                );
+            }
+            if route.path.starts_with("/raft/") {
+                assert_eq!(route.access, Access::ClusterSecret, "{}", route.path);
+            }
+        }
+        let documented: usize = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| p.as_object().unwrap().len())
+            .sum();
+        assert_eq!(documented, routes.len());
+        let rollback = &doc["paths"]["/v1/apps/{app}/versions/{version}/deploy"]["post"];
+        let names: Vec<&str> = rollback["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["app", "version", "who"]);
+    }
+}
