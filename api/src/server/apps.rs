@@ -3,10 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use consensus::{Event, StateMachine};
@@ -120,11 +118,10 @@ fn dry_run(node: &SharedNode, event: &Event, app: &str) -> Value {
 pub async fn deploy(
     State(node): State<SharedNode>,
     Query(q): Query<DeployQuery>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     if let Err(e) = errors::content_type(
-        &headers,
+        request.headers(),
         &[
             "application/yaml",
             "application/x-yaml",
@@ -137,7 +134,7 @@ pub async fn deploy(
     ) {
         return e.into_response();
     }
-    let body = match errors::body(body, scheduler::document::MAX_MANIFEST_BYTES) {
+    let body = match errors::read_body(request, scheduler::document::MAX_MANIFEST_BYTES).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -175,6 +172,17 @@ pub async fn deploy(
         who: q.who.unwrap_or_else(|| "api".to_string()),
         at: now_millis(),
     };
+    // A version is immutable: the same version with another manifest is refused here, so that
+    // nothing is appended (the state machine would ignore it). Checked on this node's state
+    // first, and confirmed on linearized state before refusing.
+    if version_conflict(&node, &event).is_some() {
+        if let Err(e) = node.linearize().await {
+            return node_error(e);
+        }
+        if let Some(reason) = version_conflict(&node, &event) {
+            return error(StatusCode::CONFLICT, "version_conflict", reason);
+        }
+    }
     if q.dry_run {
         if let Err(e) = node.linearize().await {
             return node_error(e);
@@ -200,6 +208,25 @@ pub async fn deploy(
     }
 }
 
+/// Why `event` (a deploy) would be ignored: its version exists with another manifest.
+fn version_conflict(node: &SharedNode, event: &Event) -> Option<String> {
+    let Event::AppDeployed {
+        app,
+        version,
+        manifest,
+        digests,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    let m = node.machine.read().expect("state machine lock");
+    let existing = m.machine.state().apps.get(app)?.versions.get(version)?;
+    (existing.manifest != *manifest || existing.digests != *digests).then(|| {
+        format!("version {version} of app {app} already exists with another manifest (bump the version annotation)")
+    })
+}
+
 /// A version for a manifest without a `version` annotation: a digest of its bytes.
 fn content_version(body: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -207,8 +234,35 @@ fn content_version(body: &[u8]) -> String {
     format!("sha256-{}", crate::identity::hex(&digest[..6]))
 }
 
-/// Proposes an event about an existing app; an event the state ignores is a 404.
+/// Proposes an event about an existing app. A request about an app that does not exist (or
+/// an undeploy of an undeployed one) is answered without appending anything; should the app
+/// disappear in between, the state ignores the event and the answer is the same.
 async fn app_event(node: SharedNode, event: Event) -> Response {
+    if let Err(e) = node.linearize().await {
+        return node_error(e);
+    }
+    let refusal = {
+        let m = node.machine.read().expect("state machine lock");
+        match &event {
+            Event::AppUndeployed { app, .. } | Event::AppDeleted { app, .. } => {
+                match m.machine.state().apps.get(app) {
+                    None => Some(no_app(app)),
+                    Some(a) if a.undeployed && matches!(event, Event::AppUndeployed { .. }) => {
+                        Some(error(
+                            StatusCode::CONFLICT,
+                            "already_undeployed",
+                            format!("app {app} is already undeployed"),
+                        ))
+                    }
+                    Some(_) => None,
+                }
+            }
+            _ => None,
+        }
+    };
+    if let Some(refusal) = refusal {
+        return refusal;
+    }
     match node.propose(event).await {
         Ok(r) => match r.ignored {
             Some(reason) => error(StatusCode::NOT_FOUND, "app_not_found", reason),

@@ -1,9 +1,7 @@
 //! Component blobs (upload, download by digest) and this host's replicas.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -14,19 +12,15 @@ use crate::node::SharedNode;
 /// Largest component accepted.
 pub const BLOB_LIMIT: usize = 128 * 1024 * 1024;
 
-pub async fn upload(
-    State(node): State<SharedNode>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub async fn upload(State(node): State<SharedNode>, request: Request) -> Response {
     if let Err(e) = errors::content_type(
-        &headers,
+        request.headers(),
         &["application/wasm", "application/octet-stream"],
         "a component",
     ) {
         return e.into_response();
     }
-    let body = match errors::body(body, BLOB_LIMIT) {
+    let body = match errors::read_body(request, BLOB_LIMIT).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };

@@ -2,12 +2,12 @@
 //! extractors produce (malformed query, body too large, unknown route, wrong method).
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use http_body_util::BodyExt;
 use serde_json::json;
 
 use crate::node::NodeError;
@@ -66,21 +66,58 @@ pub fn internal(e: impl std::fmt::Display) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
-/// The body, or the JSON error for a body that could not be read (413 when over `limit`).
-pub fn body(read: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    read.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+/// Most bytes of an oversized body read and thrown away before answering 413: a client that
+/// is still sending gets the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The request body, at most `limit` bytes; a larger one is a 413 (after draining what the
+/// client sends, up to [`DRAIN_LIMIT`]).
+pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than the limit of {limit} bytes for this route"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut body = request.into_body();
+    if declared.is_some_and(|n| n > limit) {
+        drain(body).await;
+        return Err(too_large());
+    }
+    let mut read = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "the request body is larger than the limit of {limit} bytes for this route"
-                ),
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("reading the body: {e}"),
             )
-        } else {
-            ApiError::new(rejection.status(), "bad_body", rejection.body_text())
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if read.len() + data.len() > limit {
+                drain(body).await;
+                return Err(too_large());
+            }
+            read.extend_from_slice(&data);
         }
-    })
+    }
+    Ok(Bytes::from(read))
+}
+
+async fn drain(mut body: axum::body::Body) {
+    let mut thrown = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        thrown += frame.data_ref().map_or(0, |d| d.len());
+        if thrown > DRAIN_LIMIT {
+            return;
+        }
+    }
 }
 
 /// `Ok` when the request's content type (ignoring parameters) is one of `accepted`, or absent.

@@ -54,8 +54,7 @@ macro_rules! given_or {
 
 macro_rules! route {
     ($method:ident $path:literal, $access:ident, $summary:literal, $handler:expr
-     $(, query: $query:expr)? $(, body: $body:expr)? $(, responses: $responses:expr)?
-     $(, limit: $limit:expr)?) => {
+     $(, query: $query:expr)? $(, body: $body:expr)? $(, responses: $responses:expr)?) => {
         (
             RouteDoc {
                 method: stringify!($method),
@@ -66,11 +65,7 @@ macro_rules! route {
                 body: given_or!(&[] $(, $body)?),
                 responses: given_or!(&[(200, "OK")] $(, $responses)?),
             },
-            {
-                let handler = $method($handler);
-                $(let handler = handler.layer(axum::extract::DefaultBodyLimit::max($limit));)?
-                handler
-            },
+            $method($handler),
         )
     };
 }
@@ -97,8 +92,7 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedNode>)> {
         route!(post "/v1/apps", Token, "Deploy a wadm manifest (YAML or JSON). With dry_run, validate and answer the placements it would get, appending nothing.", apps::deploy,
             query: &[("dry_run", "true: validate and compute placements only"), ("pin", "COMPONENT:SHA256 pairs, comma-separated: digests of uploaded file:// images"), ("who", "who deploys, for the history")],
             body: MANIFEST_TYPES,
-            responses: &[(200, "committed, with the event index"), (400, "invalid manifest, with every diagnostic and its line"), (409, "the version exists with another manifest"), (413, "manifest larger than 1 MiB"), (415, "not YAML or JSON")],
-            limit: scheduler::document::MAX_MANIFEST_BYTES),
+            responses: &[(200, "committed, with the event index"), (400, "invalid manifest, with every diagnostic and its line"), (409, "the version exists with another manifest"), (413, "manifest larger than 1 MiB"), (415, "not YAML or JSON")]),
         route!(get "/v1/apps/{app}", Open, "An app's status, placements per host, runtime failures and history.", apps::status,
             query: &[("stale", "true: answer from this node's state without asking the leader")],
             responses: &[(200, "OK"), (404, "no such app")]),
@@ -109,10 +103,9 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedNode>)> {
         route!(post "/v1/apps/{app}/versions/{version}/deploy", Token, "Deploy a version the app had before (rollback).", apps::rollback,
             query: &[("who", "who deploys, for the history")], responses: &[(200, "committed"), (404, "no such app or version")]),
         route!(post "/v1/apps/{app}/undeploy", Token, "Stop running an app; its versions and history are kept.", apps::undeploy,
-            query: &[("who", "who undeploys, for the history")], responses: &[(200, "committed"), (404, "no such app, or already undeployed")]),
+            query: &[("who", "who undeploys, for the history")], responses: &[(200, "committed"), (404, "no such app"), (409, "already undeployed")]),
         route!(post "/v1/blobs", Token, "Upload a component; answers its sha256 digest.", blobs::upload,
-            body: &["application/wasm", "application/octet-stream"], responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")],
-            limit: blobs::BLOB_LIMIT),
+            body: &["application/wasm", "application/octet-stream"], responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")]),
         route!(get "/v1/blobs/{digest}", Open, "Download a component by sha256 digest.", blobs::download,
             responses: &[(200, "the bytes"), (404, "not on this host")]),
         route!(get "/v1/local/replicas", Open, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
