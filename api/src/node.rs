@@ -189,6 +189,24 @@ impl Node {
         Ok(committed)
     }
 
+    /// The last event index this node has applied.
+    pub fn applied(&self) -> u64 {
+        self.machine
+            .read()
+            .expect("state machine lock")
+            .machine
+            .applied()
+    }
+
+    /// Before a read: unless `stale` reads are acceptable, waits until this node has applied
+    /// everything committed so far ([`Node::linearize`]).
+    pub async fn read_barrier(&self, stale: bool) -> Result<(), NodeError> {
+        if stale {
+            return Ok(());
+        }
+        self.linearize().await
+    }
+
     /// The API token of the current generation (see [`crate::token`]).
     pub fn api_token(&self) -> String {
         let generation = self
@@ -206,12 +224,7 @@ impl Node {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut metrics = self.raft.metrics();
         loop {
-            let applied = self
-                .machine
-                .read()
-                .expect("state machine lock")
-                .machine
-                .applied();
+            let applied = self.applied();
             if applied >= index {
                 return Ok(());
             }
@@ -488,12 +501,7 @@ impl Node {
         let mut last: Option<(u64, Instant)> = None;
         let mut metrics = self.raft.metrics();
         loop {
-            let applied = self
-                .machine
-                .read()
-                .expect("state machine lock")
-                .machine
-                .applied();
+            let applied = self.applied();
             // Also retry every few seconds: a blob may have become fetchable.
             let due = last.is_none_or(|(index, at)| {
                 index != applied || at.elapsed() > Duration::from_secs(3)

@@ -24,10 +24,8 @@ fn no_app(app: &str) -> Response {
 }
 
 pub async fn list(State(node): State<SharedNode>, Query(q): Query<StateQuery>) -> Response {
-    if !q.stale {
-        if let Err(e) = node.linearize().await {
-            return node_error(e);
-        }
+    if let Err(e) = node.read_barrier(q.stale).await {
+        return node_error(e);
     }
     let m = node.machine.read().expect("state machine lock");
     let apps: Vec<Value> = m
@@ -295,10 +293,8 @@ pub async fn versions(
     Path(app): Path<String>,
     Query(q): Query<StateQuery>,
 ) -> Response {
-    if !q.stale {
-        if let Err(e) = node.linearize().await {
-            return node_error(e);
-        }
+    if let Err(e) = node.read_barrier(q.stale).await {
+        return node_error(e);
     }
     let m = node.machine.read().expect("state machine lock");
     let Some(record) = m.machine.state().apps.get(&app) else {
@@ -384,10 +380,8 @@ pub async fn status(
     Path(app): Path<String>,
     Query(q): Query<StateQuery>,
 ) -> Response {
-    if !q.stale {
-        if let Err(e) = node.linearize().await {
-            return node_error(e);
-        }
+    if let Err(e) = node.read_barrier(q.stale).await {
+        return node_error(e);
     }
     let (mut body, placed, placed_status) = {
         let m = node.machine.read().expect("state machine lock");

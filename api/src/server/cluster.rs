@@ -70,12 +70,7 @@ pub async fn metrics(State(node): State<SharedNode>) -> Response {
         term: raft.current_term,
         leader: raft.current_leader,
         is_leader: raft.state == openraft::ServerState::Leader,
-        applied_index: node
-            .machine
-            .read()
-            .expect("state machine lock")
-            .machine
-            .applied(),
+        applied_index: node.applied(),
         last_log_index: raft.last_log_index.unwrap_or(0),
         instantiations: node.replicas.engine().instantiations(),
         replicas: node
@@ -132,12 +127,7 @@ pub struct StateQuery {
 
 pub async fn state(State(node): State<SharedNode>, Query(q): Query<StateQuery>) -> Response {
     if let Some(at) = q.at {
-        let applied = node
-            .machine
-            .read()
-            .expect("state machine lock")
-            .machine
-            .applied();
+        let applied = node.applied();
         if at > applied {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -158,10 +148,8 @@ pub async fn state(State(node): State<SharedNode>, Query(q): Query<StateQuery>) 
             Err(e) => internal(e),
         };
     }
-    if !q.stale {
-        if let Err(e) = node.linearize().await {
-            return node_error(e);
-        }
+    if let Err(e) = node.read_barrier(q.stale).await {
+        return node_error(e);
     }
     let m = node.machine.read().expect("state machine lock");
     Json(json!({
@@ -281,10 +269,8 @@ pub async fn local_reports(node: &SharedNode) -> BTreeMap<String, Value> {
 
 /// Every host with its labels and the replicas placed on it and running on it.
 pub async fn inventory(State(node): State<SharedNode>, Query(q): Query<StateQuery>) -> Response {
-    if !q.stale {
-        if let Err(e) = node.linearize().await {
-            return node_error(e);
-        }
+    if let Err(e) = node.read_barrier(q.stale).await {
+        return node_error(e);
     }
     let reports = local_reports(&node).await;
     let m = node.machine.read().expect("state machine lock");
