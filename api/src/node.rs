@@ -50,6 +50,16 @@ pub struct NodeConfig {
     pub engine: runtime::engine::EngineConfig,
 }
 
+impl NodeConfig {
+    /// The address connections to other nodes come from: the listen IP, unless the node
+    /// listens on every interface. Peers (and firewalls) then see which node is talking, and
+    /// several nodes on one machine (127.0.0.11, 127.0.0.12, …) are told apart.
+    pub fn outgoing_address(&self) -> Option<std::net::IpAddr> {
+        let addr: std::net::SocketAddr = self.listen.parse().ok()?;
+        Some(addr.ip()).filter(|ip| !ip.is_unspecified())
+    }
+}
+
 /// A join request, sent by a new node to any member (and forwarded to the leader).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JoinRequest {
@@ -116,13 +126,14 @@ impl Node {
         let raft = Raft::new(
             identity.node_id,
             Arc::new(raft_config),
-            Network::new(&identity.secret),
+            Network::new(&identity.secret, config.outgoing_address()),
             log_store,
             state_store,
         )
         .await
         .map_err(|e| format!("cannot start raft: {e}"))?;
         let client = reqwest::Client::builder()
+            .local_address(config.outgoing_address())
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(10))
             .build()
@@ -138,7 +149,12 @@ impl Node {
         let blobs = BlobStore::open(&config.data_dir.join("blobs"))
             .map_err(|e| format!("cannot open the blob store: {e}"))?;
         let replicas = ReplicaSet::new(engine, blobs);
-        let ingress = Ingress::new(replicas.clone(), config.domain.clone(), config.queue_wait);
+        let ingress = Ingress::new(
+            replicas.clone(),
+            config.domain.clone(),
+            config.queue_wait,
+            config.outgoing_address(),
+        );
         let listeners = Listeners::new(ingress.clone());
         Ok(Arc::new(Node {
             config,

@@ -1,7 +1,15 @@
-//! # jepsen-like — fault injection and history checking (not yet built)
+//! # jepsen-like — fault injection on a real cluster, and the checker of its history
 //!
-//! Will own: control of a real multi-process cluster, a seeded nemesis (kill -9, pause,
-//! network partitions), concurrent workload clients that record an invoke/ok/fail/info
-//! history, and the checker that proves no acknowledged deploy is lost.
+//! Owns: control of real `flotilla` processes, each on its own loopback address (127.0.0.11,
+//! .12, …) with its own data directory ([`cluster`]); network partitions made with iptables
+//! between those addresses ([`net`]); a seeded nemesis that kills, pauses and partitions
+//! ([`nemesis`]); concurrent clients that record every operation as invoke → ok/fail/info
+//! ([`workload`], [`history`]); and the checker over the history and the nodes' final state
+//! ([`checker`]).
 //!
-//! Must never: report a run as passing without checking every acknowledged operation.
+//! Must never: report a run as passing without checking every acknowledged operation; leave
+//! network rules behind; count an operation whose outcome it does not know as done or as not
+//! done (that is `info`).
+
+pub mod checker;
+pub mod history;

@@ -47,13 +47,16 @@ pub struct Ingress {
 }
 
 impl Ingress {
+    /// Forwards connect from `local` when given (the node's own address).
     pub fn new(
         replicas: Arc<ReplicaSet>,
         domain: Option<String>,
         queue_wait: Duration,
+        local: Option<std::net::IpAddr>,
     ) -> Arc<Self> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.set_local_address(local);
         connector.set_connect_timeout(Some(Duration::from_millis(500)));
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(Ingress {

@@ -33,11 +33,14 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(secret: &str) -> Self {
+    /// A network that authenticates with `secret` and, when `local` is given, connects from
+    /// that address (the node's own, so that peers and firewalls see who is talking).
+    pub fn new(secret: &str, local: Option<std::net::IpAddr>) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
+            .local_address(local)
             .build()
             .expect("the HTTP client builds");
         Network {
