@@ -233,8 +233,9 @@ struct UpArgs {
     /// Voters the cluster grows to as nodes join (3 or 5); the others stay learners.
     #[arg(long, default_value_t = 3, value_parser = parse_voters)]
     voters: usize,
-    /// Milliseconds a host may be unreachable before the leader records it as lost.
-    #[arg(long, default_value_t = 3000)]
+    /// Milliseconds a host may be unreachable before the leader records it as lost (its
+    /// replicas then move to other hosts).
+    #[arg(long, default_value_t = 2000)]
     lost_after_ms: u64,
     /// Take a snapshot (and purge the log before it) every this many log entries (etcd's
     /// default snapshot count).

@@ -135,6 +135,28 @@ impl Proposer {
         Some((leader, node.addr))
     }
 
+    /// Waits until this node learns of a leader other than `tried` (a new election's
+    /// winner), or for the backoff of `attempt`, whichever comes first: after a leader dies,
+    /// the retry goes out as soon as its successor is known.
+    async fn await_leader_change(&self, tried: Option<NodeId>, attempt: u32) {
+        let mut metrics = self.raft.metrics();
+        let changed = async {
+            loop {
+                let now = metrics.borrow_and_update().current_leader;
+                if now.is_some() && now != tried {
+                    return;
+                }
+                if metrics.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = changed => {}
+            _ = Self::backoff(attempt) => {}
+        }
+    }
+
     pub async fn backoff(attempt: u32) {
         tokio::time::sleep(Duration::from_millis((25u64 << attempt.min(5)).min(800))).await;
     }
@@ -180,15 +202,17 @@ impl Proposer {
             if let Some(done) = here().await? {
                 return Ok(done);
             }
-            if let Some((_, addr)) = self.leader() {
-                match self.post(&addr, path, body).await {
+            let tried = self.leader();
+            if let Some((_, addr)) = &tried {
+                match self.post(addr, path, body).await {
                     Ok(Some(done)) => return Ok(done),
                     Ok(None) => last_error = format!("{addr} is no longer the leader"),
                     Err(NodeError::Unavailable(e)) => last_error = e,
                     Err(e) => return Err(e),
                 }
             }
-            Self::backoff(attempt).await;
+            self.await_leader_change(tried.map(|(id, _)| id), attempt)
+                .await;
         }
         Err(NodeError::Unavailable(last_error))
     }

@@ -287,40 +287,8 @@ pub fn check(history: &[Op], nodes: &[NodeFinal], state: &ClusterState) -> Verdi
     let placements = scheduler::place(&state.scheduler_state());
     let mut misplaced = Vec::new();
     for n in nodes {
-        let mut expected: BTreeMap<(String, String), (String, u32)> = BTreeMap::new();
-        for (app, p) in &placements.apps {
-            let Some(version) = &p.serving_version else {
-                continue;
-            };
-            let Some(record) = state.apps.get(app).and_then(|a| a.versions.get(version)) else {
-                continue;
-            };
-            for (component, c) in &p.components {
-                let is_component = record
-                    .manifest
-                    .component(component)
-                    .is_some_and(|m| m.kind == ComponentKind::Component);
-                match c.hosts.get(&n.host) {
-                    Some(&replicas) if replicas > 0 && is_component => {
-                        expected.insert(
-                            (app.clone(), component.clone()),
-                            (version.clone(), replicas),
-                        );
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let running: BTreeMap<(String, String), (String, u32)> = n
-            .running
-            .iter()
-            .map(|r| {
-                (
-                    (r.app.clone(), r.component.clone()),
-                    (r.version.clone(), r.replicas),
-                )
-            })
-            .collect();
+        let expected = expected_running(state, &placements, &n.host);
+        let running = running_map(&n.running);
         if running != expected {
             misplaced.push(format!(
                 "host {} (node {}) runs {running:?}, the placements say {expected:?}",
@@ -353,6 +321,56 @@ pub fn check(history: &[Op], nodes: &[NodeFinal], state: &ClusterState) -> Verdi
         failures: failures.0,
         stats,
     }
+}
+
+/// `(app, component)` → `(version, replicas)`.
+pub type RunningMap = BTreeMap<(String, String), (String, u32)>;
+
+/// What `host` must run according to `placements`: the serving version of every component
+/// placed on it (capability providers are built in, not run).
+pub fn expected_running(
+    state: &ClusterState,
+    placements: &scheduler::Placements,
+    host: &str,
+) -> RunningMap {
+    let mut expected = RunningMap::new();
+    for (app, p) in &placements.apps {
+        let Some(version) = &p.serving_version else {
+            continue;
+        };
+        let Some(record) = state.apps.get(app).and_then(|a| a.versions.get(version)) else {
+            continue;
+        };
+        for (component, c) in &p.components {
+            let is_component = record
+                .manifest
+                .component(component)
+                .is_some_and(|m| m.kind == ComponentKind::Component);
+            match c.hosts.get(host) {
+                Some(&replicas) if replicas > 0 && is_component => {
+                    expected.insert(
+                        (app.clone(), component.clone()),
+                        (version.clone(), replicas),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    expected
+}
+
+/// A host's report as a [`RunningMap`].
+pub fn running_map(running: &[Running]) -> RunningMap {
+    running
+        .iter()
+        .map(|r| {
+            (
+                (r.app.clone(), r.component.clone()),
+                (r.version.clone(), r.replicas),
+            )
+        })
+        .collect()
 }
 
 fn short(hash: &str) -> &str {

@@ -12,4 +12,11 @@
 //! done (that is `info`).
 
 pub mod checker;
+pub mod cluster;
+pub mod failover;
 pub mod history;
+pub mod nemesis;
+pub mod net;
+pub mod rng;
+pub mod run;
+pub mod workload;

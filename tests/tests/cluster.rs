@@ -68,7 +68,7 @@ fn after_kill_9_of_the_leader_a_new_one_accepts_writes_and_the_old_one_catches_u
     let index = answer["index"].as_u64().unwrap();
     let new = c.leader();
     assert_ne!(new, old);
-    // The leader records the dead host as lost (after --lost-after-ms, 3 s by default).
+    // The leader records the dead host as lost (after --lost-after-ms, 2 s by default).
     let lost_host = wait_for(
         "the killed host recorded as lost",
         Duration::from_secs(30),

@@ -1,0 +1,324 @@
+//! One run: start the cluster, run the clients and the nemesis, heal, wait for convergence,
+//! collect every node's final state, stop the nodes, replay their audit logs, check, and leave
+//! everything (history, verdict, logs, data directories) under the run's folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consensus::{ClusterState, Event};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::checker::{self, NodeFinal, Running, Verdict};
+use crate::cluster::{free_port, get_json, poll, Cluster};
+use crate::history::{Call, Op, Outcome, Recorder};
+use crate::nemesis::{self, tracing_line, Kind, Recovery};
+use crate::net::Network;
+use crate::rng::Rng;
+use crate::workload::Workload;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub seed: u64,
+    pub time: Duration,
+    pub kinds: Vec<Kind>,
+    pub nodes: usize,
+    pub clients: usize,
+    pub apps: usize,
+    /// The run's folder.
+    pub dir: PathBuf,
+    pub flotilla: PathBuf,
+    pub component: PathBuf,
+}
+
+/// Availability and recovery, for people.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Figures {
+    pub writes_during_faults: usize,
+    pub writes_acknowledged_during_faults: usize,
+    /// Acknowledged / invoked, for writes invoked while a fault was active.
+    pub availability_during_faults: f64,
+    pub writes_outside_faults: usize,
+    pub writes_acknowledged_outside_faults: usize,
+    pub recoveries: Vec<Recovery>,
+    /// From the final heal until every node had the same applied index and state hash.
+    pub final_convergence_ms: u64,
+    /// From convergence until every host ran its placements.
+    pub placements_running_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub figures: Figures,
+}
+
+pub async fn run(config: &Config) -> Result<Report, String> {
+    std::fs::create_dir_all(&config.dir).map_err(|e| format!("{}: {e}", config.dir.display()))?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let network = if config.kinds.contains(&Kind::Partition) {
+        let ips = (0..config.nodes).map(crate::cluster::node_ip).collect();
+        Some(Arc::new(Network::new(ips)?))
+    } else {
+        None
+    };
+    let port = free_port(config.nodes)?;
+    tracing_line(&format!(
+        "starting {} nodes on 127.0.0.11.. port {port}",
+        config.nodes
+    ));
+    let cluster = Cluster::start(&config.flotilla, &config.dir, config.nodes, port, &http).await?;
+    let addrs = cluster.addrs();
+    let token = std::fs::read_to_string(cluster.nodes[0].data_dir.join("api-token"))
+        .map_err(|e| format!("the API token: {e}"))?
+        .trim()
+        .to_string();
+    let component = std::fs::read(&config.component)
+        .map_err(|e| format!("{}: {e}", config.component.display()))?;
+    let mut image = String::new();
+    for addr in &addrs {
+        let answer: Value = http
+            .post(format!("http://{addr}/v1/blobs"))
+            .bearer_auth(&token)
+            .body(component.clone())
+            .send()
+            .await
+            .map_err(|e| format!("upload to {addr}: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("upload to {addr}: {e}"))?;
+        image = answer["digest"].as_str().ok_or("no digest")?.to_string();
+    }
+    let cluster = Arc::new(Mutex::new(cluster));
+    let recorder = Arc::new(Recorder::new());
+    let workload = Arc::new(Workload {
+        addrs: addrs.clone(),
+        token: token.clone(),
+        image,
+        apps: (0..config.apps).map(|a| format!("app-{a}")).collect(),
+        recorder: recorder.clone(),
+        http: http.clone(),
+    });
+    let rng = Rng::new(config.seed);
+    let until = Instant::now() + config.time;
+    tracing_line(&format!(
+        "running {} clients for {:?} with nemesis {:?} (seed {})",
+        config.clients, config.time, config.kinds, config.seed
+    ));
+    let clients: Vec<_> = (0..config.clients)
+        .map(|c| tokio::spawn(workload.clone().client(c, rng.fork(c as u64 + 1), until)))
+        .collect();
+    let steps = nemesis::schedule(&mut rng.fork(0), &config.kinds, config.nodes, config.time);
+    let nemesis = tokio::spawn(nemesis::run(
+        steps,
+        cluster.clone(),
+        network.clone(),
+        recorder.clone(),
+        http.clone(),
+    ));
+    for c in clients {
+        c.await.map_err(|e| format!("a client panicked: {e}"))?;
+    }
+    let recoveries = nemesis
+        .await
+        .map_err(|e| format!("the nemesis panicked: {e}"))??;
+
+    // Heal everything, then wait for the nodes to agree.
+    if let Some(net) = &network {
+        net.heal()?;
+    }
+    cluster.lock().await.revive_all()?;
+    let healed = Instant::now();
+    tracing_line("healed; waiting for convergence");
+    let (index, hash) = converge(&addrs, &http).await?;
+    let final_convergence_ms = healed.elapsed().as_millis() as u64;
+    tracing_line(&format!(
+        "converged at index {index} (hash {}) in {final_convergence_ms} ms",
+        &hash[..12]
+    ));
+    let converged = Instant::now();
+    let state = final_state(&addrs[0], &http).await?;
+    let placements = scheduler::place(&state.scheduler_state());
+    let mut finals = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let host = format!("n{i}");
+        let expected = checker::expected_running(&state, &placements, &host);
+        // Reconciliation is asynchronous: give the host time to run its share.
+        let running = poll(
+            &format!("host {host} to run its placements"),
+            Duration::from_secs(60),
+            || async {
+                let running = running_of(addr, &http).await?;
+                (checker::running_map(&running) == expected).then_some(running)
+            },
+        )
+        .await;
+        let running = match running {
+            Ok(r) => r,
+            Err(_) => running_of(addr, &http).await.unwrap_or_default(),
+        };
+        finals.push(NodeFinal {
+            node: i,
+            host,
+            applied_index: index,
+            state_hash: hash.clone(),
+            replay_hash: None,
+            events: events_of(addr, &http).await?,
+            running,
+        });
+    }
+    let placements_running_ms = converged.elapsed().as_millis() as u64;
+    cluster.lock().await.stop_all().await;
+    for f in &mut finals {
+        let dir = config.dir.join(format!("n{}", f.node));
+        f.replay_hash = Some(replay_hash(&config.flotilla, &dir)?);
+    }
+    let history = recorder.ops();
+    let verdict = checker::check(&history, &finals, &state);
+    let figures = figures(
+        &history,
+        recoveries,
+        final_convergence_ms,
+        placements_running_ms,
+    );
+    write_json(&config.dir.join("history.json"), &history)?;
+    write_json(&config.dir.join("finals.json"), &finals)?;
+    let report = Report {
+        seed: config.seed,
+        verdict,
+        figures,
+    };
+    write_json(&config.dir.join("verdict.json"), &report)?;
+    Ok(report)
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
+    std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Waits until every node reports the same applied index and state hash twice in a row.
+async fn converge(addrs: &[String], http: &reqwest::Client) -> Result<(u64, String), String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last: Option<(u64, String)> = None;
+    loop {
+        let mut seen = Vec::new();
+        for addr in addrs {
+            let c = get_json(http, addr, "/v1/cluster").await;
+            let position = c.and_then(|c| {
+                Some((
+                    c["applied_index"].as_u64()?,
+                    c["state_hash"].as_str()?.to_string(),
+                ))
+            });
+            seen.push(position);
+        }
+        let agreed = seen[0]
+            .clone()
+            .filter(|first| seen.iter().all(|s| s.as_ref() == Some(first)));
+        if let Some(position) = agreed.as_ref().filter(|a| Some(*a) == last.as_ref()) {
+            return Ok(position.clone());
+        }
+        last = agreed;
+        if Instant::now() > deadline {
+            return Err(format!("the nodes did not converge within 120 s: {seen:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn final_state(addr: &str, http: &reqwest::Client) -> Result<ClusterState, String> {
+    let body = get_json(http, addr, "/v1/state?stale=true")
+        .await
+        .ok_or("cannot read the final state")?;
+    serde_json::from_value(body["state"].clone()).map_err(|e| format!("the final state: {e}"))
+}
+
+async fn running_of(addr: &str, http: &reqwest::Client) -> Option<Vec<Running>> {
+    let report = get_json(http, addr, "/v1/local/replicas").await?;
+    serde_json::from_value(report["running"].clone()).ok()
+}
+
+async fn events_of(addr: &str, http: &reqwest::Client) -> Result<Vec<(u64, Event)>, String> {
+    let body = get_json(http, addr, "/v1/events?from=1&limit=100000000")
+        .await
+        .ok_or_else(|| format!("cannot read {addr}'s events"))?;
+    body.as_array()
+        .ok_or("events are not a list")?
+        .iter()
+        .map(|e| {
+            let index = e["index"].as_u64().ok_or("an event without an index")?;
+            let bytes = serde_json::to_vec(&e["event"]).map_err(|e| e.to_string())?;
+            let event = Event::decode(&bytes).map_err(|e| format!("event {index}: {e}"))?;
+            Ok((index, event))
+        })
+        .collect()
+}
+
+/// The state hash `flotilla replay` computes offline from a stopped node's data directory.
+fn replay_hash(flotilla: &Path, data_dir: &Path) -> Result<String, String> {
+    let out = std::process::Command::new(flotilla)
+        .args(["replay", "-o", "json", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "replay of {}: {}",
+            data_dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    report["state_hash"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "the replay report has no state hash".to_string())
+}
+
+/// Writes invoked while a fault was active, and how many were acknowledged.
+fn figures(
+    history: &[Op],
+    recoveries: Vec<Recovery>,
+    final_convergence_ms: u64,
+    placements_running_ms: u64,
+) -> Figures {
+    let faults: Vec<(u64, u64)> = history
+        .iter()
+        .filter(|o| matches!(o.call, Call::Nemesis { .. }))
+        .map(|o| (o.invoked_us, o.completed_us))
+        .collect();
+    let during = |t: u64| faults.iter().any(|(a, b)| (*a..=*b).contains(&t));
+    let writes = history
+        .iter()
+        .filter(|o| matches!(o.call, Call::Deploy { .. } | Call::Undeploy { .. }));
+    let mut f = Figures {
+        recoveries,
+        final_convergence_ms,
+        placements_running_ms,
+        ..Figures::default()
+    };
+    for w in writes {
+        let ok = w.outcome == Outcome::Ok;
+        if during(w.invoked_us) {
+            f.writes_during_faults += 1;
+            f.writes_acknowledged_during_faults += usize::from(ok);
+        } else {
+            f.writes_outside_faults += 1;
+            f.writes_acknowledged_outside_faults += usize::from(ok);
+        }
+    }
+    f.availability_during_faults = if f.writes_during_faults == 0 {
+        1.0
+    } else {
+        f.writes_acknowledged_during_faults as f64 / f.writes_during_faults as f64
+    };
+    f
+}
