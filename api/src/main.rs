@@ -34,6 +34,9 @@ enum Output {
 enum BenchCommand {
     /// The hello component through Flotilla's ingress against `wasmtime serve` 48 (installed
     /// with cargo when missing), instantiation per request, and deploy → first 200.
+    #[command(
+        after_help = "Examples:\n  cargo build --release -p api && target/release/flotilla bench serve --seconds 10"
+    )]
     Serve {
         /// Seconds per wrk run.
         #[arg(long, default_value_t = 10)]
@@ -44,6 +47,9 @@ enum BenchCommand {
     },
     /// Committed writes/s and latency of a 3-node Flotilla cluster against a 3-member etcd
     /// cluster (Debian's etcd-server), same client code, same value size.
+    #[command(
+        after_help = "Examples:\n  target/release/flotilla bench log\n  target/release/flotilla bench log --clients 64 --seconds 30 --skip-etcd"
+    )]
     Log {
         /// Seconds per run.
         #[arg(long, default_value_t = 10)]
@@ -278,10 +284,13 @@ enum Command {
         data_dir: Option<PathBuf>,
     },
     /// Deploy and inspect applications.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla app deploy examples/hello-world/wadm.yaml --wait\n  flotilla app list\n  flotilla app history hello-world"
+    )]
     App(AppCommand),
     /// Inspect the cluster's resources.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  flotilla get inventory")]
     Get(GetCommand),
     /// The audit log: every event from an index, and new ones as they happen with --follow.
     #[command(
@@ -298,13 +307,16 @@ enum Command {
         target: Target,
     },
     /// The cluster's Raft status as one node sees it.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  flotilla cluster status")]
     Cluster(ClusterCommand),
     /// The API token that changes need.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  flotilla token rotate")]
     Token(TokenCommand),
     /// Benchmarks (not tests): figures for BENCHMARKS.md.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  target/release/flotilla bench log\n  target/release/flotilla bench serve"
+    )]
     Bench(BenchCommand),
     /// Rebuild the state offline from a node's audit log, at its last index or at --at N.
     #[command(
