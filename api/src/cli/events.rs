@@ -14,11 +14,22 @@ pub async fn events(
     mut print: impl FnMut(&Value),
 ) -> Result<(), String> {
     if !follow {
-        let answer = api.get(&format!("/v1/events?from={from}")).await?;
-        for e in answer.as_array().into_iter().flatten() {
-            print(e);
+        // Page through the log: the API answers at most PAGE events at a time.
+        const PAGE: u64 = 10_000;
+        let mut next = from.max(1);
+        loop {
+            let answer = api
+                .get(&format!("/v1/events?from={next}&limit={PAGE}"))
+                .await?;
+            let page = answer.as_array().cloned().unwrap_or_default();
+            for e in &page {
+                print(e);
+            }
+            match page.last().and_then(|e| e["index"].as_u64()) {
+                Some(last) if page.len() as u64 == PAGE => next = last + 1,
+                _ => return Ok(()),
+            }
         }
-        return Ok(());
     }
     // A follow has no overall timeout: a fresh client without one.
     let http = reqwest::Client::new();
