@@ -243,6 +243,43 @@ impl Cluster {
         None
     }
 
+    /// The API token, as the first node keeps it in its data directory.
+    pub fn token(&self) -> Result<String, String> {
+        let path = self.nodes[0].data_dir.join("api-token");
+        std::fs::read_to_string(&path)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| format!("the API token ({}): {e}", path.display()))
+    }
+
+    /// Uploads the component in `file` to every node (so that no host depends on another to
+    /// start it); answers its `sha256:HEX`.
+    pub async fn upload_everywhere(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        file: &Path,
+    ) -> Result<String, String> {
+        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut digest = String::new();
+        for addr in self.addrs() {
+            let answer: Value = http
+                .post(format!("http://{addr}/v1/blobs"))
+                .bearer_auth(token)
+                .body(bytes.clone())
+                .send()
+                .await
+                .map_err(|e| format!("upload to {addr}: {e}"))?
+                .json()
+                .await
+                .map_err(|e| format!("upload to {addr}: {e}"))?;
+            digest = answer["digest"]
+                .as_str()
+                .ok_or_else(|| format!("{addr} answered the upload without a digest"))?
+                .to_string();
+        }
+        Ok(digest)
+    }
+
     pub fn addrs(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.addr.clone()).collect()
     }

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 
 use crate::cluster::{free_port, get_json, poll, Cluster};
 use crate::workload::manifest;
@@ -68,25 +67,8 @@ pub async fn measure(
     let port = free_port(3)?;
     let mut cluster = Cluster::start(flotilla, dir, 3, port, &http).await?;
     let addrs = cluster.addrs();
-    let token = std::fs::read_to_string(cluster.nodes[0].data_dir.join("api-token"))
-        .map_err(|e| e.to_string())?
-        .trim()
-        .to_string();
-    let bytes = std::fs::read(component).map_err(|e| e.to_string())?;
-    let mut image = String::new();
-    for addr in &addrs {
-        let answer: Value = http
-            .post(format!("http://{addr}/v1/blobs"))
-            .bearer_auth(&token)
-            .body(bytes.clone())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        image = answer["digest"].as_str().unwrap_or_default().to_string();
-    }
+    let token = cluster.token()?;
+    let image = cluster.upload_everywhere(&http, &token, component).await?;
     let client = Client {
         http: http.clone(),
         token,

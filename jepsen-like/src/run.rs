@@ -76,26 +76,10 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     ));
     let cluster = Cluster::start(&config.flotilla, &config.dir, config.nodes, port, &http).await?;
     let addrs = cluster.addrs();
-    let token = std::fs::read_to_string(cluster.nodes[0].data_dir.join("api-token"))
-        .map_err(|e| format!("the API token: {e}"))?
-        .trim()
-        .to_string();
-    let component = std::fs::read(&config.component)
-        .map_err(|e| format!("{}: {e}", config.component.display()))?;
-    let mut image = String::new();
-    for addr in &addrs {
-        let answer: Value = http
-            .post(format!("http://{addr}/v1/blobs"))
-            .bearer_auth(&token)
-            .body(component.clone())
-            .send()
-            .await
-            .map_err(|e| format!("upload to {addr}: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("upload to {addr}: {e}"))?;
-        image = answer["digest"].as_str().ok_or("no digest")?.to_string();
-    }
+    let token = cluster.token()?;
+    let image = cluster
+        .upload_everywhere(&http, &token, &config.component)
+        .await?;
     let cluster = Arc::new(Mutex::new(cluster));
     let recorder = Arc::new(Recorder::new());
     let workload = Arc::new(Workload {
