@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-
 use crate::cluster::{free_port, get_json, poll, Cluster};
 use crate::workload::manifest;
 

@@ -140,10 +140,16 @@ pub async fn run(
     network: Option<Arc<Network>>,
     recorder: Arc<Recorder>,
     http: reqwest::Client,
+    until: Instant,
 ) -> Result<Vec<Recovery>, String> {
     let mut recoveries = Vec::new();
     for step in steps {
         tokio::time::sleep(step.healthy).await;
+        // Heals and catch-ups take time of their own: no fault starts that would outlast the
+        // clients.
+        if Instant::now() + step.hold > until {
+            break;
+        }
         let n = cluster.lock().await.nodes.len();
         let leader = cluster.lock().await.leader(&http).await;
         let resolve = |t: Target| match t {

@@ -106,6 +106,7 @@ pub async fn run(config: &Config) -> Result<Report, String> {
         network.clone(),
         recorder.clone(),
         http.clone(),
+        until,
     ));
     for c in clients {
         c.await.map_err(|e| format!("a client panicked: {e}"))?;
