@@ -112,9 +112,12 @@ impl Node {
         let audit = state_store.audit().clone();
         let raft_config = openraft::Config {
             cluster_name: "flotilla".to_string(),
+            // openraft waits a leader lease (election_timeout_max) plus a random election
+            // timeout after the last heartbeat before it campaigns: 0.8–1.0 s to replace a dead
+            // leader (goal: writes accepted again within 1.5 s).
             heartbeat_interval: 100,
-            election_timeout_min: 400,
-            election_timeout_max: 800,
+            election_timeout_min: 300,
+            election_timeout_max: 500,
             install_snapshot_timeout: 2_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
             max_in_snapshot_log_to_keep: 0,

@@ -12,6 +12,8 @@ use crate::workload::manifest;
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Round {
     pub leader_kill_to_write_ms: u64,
+    /// When a survivor first said it leads.
+    pub elected_ms: u64,
     pub host_kill_to_replicas_ms: u64,
 }
 
@@ -86,6 +88,22 @@ pub async fn measure(
         let mut seq = 0;
         let killed = Instant::now();
         cluster.kill(leader);
+        // When a survivor first reports a new leader, to tell the election from the write path.
+        let watch = {
+            let (http, others) = (http.clone(), others.clone());
+            tokio::spawn(async move {
+                loop {
+                    for addr in &others {
+                        if let Some(c) = get_json(&http, addr, "/v1/cluster").await {
+                            if c["state"] == "Leader" {
+                                return killed.elapsed().as_millis() as u64;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
         let leader_kill_to_write_ms = loop {
             seq += 1;
             let body = manifest("failover", &format!("r{round}-{seq}"), &image, 3);
@@ -96,6 +114,7 @@ pub async fn measure(
                 return Err("no write was acknowledged within 30 s of the leader kill".into());
             }
         };
+        let elected_ms = watch.await.map_err(|e| e.to_string())?;
         cluster.restart(leader)?;
         let all = addrs.clone();
         poll(
@@ -161,11 +180,13 @@ pub async fn measure(
         .await?;
         let round = Round {
             leader_kill_to_write_ms,
+            elected_ms,
             host_kill_to_replicas_ms,
         };
         println!(
-            "round {}: leader kill → write acknowledged {} ms; host kill → replicas running elsewhere {} ms",
+            "round {}: leader kill → new leader {} ms, write acknowledged {} ms; host kill → replicas running elsewhere {} ms",
             results.len() + 1,
+            round.elected_ms,
             round.leader_kill_to_write_ms,
             round.host_kill_to_replicas_ms
         );
