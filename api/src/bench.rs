@@ -369,6 +369,16 @@ pub async fn log_bench(
     println!("|---|---|---|---|---|---|---|");
     for (i, &c) in clients.iter().enumerate() {
         let (f, e) = (flotilla[i], etcd[i]);
+        if skip_etcd {
+            println!(
+                "| {c} | {:.0} | - | - | {:.2} / {:.2} | - | {}/- |",
+                f.writes_per_sec,
+                ms(f.p50),
+                ms(f.p99),
+                f.errors
+            );
+            continue;
+        }
         println!(
             "| {c} | {:.0} | {:.0} | {:.2}x | {:.2} / {:.2} | {:.2} / {:.2} | {}/{} |",
             f.writes_per_sec,

@@ -226,16 +226,19 @@ impl Node {
         self.linearize().await
     }
 
-    /// The API token of the current generation (see [`crate::token`]).
-    pub fn api_token(&self) -> String {
-        let generation = self
-            .machine
+    /// How many times the API token was rotated, as this node has applied.
+    fn token_generation(&self) -> u64 {
+        self.machine
             .read()
             .expect("state machine lock")
             .machine
             .state()
-            .api_token_generation;
-        crate::token::derive(&self.identity.secret, generation)
+            .api_token_generation
+    }
+
+    /// The API token of the current generation (see [`crate::token`]).
+    pub fn api_token(&self) -> String {
+        crate::token::derive(&self.identity.secret, self.token_generation())
     }
 
     /// Waits (up to 5 s) until this node has applied the event at `index`.
@@ -518,6 +521,7 @@ impl Node {
     /// placements. Runs until the process ends.
     pub async fn reconcile_forever(self: SharedNode) {
         let mut last: Option<(u64, Instant)> = None;
+        let mut token_written: Option<u64> = None;
         let mut metrics = self.raft.metrics();
         loop {
             let applied = self.applied();
@@ -537,10 +541,13 @@ impl Node {
                         runtime::plan::http_server_addresses(state, placements),
                     )
                 };
-                if let Err(e) =
-                    crate::token::keep_file_current(&self.config.data_dir, &self.api_token())
-                {
-                    tracing::warn!("cannot write the API token file: {e}");
+                let generation = self.token_generation();
+                if token_written != Some(generation) {
+                    let token = crate::token::derive(&self.identity.secret, generation);
+                    match crate::token::keep_file_current(&self.config.data_dir, &token) {
+                        Ok(()) => token_written = Some(generation),
+                        Err(e) => tracing::warn!("cannot write the API token file: {e}"),
+                    }
                 }
                 self.ingress.set_routes(routes);
                 self.listeners.sync(addresses).await;
