@@ -131,27 +131,31 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     let converged = Instant::now();
     let state = final_state(&addrs[0], &http).await?;
     let placements = scheduler::place(&state.scheduler_state());
-    let mut finals = Vec::new();
+    // Reconciliation is asynchronous: give every host time to run its share, then read what
+    // each runs (timed apart from reading the logs, which takes a while of its own).
+    let mut running = Vec::new();
     for (i, addr) in addrs.iter().enumerate() {
-        let host = format!("n{i}");
-        let expected = checker::expected_running(&state, &placements, &host);
-        // Reconciliation is asynchronous: give the host time to run its share.
-        let running = poll(
-            &format!("host {host} to run its placements"),
+        let expected = checker::expected_running(&state, &placements, &format!("n{i}"));
+        let settled = poll(
+            &format!("host n{i} to run its placements"),
             Duration::from_secs(60),
             || async {
-                let running = running_of(addr, &http).await?;
-                (checker::running_map(&running) == expected).then_some(running)
+                let r = running_of(addr, &http).await?;
+                (checker::running_map(&r) == expected).then_some(r)
             },
         )
         .await;
-        let running = match running {
+        running.push(match settled {
             Ok(r) => r,
             Err(_) => running_of(addr, &http).await.unwrap_or_default(),
-        };
+        });
+    }
+    let placements_running_ms = converged.elapsed().as_millis() as u64;
+    let mut finals = Vec::new();
+    for ((i, addr), running) in addrs.iter().enumerate().zip(running) {
         finals.push(NodeFinal {
             node: i,
-            host,
+            host: format!("n{i}"),
             applied_index: index,
             state_hash: hash.clone(),
             replay_hash: None,
@@ -159,7 +163,6 @@ pub async fn run(config: &Config) -> Result<Report, String> {
             running,
         });
     }
-    let placements_running_ms = converged.elapsed().as_millis() as u64;
     cluster.lock().await.stop_all().await;
     for f in &mut finals {
         let dir = config.dir.join(format!("n{}", f.node));
