@@ -73,8 +73,54 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl ClusterState {
+    /// Why `event` would not apply to this state (it would be recorded as
+    /// [`Applied::Ignored`] with this reason), or `None` if it applies. The API asks this
+    /// before proposing, so that input the state would ignore is refused without touching the log.
+    pub fn refusal(&self, event: &Event) -> Option<String> {
+        match event {
+            Event::AppDeployed {
+                app,
+                version,
+                manifest,
+                digests,
+                ..
+            } => {
+                let existing = self.apps.get(app)?.versions.get(version)?;
+                (existing.manifest != *manifest || existing.digests != *digests).then(|| {
+                    format!("version {version} of app {app} already exists with another manifest")
+                })
+            }
+            Event::AppUndeployed { app, .. } => match self.apps.get(app) {
+                Some(a) if a.undeployed => Some(format!("app {app} is already undeployed")),
+                Some(_) => None,
+                None => Some(format!("app {app} does not exist")),
+            },
+            Event::AppDeleted { app, .. } => {
+                (!self.apps.contains_key(app)).then(|| format!("app {app} does not exist"))
+            }
+            Event::HostJoined { .. } | Event::ApiTokenRotated { .. } => None,
+            Event::HostLabelsChanged { host, .. } => {
+                (!self.hosts.contains_key(host)).then(|| format!("host {host} has not joined"))
+            }
+            Event::HostLost { host, .. } | Event::HostReturned { host, .. } => {
+                let live = matches!(event, Event::HostReturned { .. });
+                match self.hosts.get(host) {
+                    Some(h) if h.live == live => Some(format!(
+                        "host {host} is already {}",
+                        if live { "live" } else { "lost" }
+                    )),
+                    Some(_) => None,
+                    None => Some(format!("host {host} has not joined")),
+                }
+            }
+        }
+    }
+
     /// Applies one event committed at `index`. Deterministic: depends on nothing else.
     pub fn apply(&mut self, index: u64, event: &Event) -> Applied {
+        if let Some(reason) = self.refusal(event) {
+            return Applied::Ignored(reason);
+        }
         match event {
             Event::AppDeployed {
                 app,
@@ -108,17 +154,7 @@ impl ClusterState {
                         );
                     }
                     Some(a) => {
-                        match a.versions.get(version) {
-                            Some(existing) if *existing != record => {
-                                return Applied::Ignored(format!(
-                                    "version {version} of app {app} already exists with another manifest"
-                                ));
-                            }
-                            Some(_) => {}
-                            None => {
-                                a.versions.insert(version.clone(), record);
-                            }
-                        }
+                        a.versions.entry(version.clone()).or_insert(record);
                         // What served until now keeps serving until the new version is placed.
                         let serving = a.fallback.clone().unwrap_or_else(|| a.desired.clone());
                         a.fallback = (!a.undeployed && serving != *version).then_some(serving);
@@ -127,21 +163,16 @@ impl ClusterState {
                         a.history.push(deployment);
                     }
                 }
-                Applied::Changed
             }
-            Event::AppUndeployed { app, .. } => match self.apps.get_mut(app) {
-                Some(a) if !a.undeployed => {
+            Event::AppUndeployed { app, .. } => {
+                if let Some(a) = self.apps.get_mut(app) {
                     a.undeployed = true;
                     a.fallback = None;
-                    Applied::Changed
                 }
-                Some(_) => Applied::Ignored(format!("app {app} is already undeployed")),
-                None => Applied::Ignored(format!("app {app} does not exist")),
-            },
-            Event::AppDeleted { app, .. } => match self.apps.remove(app) {
-                Some(_) => Applied::Changed,
-                None => Applied::Ignored(format!("app {app} does not exist")),
-            },
+            }
+            Event::AppDeleted { app, .. } => {
+                self.apps.remove(app);
+            }
             Event::HostJoined {
                 host,
                 labels,
@@ -157,36 +188,22 @@ impl ClusterState {
                     changed_at: *at,
                 };
                 self.hosts.insert(host.clone(), record);
-                Applied::Changed
             }
-            Event::HostLabelsChanged { host, labels, at } => match self.hosts.get_mut(host) {
-                Some(h) => {
+            Event::HostLabelsChanged { host, labels, at } => {
+                if let Some(h) = self.hosts.get_mut(host) {
                     h.labels = labels.clone();
                     h.changed_at = *at;
-                    Applied::Changed
                 }
-                None => Applied::Ignored(format!("host {host} has not joined")),
-            },
+            }
             Event::HostLost { host, at } | Event::HostReturned { host, at } => {
-                let live = matches!(event, Event::HostReturned { .. });
-                match self.hosts.get_mut(host) {
-                    Some(h) if h.live != live => {
-                        h.live = live;
-                        h.changed_at = *at;
-                        Applied::Changed
-                    }
-                    Some(_) => Applied::Ignored(format!(
-                        "host {host} is already {}",
-                        if live { "live" } else { "lost" }
-                    )),
-                    None => Applied::Ignored(format!("host {host} has not joined")),
+                if let Some(h) = self.hosts.get_mut(host) {
+                    h.live = matches!(event, Event::HostReturned { .. });
+                    h.changed_at = *at;
                 }
             }
-            Event::ApiTokenRotated { .. } => {
-                self.api_token_generation += 1;
-                Applied::Changed
-            }
+            Event::ApiTokenRotated { .. } => self.api_token_generation += 1,
         }
+        Applied::Changed
     }
 
     /// The scheduler's view of one host.

@@ -170,16 +170,10 @@ pub async fn deploy(
         who: q.who.unwrap_or_else(|| "api".to_string()),
         at: now_millis(),
     };
-    // A version is immutable: the same version with another manifest is refused here, so that
-    // nothing is appended (the state machine would ignore it). Checked on this node's state
-    // first, and confirmed on linearized state before refusing.
-    if version_conflict(&node, &event).is_some() {
-        if let Err(e) = node.linearize().await {
-            return node_error(e);
-        }
-        if let Some(reason) = version_conflict(&node, &event) {
-            return error(StatusCode::CONFLICT, "version_conflict", reason);
-        }
+    // Refused on this node's state first (confirmed on linearized state), so that a version
+    // conflict appends nothing.
+    if let Err(refused) = refusal(&node, &event, false).await {
+        return refused;
     }
     if q.dry_run {
         if let Err(e) = node.linearize().await {
@@ -191,38 +185,12 @@ pub async fn deploy(
         answer["warnings"] = json!(parsed.warnings);
         return Json(answer).into_response();
     }
-    match node.propose(event).await {
-        Ok(r) => match r.ignored {
-            Some(reason) => error(StatusCode::CONFLICT, "version_conflict", reason),
-            None => {
-                node.metrics
-                    .deploys
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Json(json!({ "index": r.index, "app": app, "version": version, "warnings": parsed.warnings }))
-                    .into_response()
-            }
-        },
-        Err(e) => node_error(e),
-    }
-}
-
-/// Why `event` (a deploy) would be ignored: its version exists with another manifest.
-fn version_conflict(node: &SharedNode, event: &Event) -> Option<String> {
-    let Event::AppDeployed {
-        app,
-        version,
-        manifest,
-        digests,
-        ..
-    } = event
-    else {
-        return None;
-    };
-    let m = node.machine.read().expect("state machine lock");
-    let existing = m.machine.state().apps.get(app)?.versions.get(version)?;
-    (existing.manifest != *manifest || existing.digests != *digests).then(|| {
-        format!("version {version} of app {app} already exists with another manifest (bump the version annotation)")
-    })
+    commit_deploy(
+        &node,
+        event,
+        json!({ "app": app, "version": version, "warnings": parsed.warnings }),
+    )
+    .await
 }
 
 /// A version for a manifest without a `version` annotation: a digest of its bytes.
@@ -232,42 +200,80 @@ fn content_version(body: &[u8]) -> String {
     format!("sha256-{}", crate::identity::hex(&digest[..6]))
 }
 
-/// Proposes an event about an existing app. A request about an app that does not exist (or
-/// an undeploy of an undeployed one) is answered without appending anything; should the app
-/// disappear in between, the state ignores the event and the answer is the same.
+/// `Err` with the answer when the state would ignore `event` (an unknown app: 404; a version
+/// that exists with another manifest, an app already undeployed: 409). Checked on this node's
+/// state; unless `linearized`, a refusal is confirmed on linearized state before it is given.
+async fn refusal(node: &SharedNode, event: &Event, linearized: bool) -> Result<(), Response> {
+    let refused = || refused_answer(node, event);
+    if refused().is_none() {
+        return Ok(());
+    }
+    if !linearized {
+        node.linearize().await.map_err(node_error)?;
+    }
+    refused().map_or(Ok(()), Err)
+}
+
+/// The answer to an event the current state would ignore, if it would.
+fn refused_answer(node: &SharedNode, event: &Event) -> Option<Response> {
+    let m = node.machine.read().expect("state machine lock");
+    let state = m.machine.state();
+    let reason = state.refusal(event)?;
+    Some(answer_for_ignored(state, event, reason))
+}
+
+fn answer_for_ignored(state: &consensus::ClusterState, event: &Event, reason: String) -> Response {
+    match event {
+        Event::AppUndeployed { app, .. } | Event::AppDeleted { app, .. }
+            if !state.apps.contains_key(app) =>
+        {
+            no_app(app)
+        }
+        Event::AppUndeployed { .. } => error(StatusCode::CONFLICT, "already_undeployed", reason),
+        _ => error(StatusCode::CONFLICT, "version_conflict", reason),
+    }
+}
+
+/// Proposes `event` unless the state would ignore it; answers `{index}` merged into `answer`.
+/// Should the state change in between so that the committed event is ignored, the answer is
+/// the refusal it would have had.
+async fn commit(node: &SharedNode, event: Event, linearized: bool, mut answer: Value) -> Response {
+    if let Err(refused) = refusal(node, &event, linearized).await {
+        return refused;
+    }
+    match node.propose(event.clone()).await {
+        Ok(r) => match r.ignored {
+            Some(reason) => {
+                let m = node.machine.read().expect("state machine lock");
+                answer_for_ignored(m.machine.state(), &event, reason)
+            }
+            None => {
+                answer["index"] = json!(r.index);
+                Json(answer).into_response()
+            }
+        },
+        Err(e) => node_error(e),
+    }
+}
+
+/// Commits a deploy (a new version or a past one) and counts it.
+async fn commit_deploy(node: &SharedNode, event: Event, answer: Value) -> Response {
+    let response = commit(node, event, false, answer).await;
+    if response.status().is_success() {
+        node.metrics
+            .deploys
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    response
+}
+
+/// Proposes an undeploy or delete; a request about an app that does not exist (or an undeploy
+/// of an undeployed one) is answered without appending anything.
 async fn app_event(node: SharedNode, event: Event) -> Response {
     if let Err(e) = node.linearize().await {
         return node_error(e);
     }
-    let refusal = {
-        let m = node.machine.read().expect("state machine lock");
-        match &event {
-            Event::AppUndeployed { app, .. } | Event::AppDeleted { app, .. } => {
-                match m.machine.state().apps.get(app) {
-                    None => Some(no_app(app)),
-                    Some(a) if a.undeployed && matches!(event, Event::AppUndeployed { .. }) => {
-                        Some(error(
-                            StatusCode::CONFLICT,
-                            "already_undeployed",
-                            format!("app {app} is already undeployed"),
-                        ))
-                    }
-                    Some(_) => None,
-                }
-            }
-            _ => None,
-        }
-    };
-    if let Some(refusal) = refusal {
-        return refusal;
-    }
-    match node.propose(event).await {
-        Ok(r) => match r.ignored {
-            Some(reason) => error(StatusCode::NOT_FOUND, "app_not_found", reason),
-            None => Json(json!({ "index": r.index })).into_response(),
-        },
-        Err(e) => node_error(e),
-    }
+    commit(&node, event, true, json!({})).await
 }
 
 pub async fn undeploy(
@@ -364,15 +370,7 @@ pub async fn rollback(
         who,
         at,
     };
-    match node.propose(event).await {
-        Ok(r) => match r.ignored {
-            Some(reason) => error(StatusCode::CONFLICT, "version_conflict", reason),
-            None => {
-                Json(json!({ "index": r.index, "app": app, "version": version })).into_response()
-            }
-        },
-        Err(e) => node_error(e),
-    }
+    commit_deploy(&node, event, json!({ "app": app, "version": version })).await
 }
 
 pub async fn status(
