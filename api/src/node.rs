@@ -89,6 +89,8 @@ pub struct Node {
     pub ingress: Arc<Ingress>,
     pub listeners: Arc<Listeners>,
     pub metrics: crate::metrics::Metrics,
+    /// The API token and the generation it was derived for.
+    token_cache: std::sync::Mutex<Option<(u64, Arc<str>)>>,
     _db: sled::Db,
 }
 
@@ -172,6 +174,7 @@ impl Node {
             ingress,
             listeners,
             metrics: crate::metrics::Metrics::default(),
+            token_cache: std::sync::Mutex::new(None),
             _db: db,
         }))
     }
@@ -236,9 +239,20 @@ impl Node {
             .api_token_generation
     }
 
-    /// The API token of the current generation (see [`crate::token`]).
-    pub fn api_token(&self) -> String {
-        crate::token::derive(&self.identity.secret, self.token_generation())
+    /// The API token of the current generation (see [`crate::token`]), derived once per
+    /// generation: every mutating request checks it.
+    pub fn api_token(&self) -> Arc<str> {
+        let generation = self.token_generation();
+        let mut cached = self.token_cache.lock().expect("token cache lock");
+        match &*cached {
+            Some((g, token)) if *g == generation => token.clone(),
+            _ => {
+                let token: Arc<str> =
+                    Arc::from(crate::token::derive(&self.identity.secret, generation));
+                *cached = Some((generation, token.clone()));
+                token
+            }
+        }
     }
 
     /// Waits (up to 5 s) until this node has applied the event at `index`.
@@ -543,8 +557,8 @@ impl Node {
                 };
                 let generation = self.token_generation();
                 if token_written != Some(generation) {
-                    let token = crate::token::derive(&self.identity.secret, generation);
-                    match crate::token::keep_file_current(&self.config.data_dir, &token) {
+                    match crate::token::keep_file_current(&self.config.data_dir, &self.api_token())
+                    {
                         Ok(()) => token_written = Some(generation),
                         Err(e) => tracing::warn!("cannot write the API token file: {e}"),
                     }

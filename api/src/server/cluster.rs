@@ -46,7 +46,7 @@ pub async fn readyz(State(node): State<SharedNode>) -> Response {
     }
     let token = std::fs::read_to_string(crate::token::token_file(&node.config.data_dir))
         .unwrap_or_default();
-    if token.trim() != node.api_token() {
+    if token.trim() != &*node.api_token() {
         reasons.push("the API token file is not written yet".to_string());
     }
     let status = if reasons.is_empty() {
