@@ -214,15 +214,7 @@ async fn start_flotilla(
             .spawn()
     };
     procs.0.push(spawn(0, None).map_err(|e| e.to_string())?);
-    let secret_file = dir.join("flotilla-0/cluster-secret");
-    wait_until("the first node", Duration::from_secs(30), async || {
-        secret_file.exists()
-    })
-    .await?;
-    let secret = std::fs::read_to_string(&secret_file)
-        .map_err(|e| e.to_string())?
-        .trim()
-        .to_string();
+    let secret = read_when_written(&dir.join("flotilla-0/cluster-secret")).await?;
     for i in 1..3 {
         procs
             .0
@@ -239,16 +231,21 @@ async fn start_flotilla(
         v["voters"].as_array().is_some_and(|a| a.len() == 3)
     })
     .await?;
-    let token_file = crate::token::token_file(&dir.join("flotilla-0"));
-    wait_until("the API token", Duration::from_secs(30), async || {
-        token_file.exists()
-    })
-    .await?;
-    let token = std::fs::read_to_string(&token_file)
-        .map_err(|e| e.to_string())?
-        .trim()
-        .to_string();
+    let token = read_when_written(&crate::token::token_file(&dir.join("flotilla-0"))).await?;
     Ok((procs, addrs, token))
+}
+
+/// The trimmed contents of a file a node writes, once it exists (within 30 s).
+async fn read_when_written(path: &Path) -> Result<String, String> {
+    wait_until(
+        &path.display().to_string(),
+        Duration::from_secs(30),
+        async || path.exists(),
+    )
+    .await?;
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_string())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 async fn start_etcd(dir: &Path) -> Result<(Processes, Vec<String>), String> {

@@ -99,14 +99,6 @@ impl Api {
     pub async fn get(&self, path: &str) -> Result<Value, String> {
         self.call(self.http.get(self.url(path))).await
     }
-
-    pub async fn post(&self, path: &str) -> Result<Value, String> {
-        self.call(self.http.post(self.url(path))).await
-    }
-
-    pub async fn delete(&self, path: &str) -> Result<Value, String> {
-        self.call(self.http.delete(self.url(path))).await
-    }
 }
 
 /// Who runs the command, for the deployment history.

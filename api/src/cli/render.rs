@@ -36,6 +36,16 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// `k=v,k=v` from a JSON object of labels.
+fn labels(v: &Value) -> String {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", text(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn time(millis: &Value) -> String {
     let Some(ms) = millis.as_u64() else {
@@ -155,13 +165,7 @@ pub fn history(answer: &Value) -> String {
 pub fn inventory(answer: &Value) -> String {
     let mut rows = Vec::new();
     for h in answer["hosts"].as_array().into_iter().flatten() {
-        let labels = h["labels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={}", text(v)))
-            .collect::<Vec<_>>()
-            .join(",");
+        let labels = labels(&h["labels"]);
         let state = if h["live"] == true { "live" } else { "lost" };
         let host = vec![
             text(&h["host"]),
@@ -251,13 +255,7 @@ pub fn event(e: &Value) -> String {
             format!("app {} by {}", text(&ev["app"]), text(&ev["who"]))
         }
         "host_joined" | "host_labels_changed" => {
-            let labels = ev["labels"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k}={}", text(v)))
-                .collect::<Vec<_>>()
-                .join(",");
+            let labels = labels(&ev["labels"]);
             format!("host {} {labels}", text(&ev["host"]))
         }
         "api_token_rotated" => format!("by {}", text(&ev["who"])),
