@@ -93,10 +93,10 @@ fn two_replicas_run_two_requests_and_refuse_the_third_when_told_not_to_wait() {
     });
     let addr = c.nodes[0].addr.clone();
     let handles: Vec<_> = (0..3)
-        .map(|i| {
+        .map(|_| {
             let addr = addr.clone();
+            // Whichever request comes third finds both permits taken (each is held 1.5 s).
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(50 * i));
                 let r = flotilla_tests::client()
                     .get(format!("http://{addr}/busy?ms=1500"))
                     .header("host", "busy.localhost")
