@@ -1,24 +1,22 @@
-//! # api — Flotilla's HTTP API and the `flotilla` CLI
+//! # api — Flotilla's HTTP server, the `flotilla` command line, and `flotilla up`
 //!
-//! Owns the `flotilla` command line and the node process: `flotilla up` (a Raft node on sled
-//! that initializes or joins a cluster, in the foreground or detached, [`up`], [`node`],
-//! [`daemon`], [`local`]), the HTTP server with every route in one table that also generates
-//! `/openapi.json` ([`server`]), the API token ([`token`]), metrics ([`metrics`]), the client
-//! side of the CLI ([`cli`]), `flotilla replay` ([`replay`]) and the benchmarks ([`bench`]).
+//! Owns three things, each in its folder:
+//! - [`server`]: the node's HTTP server, with every route in one table that also generates
+//!   `/openapi.json`, the API token check ([`token`]), metrics ([`metrics`]), and the ingress
+//!   hook that hands `APP.localhost` requests to the runtime;
+//! - [`cli`]: the `flotilla` command line (grammar, one file per command, the API client,
+//!   tables), with `flotilla replay` ([`replay`]);
+//! - [`up`]: `flotilla up`, which composes a host from a member of the replicated log
+//!   (`consensus::node`) and this host's runtime (`runtime`), serves it, and finds or starts
+//!   local nodes ([`up::local`], [`up::daemon`]).
 //!
 //! Must never: append an event for input that failed validation; accept a change without the
 //! API token or Raft traffic without the cluster secret; decide placements itself (that is
-//! `scheduler::place` over the replicated state).
+//! `scheduler::place` over the replicated state); hold Raft, proposing or reconciling logic
+//! (those live in `consensus::node` and `runtime::reconcile`).
 
-pub mod bench;
 pub mod cli;
-pub mod daemon;
-pub mod data_dir;
-pub mod identity;
-pub mod local;
 pub mod metrics;
-pub mod node;
-pub mod proposer;
 pub mod replay;
 pub mod server;
 pub mod token;

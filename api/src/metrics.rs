@@ -1,84 +1,55 @@
-//! Counters this node keeps for `/metrics`, and their rendering in the Prometheus text format
-//! (version 0.0.4). Gauges that already live elsewhere (Raft's term and indices, permits in
-//! use, instantiations) are read when scraped.
+//! What this node exposes on `/metrics`, encoded by the Prometheus project's OpenMetrics
+//! client (`prometheus-client`). Counters the node keeps live here; values that already live
+//! elsewhere (Raft's term and indices, replicas and permits, instances) are read when
+//! scraped and given to [`Metrics::render`].
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The content type of a scrape.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds (seconds) of the commit latency buckets.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 
-/// A cumulative histogram of durations.
-#[derive(Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppLabel {
+    app: String,
 }
 
-impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let seconds = d.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
-    }
-}
-
-/// Requests and server errors answered for one app by this node's ingress.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct AppCounts {
-    pub requests: u64,
-    pub errors: u64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    app: String,
+    component: String,
 }
 
 /// What this node counts.
-#[derive(Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Deploys accepted (committed) through this node's API.
-    pub deploys: AtomicU64,
-    /// From a proposal on this node to its commit.
-    pub commit_latency: Histogram,
-    apps: Mutex<BTreeMap<String, AppCounts>>,
+    pub deploys: Counter,
+    /// From a proposal through this node's API to its commit.
+    commit_latency: Histogram,
+    requests: Family<AppLabel, Counter>,
+    errors: Family<AppLabel, Counter>,
 }
 
-impl Metrics {
-    /// Counts one ingress request for `app`; a 5xx answer is an error.
-    pub fn count_request(&self, app: &str, status: u16) {
-        let mut apps = self.apps.lock().expect("metrics lock");
-        let counts = match apps.get_mut(app) {
-            Some(c) => c,
-            None => apps.entry(app.to_string()).or_default(),
-        };
-        counts.requests += 1;
-        if status >= 500 {
-            counts.errors += 1;
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            deploys: Counter::default(),
+            commit_latency: Histogram::new(LATENCY_BUCKETS),
+            requests: Family::default(),
+            errors: Family::default(),
         }
-    }
-
-    pub fn app_counts(&self) -> BTreeMap<String, AppCounts> {
-        self.apps.lock().expect("metrics lock").clone()
     }
 }
 
@@ -90,135 +61,134 @@ pub struct Gauges {
     pub applied_index: u64,
     pub last_log_index: u64,
     pub instantiations: u64,
+    pub instances_alive: u64,
+    pub instances_peak: u64,
     /// `(app, component, capacity, in use)` of every local replica.
     pub replicas: Vec<(String, String, u32, u32)>,
 }
 
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+impl Metrics {
+    /// Counts one ingress request for `app`; a 5xx answer is an error.
+    pub fn count_request(&self, app: &str, status: u16) {
+        let label = AppLabel {
+            app: app.to_string(),
+        };
+        self.requests.get_or_create(&label).inc();
+        if status >= 500 {
+            self.errors.get_or_create(&label).inc();
+        }
+    }
 
-/// The whole scrape in the Prometheus text format.
-pub fn render(metrics: &Metrics, gauges: &Gauges) -> String {
-    let mut out = String::new();
-    let mut single = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    pub fn observe_commit(&self, latency: Duration) {
+        self.commit_latency.observe(latency.as_secs_f64());
+    }
+
+    /// The whole scrape in the OpenMetrics text format.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut r = Registry::default();
+        r.register(
+            "flotilla_deploys",
+            "Deploys committed through this node's API",
+            self.deploys.clone(),
         );
-    };
-    single(
-        "flotilla_deploys_total",
-        "counter",
-        "Deploys committed through this node's API.",
-        metrics.deploys.load(Ordering::Relaxed).to_string(),
-    );
-    single(
-        "flotilla_raft_term",
-        "gauge",
-        "Current Raft term.",
-        gauges.term.to_string(),
-    );
-    single(
-        "flotilla_raft_leader_id",
-        "gauge",
-        "Node id of the leader this node knows (0: none).",
-        gauges.leader.unwrap_or(0).to_string(),
-    );
-    single(
-        "flotilla_raft_is_leader",
-        "gauge",
-        "1 if this node leads.",
-        u8::from(gauges.is_leader).to_string(),
-    );
-    single(
-        "flotilla_raft_applied_index",
-        "gauge",
-        "Last event index applied to this node's state machine.",
-        gauges.applied_index.to_string(),
-    );
-    single(
-        "flotilla_raft_last_log_index",
-        "gauge",
-        "Last Raft log index on this node.",
-        gauges.last_log_index.to_string(),
-    );
-    single(
-        "flotilla_instantiations_total",
-        "counter",
-        "Component instances created on this node (one per request).",
-        gauges.instantiations.to_string(),
-    );
-    metrics.commit_latency.render(
-        &mut out,
-        "flotilla_commit_latency_seconds",
-        "From a proposal on this node to its commit.",
-    );
-    let apps = metrics.app_counts();
-    for (name, help, pick) in [
-        (
-            "flotilla_app_requests_total",
-            "Ingress requests answered for the app by this node.",
-            (|c: &AppCounts| c.requests) as fn(&AppCounts) -> u64,
-        ),
-        (
-            "flotilla_app_errors_total",
-            "Ingress requests for the app answered with a 5xx by this node.",
-            |c: &AppCounts| c.errors,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (app, counts) in &apps {
-            let _ = writeln!(out, "{name}{{app=\"{}\"}} {}", label(app), pick(counts));
+        let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+        r.register(
+            "flotilla_raft_term",
+            "Current Raft term",
+            gauge(gauges.term),
+        );
+        r.register(
+            "flotilla_raft_leader_id",
+            "Node id of the leader this node knows (0: none)",
+            gauge(gauges.leader.unwrap_or(0)),
+        );
+        r.register(
+            "flotilla_raft_is_leader",
+            "1 if this node leads",
+            gauge(u64::from(gauges.is_leader)),
+        );
+        r.register(
+            "flotilla_raft_applied_index",
+            "Last event index applied to this node's state machine",
+            gauge(gauges.applied_index),
+        );
+        r.register(
+            "flotilla_raft_last_log_index",
+            "Last Raft log index on this node",
+            gauge(gauges.last_log_index),
+        );
+        r.register(
+            "flotilla_instantiations",
+            "Component instances created on this node (one per request)",
+            ConstCounter::new(gauges.instantiations),
+        );
+        r.register(
+            "flotilla_instances_alive",
+            "Component instances alive on this node now",
+            gauge(gauges.instances_alive),
+        );
+        r.register(
+            "flotilla_instances_peak",
+            "The most component instances alive at once on this node since it started",
+            gauge(gauges.instances_peak),
+        );
+        r.register(
+            "flotilla_commit_latency_seconds",
+            "From a proposal through this node's API to its commit",
+            self.commit_latency.clone(),
+        );
+        r.register(
+            "flotilla_app_requests",
+            "Ingress requests answered for the app by this node",
+            self.requests.clone(),
+        );
+        r.register(
+            "flotilla_app_errors",
+            "Ingress requests for the app answered with a 5xx by this node",
+            self.errors.clone(),
+        );
+        let replicas = Family::<ReplicaLabels, prometheus_client::metrics::gauge::Gauge>::default();
+        let in_use = Family::<ReplicaLabels, prometheus_client::metrics::gauge::Gauge>::default();
+        for (app, component, capacity, used) in &gauges.replicas {
+            let labels = ReplicaLabels {
+                app: app.clone(),
+                component: component.clone(),
+            };
+            replicas.get_or_create(&labels).set(i64::from(*capacity));
+            in_use.get_or_create(&labels).set(i64::from(*used));
         }
-    }
-    for (name, help, pick) in [
-        (
+        r.register(
             "flotilla_replicas",
-            "Replicas (concurrent instances allowed) of a component on this node.",
-            (|r: &(String, String, u32, u32)| r.2) as fn(&(String, String, u32, u32)) -> u32,
-        ),
-        (
+            "Replicas (concurrent instances allowed) of a component on this node",
+            replicas,
+        );
+        r.register(
             "flotilla_permits_in_use",
-            "Requests a component is serving on this node now.",
-            |r: &(String, String, u32, u32)| r.3,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for r in &gauges.replicas {
-            let _ = writeln!(
-                out,
-                "{name}{{app=\"{}\",component=\"{}\"}} {}",
-                label(&r.0),
-                label(&r.1),
-                pick(r)
-            );
-        }
+            "Requests a component is serving on this node now",
+            in_use,
+        );
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
+        out
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn histogram_buckets_are_cumulative() {
-        let h = Histogram::default();
-        h.observe(Duration::from_micros(800));
-        h.observe(Duration::from_millis(3));
-        h.observe(Duration::from_secs(60));
-        let mut out = String::new();
-        h.render(&mut out, "x", "help");
-        assert!(out.contains("x_bucket{le=\"0.0005\"} 0\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.001\"} 1\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.005\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"10\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"+Inf\"} 3\n"), "{out}");
-        assert!(out.contains("x_count 3\n"), "{out}");
+    fn gauges() -> Gauges {
+        Gauges {
+            term: 4,
+            leader: Some(9),
+            is_leader: false,
+            applied_index: 12,
+            last_log_index: 13,
+            instantiations: 2,
+            instances_alive: 1,
+            instances_peak: 2,
+            replicas: vec![("hello".into(), "web".into(), 100, 1)],
+        }
     }
 
     #[test]
@@ -227,28 +197,39 @@ mod tests {
         m.count_request("hello", 200);
         m.count_request("hello", 503);
         m.count_request("we\"ird", 200);
-        let out = render(
-            &m,
-            &Gauges {
-                term: 4,
-                leader: Some(9),
-                is_leader: false,
-                applied_index: 12,
-                last_log_index: 13,
-                instantiations: 2,
-                replicas: vec![("hello".into(), "web".into(), 100, 1)],
-            },
-        );
+        let out = m.render(&gauges());
         for line in [
             "flotilla_raft_term 4",
             "flotilla_raft_leader_id 9",
             "flotilla_raft_applied_index 12",
+            "flotilla_instantiations_total 2",
+            "flotilla_instances_peak 2",
             "flotilla_app_requests_total{app=\"hello\"} 2",
             "flotilla_app_errors_total{app=\"hello\"} 1",
             "flotilla_app_requests_total{app=\"we\\\"ird\"} 1",
             "flotilla_replicas{app=\"hello\",component=\"web\"} 100",
             "flotilla_permits_in_use{app=\"hello\",component=\"web\"} 1",
             "# TYPE flotilla_commit_latency_seconds histogram",
+            "# EOF",
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line}:\n{out}");
+        }
+    }
+
+    #[test]
+    fn commit_latency_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.observe_commit(Duration::from_micros(800));
+        m.observe_commit(Duration::from_millis(3));
+        m.observe_commit(Duration::from_secs(60));
+        let out = m.render(&gauges());
+        for line in [
+            "flotilla_commit_latency_seconds_bucket{le=\"0.0005\"} 0",
+            "flotilla_commit_latency_seconds_bucket{le=\"0.001\"} 1",
+            "flotilla_commit_latency_seconds_bucket{le=\"0.005\"} 2",
+            "flotilla_commit_latency_seconds_bucket{le=\"10.0\"} 2",
+            "flotilla_commit_latency_seconds_bucket{le=\"+Inf\"} 3",
+            "flotilla_commit_latency_seconds_count 3",
         ] {
             assert!(out.lines().any(|l| l == line), "missing {line}:\n{out}");
         }

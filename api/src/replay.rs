@@ -6,7 +6,7 @@ use std::path::Path;
 use consensus::{AuditLog, StateMachine};
 use serde::Serialize;
 
-use crate::data_dir;
+use consensus::data_dir;
 
 /// What `replay` reports, also its `-o json` form.
 #[derive(Debug, Serialize)]

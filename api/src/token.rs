@@ -6,22 +6,23 @@
 //! same log index, and each node keeps `DATA_DIR/api-token` (mode 0600) current so that the
 //! CLI finds it for local clusters.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
+use consensus::data_dir::{token_file, write_private};
+use consensus::node::StateFeed;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// The file the CLI reads the token from.
-pub fn token_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("api-token")
-}
+/// How often the token file is checked against the generation, besides every applied index.
+const FILE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The token of `generation` for the cluster with `secret`: 64 hex characters.
 pub fn derive(secret: &str, generation: u64) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(format!("flotilla api token, generation {generation}").as_bytes());
-    crate::identity::hex(&mac.finalize().into_bytes())
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Compares in time independent of where the strings differ.
@@ -86,7 +87,58 @@ pub fn keep_file_current(data_dir: &Path, token: &str) -> std::io::Result<()> {
     if current.trim() == token {
         return Ok(());
     }
-    crate::identity::write_private(&path, format!("{token}\n").as_bytes())
+    write_private(&path, format!("{token}\n").as_bytes())
+}
+
+/// The token of the current generation, derived once per generation: every mutating request
+/// checks it.
+pub struct TokenCache {
+    secret: String,
+    current: Mutex<Option<(u64, Arc<str>)>>,
+}
+
+impl TokenCache {
+    pub fn new(secret: &str) -> Self {
+        TokenCache {
+            secret: secret.to_string(),
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The token of `generation`.
+    pub fn token(&self, generation: u64) -> Arc<str> {
+        let mut current = self.current.lock().expect("token cache lock");
+        match &*current {
+            Some((g, token)) if *g == generation => token.clone(),
+            _ => {
+                let token: Arc<str> = Arc::from(derive(&self.secret, generation));
+                *current = Some((generation, token.clone()));
+                token
+            }
+        }
+    }
+}
+
+/// The token generation in the state `feed` follows.
+pub fn generation(feed: &StateFeed) -> u64 {
+    feed.read(|m| m.state().api_token_generation)
+}
+
+/// Keeps `DATA_DIR/api-token` current: rewritten when the generation changes (not on every
+/// applied index: reading the file each time cost 18% of the write throughput). Runs until
+/// the process ends.
+pub async fn keep_file_current_forever(mut feed: StateFeed, data_dir: &Path, tokens: &TokenCache) {
+    let mut written: Option<u64> = None;
+    loop {
+        let generation = generation(&feed);
+        if written != Some(generation) {
+            match keep_file_current(data_dir, &tokens.token(generation)) {
+                Ok(()) => written = Some(generation),
+                Err(e) => tracing::warn!("cannot write the API token file: {e}"),
+            }
+        }
+        feed.changed(FILE_CHECK_EVERY).await;
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +146,14 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    #[test]
+    fn the_cache_derives_per_generation() {
+        let cache = TokenCache::new("s");
+        assert_eq!(&*cache.token(0), derive("s", 0));
+        assert_eq!(&*cache.token(1), derive("s", 1));
+        assert_eq!(&*cache.token(0), derive("s", 0));
+    }
 
     #[test]
     fn tokens_differ_by_secret_and_generation() {

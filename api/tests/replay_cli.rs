@@ -43,7 +43,7 @@ fn replay_prints_the_live_hash_at_each_index() {
     let dir = tempfile::tempdir().unwrap();
     let mut hashes = Vec::new();
     {
-        let (_db, log) = AuditLog::open(&api::data_dir::database(dir.path())).unwrap();
+        let (_db, log) = AuditLog::open(&consensus::data_dir::database(dir.path())).unwrap();
         let mut machine = StateMachine::default();
         for (i, e) in events().iter().enumerate() {
             machine.apply(i as u64 + 1, e);
@@ -98,7 +98,7 @@ fn replay_explains_bad_arguments() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no Flotilla database"));
     {
-        let (_db, log) = AuditLog::open(&api::data_dir::database(dir.path())).unwrap();
+        let (_db, log) = AuditLog::open(&consensus::data_dir::database(dir.path())).unwrap();
         log.append(1, &events()[0]).unwrap();
         log.flush().unwrap();
     }

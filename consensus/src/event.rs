@@ -27,7 +27,7 @@ pub enum Event {
         manifest: Manifest,
         /// sha256 of each component's image, by component name, pinned at deploy time.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        digests: BTreeMap<String, String>,
+        digests: BTreeMap<String, scheduler::Digest>,
         who: String,
         at: Millis,
     },

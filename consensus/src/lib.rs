@@ -12,8 +12,10 @@
 //! where state is derived; acknowledge a log entry before sled has flushed it.
 
 pub mod audit;
+pub mod data_dir;
 pub mod event;
 pub mod machine;
+pub mod node;
 pub mod raft;
 pub mod state;
 

@@ -24,7 +24,7 @@ pub struct HostRecord {
 pub struct VersionRecord {
     pub manifest: Manifest,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub digests: BTreeMap<String, String>,
+    pub digests: BTreeMap<String, scheduler::Digest>,
 }
 
 /// One deployment: which version was made the desired one, by whom, when, at which index.

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::{free_port, get_json, poll, Cluster};
+use crate::cluster::{self, get_json, poll};
 use crate::workload::manifest;
 
 /// Figures of one round, in milliseconds.
@@ -40,13 +40,14 @@ impl Client {
 async fn running(http: &reqwest::Client, addrs: &[String], app: &str) -> u64 {
     let mut total = 0;
     for addr in addrs {
-        if let Some(report) = get_json(http, addr, "/v1/local/replicas").await {
-            total += report["running"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["app"] == app)
-                .filter_map(|r| r["replicas"].as_u64())
+        if let Some(report) =
+            get_json::<wire::LocalReplicas>(http, addr, "/v1/local/replicas").await
+        {
+            total += report
+                .running
+                .iter()
+                .filter(|r| r.app == app)
+                .map(|r| u64::from(r.replicas))
                 .sum::<u64>();
         }
     }
@@ -65,11 +66,10 @@ pub async fn measure(
         .build()
         .map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let port = free_port(3)?;
-    let mut cluster = Cluster::start(flotilla, dir, 3, port, &http).await?;
+    let mut cluster = cluster::start(flotilla, dir, 3)?;
     let addrs = cluster.addrs();
-    let token = cluster.token()?;
-    let image = cluster.upload_everywhere(&http, &token, component).await?;
+    let token = cluster.token();
+    let image = cluster::upload_everywhere(&http, &addrs, &token, component).await?;
     let client = Client {
         http: http.clone(),
         token,
@@ -77,8 +77,8 @@ pub async fn measure(
     let mut results = Vec::new();
     for round in 0..rounds {
         // Leader kill → a write acknowledged again.
-        let leader = poll("a leader", Duration::from_secs(30), || {
-            cluster.leader(&http)
+        let leader = poll("a leader", Duration::from_secs(30), || async {
+            cluster::leader(&cluster)
         })
         .await?;
         let others: Vec<String> = (0..3)
@@ -87,15 +87,17 @@ pub async fn measure(
             .collect();
         let mut seq = 0;
         let killed = Instant::now();
-        cluster.kill(leader);
+        cluster.nodes[leader].kill9();
         // When a survivor first reports a new leader, to tell the election from the write path.
         let watch = {
             let (http, others) = (http.clone(), others.clone());
             tokio::spawn(async move {
                 loop {
                     for addr in &others {
-                        if let Some(c) = get_json(&http, addr, "/v1/cluster").await {
-                            if c["state"] == "Leader" {
+                        if let Some(c) =
+                            get_json::<wire::ClusterStatus>(&http, addr, "/v1/cluster").await
+                        {
+                            if c.is_leader() {
                                 return killed.elapsed().as_millis() as u64;
                             }
                         }
@@ -115,7 +117,7 @@ pub async fn measure(
             }
         };
         let elected_ms = watch.await.map_err(|e| e.to_string())?;
-        cluster.restart(leader)?;
+        cluster.nodes[leader].revive()?;
         let all = addrs.clone();
         poll(
             "the restarted node to catch up",
@@ -146,8 +148,8 @@ pub async fn measure(
             || async { (running(&http, &all, &app).await == 6).then_some(()) },
         )
         .await?;
-        let leader = poll("a leader", Duration::from_secs(30), || {
-            cluster.leader(&http)
+        let leader = poll("a leader", Duration::from_secs(30), || async {
+            cluster::leader(&cluster)
         })
         .await?;
         let victim = (leader + 1 + round % 2) % 3;
@@ -156,7 +158,7 @@ pub async fn measure(
             .map(|i| addrs[i].clone())
             .collect();
         let killed = Instant::now();
-        cluster.kill(victim);
+        cluster.nodes[victim].kill9();
         poll(
             "the replicas on the survivors",
             Duration::from_secs(60),
@@ -164,7 +166,7 @@ pub async fn measure(
         )
         .await?;
         let host_kill_to_replicas_ms = killed.elapsed().as_millis() as u64;
-        cluster.restart(victim)?;
+        cluster.nodes[victim].revive()?;
         poll("the host to return", Duration::from_secs(60), || async {
             let r = http
                 .get(format!("http://{}/readyz", all[victim]))
@@ -172,9 +174,12 @@ pub async fn measure(
                 .await
                 .ok()?;
             let ready = r.status().is_success();
-            let live = get_json(&http, &all[0], "/v1/state?stale=true").await?["state"]["hosts"]
-                [format!("n{victim}")]["live"]
-                == true;
+            let state: wire::StateAnswer = get_json(&http, &all[0], "/v1/state?stale=true").await?;
+            let live = state
+                .state
+                .hosts
+                .get(&cluster::host_name(victim))
+                .is_some_and(|h| h.live);
             (ready && live).then_some(())
         })
         .await?;
@@ -192,6 +197,6 @@ pub async fn measure(
         );
         results.push(round);
     }
-    cluster.stop_all().await;
+    cluster::stop_all(&mut cluster);
     Ok(results)
 }

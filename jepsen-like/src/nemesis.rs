@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::cluster::{get_json, Cluster};
+use crate::cluster::{self, get_json, Cluster};
 use crate::history::{Call, Op, Outcome, Recorder};
 use crate::net::{separate, Network};
 use crate::rng::Rng;
@@ -151,7 +151,7 @@ pub async fn run(
             break;
         }
         let n = cluster.lock().await.nodes.len();
-        let leader = cluster.lock().await.leader(&http).await;
+        let leader = cluster::leader(&*cluster.lock().await);
         let resolve = |t: Target| match t {
             Target::Node(i) => i,
             Target::Leader => leader.unwrap_or(0),
@@ -160,12 +160,12 @@ pub async fn run(
         let description = match &step.fault {
             Fault::Kill { target } => {
                 let i = resolve(*target);
-                cluster.lock().await.kill(i);
+                cluster.lock().await.nodes[i].kill9();
                 format!("kill -9 node {i}{}", leader_note(leader, i))
             }
             Fault::Pause { target } => {
                 let i = resolve(*target);
-                cluster.lock().await.pause(i);
+                cluster.lock().await.nodes[i].pause();
                 format!("pause node {i}{}", leader_note(leader, i))
             }
             Fault::MajorityMinority { minority } => {
@@ -190,8 +190,8 @@ pub async fn run(
         tokio::time::sleep(step.hold).await;
         let target_at_heal = max_applied(&cluster, &http).await;
         match &step.fault {
-            Fault::Kill { target } => cluster.lock().await.restart(resolve(*target))?,
-            Fault::Pause { target } => cluster.lock().await.resume(resolve(*target)),
+            Fault::Kill { target } => cluster.lock().await.nodes[resolve(*target)].revive()?,
+            Fault::Pause { target } => cluster.lock().await.nodes[resolve(*target)].resume(),
             _ => {
                 if let Some(net) = &network {
                     net.heal()?;
@@ -257,13 +257,13 @@ pub async fn max_applied(cluster: &Arc<Mutex<Cluster>>, http: &reqwest::Client) 
         .await
         .nodes
         .iter()
-        .filter(|n| n.is_running() && !n.is_paused())
+        .filter(|n| n.is_started() && !n.is_paused())
         .map(|n| n.addr.clone())
         .collect();
     let mut max = 0;
     for addr in addrs {
-        if let Some(c) = get_json(http, &addr, "/v1/cluster").await {
-            max = max.max(c["applied_index"].as_u64().unwrap_or(0));
+        if let Some(c) = get_json::<wire::ClusterStatus>(http, &addr, "/v1/cluster").await {
+            max = max.max(c.applied_index);
         }
     }
     max
@@ -281,9 +281,9 @@ async fn caught_up(
     while Instant::now() < deadline {
         let mut all = true;
         for addr in &addrs {
-            let applied = get_json(http, addr, "/v1/cluster")
+            let applied = get_json::<wire::ClusterStatus>(http, addr, "/v1/cluster")
                 .await
-                .and_then(|c| c["applied_index"].as_u64());
+                .map(|c| c.applied_index);
             if applied.is_none_or(|a| a < index) {
                 all = false;
                 break;

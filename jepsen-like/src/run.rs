@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 
 use consensus::{ClusterState, Event};
 use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::checker::{self, NodeFinal, Running, Verdict};
-use crate::cluster::{free_port, get_json, poll, Cluster};
+use crate::cluster::{self, get_json, host_name, poll};
 use crate::history::{Call, Op, Outcome, Recorder};
 use crate::nemesis::{self, tracing_line, Kind, Recovery};
 use crate::net::Network;
@@ -64,22 +63,17 @@ pub async fn run(config: &Config) -> Result<Report, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let network = if config.kinds.contains(&Kind::Partition) {
-        let ips = (0..config.nodes).map(crate::cluster::node_ip).collect();
+        let ips = (0..config.nodes).map(cluster::node_ip).collect();
         Some(Arc::new(Network::new(ips)?))
     } else {
         None
     };
-    let port = free_port(config.nodes)?;
-    tracing_line(&format!(
-        "starting {} nodes on 127.0.0.11.. port {port}",
-        config.nodes
-    ));
-    let cluster = Cluster::start(&config.flotilla, &config.dir, config.nodes, port, &http).await?;
+    tracing_line(&format!("starting {} nodes on 127.0.0.11..", config.nodes));
+    let cluster = cluster::start(&config.flotilla, &config.dir, config.nodes)?;
     let addrs = cluster.addrs();
-    let token = cluster.token()?;
-    let image = cluster
-        .upload_everywhere(&http, &token, &config.component)
-        .await?;
+    tracing_line(&format!("nodes at {addrs:?}"));
+    let token = cluster.token();
+    let image = cluster::upload_everywhere(&http, &addrs, &token, &config.component).await?;
     let cluster = Arc::new(Mutex::new(cluster));
     let recorder = Arc::new(Recorder::new());
     let workload = Arc::new(Workload {
@@ -135,9 +129,9 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     // each runs (timed apart from reading the logs, which takes a while of its own).
     let mut running = Vec::new();
     for (i, addr) in addrs.iter().enumerate() {
-        let expected = checker::expected_running(&state, &placements, &format!("n{i}"));
+        let expected = checker::expected_running(&state, &placements, &host_name(i));
         let settled = poll(
-            &format!("host n{i} to run its placements"),
+            &format!("host {} to run its placements", host_name(i)),
             Duration::from_secs(60),
             || async {
                 let r = running_of(addr, &http).await?;
@@ -155,7 +149,7 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     for ((i, addr), running) in addrs.iter().enumerate().zip(running) {
         finals.push(NodeFinal {
             node: i,
-            host: format!("n{i}"),
+            host: host_name(i),
             applied_index: index,
             state_hash: hash.clone(),
             replay_hash: None,
@@ -163,10 +157,13 @@ pub async fn run(config: &Config) -> Result<Report, String> {
             running,
         });
     }
-    cluster.lock().await.stop_all().await;
+    let data_dirs: Vec<PathBuf> = {
+        let mut cluster = cluster.lock().await;
+        cluster::stop_all(&mut cluster);
+        cluster.nodes.iter().map(|n| n.data_dir.clone()).collect()
+    };
     for f in &mut finals {
-        let dir = config.dir.join(format!("n{}", f.node));
-        f.replay_hash = Some(replay_hash(&config.flotilla, &dir)?);
+        f.replay_hash = Some(replay_hash(&config.flotilla, &data_dirs[f.node])?);
     }
     let history = recorder.ops();
     let verdict = checker::check(&history, &finals, &state);
@@ -199,13 +196,8 @@ async fn converge(addrs: &[String], http: &reqwest::Client) -> Result<(u64, Stri
     loop {
         let mut seen = Vec::new();
         for addr in addrs {
-            let c = get_json(http, addr, "/v1/cluster").await;
-            let position = c.and_then(|c| {
-                Some((
-                    c["applied_index"].as_u64()?,
-                    c["state_hash"].as_str()?.to_string(),
-                ))
-            });
+            let c = get_json::<wire::ClusterStatus>(http, addr, "/v1/cluster").await;
+            let position = c.map(|c| (c.applied_index, c.state_hash));
             seen.push(position);
         }
         let agreed = seen[0]
@@ -223,31 +215,45 @@ async fn converge(addrs: &[String], http: &reqwest::Client) -> Result<(u64, Stri
 }
 
 async fn final_state(addr: &str, http: &reqwest::Client) -> Result<ClusterState, String> {
-    let body = get_json(http, addr, "/v1/state?stale=true")
+    let body: wire::StateAnswer = get_json(http, addr, "/v1/state?stale=true")
         .await
         .ok_or("cannot read the final state")?;
-    serde_json::from_value(body["state"].clone()).map_err(|e| format!("the final state: {e}"))
+    Ok(body.state)
 }
 
 async fn running_of(addr: &str, http: &reqwest::Client) -> Option<Vec<Running>> {
-    let report = get_json(http, addr, "/v1/local/replicas").await?;
-    serde_json::from_value(report["running"].clone()).ok()
+    let report: wire::LocalReplicas = get_json(http, addr, "/v1/local/replicas").await?;
+    Some(
+        report
+            .running
+            .into_iter()
+            .map(|r| Running {
+                app: r.app,
+                component: r.component,
+                version: r.version,
+                replicas: r.replicas,
+            })
+            .collect(),
+    )
 }
 
 async fn events_of(addr: &str, http: &reqwest::Client) -> Result<Vec<(u64, Event)>, String> {
-    let body = get_json(http, addr, "/v1/events?from=1&limit=100000000")
+    let records: Vec<wire::EventRecord> = get_json(http, addr, "/v1/events?from=1&limit=100000000")
         .await
         .ok_or_else(|| format!("cannot read {addr}'s events"))?;
-    body.as_array()
-        .ok_or("events are not a list")?
+    records
         .iter()
-        .map(|e| {
-            let index = e["index"].as_u64().ok_or("an event without an index")?;
-            let bytes = serde_json::to_vec(&e["event"]).map_err(|e| e.to_string())?;
-            let event = Event::decode(&bytes).map_err(|e| format!("event {index}: {e}"))?;
-            Ok((index, event))
+        .map(|r| {
+            let event = r.decode().map_err(|e| format!("event {}: {e}", r.index))?;
+            Ok((r.index, event))
         })
         .collect()
+}
+
+/// What this run reads of `flotilla replay -o json`.
+#[derive(serde::Deserialize)]
+struct Replayed {
+    state_hash: String,
 }
 
 /// The state hash `flotilla replay` computes offline from a stopped node's data directory.
@@ -264,11 +270,8 @@ fn replay_hash(flotilla: &Path, data_dir: &Path) -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-    report["state_hash"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| "the replay report has no state hash".to_string())
+    let report: Replayed = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    Ok(report.state_hash)
 }
 
 /// Writes invoked while a fault was active, and how many were acknowledged.

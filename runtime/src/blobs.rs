@@ -3,23 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use scheduler::Digest;
 
-/// The lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// Where a host gets a blob it lacks (its peers, in the node).
+pub trait BlobSource: Send + Sync {
+    /// The bytes of `digest`, verified, or `None` when no source has them.
+    fn fetch(&self, digest: &Digest) -> impl std::future::Future<Output = Option<Vec<u8>>> + Send;
 }
 
-fn is_digest(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
-/// Blobs in `DIR/<sha256>`.
+/// Blobs in `DIR/<sha256 hex>`.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     dir: PathBuf,
@@ -33,21 +25,19 @@ impl BlobStore {
         })
     }
 
-    fn path(&self, digest: &str) -> Option<PathBuf> {
-        is_digest(digest).then(|| self.dir.join(digest))
+    fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join(digest.hex())
     }
 
     /// Stores `bytes`; when `expected` is given the content must hash to it. Returns the digest.
-    pub fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<String, String> {
-        let digest = sha256_hex(bytes);
-        if let Some(expected) = expected.filter(|e| *e != digest) {
-            return Err(format!(
-                "content hashes to sha256:{digest}, not sha256:{expected}"
-            ));
+    pub fn put(&self, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest, String> {
+        let digest = Digest::of(bytes);
+        if let Some(expected) = expected.filter(|e| **e != digest) {
+            return Err(format!("content hashes to {digest}, not {expected}"));
         }
-        let path = self.path(&digest).expect("a computed digest is valid");
+        let path = self.path(&digest);
         if !path.exists() {
-            let tmp = self.dir.join(format!(".{digest}.tmp"));
+            let tmp = self.dir.join(format!(".{}.tmp", digest.hex()));
             std::fs::write(&tmp, bytes)
                 .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
                 .and_then(|()| std::fs::rename(&tmp, &path))
@@ -57,10 +47,10 @@ impl BlobStore {
     }
 
     /// The blob's bytes, if present and intact (a corrupted file is removed and reported absent).
-    pub fn get(&self, digest: &str) -> Option<Vec<u8>> {
-        let path = self.path(digest)?;
+    pub fn get(&self, digest: &Digest) -> Option<Vec<u8>> {
+        let path = self.path(digest);
         let bytes = std::fs::read(&path).ok()?;
-        if sha256_hex(&bytes) != digest {
+        if !digest.matches(&bytes) {
             tracing::warn!("blob {digest} is corrupted on disk: removing it");
             let _ = std::fs::remove_file(&path);
             return None;
@@ -68,8 +58,8 @@ impl BlobStore {
         Some(bytes)
     }
 
-    pub fn contains(&self, digest: &str) -> bool {
-        self.path(digest).is_some_and(|p| p.exists())
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).exists()
     }
 }
 
@@ -82,15 +72,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let digest = store.put(b"component bytes", None).unwrap();
-        assert_eq!(digest, sha256_hex(b"component bytes"));
+        assert_eq!(digest, Digest::of(b"component bytes"));
         assert_eq!(store.get(&digest).unwrap(), b"component bytes");
         assert!(store
             .put(b"other", Some(&digest))
             .unwrap_err()
             .contains("hashes to"));
-        std::fs::write(dir.path().join(&digest), b"tampered").unwrap();
+        std::fs::write(dir.path().join(digest.hex()), b"tampered").unwrap();
         assert_eq!(store.get(&digest), None, "a corrupted blob is not served");
         assert!(!store.contains(&digest));
-        assert_eq!(store.get("../../etc/passwd"), None);
     }
 }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use scheduler::Digest;
+
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context;
 use wasmtime::Result;
@@ -51,6 +53,31 @@ pub struct GuestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: OutgoingPolicy,
+    _alive: Alive,
+}
+
+/// Instances alive now and the most ever alive at once on an engine.
+#[derive(Debug, Default)]
+struct AliveCount {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+/// Counts one instance alive while it exists.
+struct Alive(Arc<AliveCount>);
+
+impl Alive {
+    fn new(count: &Arc<AliveCount>) -> Alive {
+        let now = count.now.fetch_add(1, Ordering::SeqCst) + 1;
+        count.peak.fetch_max(now, Ordering::SeqCst);
+        Alive(count.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl WasiView for GuestState {
@@ -124,6 +151,8 @@ pub struct WasmEngine {
     compatibility: u64,
     /// Stores created for requests, i.e. instantiations (for metrics).
     instantiations: AtomicU64,
+    /// Request instances alive now, and the most at once.
+    alive: Arc<AliveCount>,
 }
 
 impl WasmEngine {
@@ -172,6 +201,7 @@ impl WasmEngine {
             config,
             compatibility,
             instantiations: AtomicU64::new(0),
+            alive: Arc::default(),
         }))
     }
 
@@ -184,13 +214,27 @@ impl WasmEngine {
         self.instantiations.load(Ordering::Relaxed)
     }
 
-    fn cache_path(&self, dir: &Path, digest: &str) -> PathBuf {
-        dir.join(format!("{digest}-{:016x}.cwasm", self.compatibility))
+    /// Request instances alive now.
+    pub fn instances_alive(&self) -> u64 {
+        self.alive.now.load(Ordering::SeqCst)
+    }
+
+    /// The most request instances ever alive at once on this engine.
+    pub fn instances_peak(&self) -> u64 {
+        self.alive.peak.load(Ordering::SeqCst)
+    }
+
+    fn cache_path(&self, dir: &Path, digest: &Digest) -> PathBuf {
+        dir.join(format!(
+            "{}-{:016x}.cwasm",
+            digest.hex(),
+            self.compatibility
+        ))
     }
 
     /// Compiles `bytes` (whose sha256 is `digest`), or loads the compiled form from the disk
     /// cache when this engine compiled it before.
-    pub fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Component> {
+    pub fn compile(&self, digest: &Digest, bytes: &[u8]) -> Result<Component> {
         if let Some(dir) = &self.config.cache_dir {
             let path = self.cache_path(dir, digest);
             if path.exists() {
@@ -242,6 +286,7 @@ impl WasmEngine {
             hooks: OutgoingPolicy {
                 allowed: allow_outgoing,
             },
+            _alive: Alive::new(&self.alive),
         };
         let mut store = Store::new(&self.engine, state);
         // Every tick the guest yields to the executor, so that a busy guest never starves the

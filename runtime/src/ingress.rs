@@ -69,6 +69,11 @@ impl Ingress {
         })
     }
 
+    /// Where `app` is served from, as the last reconcile found it.
+    pub fn route(&self, app: &str) -> Option<Route> {
+        self.routes.read().expect("routes lock").get(app).cloned()
+    }
+
     pub fn set_routes(&self, routes: BTreeMap<String, Route>) {
         *self.routes.write().expect("routes lock") = routes;
     }

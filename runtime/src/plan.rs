@@ -129,7 +129,7 @@ pub fn plan(
                 .as_ref()
                 .map_or_else(String::new, ToString::to_string);
             let digest = version.digests.get(component).cloned().or(match &c.image {
-                Some(ImageRef::Digest(hex)) => Some(hex.clone()),
+                Some(ImageRef::Digest(digest)) => Some(digest.clone()),
                 _ => None,
             });
             desired.push(DesiredReplica {

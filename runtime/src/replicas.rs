@@ -13,7 +13,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobSource, BlobStore};
 use crate::engine::{Prepared, WasmEngine};
 
 /// `(app, component)`.
@@ -26,7 +26,7 @@ pub struct DesiredReplica {
     pub component: String,
     pub version: String,
     /// sha256 of the component's code, or `None` when the deploy pinned none.
-    pub digest: Option<String>,
+    pub digest: Option<scheduler::Digest>,
     pub image: String,
     pub replicas: u32,
     pub allow_outgoing: bool,
@@ -35,7 +35,7 @@ pub struct DesiredReplica {
 /// A running component: compiled, linked, and its permits.
 pub struct Replica {
     pub version: String,
-    pub digest: String,
+    pub digest: scheduler::Digest,
     pub allow_outgoing: bool,
     pub prepared: Prepared,
     permits: Arc<Semaphore>,
@@ -162,13 +162,9 @@ impl ReplicaSet {
 
     /// Makes the running replicas match `desired`: new ones are compiled and linked before
     /// they take traffic; a new version replaces the old one atomically (requests in flight
-    /// finish on the old one); sizes change permits only; the rest stop. `fetch` gets a blob
-    /// this host lacks from its peers.
-    pub async fn reconcile<F, Fut>(&self, desired: Vec<DesiredReplica>, fetch: F)
-    where
-        F: Fn(String) -> Fut,
-        Fut: std::future::Future<Output = Option<Vec<u8>>>,
-    {
+    /// finish on the old one); sizes change permits only; the rest stop. `source` gives a
+    /// blob this host lacks.
+    pub async fn reconcile(&self, desired: Vec<DesiredReplica>, source: &impl BlobSource) {
         let mut failures = BTreeMap::new();
         let keys: Vec<ReplicaKey> = desired
             .iter()
@@ -184,7 +180,7 @@ impl ReplicaSet {
                     continue;
                 }
             }
-            match self.start(&d, &fetch).await {
+            match self.start(&d, source).await {
                 Ok(replica) => {
                     self.live
                         .write()
@@ -204,11 +200,7 @@ impl ReplicaSet {
         *self.failures.write().expect("failures lock") = failures;
     }
 
-    async fn start<F, Fut>(&self, d: &DesiredReplica, fetch: &F) -> Result<Replica, String>
-    where
-        F: Fn(String) -> Fut,
-        Fut: std::future::Future<Output = Option<Vec<u8>>>,
-    {
+    async fn start(&self, d: &DesiredReplica, source: &impl BlobSource) -> Result<Replica, String> {
         let Some(digest) = d.digest.clone() else {
             return Err(format!(
                 "image {} has no pinned digest (deploy it with `flotilla app deploy`, which uploads file:// images)",
@@ -218,9 +210,10 @@ impl ReplicaSet {
         let bytes = match self.blobs.get(&digest) {
             Some(b) => b,
             None => {
-                let fetched = fetch(digest.clone())
+                let fetched = source
+                    .fetch(&digest)
                     .await
-                    .ok_or_else(|| format!("blob sha256:{digest} is on no reachable host"))?;
+                    .ok_or_else(|| format!("blob {digest} is on no reachable host"))?;
                 self.blobs.put(&fetched, Some(&digest))?;
                 fetched
             }

@@ -11,6 +11,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use runtime::engine::{EngineConfig, Prepared, WasmEngine};
 use runtime::invoke::invoke;
+use scheduler::Digest;
 use test_components::Guest;
 
 /// Serves each guest under `/<name>...` on a loopback port; returns the base URL.
@@ -19,7 +20,9 @@ async fn serve(config: EngineConfig, allow_outgoing: bool) -> String {
     let mut guests = BTreeMap::new();
     for guest in Guest::ALL {
         let bytes = guest.build().expect("guest builds");
-        let component = engine.compile(guest.name(), &bytes).expect("compiles");
+        let component = engine
+            .compile(&Digest::of(&bytes), &bytes)
+            .expect("compiles");
         guests.insert(
             guest.name().to_string(),
             engine.prepare(&component, allow_outgoing).expect("links"),
@@ -150,18 +153,21 @@ fn compiled_components_are_cached_on_disk_by_digest() {
     };
     let bytes = Guest::Hello.build().unwrap();
     let engine = WasmEngine::new(config.clone()).unwrap();
-    engine.compile("abc", &bytes).unwrap();
+    let digest = Digest::of(&bytes);
+    engine.compile(&digest, &bytes).unwrap();
     let cached: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
-    assert!(cached[0].to_string_lossy().starts_with("abc-"));
+    assert!(cached[0]
+        .to_string_lossy()
+        .starts_with(&format!("{}-", digest.hex())));
     // A second engine (a restart) loads it instead of compiling: garbage under the digest's
     // name would fail to load and be recompiled, so load a real one and check it links.
     let again = WasmEngine::new(config).unwrap();
     let component = again
-        .compile("abc", b"not even wasm")
+        .compile(&digest, b"not even wasm")
         .expect("loaded from the cache, not compiled");
     again.prepare(&component, false).unwrap();
 }

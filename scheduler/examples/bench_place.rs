@@ -52,7 +52,9 @@ fn workload() -> State {
         let component = Component {
             name: "web".to_string(),
             kind: ComponentKind::Component,
-            image: Some(ImageRef::Digest(format!("{a:064x}"))),
+            image: Some(ImageRef::Digest(
+                scheduler::Digest::parse(&format!("{a:064x}")).expect("64 hex digits"),
+            )),
             application: None,
             id: None,
             config: Vec::new(),

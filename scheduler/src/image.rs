@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
+
 /// Where a component's or provider's code comes from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
@@ -11,7 +13,7 @@ pub enum ImageRef {
     /// `file://PATH`: a local file, uploaded and pinned by digest by the CLI at deploy time.
     File(String),
     /// `sha256:HEX`: a blob already in the cluster's store (lower-case hex, 64 digits).
-    Digest(String),
+    Digest(Digest),
     /// Anything else: an OCI registry reference, kept as written.
     Oci(String),
 }
@@ -29,13 +31,8 @@ impl ImageRef {
             }
             return Ok(ImageRef::File(path.to_string()));
         }
-        if let Some(hex) = text.strip_prefix("sha256:") {
-            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!(
-                    "image digest sha256:{hex} must be 64 hexadecimal digits"
-                ));
-            }
-            return Ok(ImageRef::Digest(hex.to_ascii_lowercase()));
+        if text.starts_with("sha256:") {
+            return Digest::parse(text).map(ImageRef::Digest);
         }
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("image reference '{text}' contains whitespace"));
@@ -73,7 +70,7 @@ impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ImageRef::File(p) => write!(f, "file://{p}"),
-            ImageRef::Digest(h) => write!(f, "sha256:{h}"),
+            ImageRef::Digest(d) => write!(f, "{d}"),
             ImageRef::Oci(r) => f.write_str(r),
         }
     }
@@ -105,11 +102,17 @@ mod tests {
         let hex = "AB".repeat(32);
         assert_eq!(
             ImageRef::parse(&format!("sha256:{hex}")),
-            Ok(ImageRef::Digest(hex.to_lowercase()))
+            Ok(ImageRef::Digest(Digest::parse(&hex).unwrap()))
         );
         assert!(ImageRef::parse("sha256:abc")
             .unwrap_err()
             .contains("64 hexadecimal"));
+        assert_eq!(
+            ImageRef::parse(&format!("sha256:{hex}"))
+                .unwrap()
+                .to_string(),
+            format!("sha256:{}", hex.to_lowercase())
+        );
         assert!(ImageRef::parse("").is_err());
         assert!(ImageRef::parse("file://").is_err());
         let oci = ImageRef::parse("ghcr.io/wasmcloud/http-server:0.23.0").unwrap();

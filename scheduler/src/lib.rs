@@ -16,6 +16,7 @@
 
 pub(crate) mod decode;
 pub mod diagnostic;
+pub mod digest;
 pub mod document;
 pub mod image;
 pub mod manifest;
@@ -28,6 +29,7 @@ pub mod state;
 pub(crate) mod validate;
 
 pub use diagnostic::{Diagnostic, Position, Severity};
+pub use digest::Digest;
 pub use image::ImageRef;
 pub use manifest::{Component, ComponentKind, Link, Manifest, Scaler, ScalerKind, Spread};
 pub use parse::{parse_manifest, Parsed, Rejected};

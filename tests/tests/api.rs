@@ -16,7 +16,7 @@ fn log_position(n: &Node) -> (usize, u64) {
         .as_array()
         .unwrap()
         .len();
-    let last = n.cluster().unwrap()["last_log_index"].as_u64().unwrap();
+    let last = n.cluster().unwrap().last_log_index.unwrap();
     (events, last)
 }
 

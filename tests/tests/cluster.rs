@@ -21,9 +21,7 @@ fn deploy_through_a_follower_is_read_through_the_other_with_equal_hashes() {
     let answer = c.nodes[followers[0]]
         .deploy(&manifest("shop", "v1", 9))
         .expect("deploy through a follower");
-    let index = answer["index"]
-        .as_u64()
-        .expect("the answer carries the log index");
+    let index = answer.index;
 
     // A linearizable read through the other follower sees the write at once.
     let status = c.nodes[followers[1]]
@@ -65,7 +63,7 @@ fn after_kill_9_of_the_leader_a_new_one_accepts_writes_and_the_old_one_catches_u
         Duration::from_secs(30),
         || c.nodes[survivor].deploy(&manifest("after", "v1", 3)).ok(),
     );
-    let index = answer["index"].as_u64().unwrap();
+    let index = answer.index;
     let new = c.leader();
     assert_ne!(new, old);
     // The leader records the dead host as lost (after --lost-after-ms, 2 s by default).
@@ -81,7 +79,7 @@ fn after_kill_9_of_the_leader_a_new_one_accepts_writes_and_the_old_one_catches_u
                 .map(|(id, _)| id.clone())
         },
     );
-    c.nodes[old].restart();
+    c.nodes[old].restart().unwrap();
     let (_, _) = c.converged(&[0, 1, 2], index + 1);
     wait_for(
         "the restarted host recorded as returned",
@@ -104,12 +102,12 @@ fn acknowledged_writes_survive_kill_9_of_every_node() {
     let answer = c.nodes[leader]
         .deploy(&manifest("durable", "v7", 5))
         .unwrap();
-    let index = answer["index"].as_u64().unwrap();
+    let index = answer.index;
     for n in c.nodes.iter_mut() {
         n.kill9();
     }
     for n in c.nodes.iter_mut() {
-        n.restart();
+        n.restart().unwrap();
     }
     c.leader();
     let (applied, _) = c.converged(&[0, 1, 2], index);
@@ -135,7 +133,7 @@ fn a_node_joining_after_snapshots_and_purging_has_the_whole_history() {
         Duration::from_secs(30),
         || {
             let cluster = c.nodes[0].cluster()?;
-            (cluster["purged_index"].as_u64()? > 5).then_some(())
+            (cluster.purged_index? > 5).then_some(())
         },
     );
     let joiner = c.join(&["--snapshot-every", "5"]);
@@ -170,7 +168,7 @@ fn a_node_joining_after_snapshots_and_purging_has_the_whole_history() {
 fn without_the_cluster_secret_a_node_cannot_join_or_send_raft_messages() {
     let mut c = Cluster::start(&[]);
     let i = c.add(&[], Some("not-the-secret"));
-    let (code, log) = c.nodes[i].wait_exit(Duration::from_secs(60));
+    let (code, log) = c.nodes[i].wait_exit(Duration::from_secs(60)).unwrap();
     assert_ne!(code, Some(0));
     assert!(log.contains("refused the cluster secret"), "{log}");
     assert!(
@@ -199,13 +197,7 @@ fn without_the_cluster_secret_a_node_cannot_join_or_send_raft_messages() {
         log.contains("refused /raft/vote") && log.contains("wrong cluster secret"),
         "{log}"
     );
-    assert_eq!(
-        c.nodes[0].cluster().unwrap()["nodes"]
-            .as_object()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(c.nodes[0].cluster().unwrap().nodes.len(), 1);
 }
 
 #[test]
@@ -215,11 +207,11 @@ fn a_restart_keeps_the_identity_and_records_changed_labels() {
     let node_json = std::fs::read_to_string(c.nodes[i].data_dir.join("node.json")).unwrap();
     let host_of = |c: &Cluster| -> String {
         let cluster = c.nodes[i].cluster().unwrap();
-        cluster["host"].as_str().unwrap().to_string()
+        cluster.host
     };
     let host = host_of(&c);
     c.nodes[i].set_args(&["--label", "zone=eu-west-1"]);
-    c.nodes[i].restart();
+    c.nodes[i].restart().unwrap();
     wait_for("the new label recorded", Duration::from_secs(30), || {
         let state = c.nodes[0].get("/v1/state")?;
         (state["state"]["hosts"][&host]["labels"]["zone"] == "eu-west-1").then_some(())
@@ -227,11 +219,5 @@ fn a_restart_keeps_the_identity_and_records_changed_labels() {
     assert_eq!(host_of(&c), host, "same host after restart");
     let after = std::fs::read_to_string(c.nodes[i].data_dir.join("node.json")).unwrap();
     assert_eq!(after, node_json, "identity unchanged");
-    assert_eq!(
-        c.nodes[0].cluster().unwrap()["nodes"]
-            .as_object()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(c.nodes[0].cluster().unwrap().nodes.len(), 2);
 }

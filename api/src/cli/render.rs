@@ -1,126 +1,134 @@
-//! Tables for people, from the API's JSON answers (`-o json` prints the answers as they are).
+//! Tables for people, from the API's answers (`-o json` prints the answers as they are).
 
-use serde_json::Value;
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+use consensus::Event;
 
-/// Aligns `rows` under `header` in columns two spaces apart.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+/// `-` for what is not known.
+const UNKNOWN: &str = "-";
+
+/// Rows under `header` in columns two spaces apart, no borders (what `kubectl` and `wash`
+/// print).
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec())
+        .add_rows(rows);
+    for column in t.column_iter_mut() {
+        column.set_padding((0, 2));
+        column.set_cell_alignment(CellAlignment::Left);
     }
-    let line = |cells: Vec<&str>| -> String {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    let mut out: String = t
+        .lines()
+        .map(|line| line.trim_end().to_string() + "\n")
+        .collect();
+    if out.is_empty() {
+        out.push('\n');
     }
     out
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_string(),
-        other => other.to_string(),
-    }
+fn or_unknown(v: Option<&str>) -> String {
+    v.unwrap_or(UNKNOWN).to_string()
 }
 
-/// `k=v,k=v` from a JSON object of labels.
-fn labels(v: &Value) -> String {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", text(v)))
+/// `k=v,k=v`.
+fn labels(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
-pub fn time(millis: &Value) -> String {
-    let Some(ms) = millis.as_u64() else {
-        return "-".to_string();
+pub fn time(millis: Option<u64>) -> String {
+    let Some(ts) = millis
+        .and_then(|ms| i64::try_from(ms).ok())
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+    else {
+        return UNKNOWN.to_string();
     };
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    ts.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// `app status`: the status, versions, messages and replicas per host.
-pub fn status(s: &Value) -> String {
+pub fn status(s: &wire::AppStatus) -> String {
+    placement(
+        &s.app,
+        s.status,
+        &s.placement,
+        &s.runtime_failures,
+        |host, component| {
+            s.runtime
+                .get(host)
+                .and_then(|h| h.running.iter().find(|r| r.component == component))
+                .map_or(0, |r| r.replicas)
+                .to_string()
+        },
+    )
+}
+
+/// `app deploy --dry-run`: the placement it would get.
+pub fn dry_run(d: &wire::DryRun) -> String {
     let mut out = format!(
-        "{}  {}  (desired {}, serving {})\n",
-        text(&s["app"]),
-        text(&s["status"]),
-        text(&s["placement"]["desired_version"]),
-        text(&s["placement"]["serving_version"]),
+        "dry run: {} version {} is valid{}; it would be:\n",
+        d.app,
+        d.version,
+        d.ignored
+            .as_deref()
+            .map(|r| format!(" but would be ignored: {r}"))
+            .unwrap_or_default()
     );
-    for m in s["placement"]["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(s["runtime_failures"].as_array().into_iter().flatten())
-    {
-        out.push_str(&format!("  ! {}\n", text(m)));
+    if let Some(p) = &d.placement {
+        out.push_str(&placement(&d.app, p.status, p, &[], |_, _| "0".to_string()));
+    }
+    out
+}
+
+/// An app's status line, its messages, and its replicas per host (`running` of each).
+fn placement(
+    app: &str,
+    status: scheduler::Status,
+    p: &scheduler::AppPlacement,
+    failures: &[String],
+    running: impl Fn(&str, &str) -> String,
+) -> String {
+    let mut out = format!(
+        "{app}  {status:?}  (desired {}, serving {})\n",
+        &p.desired_version,
+        or_unknown(p.serving_version.as_deref()),
+    );
+    for m in p.messages.iter().chain(failures) {
+        out.push_str(&format!("  ! {m}\n"));
     }
     let mut rows = Vec::new();
-    for (component, c) in s["placement"]["components"]
-        .as_object()
-        .into_iter()
-        .flatten()
-    {
-        for (host, n) in c["hosts"].as_object().into_iter().flatten() {
-            let running = s["runtime"][host]["running"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["component"] == component.as_str())
-                .map_or("0".to_string(), |r| text(&r["replicas"]));
-            rows.push(vec![component.clone(), host.clone(), text(n), running]);
+    for (component, c) in &p.components {
+        for (host, n) in &c.hosts {
+            rows.push(vec![
+                component.clone(),
+                host.clone(),
+                n.to_string(),
+                running(host, component),
+            ]);
         }
     }
-    out + &table(&["COMPONENT", "HOST", "PLACED", "RUNNING"], &rows)
+    out + &table(&["COMPONENT", "HOST", "PLACED", "RUNNING"], rows)
 }
 
 /// `app list`.
-pub fn apps(answer: &Value) -> String {
-    let rows: Vec<Vec<String>> = answer["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub fn apps(answer: &wire::AppList) -> String {
+    let rows = answer
+        .apps
+        .iter()
         .map(|a| {
             vec![
-                text(&a["app"]),
-                text(&a["status"]),
-                text(&a["desired"]),
-                text(&a["serving"]),
-                text(&a["replicas"]),
-                time(&a["deployed_at"]),
+                a.app.clone(),
+                a.status.map_or(UNKNOWN.to_string(), |s| format!("{s:?}")),
+                a.desired.clone(),
+                or_unknown(a.serving.as_deref()),
+                a.replicas.to_string(),
+                time(a.deployed_at),
             ]
         })
         .collect();
@@ -128,31 +136,29 @@ pub fn apps(answer: &Value) -> String {
         &[
             "APP", "STATUS", "DESIRED", "SERVING", "REPLICAS", "DEPLOYED",
         ],
-        &rows,
+        rows,
     )
 }
 
 /// `app history`: every deployment, oldest first.
-pub fn history(answer: &Value) -> String {
-    let desired = &answer["desired"];
-    let rows: Vec<Vec<String>> = answer["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub fn history(answer: &wire::AppVersions) -> String {
+    let rows = answer
+        .history
+        .iter()
         .map(|d| {
             vec![
-                text(&d["index"]),
-                time(&d["at"]),
-                text(&d["who"]),
-                text(&d["version"]),
+                d.index.to_string(),
+                time(Some(d.at)),
+                d.who.clone(),
+                d.version.clone(),
             ]
         })
         .collect();
-    let mut out = table(&["EVENT", "AT (UTC)", "WHO", "VERSION"], &rows);
+    let mut out = table(&["EVENT", "AT (UTC)", "WHO", "VERSION"], rows);
     out.push_str(&format!(
         "desired version: {}{}\n",
-        text(desired),
-        if answer["undeployed"] == true {
+        answer.desired,
+        if answer.undeployed {
             " (undeployed)"
         } else {
             ""
@@ -162,33 +168,32 @@ pub fn history(answer: &Value) -> String {
 }
 
 /// `get inventory`: every host, its labels, and the components on it.
-pub fn inventory(answer: &Value) -> String {
+pub fn inventory(answer: &wire::Inventory) -> String {
     let mut rows = Vec::new();
-    for h in answer["hosts"].as_array().into_iter().flatten() {
-        let labels = labels(&h["labels"]);
-        let state = if h["live"] == true { "live" } else { "lost" };
+    for h in &answer.hosts {
+        let labels = labels(&h.labels);
         let host = vec![
-            text(&h["host"]),
-            state.to_string(),
-            text(&h["api"]),
+            h.host.clone(),
+            if h.live { "live" } else { "lost" }.to_string(),
+            or_unknown(h.api.as_deref()),
             if labels.is_empty() {
-                "-".into()
+                UNKNOWN.to_string()
             } else {
                 labels
             },
         ];
-        let components = h["components"].as_array().cloned().unwrap_or_default();
-        if components.is_empty() {
-            rows.push([host.clone(), vec!["-".into(), "-".into(), "-".into()]].concat());
+        if h.components.is_empty() {
+            rows.push([host.clone(), vec![UNKNOWN.to_string(); 3]].concat());
         }
-        for c in components {
+        for c in &h.components {
+            let running = c.running.map_or(UNKNOWN.to_string(), |r| r.to_string());
             rows.push(
                 [
                     host.clone(),
                     vec![
-                        format!("{}/{}", text(&c["app"]), text(&c["component"])),
-                        text(&c["version"]),
-                        format!("{} ({} running)", text(&c["replicas"]), text(&c["running"])),
+                        format!("{}/{}", c.app, c.component),
+                        or_unknown(c.version.as_deref()),
+                        format!("{} ({running} running)", c.replicas),
                     ],
                 ]
                 .concat(),
@@ -205,89 +210,109 @@ pub fn inventory(answer: &Value) -> String {
             "VERSION",
             "REPLICAS",
         ],
-        &rows,
+        rows,
     )
 }
 
 /// `cluster status`.
-pub fn cluster(c: &Value) -> String {
+pub fn cluster(c: &wire::ClusterStatus) -> String {
+    let id = |v: Option<u64>| v.map_or(UNKNOWN.to_string(), |v| v.to_string());
     let mut out = format!(
         "node {} (host {}) is {} in term {}\nleader: {} at {}\napplied event index: {}   state hash: {}\n",
-        text(&c["node_id"]),
-        text(&c["host"]),
-        text(&c["state"]),
-        text(&c["term"]),
-        text(&c["leader_id"]),
-        text(&c["leader_addr"]),
-        text(&c["applied_index"]),
-        text(&c["state_hash"]),
+        c.node_id,
+        c.host,
+        c.state,
+        c.term,
+        id(c.leader_id),
+        or_unknown(c.leader_addr.as_deref()),
+        c.applied_index,
+        c.state_hash,
     );
-    let voters: Vec<&Value> = c["voters"].as_array().into_iter().flatten().collect();
-    let rows: Vec<Vec<String>> = c["nodes"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(id, addr)| {
-            let voter = voters.iter().any(|v| v.to_string() == *id);
+    let rows = c
+        .nodes
+        .iter()
+        .map(|(node, addr)| {
+            let voter = c.voters.iter().any(|v| v.to_string() == *node);
             vec![
-                id.clone(),
-                text(addr),
+                node.clone(),
+                addr.clone(),
                 if voter { "voter" } else { "learner" }.to_string(),
             ]
         })
         .collect();
-    out.push_str(&table(&["NODE", "ADDRESS", "ROLE"], &rows));
+    out.push_str(&table(&["NODE", "ADDRESS", "ROLE"], rows));
     out
 }
 
-/// One event as a line: index, kind and what it is about.
-pub fn event(e: &Value) -> String {
-    let ev = &e["event"];
-    let kind = text(&ev["kind"]);
-    let subject = match kind.as_str() {
-        "app_deployed" => format!(
-            "app {} version {} by {}",
-            text(&ev["app"]),
-            text(&ev["version"]),
-            text(&ev["who"])
-        ),
-        "app_undeployed" | "app_deleted" => {
-            format!("app {} by {}", text(&ev["app"]), text(&ev["who"]))
-        }
-        "host_joined" | "host_labels_changed" => {
-            let labels = labels(&ev["labels"]);
-            format!("host {} {labels}", text(&ev["host"]))
-        }
-        "api_token_rotated" => format!("by {}", text(&ev["who"])),
-        _ => format!("host {}", text(&ev["host"])),
+/// One event as a line: index, time, kind and what it is about.
+pub fn event(record: &wire::EventRecord) -> String {
+    let (at, subject) = match record.decode() {
+        Ok(event) => (Some(event_time(&event)), subject(&event)),
+        Err(e) => (None, format!("(cannot be read here: {e})")),
     };
     format!(
-        "{:>6}  {}  {kind:<20} {}\n",
-        text(&e["index"]),
-        time(&ev["at"]),
+        "{:>6}  {}  {:<20} {}\n",
+        record.index,
+        time(at),
+        record.kind(),
         subject.trim_end()
     )
 }
 
+fn event_time(event: &Event) -> u64 {
+    match event {
+        Event::AppDeployed { at, .. }
+        | Event::AppUndeployed { at, .. }
+        | Event::AppDeleted { at, .. }
+        | Event::HostJoined { at, .. }
+        | Event::HostLabelsChanged { at, .. }
+        | Event::HostLost { at, .. }
+        | Event::HostReturned { at, .. }
+        | Event::ApiTokenRotated { at, .. } => *at,
+    }
+}
+
+/// What an event is about, for people.
+fn subject(event: &Event) -> String {
+    match event {
+        Event::AppDeployed {
+            app, version, who, ..
+        } => format!("app {app} version {version} by {who}"),
+        Event::AppUndeployed { app, who, .. } | Event::AppDeleted { app, who, .. } => {
+            format!("app {app} by {who}")
+        }
+        Event::HostJoined {
+            host, labels: l, ..
+        }
+        | Event::HostLabelsChanged {
+            host, labels: l, ..
+        } => {
+            format!("host {host} {}", labels(l))
+        }
+        Event::HostLost { host, .. } | Event::HostReturned { host, .. } => format!("host {host}"),
+        Event::ApiTokenRotated { who, .. } => format!("by {who}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use std::collections::BTreeMap;
 
     use super::*;
 
     #[test]
     fn times_are_utc_calendar_dates() {
-        assert_eq!(time(&json!(0)), "1970-01-01 00:00:00");
-        assert_eq!(time(&json!(1_795_747_335_000u64)), "2026-11-27 02:42:15");
-        assert_eq!(time(&json!(951_782_400_000u64)), "2000-02-29 00:00:00");
-        assert_eq!(time(&Value::Null), "-");
+        assert_eq!(time(Some(0)), "1970-01-01 00:00:00");
+        assert_eq!(time(Some(1_795_747_335_000)), "2026-11-27 02:42:15");
+        assert_eq!(time(Some(951_782_400_000)), "2000-02-29 00:00:00");
+        assert_eq!(time(None), "-");
     }
 
     #[test]
     fn tables_align_columns() {
         let out = table(
             &["A", "LONGER"],
-            &[
+            vec![
                 vec!["x".into(), "1".into()],
                 vec!["wide-cell".into(), "2".into()],
             ],
@@ -297,13 +322,36 @@ mod tests {
 
     #[test]
     fn inventory_lists_hosts_with_their_components() {
-        let answer = json!({ "hosts": [
-            { "host": "east", "live": true, "api": "127.0.0.1:7002", "labels": { "zone": "us-east-1" },
-              "components": [{ "app": "hello-world", "component": "http-component", "version": "v0.0.2", "replicas": 80, "running": 80 }] },
-            { "host": "idle", "live": false, "api": "127.0.0.1:7003", "labels": {}, "components": [] },
-        ]});
+        let host = |name: &str, live, labels: &[(&str, &str)], components| wire::InventoryHost {
+            host: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+            live,
+            api: Some("127.0.0.1:7002".into()),
+            reported: true,
+            components,
+        };
+        let answer = wire::Inventory {
+            applied_index: 5,
+            hosts: vec![
+                host(
+                    "east",
+                    true,
+                    &[("zone", "us-east-1")],
+                    vec![wire::HostComponent {
+                        app: "hello-world".into(),
+                        component: "http-component".into(),
+                        version: Some("v0.0.2".into()),
+                        replicas: 80,
+                        running: Some(80),
+                    }],
+                ),
+                host("idle", false, &[], vec![]),
+            ],
+        };
         let out = inventory(&answer);
-        assert!(out.contains("east"), "{out}");
         assert!(out.contains("zone=us-east-1"), "{out}");
         assert!(out.contains("hello-world/http-component"), "{out}");
         assert!(out.contains("80 (80 running)"), "{out}");
@@ -311,6 +359,24 @@ mod tests {
             out.lines()
                 .any(|l| l.starts_with("idle") && l.contains("lost")),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn events_read_as_a_line_each() {
+        let joined = Event::HostJoined {
+            host: "east".into(),
+            labels: BTreeMap::from([("zone".into(), "us-east-1".into())]),
+            addresses: BTreeMap::new(),
+            at: 1_795_747_335_000,
+        };
+        let record = wire::EventRecord {
+            index: 4,
+            event: serde_json::to_value(joined.versioned()).unwrap(),
+        };
+        assert_eq!(
+            event(&record),
+            "     4  2026-11-27 02:42:15  host_joined          host east zone=us-east-1\n"
         );
     }
 }

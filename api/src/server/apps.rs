@@ -8,12 +8,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use consensus::{Event, StateMachine};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use scheduler::Digest;
+use wire::{DeployQuery, StateQuery, WhoQuery};
 
-use super::cluster::{local_reports, StateQuery, WhoQuery};
+use super::cluster::{local_reports, who_and_when};
 use super::errors::{self, error, error_with_details, node_error, ApiError};
-use crate::node::{now_millis, SharedNode};
+use super::table;
+use crate::up::SharedHost;
+use consensus::node::now_millis;
 
 fn no_app(app: &str) -> Response {
     error(
@@ -23,57 +25,51 @@ fn no_app(app: &str) -> Response {
     )
 }
 
-pub async fn list(State(node): State<SharedNode>, Query(q): Query<StateQuery>) -> Response {
-    if let Err(e) = node.read_barrier(q.stale).await {
+pub async fn list(State(node): State<SharedHost>, Query(q): Query<StateQuery>) -> Response {
+    if let Err(e) = node.log.read_barrier(q.stale).await {
         return node_error(e);
     }
-    let m = node.machine.read().expect("state machine lock");
-    let apps: Vec<Value> = m
-        .machine
+    let m = node.log.view();
+    let apps = m
         .state()
         .apps
         .iter()
         .map(|(name, record)| {
-            let placement = m.machine.placements().apps.get(name);
+            let placement = m.placements().apps.get(name);
             let replicas: u32 = placement
                 .into_iter()
                 .flat_map(|p| p.components.values())
                 .flat_map(|c| c.hosts.values())
                 .sum();
-            json!({
-                "app": name,
-                "status": placement.map(|p| p.status),
-                "desired": record.desired,
-                "serving": placement.and_then(|p| p.serving_version.clone()),
-                "undeployed": record.undeployed,
-                "replicas": replicas,
-                "versions": record.versions.len(),
-                "deployed_at": record.history.last().map(|d| d.at),
-            })
+            wire::AppSummary {
+                app: name.clone(),
+                status: placement.map(|p| p.status),
+                desired: record.desired.clone(),
+                serving: placement.and_then(|p| p.serving_version.clone()),
+                undeployed: record.undeployed,
+                replicas,
+                versions: record.versions.len(),
+                deployed_at: record.history.last().map(|d| d.at),
+            }
         })
         .collect();
-    Json(json!({ "applied_index": m.machine.applied(), "apps": apps })).into_response()
-}
-
-#[derive(Deserialize)]
-pub struct DeployQuery {
-    who: Option<String>,
-    /// `COMPONENT:HEX` pairs, comma-separated: the sha256 of `file://` images the CLI uploaded.
-    pin: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
+    Json(wire::AppList {
+        applied_index: m.applied(),
+        apps,
+    })
+    .into_response()
 }
 
 /// The digests to pin: images given by digest, and the `?pin=` pairs for `file://` images.
 fn pinned_digests(
     manifest: &scheduler::Manifest,
     pins: Option<&str>,
-) -> Result<BTreeMap<String, String>, ApiError> {
-    let mut digests: BTreeMap<String, String> = manifest
+) -> Result<BTreeMap<String, Digest>, ApiError> {
+    let mut digests: BTreeMap<String, Digest> = manifest
         .components
         .iter()
         .filter_map(|c| match &c.image {
-            Some(scheduler::ImageRef::Digest(hex)) => Some((c.name.clone(), hex.clone())),
+            Some(scheduler::ImageRef::Digest(digest)) => Some((c.name.clone(), digest.clone())),
             _ => None,
         })
         .collect();
@@ -86,50 +82,41 @@ fn pinned_digests(
         let Some((component, hex)) = pin.split_once(':') else {
             return Err(bad(format!("pin `{pin}` is not COMPONENT:SHA256")));
         };
-        let hex = hex.strip_prefix("sha256:").unwrap_or(hex);
         if manifest.component(component).is_none() {
             return Err(bad(format!("pin names no component `{component}`")));
         }
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad(format!("pin of `{component}` is not a sha256 digest")));
-        }
-        digests.insert(component.to_string(), hex.to_ascii_lowercase());
+        let digest = Digest::parse(hex).map_err(|e| bad(format!("pin of `{component}`: {e}")))?;
+        digests.insert(component.to_string(), digest);
     }
     Ok(digests)
 }
 
 /// What the state machine would make of `event` applied after everything applied so far.
-fn dry_run(node: &SharedNode, event: &Event, app: &str) -> Value {
-    let m = node.machine.read().expect("state machine lock");
-    let mut scratch = StateMachine::from_snapshot(m.machine.snapshot());
-    let next = m.machine.applied() + 1;
-    drop(m);
+fn dry_run(node: &SharedHost, event: &Event, app: &str, version: &str) -> wire::DryRun {
+    let (mut scratch, next) = node
+        .log
+        .read(|m| (StateMachine::from_snapshot(m.snapshot()), m.applied() + 1));
     let outcome = scratch.apply(next, event);
-    json!({
-        "dry_run": true,
-        "accepted": outcome == consensus::Applied::Changed,
-        "ignored": match outcome { consensus::Applied::Ignored(reason) => Some(reason), consensus::Applied::Changed => None },
-        "placement": scratch.placements().apps.get(app),
-    })
+    wire::DryRun {
+        dry_run: true,
+        app: app.to_string(),
+        version: version.to_string(),
+        accepted: outcome == consensus::Applied::Changed,
+        ignored: match outcome {
+            consensus::Applied::Ignored(reason) => Some(reason),
+            consensus::Applied::Changed => None,
+        },
+        placement: scratch.placements().apps.get(app).cloned(),
+        warnings: Vec::new(),
+    }
 }
 
 pub async fn deploy(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Query(q): Query<DeployQuery>,
     request: Request,
 ) -> Response {
-    if let Err(e) = errors::content_type(
-        request.headers(),
-        &[
-            "application/yaml",
-            "application/x-yaml",
-            "text/yaml",
-            "text/x-yaml",
-            "application/json",
-            "text/plain",
-        ],
-        "a manifest",
-    ) {
+    if let Err(e) = errors::content_type(request.headers(), table::MANIFEST_TYPES, "a manifest") {
         return e.into_response();
     }
     let body = match errors::read_body(request, scheduler::document::MAX_MANIFEST_BYTES).await {
@@ -149,7 +136,7 @@ pub async fn deploy(
                 StatusCode::BAD_REQUEST,
                 "invalid_manifest",
                 message,
-                json!(rejected.diagnostics),
+                rejected.diagnostics,
             );
         }
     };
@@ -176,48 +163,47 @@ pub async fn deploy(
         return refused;
     }
     if q.dry_run {
-        if let Err(e) = node.linearize().await {
+        if let Err(e) = node.log.linearize().await {
             return node_error(e);
         }
-        let mut answer = dry_run(&node, &event, &app);
-        answer["app"] = json!(app);
-        answer["version"] = json!(version);
-        answer["warnings"] = json!(parsed.warnings);
+        let answer = wire::DryRun {
+            warnings: parsed.warnings,
+            ..dry_run(&node, &event, &app, &version)
+        };
         return Json(answer).into_response();
     }
-    commit_deploy(
-        &node,
-        event,
-        json!({ "app": app, "version": version, "warnings": parsed.warnings }),
-    )
-    .await
+    let answer = committed(Some(app), Some(version), parsed.warnings);
+    commit_deploy(&node, event, answer).await
 }
 
 /// A version for a manifest without a `version` annotation: a digest of its bytes.
 fn content_version(body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(body);
-    format!("sha256-{}", crate::identity::hex(&digest[..6]))
+    /// Hex digits of the content digest in a derived version.
+    const CONTENT_VERSION_DIGITS: usize = 12;
+    format!(
+        "sha256-{}",
+        scheduler::Digest::of(body).short(CONTENT_VERSION_DIGITS)
+    )
 }
 
 /// `Err` with the answer when the state would ignore `event` (an unknown app: 404; a version
 /// that exists with another manifest, an app already undeployed: 409). Checked on this node's
 /// state; unless `linearized`, a refusal is confirmed on linearized state before it is given.
-async fn refusal(node: &SharedNode, event: &Event, linearized: bool) -> Result<(), Response> {
+async fn refusal(node: &SharedHost, event: &Event, linearized: bool) -> Result<(), Response> {
     let refused = || refused_answer(node, event);
     if refused().is_none() {
         return Ok(());
     }
     if !linearized {
-        node.linearize().await.map_err(node_error)?;
+        node.log.linearize().await.map_err(node_error)?;
     }
     refused().map_or(Ok(()), Err)
 }
 
 /// The answer to an event the current state would ignore, if it would.
-fn refused_answer(node: &SharedNode, event: &Event) -> Option<Response> {
-    let m = node.machine.read().expect("state machine lock");
-    let state = m.machine.state();
+fn refused_answer(node: &SharedHost, event: &Event) -> Option<Response> {
+    let m = node.log.view();
+    let state = m.state();
     let reason = state.refusal(event)?;
     Some(answer_for_ignored(state, event, reason))
 }
@@ -234,112 +220,138 @@ fn answer_for_ignored(state: &consensus::ClusterState, event: &Event, reason: St
     }
 }
 
-/// Proposes `event` unless the state would ignore it; answers `{index}` merged into `answer`.
+/// The answer to a committed change, before its index is known.
+fn committed(
+    app: Option<String>,
+    version: Option<String>,
+    warnings: Vec<scheduler::Diagnostic>,
+) -> wire::Committed {
+    wire::Committed {
+        index: 0,
+        app,
+        version,
+        warnings,
+    }
+}
+
+/// Proposes `event` unless the state would ignore it; answers `answer` with the event's index.
 /// Should the state change in between so that the committed event is ignored, the answer is
 /// the refusal it would have had.
-async fn commit(node: &SharedNode, event: Event, linearized: bool, mut answer: Value) -> Response {
+async fn commit(
+    node: &SharedHost,
+    event: Event,
+    linearized: bool,
+    answer: wire::Committed,
+) -> Response {
     if let Err(refused) = refusal(node, &event, linearized).await {
         return refused;
     }
     match node.propose(event.clone()).await {
         Ok(r) => match r.ignored {
             Some(reason) => {
-                let m = node.machine.read().expect("state machine lock");
-                answer_for_ignored(m.machine.state(), &event, reason)
+                let m = node.log.view();
+                answer_for_ignored(m.state(), &event, reason)
             }
-            None => {
-                answer["index"] = json!(r.index);
-                Json(answer).into_response()
-            }
+            None => Json(wire::Committed {
+                index: r.index,
+                ..answer
+            })
+            .into_response(),
         },
         Err(e) => node_error(e),
     }
 }
 
 /// Commits a deploy (a new version or a past one) and counts it.
-async fn commit_deploy(node: &SharedNode, event: Event, answer: Value) -> Response {
+async fn commit_deploy(node: &SharedHost, event: Event, answer: wire::Committed) -> Response {
     let response = commit(node, event, false, answer).await;
     if response.status().is_success() {
-        node.metrics
-            .deploys
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        node.metrics.deploys.inc();
     }
     response
 }
 
 /// Proposes an undeploy or delete; a request about an app that does not exist (or an undeploy
 /// of an undeployed one) is answered without appending anything.
-async fn app_event(node: SharedNode, event: Event) -> Response {
-    if let Err(e) = node.linearize().await {
+async fn app_event(node: SharedHost, event: Event) -> Response {
+    if let Err(e) = node.log.linearize().await {
         return node_error(e);
     }
-    commit(&node, event, true, json!({})).await
+    commit(&node, event, true, committed(None, None, Vec::new())).await
 }
 
 pub async fn undeploy(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Path(app): Path<String>,
     Query(q): Query<WhoQuery>,
 ) -> Response {
-    let (who, at) = q.who_and_when();
+    let (who, at) = who_and_when(q);
     app_event(node, Event::AppUndeployed { app, who, at }).await
 }
 
 pub async fn delete(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Path(app): Path<String>,
     Query(q): Query<WhoQuery>,
 ) -> Response {
-    let (who, at) = q.who_and_when();
+    let (who, at) = who_and_when(q);
     app_event(node, Event::AppDeleted { app, who, at }).await
 }
 
 pub async fn versions(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Path(app): Path<String>,
     Query(q): Query<StateQuery>,
 ) -> Response {
-    if let Err(e) = node.read_barrier(q.stale).await {
+    if let Err(e) = node.log.read_barrier(q.stale).await {
         return node_error(e);
     }
-    let m = node.machine.read().expect("state machine lock");
-    let Some(record) = m.machine.state().apps.get(&app) else {
+    let m = node.log.view();
+    let Some(record) = m.state().apps.get(&app) else {
         return no_app(&app);
     };
-    let versions: Vec<Value> = record
+    let versions = record
         .versions
         .iter()
-        .map(|(version, v)| {
-            json!({
-                "version": version,
-                "digests": v.digests,
-                "components": v.manifest.components.iter().map(|c| &c.name).collect::<Vec<_>>(),
-                "deployed": record.history.iter().filter(|d| d.version == *version).collect::<Vec<_>>(),
-            })
+        .map(|(version, v)| wire::VersionInfo {
+            version: version.clone(),
+            digests: v.digests.clone(),
+            components: v
+                .manifest
+                .components
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+            deployed: record
+                .history
+                .iter()
+                .filter(|d| d.version == *version)
+                .cloned()
+                .collect(),
         })
         .collect();
-    Json(json!({
-        "app": app,
-        "desired": record.desired,
-        "undeployed": record.undeployed,
-        "versions": versions,
-        "history": record.history,
-    }))
+    Json(wire::AppVersions {
+        app,
+        desired: record.desired.clone(),
+        undeployed: record.undeployed,
+        versions,
+        history: record.history.clone(),
+    })
     .into_response()
 }
 
 /// Deploys a version the app had before, with the manifest and digests it had.
 pub async fn rollback(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Path((app, version)): Path<(String, String)>,
     Query(q): Query<WhoQuery>,
 ) -> Response {
-    if let Err(e) = node.linearize().await {
+    if let Err(e) = node.log.linearize().await {
         return node_error(e);
     }
     let stored = {
-        let m = node.machine.read().expect("state machine lock");
-        let Some(record) = m.machine.state().apps.get(&app) else {
+        let m = node.log.view();
+        let Some(record) = m.state().apps.get(&app) else {
             return no_app(&app);
         };
         match record.versions.get(&version) {
@@ -361,7 +373,7 @@ pub async fn rollback(
             }
         }
     };
-    let (who, at) = q.who_and_when();
+    let (who, at) = who_and_when(q);
     let event = Event::AppDeployed {
         app: app.clone(),
         version: version.clone(),
@@ -370,23 +382,23 @@ pub async fn rollback(
         who,
         at,
     };
-    commit_deploy(&node, event, json!({ "app": app, "version": version })).await
+    let answer = committed(Some(app), Some(version), Vec::new());
+    commit_deploy(&node, event, answer).await
 }
 
 pub async fn status(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Path(app): Path<String>,
     Query(q): Query<StateQuery>,
 ) -> Response {
-    if let Err(e) = node.read_barrier(q.stale).await {
+    if let Err(e) = node.log.read_barrier(q.stale).await {
         return node_error(e);
     }
-    let (mut body, placed, placed_status) = {
-        let m = node.machine.read().expect("state machine lock");
-        let (Some(record), Some(placement)) = (
-            m.machine.state().apps.get(&app),
-            m.machine.placements().apps.get(&app),
-        ) else {
+    let (mut answer, placed) = {
+        let m = node.log.view();
+        let (Some(record), Some(placement)) =
+            (m.state().apps.get(&app), m.placements().apps.get(&app))
+        else {
             return no_app(&app);
         };
         let placed: BTreeSet<String> = placement
@@ -394,55 +406,48 @@ pub async fn status(
             .values()
             .flat_map(|c| c.hosts.keys().cloned())
             .collect();
-        let body = json!({
-            "app": app,
-            "applied_index": m.machine.applied(),
-            "desired": record.desired,
-            "undeployed": record.undeployed,
-            "history": record.history,
-            "placement": placement,
-        });
-        (body, placed, placement.status)
+        let answer = wire::AppStatus {
+            app: app.clone(),
+            applied_index: m.applied(),
+            status: placement.status,
+            desired: record.desired.clone(),
+            undeployed: record.undeployed,
+            history: record.history.clone(),
+            placement: placement.clone(),
+            runtime: BTreeMap::new(),
+            runtime_failures: Vec::new(),
+        };
+        (answer, placed)
     };
     // Every live host is asked: a replica can fail to start (missing blob, no compile) or an
     // http-server address fail to bind on any of them.
-    let mut runtime = serde_json::Map::new();
-    let mut failures = Vec::new();
     let mut ready = true;
     for (id, report) in local_reports(&node).await {
-        let of_app = |key: &str| -> Vec<Value> {
-            report[key]
-                .as_array()
+        let of_app = wire::HostReplicas {
+            host: String::new(),
+            running: report
+                .running
                 .into_iter()
-                .flatten()
-                .filter(|r| r["app"] == app.as_str())
-                .cloned()
-                .collect()
+                .filter(|r| r.app == app)
+                .collect(),
+            failed: report.failed.into_iter().filter(|r| r.app == app).collect(),
         };
-        let (running, failed) = (of_app("running"), of_app("failed"));
-        for f in &failed {
-            failures.push(format!(
-                "host {id}: {}: {}",
-                f["component"].as_str().unwrap_or(""),
-                f["reason"].as_str().unwrap_or("")
-            ));
+        for f in &of_app.failed {
+            answer
+                .runtime_failures
+                .push(format!("host {id}: {}: {}", f.component, f.reason));
         }
-        if placed.contains(&id) && running.is_empty() {
+        if placed.contains(&id) && of_app.running.is_empty() {
             ready = false;
         }
-        if !running.is_empty() || !failed.is_empty() {
-            runtime.insert(id, json!({ "running": running, "failed": failed }));
+        if !of_app.running.is_empty() || !of_app.failed.is_empty() {
+            answer.runtime.insert(id, of_app);
         }
     }
-    let status = if !failures.is_empty() {
-        scheduler::Status::Failed
-    } else if !ready && placed_status == scheduler::Status::Deployed {
-        scheduler::Status::Reconciling
-    } else {
-        placed_status
-    };
-    body["status"] = json!(status);
-    body["runtime"] = Value::Object(runtime);
-    body["runtime_failures"] = json!(failures);
-    Json(body).into_response()
+    if !answer.runtime_failures.is_empty() {
+        answer.status = scheduler::Status::Failed;
+    } else if !ready && answer.status == scheduler::Status::Deployed {
+        answer.status = scheduler::Status::Reconciling;
+    }
+    Json(answer).into_response()
 }

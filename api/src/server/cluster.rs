@@ -13,38 +13,43 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use consensus::Event;
 use futures::Stream;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use wire::{EventsQuery, StateQuery, WhoQuery};
 
 use super::errors::{error, internal, node_error};
 use super::table;
-use crate::node::{now_millis, SharedNode};
+use crate::up::SharedHost;
+use consensus::node::now_millis;
+
+/// Most events `/v1/events` answers when no limit is asked.
+const EVENTS_PAGE: usize = 10_000;
+/// Events read from the audit log at a time for the event stream.
+const STREAM_BATCH: usize = 256;
+/// Longest an event stream waits for an applied index before looking again.
+const STREAM_WAKE: Duration = Duration::from_secs(1);
 
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// 200 once the node can serve the API fully, else 503 with the reasons.
-pub async fn readyz(State(node): State<SharedNode>) -> Response {
-    let metrics = node.raft.metrics().borrow().clone();
+pub async fn readyz(State(node): State<SharedHost>) -> Response {
+    let metrics = node.log.raft_metrics();
     let mut reasons = Vec::new();
     if metrics.current_leader.is_none() {
         reasons.push("no known leader".to_string());
     }
     let (recorded, applied) = {
-        let m = node.machine.read().expect("state machine lock");
-        (
-            m.machine.state().hosts.contains_key(&node.identity.host),
-            m.machine.applied(),
-        )
+        let m = node.log.view();
+        (m.state().hosts.contains_key(node.log.host()), m.applied())
     };
     if !recorded {
         reasons.push(format!(
             "host {} is not recorded in the state yet",
-            node.identity.host
+            node.log.host()
         ));
     }
-    let token = std::fs::read_to_string(crate::token::token_file(&node.config.data_dir))
+    let token = std::fs::read_to_string(consensus::data_dir::token_file(node.data_dir()))
         .unwrap_or_default();
     if token.trim() != &*node.api_token() {
         reasons.push("the API token file is not written yet".to_string());
@@ -54,25 +59,28 @@ pub async fn readyz(State(node): State<SharedNode>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "ready": reasons.is_empty(),
-        "host": node.identity.host,
-        "leader_id": metrics.current_leader,
-        "applied_index": applied,
-        "reasons": reasons,
-    });
+    let body = wire::Readiness {
+        ready: reasons.is_empty(),
+        host: node.log.host().to_string(),
+        leader_id: metrics.current_leader,
+        applied_index: applied,
+        reasons,
+    };
     (status, Json(body)).into_response()
 }
 
-pub async fn metrics(State(node): State<SharedNode>) -> Response {
-    let raft = node.raft.metrics().borrow().clone();
+pub async fn metrics(State(node): State<SharedHost>) -> Response {
+    let raft = node.log.raft_metrics();
+    let engine = node.replicas.engine();
     let gauges = crate::metrics::Gauges {
         term: raft.current_term,
         leader: raft.current_leader,
         is_leader: raft.state == openraft::ServerState::Leader,
-        applied_index: node.applied(),
+        applied_index: node.log.applied(),
         last_log_index: raft.last_log_index.unwrap_or(0),
-        instantiations: node.replicas.engine().instantiations(),
+        instantiations: engine.instantiations(),
+        instances_alive: engine.instances_alive(),
+        instances_peak: engine.instances_peak(),
         replicas: node
             .replicas
             .running()
@@ -81,8 +89,8 @@ pub async fn metrics(State(node): State<SharedNode>) -> Response {
             .collect(),
     };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::render(&node.metrics, &gauges),
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        node.metrics.render(&gauges),
     )
         .into_response()
 }
@@ -91,43 +99,39 @@ pub async fn openapi() -> Json<Value> {
     Json(table::openapi())
 }
 
-pub async fn cluster(State(node): State<SharedNode>) -> Response {
-    let metrics = node.raft.metrics().borrow().clone();
+pub async fn cluster(State(node): State<SharedHost>) -> Response {
+    let metrics = node.log.raft_metrics();
     let membership = metrics.membership_config.membership().clone();
     let (applied, hash) = {
-        let m = node.machine.read().expect("state machine lock");
-        (m.machine.applied(), m.machine.state_hash())
+        let m = node.log.view();
+        (m.applied(), m.state_hash())
     };
-    let leader_addr = node.leader_addr().map(|(_, a)| a);
-    Json(json!({
-        "node_id": node.node_id(),
-        "host": node.identity.host,
-        "state": format!("{:?}", metrics.state),
-        "term": metrics.current_term,
-        "leader_id": metrics.current_leader,
-        "leader_addr": leader_addr,
-        "applied_index": applied,
-        "state_hash": hash,
-        "last_log_index": metrics.last_log_index,
-        "snapshot_index": metrics.snapshot.map(|l| l.index),
-        "purged_index": metrics.purged.map(|l| l.index),
-        "voters": membership.voter_ids().collect::<Vec<_>>(),
-        "learners": membership.learner_ids().collect::<Vec<_>>(),
-        "nodes": membership.nodes().map(|(id, n)| (id.to_string(), n.addr.clone())).collect::<BTreeMap<_, _>>(),
-    }))
+    let leader_addr = node.log.leader().map(|(_, a)| a);
+    Json(wire::ClusterStatus {
+        node_id: node.log.node_id(),
+        host: node.log.host().to_string(),
+        state: format!("{:?}", metrics.state),
+        term: metrics.current_term,
+        leader_id: metrics.current_leader,
+        leader_addr,
+        applied_index: applied,
+        state_hash: hash,
+        last_log_index: metrics.last_log_index,
+        snapshot_index: metrics.snapshot.map(|l| l.index),
+        purged_index: metrics.purged.map(|l| l.index),
+        voters: membership.voter_ids().collect(),
+        learners: membership.learner_ids().collect(),
+        nodes: membership
+            .nodes()
+            .map(|(id, n)| (id.to_string(), n.addr.clone()))
+            .collect(),
+    })
     .into_response()
 }
 
-#[derive(Deserialize)]
-pub struct StateQuery {
-    at: Option<u64>,
-    #[serde(default)]
-    pub stale: bool,
-}
-
-pub async fn state(State(node): State<SharedNode>, Query(q): Query<StateQuery>) -> Response {
+pub async fn state(State(node): State<SharedHost>, Query(q): Query<StateQuery>) -> Response {
     if let Some(at) = q.at {
-        let applied = node.applied();
+        let applied = node.log.applied();
         if at > applied {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -135,59 +139,52 @@ pub async fn state(State(node): State<SharedNode>, Query(q): Query<StateQuery>) 
                 format!("index {at} is beyond the last applied index ({applied})"),
             );
         }
-        let audit = node.audit.clone();
+        let audit = node.log.audit().clone();
         return match tokio::task::spawn_blocking(move || audit.replay(Some(at))).await {
-            Ok(Ok(machine)) => Json(json!({
-                "applied_index": machine.applied(),
-                "state_hash": machine.state_hash(),
-                "state": machine.state(),
-                "placements": machine.placements(),
-            }))
-            .into_response(),
+            Ok(Ok(machine)) => Json(state_answer(&machine)).into_response(),
             Ok(Err(e)) => internal(e),
             Err(e) => internal(e),
         };
     }
-    if let Err(e) = node.read_barrier(q.stale).await {
+    if let Err(e) = node.log.read_barrier(q.stale).await {
         return node_error(e);
     }
-    let m = node.machine.read().expect("state machine lock");
-    Json(json!({
-        "applied_index": m.machine.applied(),
-        "state_hash": m.machine.state_hash(),
-        "state": m.machine.state(),
-        "placements": m.machine.placements(),
-    }))
-    .into_response()
+    Json(node.log.read(state_answer)).into_response()
 }
 
-#[derive(Deserialize)]
-pub struct EventsQuery {
-    #[serde(default)]
-    from: u64,
-    limit: Option<usize>,
+fn state_answer(machine: &consensus::StateMachine) -> wire::StateAnswer {
+    wire::StateAnswer {
+        applied_index: machine.applied(),
+        state_hash: machine.state_hash(),
+        state: machine.state().clone(),
+        placements: machine.placements().clone(),
+    }
 }
 
 /// `{index, event}` as the API shows an event.
-fn event_json(index: u64, event: &Event) -> Value {
-    json!({ "index": index, "event": event.versioned() })
+fn event_record(index: u64, event: &Event) -> wire::EventRecord {
+    wire::EventRecord {
+        index,
+        event: serde_json::to_value(event.versioned()).expect("events serialize"),
+    }
 }
 
 /// Up to `limit` events of the audit log from `from`.
-fn read_events(node: &SharedNode, from: u64, limit: usize) -> Result<Vec<(u64, Event)>, String> {
-    node.audit
+fn read_events(node: &SharedHost, from: u64, limit: usize) -> Result<Vec<(u64, Event)>, String> {
+    node.log
+        .audit()
         .events_from(from.max(1))
         .take(limit)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())
 }
 
-pub async fn events(State(node): State<SharedNode>, Query(q): Query<EventsQuery>) -> Response {
-    match read_events(&node, q.from, q.limit.unwrap_or(10_000)) {
+pub async fn events(State(node): State<SharedHost>, Query(q): Query<EventsQuery>) -> Response {
+    match read_events(&node, q.from, q.limit.unwrap_or(EVENTS_PAGE)) {
         Ok(events) => Json(
             events
                 .iter()
-                .map(|(i, e)| event_json(*i, e))
+                .map(|(i, e)| event_record(*i, e))
                 .collect::<Vec<_>>(),
         )
         .into_response(),
@@ -198,10 +195,10 @@ pub async fn events(State(node): State<SharedNode>, Query(q): Query<EventsQuery>
 /// Server-sent events from `from`: what the audit log holds, then each new event once this
 /// node applies it. The stream ends when the client goes away.
 pub async fn event_stream(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Query(q): Query<EventsQuery>,
 ) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
-    let applied = node.raft.metrics();
+    let applied = node.log.raft().metrics();
     let start = (node, applied, q.from.max(1), Vec::<(u64, Event)>::new());
     let stream =
         futures::stream::unfold(start, |(node, mut applied, next, mut pending)| async move {
@@ -211,16 +208,15 @@ pub async fn event_stream(
                     let sse_event = sse::Event::default()
                         .id(index.to_string())
                         .event(event.kind())
-                        .json_data(event_json(index, &event))
+                        .json_data(event_record(index, &event))
                         .expect("events serialize");
                     return Some((Ok(sse_event), (node, applied, index + 1, pending)));
                 }
-                match read_events(&node, next, 256) {
+                match read_events(&node, next, STREAM_BATCH) {
                     Ok(batch) if !batch.is_empty() => pending = batch,
                     Ok(_) => {
                         // Nothing new: wait until Raft applies something (or check again soon).
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(1), applied.changed()).await;
+                        let _ = tokio::time::timeout(STREAM_WAKE, applied.changed()).await;
                     }
                     Err(e) => {
                         tracing::warn!("event stream: {e}");
@@ -232,35 +228,36 @@ pub async fn event_stream(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// How long a host may take to report its replicas before it is left out of an answer.
+const REPORT_WITHIN: Duration = Duration::from_secs(1);
+
 /// What each live host reports running (`/v1/local/replicas`), by host; hosts that do not
-/// answer within a second are left out.
-pub async fn local_reports(node: &SharedNode) -> BTreeMap<String, Value> {
-    let hosts: Vec<(String, String)> = {
-        let m = node.machine.read().expect("state machine lock");
-        m.machine
-            .state()
+/// answer within [`REPORT_WITHIN`] are left out.
+pub async fn local_reports(node: &SharedHost) -> BTreeMap<String, wire::LocalReplicas> {
+    let hosts: Vec<(String, String)> = node.log.read(|m| {
+        m.state()
             .hosts
             .iter()
             .filter(|(_, h)| h.live)
             .filter_map(|(id, h)| Some((id.clone(), h.addresses.get("api")?.clone())))
             .collect()
-    };
+    });
     let requests = hosts.into_iter().map(|(id, addr)| {
-        let client = node.client.clone();
+        let client = node.log.client().clone();
         async move {
             let report = client
                 .get(format!("http://{addr}/v1/local/replicas"))
-                .timeout(Duration::from_secs(1))
+                .timeout(REPORT_WITHIN)
                 .send()
                 .await
                 .ok()?
-                .json::<Value>()
+                .json::<wire::LocalReplicas>()
                 .await
                 .ok()?;
             Some((id, report))
         }
     });
-    crate::node::join_all(requests)
+    consensus::node::join_all(requests)
         .await
         .into_iter()
         .flatten()
@@ -268,82 +265,78 @@ pub async fn local_reports(node: &SharedNode) -> BTreeMap<String, Value> {
 }
 
 /// Every host with its labels and the replicas placed on it and running on it.
-pub async fn inventory(State(node): State<SharedNode>, Query(q): Query<StateQuery>) -> Response {
-    if let Err(e) = node.read_barrier(q.stale).await {
+pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuery>) -> Response {
+    if let Err(e) = node.log.read_barrier(q.stale).await {
         return node_error(e);
     }
     let reports = local_reports(&node).await;
-    let m = node.machine.read().expect("state machine lock");
-    let (state, placements) = (m.machine.state(), m.machine.placements());
-    let hosts: Vec<Value> = state
+    let m = node.log.view();
+    let (state, placements) = (m.state(), m.placements());
+    let hosts = state
         .hosts
         .iter()
         .map(|(id, h)| {
-            let running = |app: &str, component: &str| -> Option<u64> {
+            let running = |app: &str, component: &str| -> Option<u32> {
                 let report = reports.get(id)?;
                 Some(
-                    report["running"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|r| r["app"] == app && r["component"] == component)
-                        .and_then(|r| r["replicas"].as_u64())
-                        .unwrap_or(0),
+                    report
+                        .running
+                        .iter()
+                        .find(|r| r.app == app && r.component == component)
+                        .map_or(0, |r| r.replicas),
                 )
             };
-            let components: Vec<Value> = placements
+            let components = placements
                 .apps
                 .iter()
                 .flat_map(|(app, p)| {
                     p.components.iter().filter_map(move |(component, c)| {
                         let placed = *c.hosts.get(id)?;
-                        Some((app, p, component, placed))
-                    })
-                })
-                .map(|(app, p, component, placed)| {
-                    json!({
-                        "app": app,
-                        "component": component,
-                        "version": p.serving_version,
-                        "replicas": placed,
-                        "running": running(app, component),
+                        Some(wire::HostComponent {
+                            app: app.clone(),
+                            component: component.clone(),
+                            version: p.serving_version.clone(),
+                            replicas: placed,
+                            running: running(app, component),
+                        })
                     })
                 })
                 .collect();
-            json!({
-                "host": id,
-                "labels": h.labels,
-                "live": h.live,
-                "api": h.addresses.get("api"),
-                "reported": reports.contains_key(id),
-                "components": components,
-            })
+            wire::InventoryHost {
+                host: id.clone(),
+                labels: h.labels.clone(),
+                live: h.live,
+                api: h.addresses.get("api").cloned(),
+                reported: reports.contains_key(id),
+                components,
+            }
         })
         .collect();
-    Json(json!({ "applied_index": m.machine.applied(), "hosts": hosts })).into_response()
+    Json(wire::Inventory {
+        applied_index: m.applied(),
+        hosts,
+    })
+    .into_response()
 }
 
-#[derive(Deserialize)]
-pub struct WhoQuery {
-    who: Option<String>,
-}
-
-impl WhoQuery {
-    /// Who asked (default `api`) and now, for the event.
-    pub fn who_and_when(self) -> (String, u64) {
-        (self.who.unwrap_or_else(|| "api".to_string()), now_millis())
-    }
+/// Who asked (default `api`) and now, for the event.
+pub fn who_and_when(q: WhoQuery) -> (String, u64) {
+    (q.who.unwrap_or_else(|| "api".to_string()), now_millis())
 }
 
 /// Appends `api_token_rotated` and answers the new token, once this node applied it.
-pub async fn rotate_token(State(node): State<SharedNode>, Query(q): Query<WhoQuery>) -> Response {
-    let (who, at) = q.who_and_when();
+pub async fn rotate_token(State(node): State<SharedHost>, Query(q): Query<WhoQuery>) -> Response {
+    let (who, at) = who_and_when(q);
     let committed = match node.propose(Event::ApiTokenRotated { who, at }).await {
         Ok(r) => r,
         Err(e) => return node_error(e),
     };
-    if let Err(e) = node.applied_at_least(committed.index).await {
+    if let Err(e) = node.log.applied_at_least(committed.index).await {
         return node_error(e);
     }
-    Json(json!({ "index": committed.index, "token": node.api_token() })).into_response()
+    Json(wire::RotatedToken {
+        index: committed.index,
+        token: node.api_token().to_string(),
+    })
+    .into_response()
 }

@@ -8,9 +8,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::BodyExt;
-use serde_json::json;
 
-use crate::node::NodeError;
+use consensus::node::NodeError;
 
 /// An error answer not yet turned into a response (small enough to return in a `Result`).
 #[derive(Debug)]
@@ -37,20 +36,21 @@ impl IntoResponse for ApiError {
 }
 
 pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    error_with_details(status, code, message, json!([]))
+    error_with_details(status, code, message, Vec::new())
 }
 
 pub fn error_with_details(
     status: StatusCode,
     code: &str,
     message: impl Into<String>,
-    details: serde_json::Value,
+    details: Vec<scheduler::Diagnostic>,
 ) -> Response {
-    (
-        status,
-        Json(json!({ "code": code, "message": message.into(), "details": details })),
-    )
-        .into_response()
+    let body = wire::ErrorBody {
+        code: code.to_string(),
+        message: message.into(),
+        details,
+    };
+    (status, Json(body)).into_response()
 }
 
 pub fn node_error(e: NodeError) -> Response {

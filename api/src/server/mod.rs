@@ -19,7 +19,7 @@ use axum::response::Response;
 use axum::Router;
 use consensus::raft::SECRET_HEADER;
 
-use crate::node::SharedNode;
+use crate::up::SharedHost;
 pub use errors::{error, node_error};
 use table::Access;
 
@@ -27,7 +27,7 @@ use table::Access;
 /// chunks well below this).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-pub fn router(node: SharedNode) -> Router {
+pub fn router(node: SharedHost) -> Router {
     let mut router = Router::new();
     for (doc, handler) in table::routes() {
         let handler = match doc.access {
@@ -50,7 +50,7 @@ pub fn router(node: SharedNode) -> Router {
 }
 
 /// Requests for `APP.localhost` (or `APP.<domain>`) go to the app, not to the API.
-async fn ingress(State(node): State<SharedNode>, request: Request, next: Next) -> Response {
+async fn ingress(State(node): State<SharedHost>, request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(axum::http::header::HOST)
@@ -69,7 +69,7 @@ async fn ingress(State(node): State<SharedNode>, request: Request, next: Next) -
 }
 
 async fn require_secret(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: Request,
@@ -79,7 +79,7 @@ async fn require_secret(
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if !crate::token::same(given, node.identity.secret.as_bytes()) {
+    if !crate::token::same(given, node.log.identity().secret.as_bytes()) {
         tracing::warn!(
             "refused {} from {peer}: {} cluster secret",
             request.uri().path(),
@@ -95,7 +95,7 @@ async fn require_secret(
 }
 
 async fn require_token(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: Request,

@@ -8,7 +8,8 @@ use consensus::raft::{LogBatch, NodeId, TypeConfig};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
 use super::{error, node_error};
-use crate::node::{JoinRequest, SharedNode};
+use crate::up::SharedHost;
+use consensus::node::JoinRequest;
 
 fn not_leader() -> Response {
     error(
@@ -19,52 +20,52 @@ fn not_leader() -> Response {
 }
 
 pub async fn append(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> Response {
-    Json(node.raft.append_entries(rpc).await).into_response()
+    Json(node.log.raft().append_entries(rpc).await).into_response()
 }
 
 pub async fn vote(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Json(rpc): Json<VoteRequest<NodeId>>,
 ) -> Response {
-    Json(node.raft.vote(rpc).await).into_response()
+    Json(node.log.raft().vote(rpc).await).into_response()
 }
 
 pub async fn snapshot(
-    State(node): State<SharedNode>,
+    State(node): State<SharedHost>,
     Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
 ) -> Response {
-    Json(node.raft.install_snapshot(rpc).await).into_response()
+    Json(node.log.raft().install_snapshot(rpc).await).into_response()
 }
 
 /// A batch forwarded by another node: appended here if this node leads, else 409.
-pub async fn propose(State(node): State<SharedNode>, Json(batch): Json<LogBatch>) -> Response {
-    match node.proposer.write_here(batch).await {
+pub async fn propose(State(node): State<SharedHost>, Json(batch): Json<LogBatch>) -> Response {
+    match node.log.proposer().write_here(batch).await {
         Ok(Some(response)) => Json(response).into_response(),
         Ok(None) => not_leader(),
         Err(e) => node_error(e),
     }
 }
 
-pub async fn join(State(node): State<SharedNode>, Json(req): Json<JoinRequest>) -> Response {
-    match node.join(&req).await {
+pub async fn join(State(node): State<SharedHost>, Json(req): Json<JoinRequest>) -> Response {
+    match node.log.join(&req).await {
         Ok(response) => Json(response).into_response(),
         Err(e) => node_error(e),
     }
 }
 
-pub async fn join_leader(State(node): State<SharedNode>, Json(req): Json<JoinRequest>) -> Response {
-    match node.join_here(&req).await {
+pub async fn join_leader(State(node): State<SharedHost>, Json(req): Json<JoinRequest>) -> Response {
+    match node.log.join_here(&req).await {
         Ok(Some(response)) => Json(response).into_response(),
         Ok(None) => not_leader(),
         Err(e) => node_error(e),
     }
 }
 
-pub async fn read_index(State(node): State<SharedNode>) -> Response {
-    match node.read_index_here().await {
+pub async fn read_index(State(node): State<SharedHost>) -> Response {
+    match node.log.read_index_here().await {
         Ok(Some(index)) => Json(index).into_response(),
         Ok(None) => not_leader(),
         Err(e) => node_error(e),

@@ -5,7 +5,7 @@ use axum::routing::{delete, get, post, MethodRouter};
 use serde_json::{json, Map, Value};
 
 use super::{apps, blobs, cluster, raft};
-use crate::node::SharedNode;
+use crate::up::SharedHost;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,13 +33,17 @@ pub struct RouteDoc {
     pub responses: &'static [(u16, &'static str)],
 }
 
-const MANIFEST_TYPES: &[&str] = &[
+/// Content types a manifest may be sent as.
+pub const MANIFEST_TYPES: &[&str] = &[
     "application/yaml",
     "application/x-yaml",
     "text/yaml",
+    "text/x-yaml",
     "application/json",
     "text/plain",
 ];
+/// Content types a component may be uploaded as.
+pub const BLOB_TYPES: &[&str] = &["application/wasm", "application/octet-stream"];
 const JSON: &[&str] = &["application/json"];
 
 /// The given value, or the default when none is given.
@@ -71,7 +75,7 @@ macro_rules! route {
 }
 
 /// Every route, with its handler.
-pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedNode>)> {
+pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
     vec![
         route!(get "/healthz", Open, "The process is up and serving HTTP.", cluster::healthz),
         route!(get "/readyz", Open,
@@ -105,7 +109,7 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedNode>)> {
         route!(post "/v1/apps/{app}/undeploy", Token, "Stop running an app; its versions and history are kept.", apps::undeploy,
             query: &[("who", "who undeploys, for the history")], responses: &[(200, "committed"), (404, "no such app"), (409, "already undeployed")]),
         route!(post "/v1/blobs", Token, "Upload a component; answers its sha256 digest.", blobs::upload,
-            body: &["application/wasm", "application/octet-stream"], responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")]),
+            body: BLOB_TYPES, responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")]),
         route!(get "/v1/blobs/{digest}", Open, "Download a component by sha256 digest.", blobs::download,
             responses: &[(200, "the bytes"), (404, "not on this host")]),
         route!(get "/v1/local/replicas", Open, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),

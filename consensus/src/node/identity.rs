@@ -2,11 +2,17 @@
 //! at the first start and kept across restarts (files with mode 0600).
 
 use std::fs;
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::data_dir::{identity_file, secret_file, write_private};
+
+/// Random bytes of a new node id.
+const NODE_ID_BYTES: usize = 8;
+/// Random bytes of a new cluster secret (hex-encoded: 64 characters).
+const SECRET_BYTES: usize = 32;
 
 /// What a node is, kept in `DATA_DIR/node.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,38 +22,11 @@ pub struct Identity {
     pub secret: String,
 }
 
-pub fn identity_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("node.json")
-}
-
-/// Where the first node writes the cluster secret for operators to hand to joiners.
-pub fn secret_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("cluster-secret")
-}
-
 /// `n` random bytes from the operating system.
 pub fn random_bytes(n: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
     fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
     Ok(buf)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes `contents` to `path` readable by the owner only.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
 }
 
 impl Identity {
@@ -65,12 +44,12 @@ impl Identity {
     /// A new identity: a random Raft id, `name` or a host name derived from the id, and the
     /// given secret or a new random one.
     pub fn create(name: Option<&str>, secret: Option<&str>) -> std::io::Result<Identity> {
-        let id_bytes = random_bytes(8)?;
+        let id_bytes = random_bytes(NODE_ID_BYTES)?;
         let node_id = u64::from_be_bytes(id_bytes.try_into().expect("8 bytes")) >> 1 | 1;
         let host = name.map_or_else(|| format!("host-{:08x}", node_id as u32), str::to_string);
         let secret = match secret {
             Some(s) => s.to_string(),
-            None => hex(&random_bytes(32)?),
+            None => hex::encode(random_bytes(SECRET_BYTES)?),
         };
         Ok(Identity {
             node_id,

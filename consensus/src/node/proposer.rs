@@ -3,23 +3,24 @@
 //! retried only when they are certain not to have been appended.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use consensus::raft::{ApplyResponse, BatchResponse, LogBatch, NodeId, Raft, SECRET_HEADER};
-use consensus::Event;
 use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-/// How many times a write is retried across leader changes before giving up.
-pub const ATTEMPTS: u32 = 12;
+use super::timing::{backoff, PROPOSE_ATTEMPTS};
+use crate::raft::{ApplyResponse, BatchResponse, LogBatch, NodeId, Raft, SECRET_HEADER};
+use crate::Event;
+
 /// Most events in one Raft entry.
 const MAX_BATCH: usize = 512;
+/// Proposals that may wait for the next batch before `propose` waits for room.
+const QUEUE_DEPTH: usize = 4096;
 /// Batches in flight at once; while they are, new proposals queue and form the next batch.
 const IN_FLIGHT: usize = 1;
 
 /// Why a cluster operation failed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum NodeError {
     /// Not done, for certain (no leader reachable within the retries): safe to retry.
     Unavailable(String),
@@ -83,7 +84,7 @@ impl Proposer {
 
     /// Starts the task that groups proposals into entries.
     pub fn start(self) -> Proposals {
-        let (tx, mut rx) = mpsc::channel::<Pending>(4096);
+        let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE_DEPTH);
         let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -106,16 +107,7 @@ impl Proposer {
                     let result = proposer.write(LogBatch(events)).await;
                     drop(permit);
                     for (i, reply) in replies.into_iter().enumerate() {
-                        let answer = match &result {
-                            Ok(r) => Ok(r.event(i)),
-                            Err(NodeError::Unavailable(m)) => {
-                                Err(NodeError::Unavailable(m.clone()))
-                            }
-                            Err(NodeError::Unknown(m)) => Err(NodeError::Unknown(m.clone())),
-                            Err(NodeError::Rejected(m)) => Err(NodeError::Rejected(m.clone())),
-                            Err(NodeError::Internal(m)) => Err(NodeError::Internal(m.clone())),
-                        };
-                        let _ = reply.send(answer);
+                        let _ = reply.send(result.clone().map(|r| r.event(i)));
                     }
                 });
             }
@@ -153,12 +145,8 @@ impl Proposer {
         };
         tokio::select! {
             _ = changed => {}
-            _ = Self::backoff(attempt) => {}
+            _ = tokio::time::sleep(backoff(attempt)) => {}
         }
-    }
-
-    pub async fn backoff(attempt: u32) {
-        tokio::time::sleep(Duration::from_millis((25u64 << attempt.min(5)).min(800))).await;
     }
 
     /// Appends `batch` here if this node leads; `Ok(None)` when it does not, in which case the
@@ -198,7 +186,7 @@ impl Proposer {
         Fut: std::future::Future<Output = Result<Option<R>, NodeError>>,
     {
         let mut last_error = "no leader elected".to_string();
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..PROPOSE_ATTEMPTS {
             if let Some(done) = here().await? {
                 return Ok(done);
             }

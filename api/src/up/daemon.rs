@@ -6,12 +6,18 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::local::{self, LocalNode, UpPlan};
+use super::local::{self, LocalNode, UpPlan};
 
 /// How long `up -d` waits for the node to be ready.
 const READY_WITHIN: Duration = Duration::from_secs(90);
 /// How long `down` waits for a node to stop before it kills it.
 const STOP_WITHIN: Duration = Duration::from_secs(20);
+/// Longest a readiness probe of the detached node may take.
+const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the detached node's readiness is probed.
+const READY_POLL: Duration = Duration::from_millis(100);
+/// How often a stopping node is checked for having exited.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// What `up -d` reports once the node is ready.
 pub struct Started {
@@ -24,7 +30,7 @@ pub struct Started {
 pub async fn detach(plan: &UpPlan, args: &[String], given: Given) -> Result<Started, String> {
     std::fs::create_dir_all(&plan.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", plan.data_dir.display()))?;
-    let log_path = local::log_file(&plan.data_dir);
+    let log_path = consensus::data_dir::log_file(&plan.data_dir);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -62,7 +68,7 @@ pub async fn detach(plan: &UpPlan, args: &[String], given: Given) -> Result<Star
     let pid = child.id();
     let deadline = Instant::now() + READY_WITHIN;
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
+        .timeout(READY_PROBE_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
     loop {
@@ -82,7 +88,7 @@ pub async fn detach(plan: &UpPlan, args: &[String], given: Given) -> Result<Star
                 log_path.display()
             ));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(READY_POLL).await;
     }
 }
 
@@ -158,7 +164,7 @@ pub fn stop(nodes: &[LocalNode]) -> Vec<String> {
         .iter()
         .map(|n| {
             while local::alive(n.pid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(STOP_POLL);
             }
             if local::alive(n.pid) {
                 // SAFETY: as above.

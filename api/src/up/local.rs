@@ -9,6 +9,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+use consensus::data_dir::{address_file, identity_file, pid_file, secret_file};
 use serde::{Deserialize, Serialize};
 
 /// Where local nodes are registered and default data directories live.
@@ -22,21 +23,6 @@ pub fn home() -> PathBuf {
 
 fn registry(home: &Path) -> PathBuf {
     home.join("running")
-}
-
-/// The pid file of the node running from `data_dir`.
-pub fn pid_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("flotilla.pid")
-}
-
-/// Where a detached node writes its output.
-pub fn log_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("flotilla.log")
-}
-
-/// The address a node listened on last, reused when it restarts without `--listen`.
-pub fn address_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("api-address")
 }
 
 /// A node running on this machine.
@@ -194,13 +180,13 @@ pub fn plan_up(
         None => free_address(DEFAULT_API)
             .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))?,
     };
-    let fresh = !crate::identity::identity_file(&data_dir).exists();
+    let fresh = !identity_file(&data_dir).exists();
     let local = running.first().filter(|_| fresh && join.is_none());
     let (join, secret) = match local {
         Some(first) => {
             let secret = match secret {
                 Some(s) => s,
-                None => std::fs::read_to_string(crate::identity::secret_file(&first.data_dir))
+                None => std::fs::read_to_string(secret_file(&first.data_dir))
                     .map_err(|e| {
                         format!(
                             "a local cluster runs ({}), but its secret cannot be read: {e}",
@@ -279,7 +265,7 @@ mod tests {
         assert_eq!(first.join, None);
 
         let me = node(home.path(), 1, std::process::id());
-        std::fs::write(crate::identity::secret_file(&me.data_dir), "s3cret\n").unwrap();
+        std::fs::write(secret_file(&me.data_dir), "s3cret\n").unwrap();
         me.register(home.path()).unwrap();
         // Hold the first node's port, as a running node does.
         let held = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -303,9 +289,9 @@ mod tests {
         let dir = home.path().join("nodes/node-1");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(address_file(&dir), "127.0.0.1:7999\n").unwrap();
-        std::fs::write(crate::identity::identity_file(&dir), "{}").unwrap();
+        std::fs::write(identity_file(&dir), "{}").unwrap();
         let other = node(home.path(), 2, std::process::id());
-        std::fs::write(crate::identity::secret_file(&other.data_dir), "s\n").unwrap();
+        std::fs::write(secret_file(&other.data_dir), "s\n").unwrap();
         other.register(home.path()).unwrap();
         let plan = plan_up(home.path(), None, None, None, None).unwrap();
         assert_eq!(plan.data_dir, dir);

@@ -1,0 +1,295 @@
+//! The command line's grammar: every command, flag and default of `flotilla`, for clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "flotilla",
+    version,
+    about = "Run WebAssembly components across a cluster"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+/// Which cluster a command talks to.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// Any node's API address (default: the first local node, else 127.0.0.1:7001).
+    #[arg(long, env = "FLOTILLA_API", global = true)]
+    pub api: Option<String>,
+    /// The API token for changes (default: DATA_DIR/api-token of a local node).
+    #[arg(long, env = "FLOTILLA_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Tables for people, or JSON for scripts.
+    #[arg(short, long, value_enum, default_value = "table", global = true)]
+    pub output: Output,
+}
+
+impl Target {
+    /// The API these options name (or the local cluster's).
+    pub fn api(&self) -> super::client::Api {
+        super::client::Api::resolve(self.api.clone(), self.token.clone())
+    }
+}
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Deploy a wadm manifest: file:// images are uploaded and their digests pinned.
+    #[command(after_help = "Examples:
+  flotilla app deploy examples/hello-world/wadm.yaml --wait
+  flotilla app deploy examples/hello-world/wadm-spread.yaml --dry-run
+  FLOTILLA_API=127.0.0.1:7002 flotilla app deploy wadm.yaml -o json")]
+    Deploy {
+        /// The manifest (YAML or JSON).
+        file: PathBuf,
+        /// Wait until the app is Deployed (or fails), showing progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_timeout: u64,
+        /// Validate and show the placement it would get; upload and append nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Check a manifest without deploying it: every error and warning with its field path and
+    /// line/column.
+    #[command(after_help = "Examples:\n  flotilla app validate examples/hello-world/wadm.yaml")]
+    Validate {
+        /// The manifest (YAML or JSON).
+        file: PathBuf,
+    },
+    /// List every app with its status, versions and replicas.
+    #[command(after_help = "Examples:\n  flotilla app list\n  flotilla app list -o json")]
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show an app's status, versions and replicas per host.
+    #[command(
+        after_help = "Examples:\n  flotilla app status hello-world\n  flotilla app status hello-world -o json"
+    )]
+    Status {
+        app: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show who deployed which version of an app, and when.
+    #[command(after_help = "Examples:\n  flotilla app history hello-world")]
+    History {
+        app: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Deploy a version the app had before.
+    #[command(after_help = "Examples:\n  flotilla app rollback hello-world v0.0.1 --wait")]
+    Rollback {
+        app: String,
+        /// The version to deploy again (see `flotilla app history APP`).
+        version: String,
+        /// Wait until the app is Deployed (or fails), showing progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_timeout: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop running an app; its versions and history are kept (deploy it again to restart).
+    #[command(after_help = "Examples:\n  flotilla app undeploy hello-world")]
+    Undeploy {
+        app: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove an app from the state (its events stay in the audit log).
+    #[command(after_help = "Examples:\n  flotilla app delete hello-world")]
+    Delete {
+        app: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum GetCommand {
+    /// Every host: its labels, liveness, and the components on it with their replicas.
+    #[command(
+        after_help = "Examples:\n  flotilla get inventory\n  flotilla get inventory -o json"
+    )]
+    Inventory {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ClusterCommand {
+    /// This node's view: Raft role, term, leader, applied index, state hash and members.
+    #[command(
+        after_help = "Examples:\n  flotilla cluster status\n  flotilla cluster status --api 127.0.0.1:7002"
+    )]
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Replace the API token on every node; prints the new one (local nodes also write it to
+    /// DATA_DIR/api-token).
+    #[command(after_help = "Examples:\n  flotilla token rotate")]
+    Rotate {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Where the node keeps its identity and database; reused on restart (default: the first
+    /// FLOTILLA_HOME/nodes/node-N that no running node uses; FLOTILLA_HOME is ~/.flotilla).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// IP:PORT to listen on; other nodes reach this node there (default: the address it had,
+    /// else 127.0.0.1:7001 when free, else a free port).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Any member of the cluster to join (only at the first start; default: the local cluster
+    /// that is already running, if any).
+    #[arg(long)]
+    pub join: Option<String>,
+    /// Run in the background: output goes to DATA_DIR/flotilla.log, the pid to
+    /// DATA_DIR/flotilla.pid; returns once the node is ready.
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    /// A label of this host, k=v (repeatable).
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// The cluster secret (required to join a remote cluster; the first node creates it).
+    #[arg(long, env = "FLOTILLA_CLUSTER_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// This host's name (default: host-<part of the node id>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Voters the cluster grows to as nodes join (3 or 5); the others stay learners.
+    #[arg(long, default_value_t = 3, value_parser = parse_voters)]
+    pub voters: usize,
+    /// Milliseconds a host may be unreachable before the leader records it as lost (its
+    /// replicas then move to other hosts).
+    #[arg(long, default_value_t = 2000)]
+    pub lost_after_ms: u64,
+    /// Take a snapshot (and purge the log before it) every this many log entries (etcd's
+    /// default snapshot count).
+    #[arg(long, default_value_t = 100_000)]
+    pub snapshot_every: u64,
+    /// Also serve apps as APP.<domain> (they are always served as APP.localhost).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Milliseconds a request waits for a free replica before it is forwarded or refused.
+    #[arg(long, default_value_t = 1000)]
+    pub queue_wait_ms: u64,
+    /// CPU time one request may take before its instance is stopped (milliseconds).
+    #[arg(long, default_value_t = 5000)]
+    pub cpu_deadline_ms: u64,
+    /// Most linear memory one instance may use (MiB).
+    #[arg(long, default_value_t = 64)]
+    pub max_memory_mib: usize,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start a host: the first one creates a cluster, later ones join it (on this machine on
+    /// their own, elsewhere with --join).
+    #[command(after_help = "Examples:
+  flotilla up                                   # a cluster of one, in the foreground
+  flotilla up --label zone=us-east-1 -d         # one more host on this machine, joins on its own
+  flotilla up --data-dir ./n1 --listen 10.0.0.1:7001
+  FLOTILLA_CLUSTER_SECRET=$(cat ./n1/cluster-secret) flotilla up --data-dir ./n2 --listen 10.0.0.2:7001 --join 10.0.0.1:7001")]
+    Up(Box<UpArgs>),
+    /// Stop local hosts started by `flotilla up` (the latest one, or all).
+    #[command(
+        after_help = "Examples:\n  flotilla down\n  flotilla down --all\n  flotilla down --data-dir ~/.flotilla/nodes/node-2"
+    )]
+    Down {
+        /// Stop every local host.
+        #[arg(long)]
+        all: bool,
+        /// Stop the host running from this data directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Deploy and inspect applications.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla app deploy examples/hello-world/wadm.yaml --wait\n  flotilla app list\n  flotilla app history hello-world"
+    )]
+    App(AppCommand),
+    /// Inspect the cluster's resources.
+    #[command(subcommand, after_help = "Examples:\n  flotilla get inventory")]
+    Get(GetCommand),
+    /// The audit log: every event from an index, and new ones as they happen with --follow.
+    #[command(
+        after_help = "Examples:\n  flotilla events\n  flotilla events --from 42 --follow\n  flotilla events -o json"
+    )]
+    Events {
+        /// First event index.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Keep printing new events until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The cluster's Raft status as one node sees it.
+    #[command(subcommand, after_help = "Examples:\n  flotilla cluster status")]
+    Cluster(ClusterCommand),
+    /// The API token that changes need.
+    #[command(subcommand, after_help = "Examples:\n  flotilla token rotate")]
+    Token(TokenCommand),
+    /// Rebuild the state offline from a node's audit log, at its last index or at --at N.
+    #[command(
+        after_help = "Examples:\n  flotilla replay --data-dir ./node1\n  flotilla replay --data-dir ./node1 --at 42 -o json"
+    )]
+    Replay {
+        /// The node's data directory (stopped: the database is locked while it runs).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Stop after the event at this index.
+        #[arg(long)]
+        at: Option<u64>,
+        /// Tables for people, or JSON for scripts.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+}
+
+pub fn parse_voters(s: &str) -> Result<usize, String> {
+    match s {
+        "3" => Ok(3),
+        "5" => Ok(5),
+        _ => Err(format!("voters must be 3 or 5, not {s}")),
+    }
+}
+
+pub fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("label `{s}` is not k=v")),
+    }
+}

@@ -1,0 +1,126 @@
+//! The API client of the command line: finding the cluster (flags, environment, else the
+//! local nodes) and its token, calling the API, and turning error answers into one message.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::up::local;
+
+/// Connecting to the API.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A whole call (a deploy with `--wait` polls in many calls).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A node's API, with the token for mutating calls when one is known.
+pub struct Api {
+    pub addr: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// What a failed call says: the API's message, then one line per detail.
+fn describe_error(status: reqwest::StatusCode, body: &[u8]) -> String {
+    let Ok(error) = serde_json::from_slice::<wire::ErrorBody>(body) else {
+        return format!("the API answered {status}");
+    };
+    let mut text = error.message;
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        text.push_str(" (pass --token or set FLOTILLA_TOKEN)");
+    }
+    for d in &error.details {
+        let at = d
+            .position
+            .map(|p| format!(" (line {}, column {})", p.line, p.column))
+            .unwrap_or_default();
+        let severity = match d.severity {
+            scheduler::Severity::Error => "error",
+            scheduler::Severity::Warning => "warning",
+        };
+        text.push_str(&format!("\n  {severity} {}{at}: {}", d.path, d.message));
+    }
+    text
+}
+
+impl Api {
+    /// `--api`/`FLOTILLA_API`, else the first local node, else 127.0.0.1:7001; the token from
+    /// `--token`/`FLOTILLA_TOKEN`, else from the data directory of a local node of the cluster.
+    pub fn resolve(api: Option<String>, token: Option<String>) -> Api {
+        let running = local::running(&local::home());
+        let addr = api
+            .or_else(|| running.first().map(|n| n.api.clone()))
+            .unwrap_or_else(|| local::DEFAULT_API.to_string());
+        let token = token.or_else(|| {
+            let node = running.iter().find(|n| n.api == addr).or(running.first())?;
+            let text =
+                std::fs::read_to_string(consensus::data_dir::token_file(&node.data_dir)).ok()?;
+            Some(text.trim().to_string())
+        });
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CALL_TIMEOUT)
+            .build()
+            .expect("HTTP client");
+        Api { addr, token, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends `request` (with the token, if known) and reads the JSON answer as `T`; an error
+    /// answer becomes its message.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, String> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the API at {}: {e}", self.addr))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("{} answered {status}, then broke off: {e}", self.addr))?;
+        if !status.is_success() {
+            return Err(describe_error(status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            format!(
+                "{} answered {status} with what this CLI cannot read: {e}",
+                self.addr
+            )
+        })
+    }
+
+    /// `GET path`, read as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        self.call(self.http.get(self.url(path))).await
+    }
+}
+
+/// Who runs the command, for the deployment history.
+pub fn who() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".to_string())
+}
+
+/// Escapes a path segment (app names and versions are plain, but versions may hold `+`).
+pub fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,14 @@
+//! `flotilla cluster status`: the Raft view of one node.
+
+use crate::cli::args::ClusterCommand;
+use crate::cli::render;
+
+pub async fn run(command: ClusterCommand) -> super::Outcome {
+    match command {
+        ClusterCommand::Status { target } => {
+            let answer: wire::ClusterStatus = target.api().get("/v1/cluster").await?;
+            super::show(target.output, &answer, render::cluster);
+            Ok(())
+        }
+    }
+}

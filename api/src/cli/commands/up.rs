@@ -1,0 +1,76 @@
+//! `flotilla up`: a host in the foreground, or detached with `-d` (then this returns once the
+//! host is ready).
+
+use std::time::Duration;
+
+use consensus::node::LogConfig;
+
+use crate::cli::args::UpArgs;
+use crate::up::{daemon, local, HostConfig, Membership};
+
+/// What the node logs unless `RUST_LOG` says otherwise.
+const DEFAULT_LOG_FILTER: &str = "info,openraft=error,sled=warn";
+
+pub async fn run(args: UpArgs) -> super::Outcome {
+    let home = local::home();
+    let plan = local::plan_up(
+        &home,
+        args.data_dir.clone(),
+        args.listen.clone(),
+        args.join.clone(),
+        args.secret.clone(),
+    )?;
+    if args.detach {
+        let given = daemon::Given {
+            data_dir: args.data_dir.is_some(),
+            listen: args.listen.is_some(),
+            join: args.join.is_some(),
+        };
+        let own_args: Vec<String> = std::env::args().skip(1).collect();
+        let started = daemon::detach(&plan, &own_args, given).await?;
+        println!(
+            "host {} is up (pid {}): API http://{}",
+            started.host, started.pid, plan.listen
+        );
+        if let Some(join) = &plan.join {
+            println!("  joined the cluster at {join}");
+        }
+        println!(
+            "  data: {}\n  log:  {}\n  stop it with: flotilla down --data-dir {}",
+            plan.data_dir.display(),
+            consensus::data_dir::log_file(&plan.data_dir).display(),
+            plan.data_dir.display()
+        );
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = HostConfig {
+        log: LogConfig {
+            data_dir: plan.data_dir,
+            listen: plan.listen,
+            labels: args.labels.into_iter().collect(),
+            voters: args.voters,
+            snapshot_every: args.snapshot_every,
+            lost_after: Duration::from_millis(args.lost_after_ms),
+        },
+        domain: args.domain,
+        queue_wait: Duration::from_millis(args.queue_wait_ms),
+        engine: runtime::engine::EngineConfig {
+            max_memory_bytes: args.max_memory_mib << 20,
+            cpu_deadline: Duration::from_millis(args.cpu_deadline_ms),
+            ..Default::default()
+        },
+    };
+    let membership = Membership {
+        join: plan.join,
+        secret: plan.secret,
+        name: args.name,
+    };
+    crate::up::run(config, membership, &home).await
+}

@@ -1,0 +1,116 @@
+//! What `flotilla up` composes: a member of the replicated log ([`consensus::node::Node`]),
+//! this host's runtime (replicas, ingress, listeners), and what the API keeps of its own (the
+//! token and the counters of `/metrics`). The HTTP handlers get a [`SharedHost`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consensus::node::{Identity, LogConfig, Node, NodeError};
+use consensus::raft::ApplyResponse;
+use consensus::Event;
+use runtime::blobs::BlobStore;
+use runtime::engine::{EngineConfig, WasmEngine};
+use runtime::ingress::Ingress;
+use runtime::listeners::Listeners;
+use runtime::peers::PeerBlobs;
+use runtime::reconcile::Reconciler;
+use runtime::replicas::ReplicaSet;
+
+use crate::metrics::Metrics;
+use crate::token::TokenCache;
+
+/// Settings of `flotilla up`.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub log: LogConfig,
+    /// Apps are also served as `APP.<domain>` (they always are as `APP.localhost`).
+    pub domain: Option<String>,
+    /// How long a request waits for a free replica before it is forwarded or refused.
+    pub queue_wait: Duration,
+    /// Limits of the wasmtime engine.
+    pub engine: EngineConfig,
+}
+
+/// A running host.
+pub struct Host {
+    pub log: Arc<Node>,
+    pub replicas: Arc<ReplicaSet>,
+    pub ingress: Arc<Ingress>,
+    pub listeners: Arc<Listeners>,
+    pub metrics: Metrics,
+    tokens: TokenCache,
+}
+
+pub type SharedHost = Arc<Host>;
+
+impl Host {
+    /// Opens the log (starting Raft) and the runtime; nothing is served or followed yet.
+    pub async fn open(config: HostConfig, identity: Identity) -> Result<SharedHost, String> {
+        let data_dir = config.log.data_dir.clone();
+        let outgoing = config.log.outgoing_address();
+        let tokens = TokenCache::new(&identity.secret);
+        let log = Node::open(config.log, identity).await?;
+        let mut engine_config = config.engine;
+        engine_config
+            .cache_dir
+            .get_or_insert_with(|| consensus::data_dir::compiled(&data_dir));
+        let engine =
+            WasmEngine::new(engine_config).map_err(|e| format!("cannot start wasmtime: {e:#}"))?;
+        let blobs = BlobStore::open(&consensus::data_dir::blobs(&data_dir))
+            .map_err(|e| format!("cannot open the blob store: {e}"))?;
+        let replicas = ReplicaSet::new(engine, blobs);
+        let ingress = Ingress::new(replicas.clone(), config.domain, config.queue_wait, outgoing);
+        let listeners = Listeners::new(ingress.clone());
+        Ok(Arc::new(Host {
+            log,
+            replicas,
+            ingress,
+            listeners,
+            metrics: Metrics::default(),
+            tokens,
+        }))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.log.config().data_dir
+    }
+
+    /// The API token of the current generation (see [`crate::token`]).
+    pub fn api_token(&self) -> Arc<str> {
+        self.tokens
+            .token(crate::token::generation(&self.log.feed()))
+    }
+
+    /// Proposes `event` through the log, counting its commit latency.
+    pub async fn propose(&self, event: Event) -> Result<ApplyResponse, NodeError> {
+        let started = Instant::now();
+        let committed = self.log.propose(event).await?;
+        self.metrics.observe_commit(started.elapsed());
+        Ok(committed)
+    }
+
+    /// Starts what follows the log for as long as the process runs: the liveness watcher
+    /// (acting while this node leads), the reconciler of this host's replicas, and the token
+    /// file.
+    pub fn follow(self: &SharedHost) {
+        tokio::spawn(consensus::node::liveness::watch(self.log.clone()));
+        let reconciler = Reconciler {
+            host: self.log.host().to_string(),
+            replicas: self.replicas.clone(),
+            ingress: self.ingress.clone(),
+            listeners: self.listeners.clone(),
+        };
+        let peers = PeerBlobs {
+            host: self.log.host().to_string(),
+            feed: self.log.feed(),
+            client: self.log.client().clone(),
+        };
+        tokio::spawn(reconciler.run(self.log.feed(), peers));
+        let host = self.clone();
+        tokio::spawn(async move {
+            crate::token::keep_file_current_forever(host.log.feed(), host.data_dir(), &host.tokens)
+                .await
+        });
+    }
+}

@@ -1,0 +1,341 @@
+//! # wire — the HTTP API's requests and answers
+//!
+//! Owns one serde type for every JSON body the node's API takes or gives, so that the server
+//! (`api::server`), the CLI, the multi-process tests and `jepsen-like` read and write the same
+//! shapes, checked by the compiler, instead of building `json!` on one side and reading
+//! string keys on the other.
+//!
+//! Must never: hold logic beyond (de)serialization and small derived accessors; depend on the
+//! server or the runtime (it is the contract between them and their clients).
+
+use std::collections::BTreeMap;
+
+use consensus::{ClusterState, Deployment};
+use scheduler::{AppPlacement, Diagnostic, Digest, Placements, Status};
+use serde::{Deserialize, Serialize};
+
+/// Every error answer: a stable code for scripts, a message for people, and the diagnostics
+/// (field path, line/column) of an invalid manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: Vec<Diagnostic>,
+}
+
+/// `GET /readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub host: String,
+    pub leader_id: Option<u64>,
+    pub applied_index: u64,
+    pub reasons: Vec<String>,
+}
+
+/// `GET /v1/cluster`: one node's Raft view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub node_id: u64,
+    pub host: String,
+    /// `Leader`, `Follower`, `Candidate` or `Learner`.
+    pub state: String,
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    pub leader_addr: Option<String>,
+    pub applied_index: u64,
+    pub state_hash: String,
+    pub last_log_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    /// Every member's address, by node id.
+    pub nodes: BTreeMap<String, String>,
+}
+
+impl ClusterStatus {
+    pub fn is_leader(&self) -> bool {
+        self.state == "Leader"
+    }
+}
+
+/// `GET /v1/state` (live, or replayed `?at=N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateAnswer {
+    pub applied_index: u64,
+    pub state_hash: String,
+    pub state: ClusterState,
+    pub placements: Placements,
+}
+
+/// One event of the audit log as the API shows it (`GET /v1/events`, and the `data` of each
+/// server-sent event of `/v1/events/stream`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub index: u64,
+    /// The event in its versioned encoding, `{"v": 1, "kind": …}`.
+    pub event: serde_json::Value,
+}
+
+impl EventRecord {
+    /// The event's kind (`app_deployed`, `host_joined`, …).
+    pub fn kind(&self) -> &str {
+        self.event["kind"].as_str().unwrap_or("")
+    }
+
+    /// The event itself.
+    pub fn decode(&self) -> Result<consensus::Event, consensus::DecodeError> {
+        let bytes = serde_json::to_vec(&self.event).expect("JSON values serialize");
+        consensus::Event::decode(&bytes)
+    }
+}
+
+/// `GET /v1/inventory`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub applied_index: u64,
+    pub hosts: Vec<InventoryHost>,
+}
+
+/// A host of the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryHost {
+    pub host: String,
+    pub labels: BTreeMap<String, String>,
+    pub live: bool,
+    pub api: Option<String>,
+    /// Whether the host answered for its replicas (else `running` is unknown).
+    pub reported: bool,
+    pub components: Vec<HostComponent>,
+}
+
+/// A component placed on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostComponent {
+    pub app: String,
+    pub component: String,
+    pub version: Option<String>,
+    /// Replicas placed here.
+    pub replicas: u32,
+    /// Replicas the host reports running (`None` when it did not answer).
+    pub running: Option<u32>,
+}
+
+/// `POST /v1/token/rotate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotatedToken {
+    pub index: u64,
+    pub token: String,
+}
+
+/// `GET /v1/apps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppList {
+    pub applied_index: u64,
+    pub apps: Vec<AppSummary>,
+}
+
+/// An app of the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSummary {
+    pub app: String,
+    pub status: Option<Status>,
+    pub desired: String,
+    pub serving: Option<String>,
+    pub undeployed: bool,
+    pub replicas: u32,
+    pub versions: usize,
+    pub deployed_at: Option<u64>,
+}
+
+/// The answer to a change that was committed: deploy, rollback, undeploy, delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    /// The event index of the change.
+    pub index: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What the manifest raised without being refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The answer to `POST /v1/apps?dry_run=true`: what the state machine would make of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    pub dry_run: bool,
+    pub app: String,
+    pub version: String,
+    /// Whether the deploy would change the state.
+    pub accepted: bool,
+    /// Why it would be ignored, if it would.
+    pub ignored: Option<String>,
+    pub placement: Option<AppPlacement>,
+    #[serde(default)]
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// `GET /v1/apps/APP`: status, placement, and what each host runs of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub app: String,
+    pub applied_index: u64,
+    /// Derived from the placement and what the hosts report.
+    pub status: Status,
+    pub desired: String,
+    pub undeployed: bool,
+    pub history: Vec<Deployment>,
+    pub placement: AppPlacement,
+    /// By host: its replicas of this app that run and that failed.
+    pub runtime: BTreeMap<String, HostReplicas>,
+    /// `host H: COMPONENT: REASON` for every replica that could not start.
+    pub runtime_failures: Vec<String>,
+}
+
+impl AppStatus {
+    /// Replicas the placement asks for, over all hosts.
+    pub fn placed_replicas(&self) -> u32 {
+        self.placement
+            .components
+            .values()
+            .flat_map(|c| c.hosts.values())
+            .sum()
+    }
+
+    /// Replicas the hosts report running for the desired version.
+    pub fn running_replicas(&self) -> u32 {
+        self.runtime
+            .values()
+            .flat_map(|h| &h.running)
+            .filter(|r| r.version == self.desired)
+            .map(|r| r.replicas)
+            .sum()
+    }
+}
+
+/// `GET /v1/local/replicas`: what this host runs, and what failed to start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalReplicas {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    pub running: Vec<RunningReplica>,
+    pub failed: Vec<FailedReplica>,
+}
+
+/// One host's replicas of one app, in [`AppStatus::runtime`].
+pub type HostReplicas = LocalReplicas;
+
+/// A replica set running on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningReplica {
+    pub app: String,
+    pub component: String,
+    pub version: String,
+    /// Permits: requests it may run at once.
+    pub replicas: u32,
+    /// Requests running now.
+    pub in_use: u32,
+}
+
+/// A placed replica set that could not start, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedReplica {
+    pub app: String,
+    pub component: String,
+    pub reason: String,
+}
+
+/// `GET /v1/apps/APP/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppVersions {
+    pub app: String,
+    pub desired: String,
+    pub undeployed: bool,
+    pub versions: Vec<VersionInfo>,
+    pub history: Vec<Deployment>,
+}
+
+/// One version of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: String,
+    /// The pinned digest of each component's code.
+    pub digests: BTreeMap<String, Digest>,
+    pub components: Vec<String>,
+    /// Each time it was made the desired version.
+    pub deployed: Vec<Deployment>,
+}
+
+/// `POST /v1/blobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uploaded {
+    /// `sha256:HEX`.
+    pub digest: String,
+}
+
+/// Query of the routes that record who made a change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoQuery {
+    pub who: Option<String>,
+}
+
+/// Query of `POST /v1/apps`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployQuery {
+    pub who: Option<String>,
+    /// `COMPONENT:sha256:HEX` pairs, comma-separated: digests of `file://` images the CLI
+    /// uploaded.
+    pub pin: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Query of the read routes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateQuery {
+    /// Replay the audit log up to this event index (`/v1/state` only).
+    pub at: Option<u64>,
+    /// Answer from this node's state without asking the leader.
+    #[serde(default)]
+    pub stale: bool,
+}
+
+/// Query of `/v1/events` and `/v1/events/stream`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsQuery {
+    #[serde(default)]
+    pub from: u64,
+    pub limit: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_without_details_reads_as_one_with_none() {
+        let e: ErrorBody =
+            serde_json::from_str(r#"{"code":"no_route","message":"no such route"}"#).unwrap();
+        assert!(e.details.is_empty());
+    }
+
+    #[test]
+    fn event_records_decode_their_versioned_event() {
+        let event = consensus::Event::HostLost {
+            host: "h".into(),
+            at: 7,
+        };
+        let record = EventRecord {
+            index: 3,
+            event: serde_json::to_value(event.versioned()).unwrap(),
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        let back: EventRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.kind(), "host_lost");
+        assert_eq!(back.decode().unwrap(), event);
+    }
+}

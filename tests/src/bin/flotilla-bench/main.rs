@@ -1,0 +1,90 @@
+//! `flotilla-bench`: the benchmarks behind BENCHMARKS.md (tooling for Flotilla's developers,
+//! not part of the product). Each prints its figures with the baseline measured in the same
+//! run.
+
+mod log;
+mod serve;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "flotilla-bench",
+    about = "Benchmarks of Flotilla against etcd and wasmtime serve"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// The hello component through Flotilla's ingress against `wasmtime serve` 48 (installed
+    /// with cargo when missing), instantiation per request, and deploy → first 200.
+    #[command(
+        after_help = "Examples:\n  cargo build --release --workspace && target/release/flotilla-bench serve --seconds 10"
+    )]
+    Serve {
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Where the cluster keeps its data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
+    /// Committed writes/s and latency of a 3-node Flotilla cluster against a 3-member etcd
+    /// cluster (Debian's etcd-server), same client code, same value size.
+    #[command(
+        after_help = "Examples:\n  target/release/flotilla-bench log\n  target/release/flotilla-bench log --clients 64 --seconds 30 --skip-etcd"
+    )]
+    Log {
+        /// Seconds per run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Bytes per written value (a manifest for Flotilla, a value for etcd).
+        #[arg(long, default_value_t = 512)]
+        value_size: usize,
+        /// Concurrent clients, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        clients: Vec<usize>,
+        /// Where the clusters keep their data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+        /// An extra argument for every `flotilla up` of the benchmark (repeatable).
+        #[arg(long = "node-arg", allow_hyphen_values = true)]
+        node_args: Vec<String>,
+        /// Measure Flotilla only.
+        #[arg(long)]
+        skip_etcd: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let outcome = match Cli::parse().command {
+        Bench::Serve { seconds, work_dir } => {
+            runtime.block_on(serve::serve_bench(work_dir, seconds))
+        }
+        Bench::Log {
+            seconds,
+            value_size,
+            clients,
+            work_dir,
+            node_args,
+            skip_etcd,
+        } => runtime.block_on(log::log_bench(
+            work_dir, seconds, value_size, &clients, &node_args, skip_etcd,
+        )),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flotilla-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

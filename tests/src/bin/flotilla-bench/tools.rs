@@ -1,0 +1,91 @@
+//! What both benchmarks need: their Flotilla cluster (from the shared harness), processes
+//! they start themselves (etcd, `wasmtime serve`), ports, a fine-grained poll for waits that
+//! are measured, and an authorized client.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use flotilla_tests::harness::{Cluster, Options};
+
+/// How often a measured wait polls (a coarse poll would add to what is measured).
+const MEASURED_POLL: Duration = Duration::from_millis(2);
+/// What the benchmark's nodes log.
+const NODE_LOG_FILTER: &str = "warn";
+
+/// A 3-node Flotilla cluster under `dir`, every node started with `node_args` (the harness
+/// waits with blocking HTTP: this runs it off the async workers).
+pub fn three_nodes(dir: &Path, node_args: &[String]) -> Result<Cluster, String> {
+    tokio::task::block_in_place(|| start_three(dir, node_args))
+}
+
+fn start_three(dir: &Path, node_args: &[String]) -> Result<Cluster, String> {
+    let mut cluster = Cluster::launch(Options {
+        dir: Some(dir.to_path_buf()),
+        rust_log: Some(NODE_LOG_FILTER.to_string()),
+        first_args: node_args.to_vec(),
+        ..Options::default()
+    })?;
+    let args: Vec<&str> = node_args.iter().map(String::as_str).collect();
+    for _ in 1..3 {
+        cluster
+            .try_join(&args)
+            .map_err(|e| format!("{e} (node logs kept in {})", dir.display()))?;
+    }
+    Ok(cluster)
+}
+
+pub struct Processes(pub Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `n` distinct free loopback ports (all held while choosing, so none repeats).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local address").port())
+        .collect()
+}
+
+pub async fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return Ok(());
+        }
+        // Short polls: some waits are what the benchmark measures.
+        tokio::time::sleep(MEASURED_POLL).await;
+    }
+    Err(format!("timed out waiting for {what}"))
+}
+
+/// A client that sends the cluster's API token with every request.
+pub fn authorized(token: &str) -> Result<reqwest::Client, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {token}")
+        .parse()
+        .map_err(|e| format!("token: {e}"))?;
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Starts a 3-node cluster under `dir`; answers its processes, addresses and API token.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

@@ -1,0 +1,92 @@
+//! The blocking HTTP client the harness and the tests talk to nodes with.
+
+use std::time::Duration;
+
+/// A request to a node that takes longer than this has failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .expect("HTTP client")
+}
+
+impl super::Node {
+    /// `GET path` on this node as JSON, if it answers 2xx.
+    pub fn get(&self, path: &str) -> Option<serde_json::Value> {
+        let r = client()
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .ok()?;
+        r.status().is_success().then(|| r.json().ok()).flatten()
+    }
+
+    /// `GET path` on this node as `T`, if it answers 2xx with it.
+    pub fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Option<T> {
+        serde_json::from_value(self.get(path)?).ok()
+    }
+
+    /// This node's view of the cluster (`/v1/cluster`).
+    pub fn cluster(&self) -> Option<wire::ClusterStatus> {
+        self.get_as("/v1/cluster")
+    }
+
+    /// `(applied index, state hash)`.
+    pub fn applied(&self) -> Option<(u64, String)> {
+        let c = self.cluster()?;
+        Some((c.applied_index, c.state_hash))
+    }
+
+    /// A request with the API token to `path` on this node; status and JSON body.
+    pub fn send(&self, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
+        let r = client()
+            .request(method, format!("http://{}{path}", self.addr))
+            .bearer_auth(self.token())
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Uploads a blob to this node; returns its digest (`sha256:HEX`).
+    pub fn upload(&self, bytes: &[u8]) -> String {
+        let r = client()
+            .post(format!("http://{}/v1/blobs", self.addr))
+            .bearer_auth(self.token())
+            .body(bytes.to_vec())
+            .send()
+            .expect("upload");
+        assert!(r.status().is_success(), "upload: {}", r.status());
+        r.json::<wire::Uploaded>().expect("upload answer").digest
+    }
+
+    /// A request to `app` through this node's ingress.
+    pub fn request_app(&self, app: &str, path: &str) -> (u16, String) {
+        match client()
+            .get(format!("http://{}{path}", self.addr))
+            .header("host", format!("{app}.localhost"))
+            .send()
+        {
+            Ok(r) => (r.status().as_u16(), r.text().unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
+    /// Deploys `manifest` through this node; the answer, or the error status and body.
+    pub fn deploy(&self, manifest: &str) -> Result<wire::Committed, String> {
+        let r = client()
+            .post(format!("http://{}/v1/apps", self.addr))
+            .bearer_auth(self.token())
+            .body(manifest.to_string())
+            .send()
+            .map_err(|e| e.to_string())?;
+        let status = r.status();
+        let body = r.text().map_err(|e| e.to_string())?;
+        if status.is_success() {
+            serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
+        } else {
+            Err(format!("{status}: {body}"))
+        }
+    }
+}

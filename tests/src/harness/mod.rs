@@ -1,0 +1,16 @@
+//! The one process harness: real `flotilla up` processes on loopback, each with its own data
+//! directory and log, started, joined, killed (`SIGKILL`), paused (`SIGSTOP`), resumed,
+//! restarted and stopped, and real HTTP to them. The multi-process tests, `jepsen-like` and
+//! the benchmarks all use it.
+
+mod cluster;
+mod http;
+mod ports;
+mod process;
+mod wait;
+
+pub use cluster::{Cluster, Layout, Options};
+pub use http::client;
+pub use ports::{free_addr, free_port_on, node_ip};
+pub use process::{flotilla_bin, Node};
+pub use wait::{poll, poll_async, POLL};
