@@ -74,16 +74,20 @@ impl AuditLog {
     /// A lock held elsewhere (a node's sled releases it shortly after its last handle is
     /// dropped) is retried for up to five seconds before giving up.
     pub fn open(dir: &Path) -> Result<(sled::Db, Self), AuditError> {
+        /// Between tries at the lock of a database a stopping node still holds.
+        const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(40);
+        /// Tries at the lock: five seconds in all.
+        const LOCK_TRIES: u32 = 125;
         let mut tries = 0;
         let db = loop {
             // No background flusher: whoever writes through this handle flushes explicitly, and
             // without the flusher thread the lock is released as soon as the handle is dropped.
             match sled::Config::new().path(dir).flush_every_ms(None).open() {
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 125 =>
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < LOCK_TRIES =>
                 {
                     tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(40));
+                    std::thread::sleep(LOCK_RETRY);
                 }
                 other => break other?,
             }

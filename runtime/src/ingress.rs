@@ -23,6 +23,8 @@ use crate::replicas::{PermitBody, ReplicaSet};
 pub const HOPS_HEADER: &str = "x-flotilla-hops";
 /// Most forwards of one request.
 pub const MAX_HOPS: u32 = 2;
+/// Connecting to the host a request is forwarded to.
+const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub type IngressBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 
@@ -57,7 +59,7 @@ impl Ingress {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_local_address(local);
-        connector.set_connect_timeout(Some(Duration::from_millis(500)));
+        connector.set_connect_timeout(Some(FORWARD_CONNECT_TIMEOUT));
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(Ingress {
             replicas,

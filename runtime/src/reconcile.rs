@@ -3,6 +3,7 @@
 //! [`Reconciler::run`] follows the replicated state and steps on every applied index (and
 //! every [`RETRY_EVERY`] to retry what failed).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,9 @@ use consensus::node::StateFeed;
 use consensus::StateMachine;
 
 use crate::blobs::BlobSource;
-use crate::ingress::Ingress;
+use crate::ingress::{Ingress, Route};
 use crate::listeners::Listeners;
-use crate::replicas::ReplicaSet;
+use crate::replicas::{DesiredReplica, ReplicaSet};
 
 /// How often a step runs again though nothing was applied: a blob may have become fetchable.
 pub const RETRY_EVERY: Duration = Duration::from_secs(3);
@@ -29,17 +30,39 @@ pub struct Reconciler {
     pub listeners: Arc<Listeners>,
 }
 
+/// What one state asks of this host: its replicas, the route of every app, and the
+/// http-server addresses to listen on.
+pub struct HostPlan {
+    pub desired: Vec<DesiredReplica>,
+    pub routes: BTreeMap<String, Route>,
+    pub addresses: BTreeMap<String, String>,
+}
+
 impl Reconciler {
-    /// Makes this host follow `machine`'s placements: routes first (so requests for an app
-    /// that moved away are forwarded at once), then listeners, then replicas (started before
-    /// they take traffic; blobs this host lacks come from `source`).
+    /// What `machine`'s placements ask of this host (pure, cheap: computed under the state's
+    /// read lock).
+    pub fn plan(&self, machine: &StateMachine) -> HostPlan {
+        let (state, placements) = (machine.state(), machine.placements());
+        let (desired, routes) = crate::plan::plan(&self.host, state, placements);
+        HostPlan {
+            desired,
+            routes,
+            addresses: crate::plan::http_server_addresses(state, placements),
+        }
+    }
+
+    /// Makes this host follow `plan`: routes first (so requests for an app that moved away are
+    /// forwarded at once), then listeners, then replicas (started before they take traffic;
+    /// blobs this host lacks come from `source`).
+    pub async fn apply(&self, plan: HostPlan, source: &impl BlobSource) {
+        self.ingress.set_routes(plan.routes);
+        self.listeners.sync(plan.addresses).await;
+        self.replicas.reconcile(plan.desired, source).await;
+    }
+
+    /// [`Reconciler::plan`] then [`Reconciler::apply`].
     pub async fn step(&self, machine: &StateMachine, source: &impl BlobSource) {
-        let (desired, routes) =
-            crate::plan::plan(&self.host, machine.state(), machine.placements());
-        let addresses = crate::plan::http_server_addresses(machine.state(), machine.placements());
-        self.ingress.set_routes(routes);
-        self.listeners.sync(addresses).await;
-        self.replicas.reconcile(desired, source).await;
+        self.apply(self.plan(machine), source).await;
     }
 
     /// Steps on every applied index of `feed`, and every [`RETRY_EVERY`]. Runs until the
@@ -50,9 +73,8 @@ impl Reconciler {
             let applied = feed.applied();
             let due = last.is_none_or(|(index, at)| index != applied || at.elapsed() > RETRY_EVERY);
             if due {
-                // A copy, so that the state lock is not held while replicas compile.
-                let machine = feed.read(|m| StateMachine::from_snapshot(m.snapshot()));
-                self.step(&machine, &source).await;
+                let plan = feed.read(|m| self.plan(m));
+                self.apply(plan, &source).await;
                 last = Some((applied, Instant::now()));
             }
             feed.changed(WAKE_AT_LEAST_EVERY).await;
@@ -62,7 +84,6 @@ impl Reconciler {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::sync::Mutex;
 
     use consensus::Event;

@@ -25,6 +25,9 @@ use super::types::{NodeId, TypeConfig};
 /// The header that carries the cluster secret on every message between nodes.
 pub const SECRET_HEADER: &str = "x-flotilla-cluster-secret";
 
+/// Idle connections to a peer are kept this long for the next message.
+const IDLE_CONNECTION_KEPT: Duration = Duration::from_secs(30);
+
 /// Makes connections to other nodes; one per node, all sharing one HTTP client.
 #[derive(Clone)]
 pub struct Network {
@@ -37,8 +40,8 @@ impl Network {
     /// that address (the node's own, so that peers and firewalls see who is talking).
     pub fn new(secret: &str, local: Option<std::net::IpAddr>) -> Self {
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .pool_idle_timeout(Duration::from_secs(30))
+            .connect_timeout(crate::node::timing::PEER_CONNECT_TIMEOUT)
+            .pool_idle_timeout(IDLE_CONNECTION_KEPT)
             .tcp_nodelay(true)
             .local_address(local)
             .build()
