@@ -17,9 +17,7 @@ use runtime::peers::PeerBlobs;
 use runtime::reconcile::Reconciler;
 use runtime::replicas::ReplicaSet;
 
-use super::sources::PeersThenRegistry;
 use crate::metrics::Metrics;
-use crate::registry::{Registries, RegistryConfig};
 use crate::token::TokenCache;
 
 /// Settings of `flotilla up`.
@@ -32,8 +30,6 @@ pub struct HostConfig {
     pub queue_wait: Duration,
     /// Limits of the wasmtime engine.
     pub engine: EngineConfig,
-    /// Credentials and plain-HTTP registries for OCI images.
-    pub registry: RegistryConfig,
 }
 
 /// A running host.
@@ -43,9 +39,6 @@ pub struct Host {
     pub ingress: Arc<Ingress>,
     pub listeners: Arc<Listeners>,
     pub metrics: Metrics,
-    /// Where OCI images of deploys are resolved, and pinned components fetched when no peer
-    /// has them.
-    pub registries: Registries,
     tokens: TokenCache,
 }
 
@@ -75,7 +68,6 @@ impl Host {
             ingress,
             listeners,
             metrics: Metrics::default(),
-            registries: Registries::new(config.registry),
             tokens,
         }))
     }
@@ -109,15 +101,12 @@ impl Host {
             ingress: self.ingress.clone(),
             listeners: self.listeners.clone(),
         };
-        let source = PeersThenRegistry {
-            peers: PeerBlobs {
-                host: self.log.host().to_string(),
-                feed: self.log.feed(),
-                client: self.log.client().clone(),
-            },
-            registries: self.registries.clone(),
+        let peers = PeerBlobs {
+            host: self.log.host().to_string(),
+            feed: self.log.feed(),
+            client: self.log.client().clone(),
         };
-        tokio::spawn(reconciler.run(self.log.feed(), source));
+        tokio::spawn(reconciler.run(self.log.feed(), peers));
         let host = self.clone();
         tokio::spawn(async move {
             crate::token::keep_file_current_forever(host.log.feed(), host.data_dir(), &host.tokens)

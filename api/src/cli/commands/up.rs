@@ -66,7 +66,6 @@ pub async fn run(args: UpArgs) -> super::Outcome {
             cpu_deadline: Duration::from_millis(args.cpu_deadline_ms),
             ..Default::default()
         },
-        registry: args.registry.config(args.max_component_mib << 20)?,
     };
     let membership = Membership {
         join: plan.join,
