@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod metrics;
+pub mod registry;
 pub mod replay;
 pub mod server;
 pub mod token;

@@ -10,6 +10,9 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Two TLS stacks are in the tree (wasmtime-wasi-http's and the registry client's): name
+    // the one rustls provider so that neither panics at its first handshake.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match api::cli::commands::run(api::cli::args::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

@@ -96,6 +96,7 @@ fn failover(runtime: &tokio::runtime::Runtime, config: &Config, rounds: usize) -
 }
 
 fn main() -> ExitCode {
+    flotilla_tests::harness::install_tls_provider();
     let args = Args::parse();
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()

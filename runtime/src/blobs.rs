@@ -5,10 +5,16 @@ use std::path::{Path, PathBuf};
 
 use scheduler::Digest;
 
-/// Where a host gets a blob it lacks (its peers, in the node).
+/// Where a host gets a blob it lacks (its peers, then the registry the image names, in the
+/// node).
 pub trait BlobSource: Send + Sync {
-    /// The bytes of `digest`, verified, or `None` when no source has them.
-    fn fetch(&self, digest: &Digest) -> impl std::future::Future<Output = Option<Vec<u8>>> + Send;
+    /// The bytes of `digest` (the pinned code of `image`, the reference as the manifest wrote
+    /// it), verified, or `None` when no source has them.
+    fn fetch(
+        &self,
+        digest: &Digest,
+        image: &str,
+    ) -> impl std::future::Future<Output = Option<Vec<u8>>> + Send;
 }
 
 /// Blobs in `DIR/<sha256 hex>`.

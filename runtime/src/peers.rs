@@ -31,7 +31,7 @@ impl PeerBlobs {
 }
 
 impl BlobSource for PeerBlobs {
-    async fn fetch(&self, digest: &Digest) -> Option<Vec<u8>> {
+    async fn fetch(&self, digest: &Digest, _image: &str) -> Option<Vec<u8>> {
         for addr in self.peers() {
             let url = format!("http://{addr}/v1/blobs/{digest}");
             let Ok(response) = self.client.get(url).send().await else {

@@ -100,7 +100,7 @@ mod tests {
     }
 
     impl BlobSource for MemorySource {
-        async fn fetch(&self, digest: &Digest) -> Option<Vec<u8>> {
+        async fn fetch(&self, digest: &Digest, _image: &str) -> Option<Vec<u8>> {
             self.asked.lock().unwrap().push(digest.clone());
             self.blobs.get(digest).cloned()
         }

@@ -211,7 +211,7 @@ impl ReplicaSet {
             Some(b) => b,
             None => {
                 let fetched = source
-                    .fetch(&digest)
+                    .fetch(&digest, &d.image)
                     .await
                     .ok_or_else(|| format!("blob {digest} is on no reachable host"))?;
                 self.blobs.put(&fetched, Some(&digest))?;

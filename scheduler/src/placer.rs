@@ -6,7 +6,6 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use crate::image::ImageRef;
 use crate::manifest::{
     Component, ComponentKind, Scaler, ScalerKind, Spread, DEFAULT_SPREAD_WEIGHT,
 };
@@ -568,9 +567,6 @@ fn unrunnable(c: &Component) -> Option<String> {
         (ComponentKind::Component, _) if c.application.is_some() => Some(format!(
             "shared components (from application '{}') are not supported yet",
             c.application.as_ref().map_or("", |a| a.name.as_str())
-        )),
-        (ComponentKind::Component, Some(img @ ImageRef::Oci(_))) => Some(format!(
-            "registry pulls are not available: image {img} cannot be fetched; deploy a file:// or sha256: image"
         )),
         (ComponentKind::Component, _) => None,
     }

@@ -209,6 +209,39 @@ pub struct UpArgs {
     /// Most linear memory one instance may use (MiB).
     #[arg(long, default_value_t = 64)]
     pub max_memory_mib: usize,
+    /// Largest component a registry may hand this host (MiB).
+    #[arg(long, default_value_t = 128)]
+    pub max_component_mib: usize,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How OCI registries are reached.
+#[derive(Args, Clone, Debug, Default)]
+pub struct RegistryArgs {
+    /// Registry credentials in the Docker config format (`auths`; default:
+    /// ~/.docker/config.json when it exists).
+    #[arg(long, env = "FLOTILLA_REGISTRY_AUTH")]
+    pub registry_auth: Option<PathBuf>,
+    /// A registry (HOST[:PORT]) reached over plain HTTP (repeatable; registries on loopback
+    /// always are).
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+}
+
+impl RegistryArgs {
+    /// The registry settings these flags give, with at most `max_component_bytes` per
+    /// component.
+    pub fn config(
+        &self,
+        max_component_bytes: usize,
+    ) -> Result<crate::registry::RegistryConfig, String> {
+        Ok(crate::registry::RegistryConfig {
+            credentials: crate::registry::Credentials::load(self.registry_auth.as_deref())?,
+            insecure: self.insecure_registries.iter().cloned().collect(),
+            max_component_bytes,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -262,6 +295,32 @@ pub enum Command {
     /// The API token that changes need.
     #[command(subcommand, after_help = "Examples:\n  flotilla token rotate")]
     Token(TokenCommand),
+    /// Upload a component to an OCI registry in the wasm artifact layout (as `wash push`);
+    /// prints its digests.
+    #[command(after_help = "Examples:
+  flotilla push hello.wasm localhost:5000/hello:v1
+  flotilla push hello.wasm ghcr.io/acme/hello:1.2.0 --registry-auth ~/.docker/config.json")]
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Where it goes: REGISTRY/REPOSITORY:TAG.
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Download a component from an OCI registry and verify its digest.
+    #[command(after_help = "Examples:
+  flotilla pull localhost:5000/hello:v1 -o hello.wasm
+  flotilla pull ghcr.io/acme/hello@sha256:4f0c…")]
+    Pull {
+        /// REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:…
+        reference: String,
+        /// Where to write it (default: the repository's last segment + .wasm).
+        #[arg(short = 'o', long = "output-file")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Rebuild the state offline from a node's audit log, at its last index or at --at N.
     #[command(
         after_help = "Examples:\n  flotilla replay --data-dir ./node1\n  flotilla replay --data-dir ./node1 --at 42 -o json"

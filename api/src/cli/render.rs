@@ -155,6 +155,29 @@ pub fn history(answer: &wire::AppVersions) -> String {
         })
         .collect();
     let mut out = table(&["EVENT", "AT (UTC)", "WHO", "VERSION"], rows);
+    let images: Vec<Vec<String>> = answer
+        .versions
+        .iter()
+        .flat_map(|v| {
+            v.digests.iter().map(|(component, digest)| {
+                let image = v.images.get(component).map_or("(uploaded)", String::as_str);
+                vec![
+                    v.version.clone(),
+                    component.clone(),
+                    image.to_string(),
+                    digest.to_string(),
+                ]
+            })
+        })
+        .collect();
+    if !images.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &["VERSION", "COMPONENT", "IMAGE", "PINNED DIGEST"],
+            images,
+        ));
+        out.push('\n');
+    }
     out.push_str(&format!(
         "desired version: {}{}\n",
         answer.desired,

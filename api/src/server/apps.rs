@@ -91,6 +91,108 @@ fn pinned_digests(
     Ok(digests)
 }
 
+/// Whether [`resolve_images`] keeps the pulled bytes (not for a dry run).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Yes,
+    No,
+}
+
+/// Resolves the OCI image of every component to the digest of its bytes (pulled and verified
+/// now, before anything is proposed), pins it in `digests`, and keeps the bytes in this host's
+/// blob store for the others to fetch. Answers `component → reference` of what it resolved.
+async fn resolve_images(
+    node: &SharedHost,
+    manifest: &scheduler::Manifest,
+    digests: &mut BTreeMap<String, Digest>,
+    keep: Keep,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut images = BTreeMap::new();
+    for c in &manifest.components {
+        let Some(scheduler::ImageRef::Oci(reference)) = &c.image else {
+            continue;
+        };
+        if c.kind != scheduler::ComponentKind::Component {
+            continue;
+        }
+        let resolved = node
+            .registries
+            .resolve(reference)
+            .await
+            .map_err(|e| registry_error(&c.name, e))?;
+        if keep == Keep::Yes {
+            let blobs = node.replicas.blobs().clone();
+            let (bytes, digest) = (resolved.bytes, resolved.digest.clone());
+            tokio::task::spawn_blocking(move || blobs.put(&bytes, Some(&digest)))
+                .await
+                .map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                })?
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+        }
+        tracing::info!(
+            "component {}: {reference} is {} ({})",
+            c.name,
+            resolved.digest,
+            resolved.manifest_digest
+        );
+        digests.insert(c.name.clone(), resolved.digest);
+        images.insert(c.name.clone(), reference.clone());
+    }
+    Ok(images)
+}
+
+/// A registry's refusal as the API's answer: the reason, with the component it was for.
+fn registry_error(component: &str, e: crate::registry::RegistryError) -> ApiError {
+    use crate::registry::RegistryError as R;
+    let (status, code) = match &e {
+        R::BadReference(_) => (StatusCode::BAD_REQUEST, "bad_image_reference"),
+        R::NotFound(_) => (StatusCode::NOT_FOUND, "image_not_found"),
+        R::Unauthorized(_) => (StatusCode::FORBIDDEN, "registry_unauthorized"),
+        R::Unreachable(_) => (StatusCode::BAD_GATEWAY, "registry_unreachable"),
+        R::NotAComponent(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_component"),
+        R::DigestMismatch(_) => (StatusCode::BAD_GATEWAY, "registry_digest_mismatch"),
+        R::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "component_too_large"),
+        R::Failed(_) => (StatusCode::BAD_GATEWAY, "registry_failed"),
+    };
+    ApiError::new(status, code, format!("component {component}: {e}"))
+}
+
+/// A version deployed again with the same manifest whose tag now resolves to other bytes.
+fn moved_tag(
+    node: &SharedHost,
+    event: &Event,
+    images: &BTreeMap<String, String>,
+) -> Option<ApiError> {
+    let Event::AppDeployed {
+        app,
+        version,
+        manifest,
+        digests,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    let m = node.log.view();
+    let existing = m.state().apps.get(app)?.versions.get(version)?;
+    if existing.manifest != *manifest {
+        return None;
+    }
+    images.iter().find_map(|(component, reference)| {
+        let (was, now) = (existing.digests.get(component)?, digests.get(component)?);
+        (was != now).then(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "version_conflict",
+                format!(
+                    "version {version} of {app} was deployed with {reference} at {was}; the tag now points to {now}: deploy the new bytes under a new version"
+                ),
+            )
+        })
+    })
+}
+
 /// What the state machine would make of `event` applied after everything applied so far.
 fn dry_run(node: &SharedHost, event: &Event, app: &str, version: &str) -> wire::DryRun {
     let (mut scratch, next) = node
@@ -144,8 +246,13 @@ pub async fn deploy(
     let version = manifest
         .version()
         .map_or_else(|| content_version(&body), str::to_string);
-    let digests = match pinned_digests(&manifest, q.pin.as_deref()) {
+    let mut digests = match pinned_digests(&manifest, q.pin.as_deref()) {
         Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let keep = if q.dry_run { Keep::No } else { Keep::Yes };
+    let images = match resolve_images(&node, &manifest, &mut digests, keep).await {
+        Ok(images) => images,
         Err(e) => return e.into_response(),
     };
     let app = manifest.name.clone();
@@ -157,6 +264,10 @@ pub async fn deploy(
         who: q.who.unwrap_or_else(|| "api".to_string()),
         at: now_millis(),
     };
+    // A tag that moved since the version was deployed is a conflict that names it.
+    if let Some(moved) = moved_tag(&node, &event, &images) {
+        return moved.into_response();
+    }
     // Refused on this node's state first (confirmed on linearized state), so that a version
     // conflict appends nothing.
     if let Err(refused) = refusal(&node, &event, false).await {
@@ -316,6 +427,15 @@ pub async fn versions(
         .map(|(version, v)| wire::VersionInfo {
             version: version.clone(),
             digests: v.digests.clone(),
+            images: v
+                .manifest
+                .components
+                .iter()
+                .filter_map(|c| match &c.image {
+                    Some(scheduler::ImageRef::Oci(r)) => Some((c.name.clone(), r.clone())),
+                    _ => None,
+                })
+                .collect(),
             components: v
                 .manifest
                 .components

@@ -17,7 +17,9 @@ use runtime::peers::PeerBlobs;
 use runtime::reconcile::Reconciler;
 use runtime::replicas::ReplicaSet;
 
+use super::sources::PeersThenRegistry;
 use crate::metrics::Metrics;
+use crate::registry::{Registries, RegistryConfig};
 use crate::token::TokenCache;
 
 /// Settings of `flotilla up`.
@@ -30,6 +32,8 @@ pub struct HostConfig {
     pub queue_wait: Duration,
     /// Limits of the wasmtime engine.
     pub engine: EngineConfig,
+    /// Credentials and plain-HTTP registries for OCI images.
+    pub registry: RegistryConfig,
 }
 
 /// A running host.
@@ -39,6 +43,9 @@ pub struct Host {
     pub ingress: Arc<Ingress>,
     pub listeners: Arc<Listeners>,
     pub metrics: Metrics,
+    /// Where OCI images of deploys are resolved, and pinned components fetched when no peer
+    /// has them.
+    pub registries: Registries,
     tokens: TokenCache,
 }
 
@@ -68,6 +75,7 @@ impl Host {
             ingress,
             listeners,
             metrics: Metrics::default(),
+            registries: Registries::new(config.registry),
             tokens,
         }))
     }
@@ -101,12 +109,15 @@ impl Host {
             ingress: self.ingress.clone(),
             listeners: self.listeners.clone(),
         };
-        let peers = PeerBlobs {
-            host: self.log.host().to_string(),
-            feed: self.log.feed(),
-            client: self.log.client().clone(),
+        let source = PeersThenRegistry {
+            peers: PeerBlobs {
+                host: self.log.host().to_string(),
+                feed: self.log.feed(),
+                client: self.log.client().clone(),
+            },
+            registries: self.registries.clone(),
         };
-        tokio::spawn(reconciler.run(self.log.feed(), peers));
+        tokio::spawn(reconciler.run(self.log.feed(), source));
         let host = self.clone();
         tokio::spawn(async move {
             crate::token::keep_file_current_forever(host.log.feed(), host.data_dir(), &host.tokens)

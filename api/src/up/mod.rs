@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod host;
 pub mod local;
+pub mod sources;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -265,6 +265,10 @@ pub struct VersionInfo {
     pub version: String,
     /// The pinned digest of each component's code.
     pub digests: BTreeMap<String, Digest>,
+    /// The OCI reference of each component deployed from a registry, as the manifest wrote
+    /// it (its digest above is what the reference resolved to when deployed).
+    #[serde(default)]
+    pub images: BTreeMap<String, String>,
     pub components: Vec<String>,
     /// Each time it was made the desired version.
     pub deployed: Vec<Deployment>,

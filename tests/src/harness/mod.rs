@@ -7,10 +7,12 @@ mod cluster;
 mod http;
 mod ports;
 mod process;
+mod registry;
 mod wait;
 
 pub use cluster::{Cluster, Layout, Options};
-pub use http::client;
+pub use http::{client, install_tls_provider};
 pub use ports::{free_addr, free_port_on, node_ip};
 pub use process::{flotilla_bin, Node};
+pub use registry::Registry;
 pub use wait::{poll, poll_async, POLL};

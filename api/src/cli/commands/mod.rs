@@ -6,6 +6,7 @@ mod cluster;
 mod down;
 mod events;
 mod get;
+mod registry;
 mod replay;
 mod token;
 mod up;
@@ -47,6 +48,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 at,
                 output,
             } => replay::run(&data_dir, at, output),
+            Command::Push {
+                file,
+                reference,
+                registry,
+            } => registry::push(&file, &reference, &registry).await,
+            Command::Pull {
+                reference,
+                out,
+                registry,
+            } => registry::pull(&reference, out.as_deref(), &registry).await,
         }
     });
     outcome.map_err(|message| Failure { command, message })
@@ -63,6 +74,8 @@ fn name(command: &Command) -> &'static str {
         Command::Cluster(_) => "cluster",
         Command::Token(_) => "token",
         Command::Replay { .. } => "replay",
+        Command::Push { .. } => "push",
+        Command::Pull { .. } => "pull",
     }
 }
 

@@ -66,6 +66,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
             cpu_deadline: Duration::from_millis(args.cpu_deadline_ms),
             ..Default::default()
         },
+        registry: args.registry.config(args.max_component_mib << 20)?,
     };
     let membership = Membership {
         join: plan.join,

@@ -64,6 +64,7 @@ enum Bench {
 }
 
 fn main() -> ExitCode {
+    flotilla_tests::harness::install_tls_provider();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let outcome = match Cli::parse().command {
         Bench::Serve { seconds, work_dir } => {
