@@ -12,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     // Two TLS stacks are in the tree (wasmtime-wasi-http's and the registry client's): name
     // the one rustls provider so that neither panics at its first handshake.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    consensus::http_client::install_tls_provider();
     match api::cli::commands::run(api::cli::args::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

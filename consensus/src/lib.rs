@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod data_dir;
 pub mod event;
+pub mod http_client;
 pub mod machine;
 pub mod node;
 pub mod raft;

@@ -60,7 +60,7 @@ pub async fn measure(
     dir: &std::path::Path,
     rounds: usize,
 ) -> Result<Vec<Round>, String> {
-    let http = reqwest::Client::builder()
+    let http = consensus::http_client::builder()
         .connect_timeout(Duration::from_millis(300))
         .timeout(Duration::from_secs(2))
         .build()

@@ -57,7 +57,7 @@ pub struct Report {
 
 pub async fn run(config: &Config) -> Result<Report, String> {
     std::fs::create_dir_all(&config.dir).map_err(|e| format!("{}: {e}", config.dir.display()))?;
-    let http = reqwest::Client::builder()
+    let http = consensus::http_client::builder()
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(5))
         .build()

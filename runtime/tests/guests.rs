@@ -61,7 +61,9 @@ async fn serve(config: EngineConfig, allow_outgoing: bool) -> String {
 }
 
 async fn get(url: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
+    let r = consensus::http_client::builder()
+        .build()
+        .expect("HTTP client")
         .get(url)
         .send()
         .await
@@ -89,7 +91,9 @@ async fn guests_answer_as_written() {
         (200, "done\n".to_string())
     );
 
-    let r = reqwest::Client::new()
+    let r = consensus::http_client::builder()
+        .build()
+        .expect("HTTP client")
         .post(format!("{base}/echo/some/path?x=1"))
         .header("x-test", "yes")
         .body("the body")

@@ -56,7 +56,7 @@ impl Api {
                 std::fs::read_to_string(consensus::data_dir::token_file(&node.data_dir)).ok()?;
             Some(text.trim().to_string())
         });
-        let http = reqwest::Client::builder()
+        let http = consensus::http_client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
             .build()

@@ -193,6 +193,7 @@ impl Registries {
     /// A client for `registry`: plain HTTP for loopback and `--insecure-registry` ones.
     fn client(&self, registry: &str) -> Client {
         let plain = is_loopback(registry) || self.config.insecure.contains(registry);
+        consensus::http_client::install_tls_provider();
         Client::new(ClientConfig {
             protocol: if plain {
                 ClientProtocol::Http

@@ -67,7 +67,7 @@ pub async fn detach(plan: &UpPlan, args: &[String], given: Given) -> Result<Star
         .map_err(|e| format!("cannot start the node: {e}"))?;
     let pid = child.id();
     let deadline = Instant::now() + READY_WITHIN;
-    let http = reqwest::Client::builder()
+    let http = consensus::http_client::builder()
         .timeout(READY_PROBE_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;

@@ -128,7 +128,7 @@ impl Node {
         )
         .await
         .map_err(|e| format!("cannot start raft: {e}"))?;
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::builder()
             .local_address(config.outgoing_address())
             .connect_timeout(timing::PEER_CONNECT_TIMEOUT)
             .timeout(timing::PEER_REQUEST_TIMEOUT)

@@ -39,7 +39,7 @@ impl Network {
     /// A network that authenticates with `secret` and, when `local` is given, connects from
     /// that address (the node's own, so that peers and firewalls see who is talking).
     pub fn new(secret: &str, local: Option<std::net::IpAddr>) -> Self {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::builder()
             .connect_timeout(crate::node::timing::PEER_CONNECT_TIMEOUT)
             .pool_idle_timeout(IDLE_CONNECTION_KEPT)
             .tcp_nodelay(true)

@@ -5,12 +5,7 @@ use std::time::Duration;
 /// A request to a node that takes longer than this has failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Names the process's one rustls crypto provider (ring). reqwest is built with rustls but no
-/// provider of its own (two TLS stacks are in the tree: wasmtime-wasi-http's and the registry
-/// client's), so every process that makes an HTTP client names one first; idempotent.
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use consensus::http_client::install_tls_provider;
 
 pub fn client() -> reqwest::blocking::Client {
     install_tls_provider();

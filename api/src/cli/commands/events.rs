@@ -43,7 +43,9 @@ async fn follow_stream(api: &Api, from: u64, print: impl Fn(&wire::EventRecord))
     use eventsource_stream::Eventsource;
     use futures::StreamExt;
     // A follow has no overall timeout: a fresh client without one.
-    let http = reqwest::Client::new();
+    let http = consensus::http_client::builder()
+        .build()
+        .expect("HTTP client");
     let response = http
         .get(api.url(&format!("/v1/events/stream?from={from}")))
         .send()

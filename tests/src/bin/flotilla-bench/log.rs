@@ -84,7 +84,7 @@ pub struct RunResult {
 }
 
 async fn run(target: &Target, clients: usize, duration: Duration, size: usize) -> RunResult {
-    let http = reqwest::Client::builder()
+    let http = consensus::http_client::builder()
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
         .build()
@@ -178,7 +178,9 @@ async fn start_etcd(dir: &Path) -> Result<(Processes, Vec<String>), String> {
         procs.0.push(child);
     }
     let addrs: Vec<String> = clients.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let http = reqwest::Client::new();
+    let http = consensus::http_client::builder()
+        .build()
+        .expect("HTTP client");
     for addr in &addrs {
         let url = format!("http://{addr}/health");
         wait_until("etcd to be healthy", Duration::from_secs(60), async || {

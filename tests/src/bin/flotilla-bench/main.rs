@@ -3,6 +3,7 @@
 //! run.
 
 mod log;
+mod registry;
 mod serve;
 mod tools;
 
@@ -61,6 +62,17 @@ enum Bench {
         #[arg(long)]
         skip_etcd: bool,
     },
+    /// Deploy → first 200 of a component by OCI tag from a real registry (Debian's
+    /// docker-registry) against the same bytes uploaded to a node.
+    #[command(after_help = "Examples:\n  target/release/flotilla-bench registry --rounds 5")]
+    Registry {
+        /// Deploys per path.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Where the cluster keeps its data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +92,9 @@ fn main() -> ExitCode {
         } => runtime.block_on(log::log_bench(
             work_dir, seconds, value_size, &clients, &node_args, skip_etcd,
         )),
+        Bench::Registry { rounds, work_dir } => {
+            runtime.block_on(registry::registry_bench(work_dir, rounds))
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

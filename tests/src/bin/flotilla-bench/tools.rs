@@ -79,7 +79,7 @@ pub fn authorized(token: &str) -> Result<reqwest::Client, String> {
         .parse()
         .map_err(|e| format!("token: {e}"))?;
     headers.insert(reqwest::header::AUTHORIZATION, value);
-    reqwest::Client::builder()
+    consensus::http_client::builder()
         .default_headers(headers)
         .build()
         .map_err(|e| e.to_string())

@@ -1,0 +1,25 @@
+//! The one way this workspace builds an outgoing HTTP client.
+//!
+//! reqwest is built with rustls but without a crypto provider of its own: two TLS stacks are in
+//! the tree (wasmtime-wasi-http's and the registry client's) and with two providers rustls
+//! cannot pick one. A client built before a process-wide provider is named panics, so every
+//! client is made here, after ring is named (idempotent: the first name wins).
+
+/// Names ring as the process's rustls provider unless one is already named.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A reqwest client builder that is safe to `build()` in any process.
+pub fn builder() -> reqwest::ClientBuilder {
+    install_tls_provider();
+    reqwest::Client::builder()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_client_builds_without_the_caller_naming_a_provider() {
+        super::builder().build().expect("client builds");
+    }
+}
