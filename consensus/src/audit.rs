@@ -61,6 +61,14 @@ impl From<sled::Error> for AuditError {
     }
 }
 
+/// Whether opening sled failed because another handle still holds the database's file lock.
+/// sled reports it as `ErrorKind::Other` with the OS error (`WouldBlock`) only in its message,
+/// so both shapes are recognised.
+fn is_lock_held(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::WouldBlock
+        || error.to_string().contains("could not acquire lock")
+}
+
 impl AuditLog {
     /// The audit log in an open sled database.
     pub fn new(db: &sled::Db) -> Result<Self, AuditError> {
@@ -83,9 +91,7 @@ impl AuditLog {
             // No background flusher: whoever writes through this handle flushes explicitly, and
             // without the flusher thread the lock is released as soon as the handle is dropped.
             match sled::Config::new().path(dir).flush_every_ms(None).open() {
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < LOCK_TRIES =>
-                {
+                Err(sled::Error::Io(e)) if is_lock_held(&e) && tries < LOCK_TRIES => {
                     tries += 1;
                     std::thread::sleep(LOCK_RETRY);
                 }
@@ -245,6 +251,20 @@ mod tests {
             at_two.state().hosts["a"].live,
             "host a is lost only at index 3"
         );
+    }
+
+    #[test]
+    fn a_lock_held_by_another_handle_is_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = sled::Config::new().path(dir.path()).open().unwrap();
+        // sled's file lock is per open file description, so a second open in this process fails
+        // the same way a second process would.
+        let error = match sled::Config::new().path(dir.path()).open() {
+            Err(sled::Error::Io(e)) => e,
+            other => panic!("a second open must fail on the lock, got {other:?}"),
+        };
+        assert!(is_lock_held(&error), "not recognised: {error}");
+        assert!(!is_lock_held(&std::io::Error::other("disk full")));
     }
 
     #[test]
