@@ -63,6 +63,21 @@ pub enum Event {
     /// The API token changed: every node derives the new one from the cluster secret and the
     /// new generation, and stops accepting the old one.
     ApiTokenRotated { who: String, at: Millis },
+    /// A new version of a secret, sealed by the node that took it (never in clear).
+    SecretPut {
+        name: String,
+        /// 1 for a new secret, one more than the latest for a rotation.
+        version: u64,
+        sealed: crate::secrets::Sealed,
+        who: String,
+        at: Millis,
+    },
+    /// The secret and all its versions leave the state; their ciphertext stays in the audit log.
+    SecretDeleted {
+        name: String,
+        who: String,
+        at: Millis,
+    },
 }
 
 impl Event {
@@ -77,6 +92,8 @@ impl Event {
             Event::HostLost { .. } => "host_lost",
             Event::HostReturned { .. } => "host_returned",
             Event::ApiTokenRotated { .. } => "api_token_rotated",
+            Event::SecretPut { .. } => "secret_put",
+            Event::SecretDeleted { .. } => "secret_deleted",
         }
     }
 
@@ -143,6 +160,8 @@ const KINDS: &[&str] = &[
     "host_lost",
     "host_returned",
     "api_token_rotated",
+    "secret_put",
+    "secret_deleted",
 ];
 
 /// Why bytes from the log are not an event this build understands.
@@ -227,6 +246,18 @@ mod tests {
                 who: "w".into(),
                 at: 1,
             },
+            Event::SecretPut {
+                name: "s".into(),
+                version: 1,
+                sealed: crate::secrets::SecretKey::derive("k").seal("s", 1, b"v"),
+                who: "w".into(),
+                at: 1,
+            },
+            Event::SecretDeleted {
+                name: "s".into(),
+                who: "w".into(),
+                at: 1,
+            },
         ];
         for event in every_kind {
             // A new variant must be added above: this match has no wildcard.
@@ -238,7 +269,9 @@ mod tests {
                 | Event::HostLabelsChanged { .. }
                 | Event::HostLost { .. }
                 | Event::HostReturned { .. }
-                | Event::ApiTokenRotated { .. } => {}
+                | Event::ApiTokenRotated { .. }
+                | Event::SecretPut { .. }
+                | Event::SecretDeleted { .. } => {}
             }
             assert!(
                 KINDS.contains(&event.kind()),
@@ -247,7 +280,7 @@ mod tests {
             );
             assert_eq!(Event::decode(&event.encode()).unwrap(), event);
         }
-        assert_eq!(KINDS.len(), 8, "KINDS has a kind no event writes");
+        assert_eq!(KINDS.len(), 10, "KINDS has a kind no event writes");
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! any index) and, in [`raft`], openraft's log and state-machine storage on sled and the HTTP
 //! network between nodes.
 //!
-//! Must never: read a clock, draw randomness or do I/O inside `apply`; iterate a `HashMap`
+//! Also owns [`secrets`]: the key derived from the cluster secret and the sealing of secret
+//! values, so that only ciphertext is ever proposed, stored or answered.
+//!
+//! Must never: put a secret value in clear into an event, the state or an error; read a clock, draw randomness or do I/O inside `apply`; iterate a `HashMap`
 //! where state is derived; acknowledge a log entry before sled has flushed it.
 
 pub mod audit;
@@ -18,9 +21,13 @@ pub mod http_client;
 pub mod machine;
 pub mod node;
 pub mod raft;
+pub mod secrets;
 pub mod state;
 
 pub use audit::{AuditError, AuditLog};
 pub use event::{DecodeError, Event, Millis, EVENT_VERSION};
 pub use machine::{replay, state_hash, Snapshot, StateMachine};
-pub use state::{AppRecord, Applied, ClusterState, Deployment, HostRecord, VersionRecord};
+pub use state::{
+    AppRecord, Applied, ClusterState, Deployment, HostRecord, SecretRecord, SecretVersion,
+    VersionRecord,
+};

@@ -87,7 +87,9 @@ impl StateMachine {
                 Some(h) => self.placer.upsert_host(host, h),
                 None => self.placer.remove_host(host),
             },
-            Event::ApiTokenRotated { .. } => {}
+            Event::ApiTokenRotated { .. }
+            | Event::SecretPut { .. }
+            | Event::SecretDeleted { .. } => {}
         }
         self.settle_fallbacks();
         outcome

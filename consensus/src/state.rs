@@ -48,6 +48,32 @@ pub struct AppRecord {
     pub undeployed: bool,
 }
 
+/// One version of a secret: its sealed value and who wrote it when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretVersion {
+    pub sealed: crate::secrets::Sealed,
+    pub who: String,
+    pub at: Millis,
+}
+
+/// A secret: every version written since it was created, by version number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRecord {
+    pub versions: BTreeMap<u64, SecretVersion>,
+}
+
+impl SecretRecord {
+    /// The newest version and its number.
+    pub fn latest(&self) -> Option<(u64, &SecretVersion)> {
+        self.versions.iter().next_back().map(|(v, s)| (*v, s))
+    }
+
+    /// The number the next version gets.
+    pub fn next_version(&self) -> u64 {
+        self.latest().map_or(1, |(v, _)| v + 1)
+    }
+}
+
 /// What applying an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -66,6 +92,9 @@ pub struct ClusterState {
     /// the cluster secret and `g` (the token itself is never in the log).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub api_token_generation: u64,
+    /// Secrets by name; values are sealed (see [`crate::secrets`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, SecretRecord>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -99,6 +128,15 @@ impl ClusterState {
                 (!self.apps.contains_key(app)).then(|| format!("app {app} does not exist"))
             }
             Event::HostJoined { .. } | Event::ApiTokenRotated { .. } => None,
+            Event::SecretPut { name, version, .. } => {
+                let next = self.secrets.get(name).map_or(1, SecretRecord::next_version);
+                (*version != next).then(|| {
+                    format!("secret {name} is at version {}: version {version} is not the next one", next - 1)
+                })
+            }
+            Event::SecretDeleted { name, .. } => {
+                (!self.secrets.contains_key(name)).then(|| format!("secret {name} does not exist"))
+            }
             Event::HostLabelsChanged { host, .. } => {
                 (!self.hosts.contains_key(host)).then(|| format!("host {host} has not joined"))
             }
@@ -202,6 +240,25 @@ impl ClusterState {
                 }
             }
             Event::ApiTokenRotated { .. } => self.api_token_generation += 1,
+            Event::SecretPut {
+                name,
+                version,
+                sealed,
+                who,
+                at,
+            } => {
+                self.secrets.entry(name.clone()).or_default().versions.insert(
+                    *version,
+                    SecretVersion {
+                        sealed: sealed.clone(),
+                        who: who.clone(),
+                        at: *at,
+                    },
+                );
+            }
+            Event::SecretDeleted { name, .. } => {
+                self.secrets.remove(name);
+            }
         }
         Applied::Changed
     }

@@ -20,6 +20,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::capabilities::stdio::GuestOutput;
+use crate::capabilities::{Grants, SecretVault};
+use crate::logs::{LogSink, Stream};
+
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -49,11 +53,41 @@ impl Default for EngineConfig {
 
 /// The per-request state of an instance.
 pub struct GuestState {
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: OutgoingPolicy,
+    /// What the manifest grants the component: config, secrets, outgoing HTTP.
+    pub(crate) grants: Arc<Grants>,
+    /// Where its stdout, stderr and wasi:logging lines go.
+    pub(crate) sink: LogSink,
+    /// Where its secrets are opened.
+    pub(crate) vault: Arc<dyn SecretVault>,
     _alive: Alive,
+}
+
+/// What one request's instance is connected to besides its grants.
+#[derive(Clone)]
+pub struct GuestContext {
+    pub sink: LogSink,
+    pub vault: Arc<dyn SecretVault>,
+}
+
+impl GuestContext {
+    /// For an instance outside any cluster (benchmarks of instantiation): its lines go to a
+    /// buffer of its own and it has no secrets.
+    pub fn standalone(app: &str) -> GuestContext {
+        let origin = crate::logs::LineOrigin {
+            app: app.to_string(),
+            component: app.to_string(),
+            request: String::new(),
+        };
+        let logs = crate::logs::HostLogs::new("standalone", crate::logs::DEFAULT_APP_LOG_BYTES);
+        GuestContext {
+            sink: LogSink::new(logs, origin),
+            vault: Arc::new(crate::capabilities::NoSecrets),
+        }
+    }
 }
 
 /// Instances alive now and the most ever alive at once on an engine.
@@ -140,7 +174,7 @@ impl WasiHttpHooks for OutgoingPolicy {
 #[derive(Clone)]
 pub struct Prepared {
     pub(crate) pre: ProxyPre<GuestState>,
-    pub(crate) allow_outgoing: bool,
+    pub(crate) grants: Arc<Grants>,
 }
 
 /// The node's wasmtime engine and what goes with it.
@@ -181,6 +215,10 @@ impl WasmEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::capabilities::bindings::Capabilities::add_to_linker::<
+            GuestState,
+            wasmtime::component::HasSelf<GuestState>,
+        >(&mut linker, |state| state)?;
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let compatibility = hasher.finish();
@@ -265,27 +303,34 @@ impl WasmEngine {
     }
 
     /// Links a compiled component for per-request instantiation.
-    pub fn prepare(&self, component: &Component, allow_outgoing: bool) -> Result<Prepared> {
+    pub fn prepare(&self, component: &Component, grants: Grants) -> Result<Prepared> {
         let pre = self
             .linker
             .instantiate_pre(component)
             .context("linking the component")?;
         Ok(Prepared {
             pre: ProxyPre::new(pre).context("the component is not a wasi:http proxy")?,
-            allow_outgoing,
+            grants: Arc::new(grants),
         })
     }
 
     /// A store for one request, with the CPU deadline armed.
-    pub(crate) fn store(&self, allow_outgoing: bool) -> Store<GuestState> {
+    pub(crate) fn store(&self, prepared: &Prepared, context: GuestContext) -> Store<GuestState> {
         self.instantiations.fetch_add(1, Ordering::Relaxed);
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(&context.sink, Stream::Stdout))
+            .stderr(GuestOutput::new(&context.sink, Stream::Stderr))
+            .build();
         let state = GuestState {
             table: ResourceTable::new(),
-            wasi: WasiCtx::builder().build(),
+            wasi,
             http: WasiHttpCtx::new(),
             hooks: OutgoingPolicy {
-                allowed: allow_outgoing,
+                allowed: prepared.grants.allow_outgoing,
             },
+            grants: prepared.grants.clone(),
+            sink: context.sink,
+            vault: context.vault,
             _alive: Alive::new(&self.alive),
         };
         let mut store = Store::new(&self.engine, state);
@@ -307,8 +352,8 @@ impl WasmEngine {
 
     /// Instantiates `prepared` once and drops the instance, as a request would without
     /// calling the guest: what the per-request instantiation costs (for benchmarks).
-    pub async fn instantiate_once(&self, prepared: &Prepared) -> Result<()> {
-        let mut store = self.store(prepared.allow_outgoing);
+    pub async fn instantiate_once(&self, prepared: &Prepared, context: GuestContext) -> Result<()> {
+        let mut store = self.store(prepared, context);
         prepared.pre.instantiate_async(&mut store).await?;
         Ok(())
     }

@@ -23,6 +23,9 @@ use crate::replicas::{PermitBody, ReplicaSet};
 pub const HOPS_HEADER: &str = "x-flotilla-hops";
 /// Most forwards of one request.
 pub const MAX_HOPS: u32 = 2;
+/// Names the request a guest's log lines belong to: kept when the client (or the forwarding
+/// host) sets it, otherwise given by the first host, and sent back on the response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Connecting to the host a request is forwarded to.
 const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -46,6 +49,9 @@ pub struct Ingress {
     queue_wait: Duration,
     client: Client<HttpConnector, IngressBody>,
     next: AtomicUsize,
+    /// Unique per process start: ids given here never repeat another run's.
+    request_prefix: String,
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl Ingress {
@@ -62,12 +68,20 @@ impl Ingress {
         connector.set_connect_timeout(Some(FORWARD_CONNECT_TIMEOUT));
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(Ingress {
-            replicas,
             routes: RwLock::default(),
             domain,
             queue_wait,
             client,
             next: AtomicUsize::new(0),
+            request_prefix: format!(
+                "{}-{:x}",
+                replicas.logs().host(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            ),
+            requests: std::sync::atomic::AtomicU64::new(0),
+            replicas,
         })
     }
 
@@ -111,6 +125,42 @@ impl Ingress {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        let request_id = self.request_id(&mut request);
+        let mut response = self.route_request(app, request, hops, &request_id).await;
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+
+    /// The request's id: the one it carries, or a new one set on it.
+    fn request_id(&self, request: &mut Request<IngressBody>) -> String {
+        /// Longest request id taken from a client; a longer one is replaced.
+        const MAX_REQUEST_ID_BYTES: usize = 128;
+        let given = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_BYTES)
+            .map(str::to_string);
+        if let Some(id) = given {
+            return id;
+        }
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}-{n}", self.request_prefix);
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&id) {
+            request.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        id
+    }
+
+    async fn route_request(
+        &self,
+        app: &str,
+        mut request: Request<IngressBody>,
+        hops: u32,
+        request_id: &str,
+    ) -> Response<HyperOutgoingBody> {
         let Some(route) = self.routes.read().expect("routes lock").get(app).cloned() else {
             return text_response(
                 StatusCode::NOT_FOUND,
@@ -127,7 +177,9 @@ impl Ingress {
             };
             match permit {
                 Some(permit) => {
-                    let response = invoke(self.replicas.engine(), &replica.prepared, request).await;
+                    let context = self.replicas.context(app, &route.component, request_id);
+                    let response =
+                        invoke(self.replicas.engine(), &replica.prepared, context, request).await;
                     return response.map(|body| PermitBody::wrap(body, permit).boxed_unsync());
                 }
                 None if hops < MAX_HOPS && !route.remote.is_empty() => {}

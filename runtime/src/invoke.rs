@@ -11,7 +11,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
-use crate::engine::{Prepared, WasmEngine};
+use crate::engine::{GuestContext, Prepared, WasmEngine};
 
 /// A response with a plain-text body, for answers that do not come from a guest.
 pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<HyperOutgoingBody> {
@@ -28,13 +28,14 @@ pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<Hy
 pub async fn invoke<B>(
     engine: &WasmEngine,
     prepared: &Prepared,
+    context: GuestContext,
     request: hyper::Request<B>,
 ) -> Response<HyperOutgoingBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
-    let mut store = engine.store(prepared.allow_outgoing);
+    let mut store = engine.store(prepared, context);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let setup = store
         .data_mut()

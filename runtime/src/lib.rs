@@ -14,10 +14,12 @@
 //! `api` crate (it is given its state feed and blob source).
 
 pub mod blobs;
+pub mod capabilities;
 pub mod engine;
 pub mod ingress;
 pub mod invoke;
 pub mod listeners;
+pub mod logs;
 pub mod peers;
 pub mod plan;
 pub mod reconcile;

@@ -139,7 +139,7 @@ pub fn plan(
                 digest,
                 image,
                 replicas,
-                allow_outgoing: allows_outgoing(manifest, component),
+                grants: crate::capabilities::Grants::of(manifest, component),
             });
         }
         let Some(component) = serving_component(manifest) else {

@@ -137,7 +137,12 @@ mod tests {
             ..EngineConfig::default()
         })
         .unwrap();
-        let replicas = ReplicaSet::new(engine, BlobStore::open(dir).unwrap());
+        let replicas = ReplicaSet::new(
+            engine,
+            BlobStore::open(dir).unwrap(),
+            crate::logs::HostLogs::new("me", crate::logs::DEFAULT_APP_LOG_BYTES),
+            Arc::new(crate::capabilities::NoSecrets),
+        );
         let ingress = Ingress::new(replicas.clone(), None, Duration::from_millis(10), None);
         Reconciler {
             host: "me".into(),

@@ -14,7 +14,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::blobs::{BlobSource, BlobStore};
-use crate::engine::{Prepared, WasmEngine};
+use crate::capabilities::{Grants, SecretVault};
+use crate::engine::{GuestContext, Prepared, WasmEngine};
+use crate::logs::{HostLogs, LineOrigin, LogSink};
 
 /// `(app, component)`.
 pub type ReplicaKey = (String, String);
@@ -29,14 +31,14 @@ pub struct DesiredReplica {
     pub digest: Option<scheduler::Digest>,
     pub image: String,
     pub replicas: u32,
-    pub allow_outgoing: bool,
+    /// Config, secrets and outgoing HTTP the manifest grants it.
+    pub grants: Grants,
 }
 
 /// A running component: compiled, linked, and its permits.
 pub struct Replica {
     pub version: String,
     pub digest: scheduler::Digest,
-    pub allow_outgoing: bool,
     pub prepared: Prepared,
     permits: Arc<Semaphore>,
     capacity: AtomicU32,
@@ -117,15 +119,25 @@ impl Body for PermitBody {
 pub struct ReplicaSet {
     engine: Arc<WasmEngine>,
     blobs: BlobStore,
+    logs: Arc<HostLogs>,
+    vault: Arc<dyn SecretVault>,
     live: RwLock<BTreeMap<ReplicaKey, Arc<Replica>>>,
     failures: RwLock<BTreeMap<ReplicaKey, String>>,
 }
 
 impl ReplicaSet {
-    pub fn new(engine: Arc<WasmEngine>, blobs: BlobStore) -> Arc<Self> {
+    /// Replicas run by `engine` from `blobs`, logging into `logs` and opening secrets from `vault`.
+    pub fn new(
+        engine: Arc<WasmEngine>,
+        blobs: BlobStore,
+        logs: Arc<HostLogs>,
+        vault: Arc<dyn SecretVault>,
+    ) -> Arc<Self> {
         Arc::new(ReplicaSet {
             engine,
             blobs,
+            logs,
+            vault,
             live: RwLock::default(),
             failures: RwLock::default(),
         })
@@ -137,6 +149,23 @@ impl ReplicaSet {
 
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    pub fn logs(&self) -> &Arc<HostLogs> {
+        &self.logs
+    }
+
+    /// What the instance for `request` of `app`'s `component` is connected to.
+    pub fn context(&self, app: &str, component: &str, request: &str) -> GuestContext {
+        let origin = LineOrigin {
+            app: app.to_string(),
+            component: component.to_string(),
+            request: request.to_string(),
+        };
+        GuestContext {
+            sink: LogSink::new(self.logs.clone(), origin),
+            vault: self.vault.clone(),
+        }
     }
 
     pub fn get(&self, app: &str, component: &str) -> Option<Arc<Replica>> {
@@ -174,7 +203,7 @@ impl ReplicaSet {
             let key = (d.app.clone(), d.component.clone());
             if let Some(current) = self.get(&d.app, &d.component) {
                 let same_code = Some(&current.digest) == d.digest.as_ref()
-                    && current.allow_outgoing == d.allow_outgoing;
+                    && *current.prepared.grants == d.grants;
                 if same_code && current.version == d.version {
                     current.resize(d.replicas);
                     continue;
@@ -220,13 +249,13 @@ impl ReplicaSet {
         };
         let engine = self.engine.clone();
         let compile_digest = digest.clone();
-        let allow = d.allow_outgoing;
+        let grants = d.grants.clone();
         let prepared = tokio::task::spawn_blocking(move || {
             let component = engine
                 .compile(&compile_digest, &bytes)
                 .map_err(|e| format!("does not compile: {e:#}"))?;
             engine
-                .prepare(&component, allow)
+                .prepare(&component, grants)
                 .map_err(|e| format!("does not link: {e:#}"))
         })
         .await
@@ -234,7 +263,6 @@ impl ReplicaSet {
         Ok(Replica {
             version: d.version.clone(),
             digest,
-            allow_outgoing: d.allow_outgoing,
             prepared,
             permits: Arc::new(Semaphore::new(d.replicas as usize)),
             capacity: AtomicU32::new(d.replicas),

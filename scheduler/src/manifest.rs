@@ -56,7 +56,41 @@ impl Manifest {
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
     }
+
+    /// The config `component` sees through `wasi:config`: the inline `properties` of its own
+    /// `config` entries in the order written, then the target config of every link that targets
+    /// it, in manifest order (components, then each one's links). A key set again later
+    /// overrides the earlier value, as in wadm. Named configs without `properties` add nothing.
+    pub fn effective_config(&self, component: &str) -> BTreeMap<String, String> {
+        let own = self
+            .component(component)
+            .into_iter()
+            .flat_map(|c| c.config.iter());
+        let linked = self
+            .components
+            .iter()
+            .flat_map(|c| c.links.iter())
+            .filter(|l| l.target == component)
+            .flat_map(|l| l.target_config.iter());
+        own.chain(linked)
+            .filter_map(|c| c.properties.as_ref())
+            .flat_map(|p| p.iter())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The `backend` property of the policy named `policy`, if it is declared with one.
+    pub fn policy_backend(&self, policy: &str) -> Option<&str> {
+        self.policies
+            .iter()
+            .find(|p| p.name == policy)
+            .and_then(|p| p.properties.get(SECRET_BACKEND_PROPERTY))
+            .map(String::as_str)
+    }
 }
+
+/// The policy property that names a secrets backend.
+pub const SECRET_BACKEND_PROPERTY: &str = "backend";
 
 /// A named policy (wadm uses them for secrets backends).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,5 +245,61 @@ impl Link {
             .filter_map(|c| c.properties.as_ref())
             .find_map(|p| p.get("address"))
             .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIGURED: &str = "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: configured
+spec:
+  components:
+    - name: web
+      type: component
+      properties:
+        image: file://./web.wasm
+        config:
+          - name: defaults
+            properties:
+              greeting: hello
+              colour: blue
+          - name: managed-elsewhere
+          - name: overrides
+            properties:
+              colour: green
+    - name: httpserver
+      type: capability
+      properties:
+        image: ghcr.io/wasmcloud/http-server:0.23.0
+      traits:
+        - type: link
+          properties:
+            target:
+              name: web
+              config:
+                - name: from-link
+                  properties:
+                    greeting: hi
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+";
+
+    #[test]
+    fn effective_config_is_own_entries_then_link_targets_later_overriding() {
+        let m = crate::parse_manifest(CONFIGURED.as_bytes()).unwrap().manifest;
+        assert_eq!(
+            m.effective_config("web"),
+            BTreeMap::from([
+                ("colour".to_string(), "green".to_string()),
+                ("greeting".to_string(), "hi".to_string()),
+            ])
+        );
+        assert!(m.effective_config("httpserver").is_empty());
+        assert!(m.effective_config("nobody").is_empty());
     }
 }

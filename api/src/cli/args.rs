@@ -212,6 +212,10 @@ pub struct UpArgs {
     /// Largest component a registry may hand this host (MiB).
     #[arg(long, default_value_t = 128)]
     pub max_component_mib: usize,
+    /// Guest log lines (stdout, stderr, wasi:logging) kept per app on this host (KiB); the
+    /// oldest lines go first.
+    #[arg(long, default_value_t = 1024)]
+    pub app_log_kib: usize,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

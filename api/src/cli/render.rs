@@ -291,7 +291,9 @@ fn event_time(event: &Event) -> u64 {
         | Event::HostLabelsChanged { at, .. }
         | Event::HostLost { at, .. }
         | Event::HostReturned { at, .. }
-        | Event::ApiTokenRotated { at, .. } => *at,
+        | Event::ApiTokenRotated { at, .. }
+        | Event::SecretPut { at, .. }
+        | Event::SecretDeleted { at, .. } => *at,
     }
 }
 
@@ -314,6 +316,10 @@ fn subject(event: &Event) -> String {
         }
         Event::HostLost { host, .. } | Event::HostReturned { host, .. } => format!("host {host}"),
         Event::ApiTokenRotated { who, .. } => format!("by {who}"),
+        Event::SecretPut {
+            name, version, who, ..
+        } => format!("secret {name} version {version} by {who}"),
+        Event::SecretDeleted { name, who, .. } => format!("secret {name} by {who}"),
     }
 }
 

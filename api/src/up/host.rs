@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use consensus::node::{Identity, LogConfig, Node, NodeError};
 use consensus::raft::ApplyResponse;
 use consensus::Event;
+use consensus::secrets::SecretKey;
 use runtime::blobs::BlobStore;
+use runtime::capabilities::StateVault;
+use runtime::logs::HostLogs;
 use runtime::engine::{EngineConfig, WasmEngine};
 use runtime::ingress::Ingress;
 use runtime::listeners::Listeners;
@@ -34,6 +37,8 @@ pub struct HostConfig {
     pub engine: EngineConfig,
     /// Credentials and plain-HTTP registries for OCI images.
     pub registry: RegistryConfig,
+    /// Bytes of guest log lines kept per app on this host (the oldest go first).
+    pub app_log_bytes: usize,
 }
 
 /// A running host.
@@ -46,6 +51,8 @@ pub struct Host {
     /// Where OCI images of deploys are resolved, and pinned components fetched when no peer
     /// has them.
     pub registries: Registries,
+    /// Seals secret values before they are proposed (derived from the cluster secret).
+    pub secret_key: SecretKey,
     tokens: TokenCache,
 }
 
@@ -57,6 +64,7 @@ impl Host {
         let data_dir = config.log.data_dir.clone();
         let outgoing = config.log.outgoing_address();
         let tokens = TokenCache::new(&identity.secret);
+        let secret_key = SecretKey::derive(&identity.secret);
         let log = Node::open(config.log, identity).await?;
         let mut engine_config = config.engine;
         engine_config
@@ -66,7 +74,9 @@ impl Host {
             WasmEngine::new(engine_config).map_err(|e| format!("cannot start wasmtime: {e:#}"))?;
         let blobs = BlobStore::open(&consensus::data_dir::blobs(&data_dir))
             .map_err(|e| format!("cannot open the blob store: {e}"))?;
-        let replicas = ReplicaSet::new(engine, blobs);
+        let logs = HostLogs::new(log.host(), config.app_log_bytes);
+        let vault = Arc::new(StateVault::new(log.feed(), secret_key.clone()));
+        let replicas = ReplicaSet::new(engine, blobs, logs, vault);
         let ingress = Ingress::new(replicas.clone(), config.domain, config.queue_wait, outgoing);
         let listeners = Listeners::new(ingress.clone());
         Ok(Arc::new(Host {
@@ -76,6 +86,7 @@ impl Host {
             listeners,
             metrics: Metrics::default(),
             registries: Registries::new(config.registry),
+            secret_key,
             tokens,
         }))
     }

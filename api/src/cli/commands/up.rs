@@ -67,6 +67,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
             ..Default::default()
         },
         registry: args.registry.config(args.max_component_mib << 20)?,
+        app_log_bytes: args.app_log_kib << 10,
     };
     let membership = Membership {
         join: plan.join,

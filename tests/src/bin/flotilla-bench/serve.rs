@@ -222,11 +222,11 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
         .map_err(|e| e.to_string())?;
     let compile_time = compile_started.elapsed();
     let prepared = engine
-        .prepare(&component, false)
+        .prepare(&component, runtime::capabilities::Grants::default())
         .map_err(|e| e.to_string())?;
     for _ in 0..200 {
         engine
-            .instantiate_once(&prepared)
+            .instantiate_once(&prepared, runtime::engine::GuestContext::standalone("bench"))
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -234,7 +234,7 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
     let started = Instant::now();
     for _ in 0..n {
         engine
-            .instantiate_once(&prepared)
+            .instantiate_once(&prepared, runtime::engine::GuestContext::standalone("bench"))
             .await
             .map_err(|e| e.to_string())?;
     }
