@@ -51,10 +51,9 @@ impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OpenError::Malformed => write!(f, "the sealed value is malformed"),
-            OpenError::Rejected => write!(
-                f,
-                "the sealed value does not open with this cluster's key"
-            ),
+            OpenError::Rejected => {
+                write!(f, "the sealed value does not open with this cluster's key")
+            }
         }
     }
 }

@@ -131,7 +131,10 @@ impl ClusterState {
             Event::SecretPut { name, version, .. } => {
                 let next = self.secrets.get(name).map_or(1, SecretRecord::next_version);
                 (*version != next).then(|| {
-                    format!("secret {name} is at version {}: version {version} is not the next one", next - 1)
+                    format!(
+                        "secret {name} is at version {}: version {version} is not the next one",
+                        next - 1
+                    )
                 })
             }
             Event::SecretDeleted { name, .. } => {
@@ -247,14 +250,18 @@ impl ClusterState {
                 who,
                 at,
             } => {
-                self.secrets.entry(name.clone()).or_default().versions.insert(
-                    *version,
-                    SecretVersion {
-                        sealed: sealed.clone(),
-                        who: who.clone(),
-                        at: *at,
-                    },
-                );
+                self.secrets
+                    .entry(name.clone())
+                    .or_default()
+                    .versions
+                    .insert(
+                        *version,
+                        SecretVersion {
+                            sealed: sealed.clone(),
+                            who: who.clone(),
+                            at: *at,
+                        },
+                    );
             }
             Event::SecretDeleted { name, .. } => {
                 self.secrets.remove(name);

@@ -70,6 +70,19 @@
     (call $finish (local.get $body) (local.get $stream)))
   ;; --- end of prelude -------------------------------------------------------------------
 
+  ;; The part of the string at (ptr, len) after its last `/` (all of it when there is none).
+  (func $last_segment (param $ptr i32) (param $len i32) (result i32 i32)
+    (local $i i32)
+    (local.set $i (local.get $len))
+    (block $found
+      (loop $back
+        (br_if $found (i32.eqz (local.get $i)))
+        (br_if $found (i32.eq (i32.load8_u (i32.add (local.get $ptr) (i32.sub (local.get $i) (i32.const 1)))) (i32.const 47)))
+        (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+        (br $back)))
+    (i32.add (local.get $ptr) (local.get $i))
+    (i32.sub (local.get $len) (local.get $i)))
+
   ;; hello: 200 with a short body.
   (data (i32.const 256) "Hello from Flotilla!\n")
   (func (export "wasi:http/incoming-handler@0.2.12#handle") (param $request i32) (param $out i32)

@@ -127,7 +127,14 @@ impl HostLogs {
     }
 
     /// Keeps one line, dropping the app's oldest lines while it is over its cap.
-    pub fn push(&self, origin: &LineOrigin, level: Level, stream: Stream, context: &str, text: &str) {
+    pub fn push(
+        &self,
+        origin: &LineOrigin,
+        level: Level,
+        stream: Stream,
+        context: &str,
+        text: &str,
+    ) {
         let message = cut(text);
         let at = now_millis();
         let mut buffers = self.buffers.lock().expect("log buffers lock");
@@ -332,7 +339,9 @@ mod tests {
         let lines = logs.read("a", &LogQuery::default());
         let texts: Vec<_> = lines.iter().map(|l| l.message.as_str()).collect();
         assert_eq!(texts, ["one", "two", "three"]);
-        assert!(lines.iter().all(|l| l.level == Level::Info && l.host == "h"));
+        assert!(lines
+            .iter()
+            .all(|l| l.level == Level::Info && l.host == "h"));
         assert!(lines.windows(2).all(|w| w[0].seq < w[1].seq));
     }
 
@@ -353,7 +362,10 @@ mod tests {
         assert!(bytes <= cap);
         assert_eq!(dropped as usize + kept.len(), 1000);
         assert_eq!(logs.dropped_total(), dropped);
-        assert_eq!(logs.read("quiet", &LogQuery::default())[0].message, "still here");
+        assert_eq!(
+            logs.read("quiet", &LogQuery::default())[0].message,
+            "still here"
+        );
     }
 
     #[test]

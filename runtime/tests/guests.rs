@@ -1,21 +1,80 @@
-//! The test guests on the real engine, over real HTTP: what each answers, and that hostile
-//! guests fail only their own request while hello keeps answering.
+//! The test guests on the real engine, over real HTTP: what each answers, that hostile guests
+//! fail only their own request while hello keeps answering, and what config, secrets and log
+//! lines reach a guest.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use consensus::secrets::{Sealed, SecretKey};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use runtime::engine::{EngineConfig, Prepared, WasmEngine};
+use runtime::capabilities::{Grants, SecretGrant, SecretVault, VaultError};
+use runtime::engine::{EngineConfig, GuestContext, Prepared, WasmEngine};
 use runtime::invoke::invoke;
+use runtime::logs::{HostLogs, Level, LineOrigin, LogQuery, LogSink, Stream};
 use scheduler::Digest;
 use test_components::Guest;
+use zeroize::Zeroizing;
+
+/// Secrets sealed with a real cluster key and opened as a host opens them, without a cluster.
+struct SealedSecrets {
+    key: SecretKey,
+    sealed: BTreeMap<String, Sealed>,
+}
+
+impl SealedSecrets {
+    fn with(values: &[(&str, &str)]) -> Arc<SealedSecrets> {
+        let key = SecretKey::derive("test cluster secret");
+        let sealed = values
+            .iter()
+            .map(|(name, value)| (name.to_string(), key.seal(name, 1, value.as_bytes())))
+            .collect();
+        Arc::new(SealedSecrets { key, sealed })
+    }
+}
+
+impl SecretVault for SealedSecrets {
+    fn open(&self, name: &str, version: Option<u64>) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        if version.is_some_and(|v| v != 1) {
+            return Err(VaultError::NotFound);
+        }
+        let sealed = self.sealed.get(name).ok_or(VaultError::NotFound)?;
+        self.key
+            .open(name, 1, sealed)
+            .map_err(|e| VaultError::Unavailable(e.to_string()))
+    }
+}
+
+/// What the served guests are granted and where their lines and secrets come from.
+struct Served {
+    grants: Grants,
+    logs: Arc<HostLogs>,
+    vault: Arc<dyn SecretVault>,
+}
+
+impl Served {
+    fn plain(allow_outgoing: bool) -> Served {
+        Served {
+            grants: Grants {
+                allow_outgoing,
+                ..Grants::default()
+            },
+            logs: HostLogs::new("test-host", runtime::logs::DEFAULT_APP_LOG_BYTES),
+            vault: SealedSecrets::with(&[]),
+        }
+    }
+}
 
 /// Serves each guest under `/<name>...` on a loopback port; returns the base URL.
 async fn serve(config: EngineConfig, allow_outgoing: bool) -> String {
+    serve_with(config, Served::plain(allow_outgoing)).await
+}
+
+/// [`serve`] with grants, a log buffer and secrets of the caller's.
+async fn serve_with(config: EngineConfig, served: Served) -> String {
     let engine = WasmEngine::new(config).expect("engine");
     let mut guests = BTreeMap::new();
     for guest in Guest::ALL {
@@ -25,19 +84,22 @@ async fn serve(config: EngineConfig, allow_outgoing: bool) -> String {
             .expect("compiles");
         guests.insert(
             guest.name().to_string(),
-            engine.prepare(&component, allow_outgoing).expect("links"),
+            engine
+                .prepare(&component, served.grants.clone())
+                .expect("links"),
         );
     }
     let guests: Arc<BTreeMap<String, Prepared>> = Arc::new(guests);
+    let served = Arc::new(served);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let (engine, guests) = (engine.clone(), guests.clone());
+            let (engine, guests, served) = (engine.clone(), guests.clone(), served.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (engine, guests) = (engine.clone(), guests.clone());
+                    let (engine, guests, served) = (engine.clone(), guests.clone(), served.clone());
                     async move {
                         let name = req
                             .uri()
@@ -48,7 +110,16 @@ async fn serve(config: EngineConfig, allow_outgoing: bool) -> String {
                             .unwrap_or("")
                             .to_string();
                         let prepared = guests.get(&name).expect("a known guest").clone();
-                        Ok::<_, Infallible>(invoke(&engine, &prepared, req).await)
+                        let origin = LineOrigin {
+                            app: "app".to_string(),
+                            component: name.clone(),
+                            request: req.uri().path().to_string(),
+                        };
+                        let context = GuestContext {
+                            sink: LogSink::new(served.logs.clone(), origin),
+                            vault: served.vault.clone(),
+                        };
+                        Ok::<_, Infallible>(invoke(&engine, &prepared, context, req).await)
                     }
                 });
                 let _ = http1::Builder::new()
@@ -173,7 +244,7 @@ fn compiled_components_are_cached_on_disk_by_digest() {
     let component = again
         .compile(&digest, b"not even wasm")
         .expect("loaded from the cache, not compiled");
-    again.prepare(&component, false).unwrap();
+    again.prepare(&component, Grants::default()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,4 +256,129 @@ async fn outgoing_http_is_attempted_when_linked() {
         get(&format!("{base}/outgoing")).await,
         (502, "outgoing: error 06\n".to_string())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_reaches_the_guest_through_store_and_runtime() {
+    let served = Served {
+        grants: Grants {
+            config: BTreeMap::from([
+                ("colour".to_string(), "green".to_string()),
+                ("greeting".to_string(), "hi".to_string()),
+            ]),
+            ..Grants::default()
+        },
+        ..Served::plain(false)
+    };
+    let base = serve_with(quick_deadline(), served).await;
+    assert_eq!(
+        get(&format!("{base}/config/")).await,
+        (200, "colour=green\ngreeting=hi\n".to_string()),
+        "get-all in key order"
+    );
+    assert_eq!(
+        get(&format!("{base}/config/colour")).await,
+        (200, "green\ngreen\n".to_string()),
+        "through wasi:config/store, then wasi:config/runtime"
+    );
+    assert_eq!(get(&format!("{base}/config/missing")).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_referenced_secrets_are_revealed() {
+    let served = Served {
+        grants: Grants {
+            secrets: BTreeMap::from([
+                (
+                    "db".to_string(),
+                    SecretGrant {
+                        key: "db-password".to_string(),
+                        field: None,
+                        version: None,
+                    },
+                ),
+                (
+                    "gone".to_string(),
+                    SecretGrant {
+                        key: "deleted-one".to_string(),
+                        field: None,
+                        version: None,
+                    },
+                ),
+            ]),
+            ..Grants::default()
+        },
+        vault: SealedSecrets::with(&[("db-password", "hunter2"), ("other", "not yours")]),
+        ..Served::plain(false)
+    };
+    let base = serve_with(quick_deadline(), served).await;
+    assert_eq!(
+        get(&format!("{base}/secret/db")).await,
+        (200, "hunter2".to_string())
+    );
+    assert_eq!(
+        get(&format!("{base}/secret/other")).await,
+        (404, "not-found\n".to_string()),
+        "a secret the component does not reference is not found"
+    );
+    assert_eq!(get(&format!("{base}/secret/gone")).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_stderr_and_wasi_logging_become_lines_of_the_request() {
+    let served = Served::plain(false);
+    let logs = served.logs.clone();
+    let base = serve_with(quick_deadline(), served).await;
+    assert_eq!(
+        get(&format!("{base}/logger/mark-1")).await,
+        (200, "logged\n".to_string())
+    );
+    let lines = logs.read("app", &LogQuery::default());
+    let seen: Vec<_> = lines
+        .iter()
+        .map(|l| (l.stream, l.level, l.context.as_str(), l.message.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Stream::Stdout, Level::Info, "", "to stdout /logger/mark-1"),
+            (Stream::Stderr, Level::Error, "", "to stderr /logger/mark-1"),
+            (Stream::Logging, Level::Warn, "logger", "/logger/mark-1"),
+        ]
+    );
+    assert!(lines.iter().all(|l| l.request == "/logger/mark-1"
+        && l.component == "logger"
+        && l.host == "test-host"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_flood_stays_under_the_cap_and_hello_keeps_answering() {
+    /// A small cap, so that the flood overflows it many times over within its deadline.
+    const CAP_BYTES: usize = 64 << 10;
+    let served = Served {
+        logs: HostLogs::new("test-host", CAP_BYTES),
+        ..Served::plain(false)
+    };
+    let logs = served.logs.clone();
+    let base = serve_with(quick_deadline(), served).await;
+    let hello = format!("{base}/hello");
+    let steady = tokio::spawn(async move {
+        let mut answers = Vec::new();
+        for _ in 0..20 {
+            answers.push(get(&hello).await.0);
+        }
+        answers
+    });
+    let flood = get(&format!("{base}/log_flood")).await;
+    assert_eq!(
+        flood.0, 504,
+        "the flood ends at its CPU deadline: {}",
+        flood.1
+    );
+    let answers = steady.await.unwrap();
+    assert!(answers.iter().all(|&s| s == 200), "{answers:?}");
+    let (kept, bytes, dropped) = logs.usage()["app"];
+    assert!(bytes <= CAP_BYTES, "{bytes} bytes kept");
+    assert!(dropped > 0 && kept > 0, "kept {kept}, dropped {dropped}");
+    assert_eq!(logs.dropped_total(), dropped);
 }

@@ -291,7 +291,9 @@ spec:
 
     #[test]
     fn effective_config_is_own_entries_then_link_targets_later_overriding() {
-        let m = crate::parse_manifest(CONFIGURED.as_bytes()).unwrap().manifest;
+        let m = crate::parse_manifest(CONFIGURED.as_bytes())
+            .unwrap()
+            .manifest;
         assert_eq!(
             m.effective_config("web"),
             BTreeMap::from([

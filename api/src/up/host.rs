@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use consensus::node::{Identity, LogConfig, Node, NodeError};
 use consensus::raft::ApplyResponse;
-use consensus::Event;
 use consensus::secrets::SecretKey;
+use consensus::Event;
 use runtime::blobs::BlobStore;
 use runtime::capabilities::StateVault;
-use runtime::logs::HostLogs;
 use runtime::engine::{EngineConfig, WasmEngine};
 use runtime::ingress::Ingress;
 use runtime::listeners::Listeners;
+use runtime::logs::HostLogs;
 use runtime::peers::PeerBlobs;
 use runtime::reconcile::Reconciler;
 use runtime::replicas::ReplicaSet;

@@ -90,9 +90,18 @@ mod tests {
     #[test]
     fn fields_of_json_objects_are_selected() {
         let value = br#"{"user":"app","password":"s3cret","port":5432}"#;
-        assert_eq!(select_field(value, "password").unwrap().as_slice(), b"s3cret");
+        assert_eq!(
+            select_field(value, "password").unwrap().as_slice(),
+            b"s3cret"
+        );
         assert_eq!(select_field(value, "port").unwrap().as_slice(), b"5432");
-        assert!(matches!(select_field(value, "host"), Err(store::SecretsError::NotFound)));
-        assert!(matches!(select_field(b"plain", "x"), Err(store::SecretsError::Upstream(_))));
+        assert!(matches!(
+            select_field(value, "host"),
+            Err(store::SecretsError::NotFound)
+        ));
+        assert!(matches!(
+            select_field(b"plain", "x"),
+            Err(store::SecretsError::Upstream(_))
+        ));
     }
 }

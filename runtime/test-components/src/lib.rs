@@ -1,7 +1,7 @@
 //! # test-components — wasi:http guests for Flotilla's tests, built from WAT
 //!
-//! Owns the WebAssembly text of seven small wasi:http 0.2 components (hello, echo, busy, spin,
-//! memory hog, trap, outgoing) and turns it into component binaries with `wat` and
+//! Owns the WebAssembly text of small wasi:http 0.2 components (hello, echo, busy, spin,
+//! memory hog, trap, outgoing, config, secret, logger, log flood) and turns it into component binaries with `wat` and
 //! `wit-component`, without any wasm compiler target. Each component is the shared prelude
 //! (`wat/prelude.wat`: imports, a bump allocator, response helpers) plus its own handler.
 //!
@@ -14,6 +14,13 @@ use anyhow::{Context, Result};
 use wit_component::{ComponentEncoder, StringEncoding};
 
 const PRELUDE: &str = include_str!("../wat/prelude.wat");
+
+/// Folders of `runtime/wit/deps` whose packages guests may import.
+const HOSTED_PACKAGES: [&str; 3] = [
+    "wasi-config-0.2.0-draft",
+    "wasi-logging-0.1.0-draft",
+    "wasmcloud-secrets-0.1.0-draft",
+];
 
 /// A test guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,10 +39,18 @@ pub enum Guest {
     Trap,
     /// Tries an outgoing HTTP request and reports the outcome.
     Outgoing,
+    /// Answers a value of its config (`/KEY`, through store and runtime) or all of it (`/`).
+    Config,
+    /// Reveals the secret its manifest names as the path (`/NAME`) and answers its value.
+    Secret,
+    /// Writes one line each to stdout, stderr and wasi:logging, naming the path.
+    Logger,
+    /// Writes log lines in a loop that never ends.
+    LogFlood,
 }
 
 impl Guest {
-    pub const ALL: [Guest; 7] = [
+    pub const ALL: [Guest; 11] = [
         Guest::Hello,
         Guest::Echo,
         Guest::Busy,
@@ -43,6 +58,10 @@ impl Guest {
         Guest::MemoryHog,
         Guest::Trap,
         Guest::Outgoing,
+        Guest::Config,
+        Guest::Secret,
+        Guest::Logger,
+        Guest::LogFlood,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +73,10 @@ impl Guest {
             Guest::MemoryHog => "memory_hog",
             Guest::Trap => "trap",
             Guest::Outgoing => "outgoing",
+            Guest::Config => "config",
+            Guest::Secret => "secret",
+            Guest::Logger => "logger",
+            Guest::LogFlood => "log_flood",
         }
     }
 
@@ -66,6 +89,10 @@ impl Guest {
             Guest::MemoryHog => include_str!("../wat/memory_hog.wat"),
             Guest::Trap => include_str!("../wat/trap.wat"),
             Guest::Outgoing => include_str!("../wat/outgoing.wat"),
+            Guest::Config => include_str!("../wat/config.wat"),
+            Guest::Secret => include_str!("../wat/secret.wat"),
+            Guest::Logger => include_str!("../wat/logger.wat"),
+            Guest::LogFlood => include_str!("../wat/log_flood.wat"),
         }
     }
 
@@ -97,6 +124,14 @@ impl Guest {
 pub fn component_from_wat(wat: &str) -> Result<Vec<u8>> {
     let mut module = wat::parse_str(wat).context("parsing the WAT")?;
     let mut resolve = wit_parser::Resolve::default();
+    // The config, secrets and logging packages are the ones the runtime hosts, vendored once
+    // under `runtime/wit/deps`.
+    let hosted = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/deps");
+    for package in HOSTED_PACKAGES {
+        resolve
+            .push_dir(hosted.join(package))
+            .with_context(|| format!("loading the WIT of {package}"))?;
+    }
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
     let (package, _) = resolve.push_dir(&wit).context("loading the WIT")?;
     let world = resolve.select_world(&[package], Some("guest"))?;

@@ -226,7 +226,10 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
         .map_err(|e| e.to_string())?;
     for _ in 0..200 {
         engine
-            .instantiate_once(&prepared, runtime::engine::GuestContext::standalone("bench"))
+            .instantiate_once(
+                &prepared,
+                runtime::engine::GuestContext::standalone("bench"),
+            )
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -234,7 +237,10 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
     let started = Instant::now();
     for _ in 0..n {
         engine
-            .instantiate_once(&prepared, runtime::engine::GuestContext::standalone("bench"))
+            .instantiate_once(
+                &prepared,
+                runtime::engine::GuestContext::standalone("bench"),
+            )
             .await
             .map_err(|e| e.to_string())?;
     }

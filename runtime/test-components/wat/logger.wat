@@ -1,0 +1,18 @@
+  ;; logger: writes `to stdout PATH` to stdout, `to stderr PATH` to stderr, logs PATH at warn
+  ;; with context `logger` through wasi:logging, then answers 200 `logged`.
+  (import "wasi:http/types@0.2.12" "[method]incoming-request.path-with-query" (func $path (param i32 i32)))
+  (import "wasi:cli/stdout@0.2.12" "get-stdout" (func $get_stdout (result i32)))
+  (import "wasi:cli/stderr@0.2.12" "get-stderr" (func $get_stderr (result i32)))
+  (import "wasi:logging/logging@0.1.0-draft" "log" (func $log (param i32 i32 i32 i32 i32)))
+  (data (i32.const 256) "to stdout to stderr \nloggerlogged\n")
+  (func $line (param $stream i32) (param $prefix i32)
+    (call $stream_write (local.get $stream) (local.get $prefix) (i32.const 10) (i32.const 96))
+    (call $stream_write (local.get $stream) (i32.load (i32.const 52)) (i32.load (i32.const 56)) (i32.const 96))
+    (call $stream_write (local.get $stream) (i32.const 276) (i32.const 1) (i32.const 96))
+    (call $stream_drop (local.get $stream)))
+  (func (export "wasi:http/incoming-handler@0.2.12#handle") (param $request i32) (param $out i32)
+    (call $path (local.get $request) (i32.const 48))
+    (call $line (call $get_stdout) (i32.const 256))
+    (call $line (call $get_stderr) (i32.const 266))
+    (call $log (i32.const 3) (i32.const 277) (i32.const 6) (i32.load (i32.const 52)) (i32.load (i32.const 56)))
+    (call $respond (local.get $out) (i32.const 200) (i32.const 283) (i32.const 7)))
