@@ -65,6 +65,8 @@ pub struct Gauges {
     pub instances_peak: u64,
     /// `(app, component, capacity, in use)` of every local replica.
     pub replicas: Vec<(String, String, u32, u32)>,
+    /// `app → (bytes kept, lines dropped)` of the guest log buffers on this node.
+    pub guest_logs: Vec<(String, u64, u64)>,
 }
 
 impl Metrics {
@@ -167,6 +169,25 @@ impl Metrics {
             "Requests a component is serving on this node now",
             in_use,
         );
+        let kept = Family::<AppLabel, prometheus_client::metrics::gauge::Gauge>::default();
+        // A fresh counter per scrape, set to the buffer's own running total.
+        let dropped = Family::<AppLabel, Counter>::default();
+        for (app, bytes, lines) in &gauges.guest_logs {
+            let label = AppLabel { app: app.clone() };
+            kept.get_or_create(&label)
+                .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
+            dropped.get_or_create(&label).inc_by(*lines);
+        }
+        r.register(
+            "flotilla_guest_log_bytes",
+            "Bytes of guest log lines this node keeps for the app",
+            kept,
+        );
+        r.register(
+            "flotilla_guest_log_lines_dropped",
+            "Guest log lines of the app this node dropped (oldest first) to stay under its cap",
+            dropped,
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
         out
@@ -188,6 +209,7 @@ mod tests {
             instances_alive: 1,
             instances_peak: 2,
             replicas: vec![("hello".into(), "web".into(), 100, 1)],
+            guest_logs: vec![("hello".into(), 4096, 7)],
         }
     }
 
@@ -209,6 +231,8 @@ mod tests {
             "flotilla_app_requests_total{app=\"we\\\"ird\"} 1",
             "flotilla_replicas{app=\"hello\",component=\"web\"} 100",
             "flotilla_permits_in_use{app=\"hello\",component=\"web\"} 1",
+            "flotilla_guest_log_bytes{app=\"hello\"} 4096",
+            "flotilla_guest_log_lines_dropped_total{app=\"hello\"} 7",
             "# TYPE flotilla_commit_latency_seconds histogram",
             "# EOF",
         ] {

@@ -106,6 +106,8 @@ struct Buffers {
 #[derive(Debug)]
 pub struct HostLogs {
     host: String,
+    /// Names this run of the host: its sequence numbers start again after a restart.
+    boot: String,
     cap_bytes: usize,
     buffers: Mutex<Buffers>,
     dropped: AtomicU64,
@@ -116,6 +118,7 @@ impl HostLogs {
     pub fn new(host: &str, cap_bytes: usize) -> Arc<HostLogs> {
         Arc::new(HostLogs {
             host: host.to_string(),
+            boot: format!("{host}-{:x}", now_millis()),
             cap_bytes,
             buffers: Mutex::default(),
             dropped: AtomicU64::new(0),
@@ -124,6 +127,10 @@ impl HostLogs {
 
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    pub fn boot(&self) -> &str {
+        &self.boot
     }
 
     /// Keeps one line, dropping the app's oldest lines while it is over its cap.

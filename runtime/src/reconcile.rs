@@ -36,6 +36,8 @@ pub struct HostPlan {
     pub desired: Vec<DesiredReplica>,
     pub routes: BTreeMap<String, Route>,
     pub addresses: BTreeMap<String, String>,
+    /// Every app in the state: the log lines of the others (deleted apps) are forgotten.
+    pub apps: std::collections::BTreeSet<String>,
 }
 
 impl Reconciler {
@@ -48,6 +50,7 @@ impl Reconciler {
             desired,
             routes,
             addresses: crate::plan::http_server_addresses(state, placements),
+            apps: state.apps.keys().cloned().collect(),
         }
     }
 
@@ -58,6 +61,9 @@ impl Reconciler {
         self.ingress.set_routes(plan.routes);
         self.listeners.sync(plan.addresses).await;
         self.replicas.reconcile(plan.desired, source).await;
+        self.replicas
+            .logs()
+            .retain_apps(|app| plan.apps.contains(app));
     }
 
     /// [`Reconciler::plan`] then [`Reconciler::apply`].

@@ -37,6 +37,22 @@ fn join(path: &str, field: &str) -> String {
 }
 
 /// Where the parts of a manifest that validation talks about came from.
+/// What a mapping's field outside the allowed ones is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unknown {
+    Error,
+    /// wadm ignores it: a warning, and the field is dropped.
+    Ignore,
+}
+
+/// What a map's key without a value (`key:`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Empty {
+    Error,
+    /// wadm reads it as an empty string: so it is, with a warning.
+    IsEmptyString,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Origins {
     pub name: Loc,
@@ -99,6 +115,18 @@ impl Decoder<'_> {
 
     /// Checks that `node` is a mapping whose keys are unique scalars from `allowed`.
     fn fields<'n>(&mut self, loc: &Loc, node: &'n Node, allowed: &[&str]) -> Option<Fields<'n>> {
+        self.fields_with(loc, node, allowed, Unknown::Error)
+    }
+
+    /// [`Decoder::fields`], with a field outside `allowed` an error or (where wadm ignores it)
+    /// a warning.
+    fn fields_with<'n>(
+        &mut self,
+        loc: &Loc,
+        node: &'n Node,
+        allowed: &[&str],
+        unknown: Unknown,
+    ) -> Option<Fields<'n>> {
         let Value::Map(entries) = &node.value else {
             self.error(
                 loc,
@@ -117,10 +145,16 @@ impl Decoder<'_> {
                     .map(|a| format!("`{a}`"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                self.error(
-                    &field_loc,
-                    format!("unknown field `{text}`, expected one of {expected}"),
-                );
+                match unknown {
+                    Unknown::Error => self.error(
+                        &field_loc,
+                        format!("unknown field `{text}`, expected one of {expected}"),
+                    ),
+                    Unknown::Ignore => self.warning(
+                        &field_loc,
+                        format!("unknown field `{text}` is ignored (as wadm does); expected one of {expected}"),
+                    ),
+                }
                 continue;
             }
             let value_loc = Loc {
@@ -273,6 +307,17 @@ impl Decoder<'_> {
         loc: &Loc,
         node: &Node,
     ) -> (BTreeMap<String, String>, BTreeMap<String, Loc>) {
+        self.string_map_with(loc, node, Empty::Error)
+    }
+
+    /// [`Decoder::string_map`], with a key left without a value (`key:`) an error or (where wadm
+    /// reads it so) an empty string, with a warning.
+    fn string_map_with(
+        &mut self,
+        loc: &Loc,
+        node: &Node,
+        empty: Empty,
+    ) -> (BTreeMap<String, String>, BTreeMap<String, Loc>) {
         let mut map = BTreeMap::new();
         let mut locs = BTreeMap::new();
         let Value::Map(entries) = &node.value else {
@@ -290,6 +335,13 @@ impl Decoder<'_> {
         for (k, entry_loc, value) in self.keyed_entries(loc, entries, "key") {
             let v = match &value.value {
                 Value::Scalar { text, .. } => text.clone(),
+                Value::Null if empty == Empty::IsEmptyString => {
+                    self.warning(
+                        &entry_loc,
+                        format!("`{k}` has no value: it is read as an empty string (as wadm does)"),
+                    );
+                    String::new()
+                }
                 other => {
                     self.error(
                         &Loc {
@@ -339,7 +391,8 @@ impl Decoder<'_> {
                     name = self.required_string(&meta, "name");
                     if let Some((n, l)) = meta.get("annotations") {
                         let l = l.clone();
-                        (annotations, origins.annotations) = self.string_map(&l, n);
+                        (annotations, origins.annotations) =
+                            self.string_map_with(&l, n, Empty::IsEmptyString);
                     }
                     if let Some((n, l)) = meta.get("labels") {
                         let l = l.clone();
@@ -542,10 +595,25 @@ impl Decoder<'_> {
     }
 
     fn configs(&mut self, loc: &Loc, node: &Node) -> Vec<(ConfigProperty, Loc)> {
+        self.configs_with(loc, node, Unknown::Error)
+    }
+
+    /// A link's source or target config: wadm ignores fields it does not know there.
+    fn link_configs(&mut self, loc: &Loc, node: &Node) -> Vec<(ConfigProperty, Loc)> {
+        self.configs_with(loc, node, Unknown::Ignore)
+    }
+
+    fn configs_with(
+        &mut self,
+        loc: &Loc,
+        node: &Node,
+        unknown: Unknown,
+    ) -> Vec<(ConfigProperty, Loc)> {
         let mut out = Vec::new();
         for (i, item) in self.sequence(loc, node).iter().enumerate() {
             let item_loc = loc.index(i, item);
-            let Some(f) = self.fields(&item_loc, item, &["name", "properties"]) else {
+            let Some(f) = self.fields_with(&item_loc, item, &["name", "properties"], unknown)
+            else {
                 continue;
             };
             let name = self.required_string(&f, "name");
@@ -759,7 +827,7 @@ impl Decoder<'_> {
                         target = self.required_string(&t, "name");
                         if let Some((cn, cl)) = t.get("config") {
                             let cl = cl.clone();
-                            target_config = self.configs(&cl, cn);
+                            target_config = self.link_configs(&cl, cn);
                         }
                         if let Some((sn, sl)) = t.get("secrets") {
                             let sl = sl.clone();
@@ -779,7 +847,7 @@ impl Decoder<'_> {
             if let Some(s) = self.fields(&l, n, &["config", "secrets"]) {
                 if let Some((cn, cl)) = s.get("config") {
                     let cl = cl.clone();
-                    source_config = self.configs(&cl, cn);
+                    source_config = self.link_configs(&cl, cn);
                 }
                 if let Some((sn, sl)) = s.get("secrets") {
                     let sl = sl.clone();
@@ -803,7 +871,7 @@ impl Decoder<'_> {
                 self.error(&l, format!("give `{field}` or `{form}`, not both"));
                 continue;
             }
-            *into = self.configs(&l, n);
+            *into = self.link_configs(&l, n);
         }
         origin.target_config = target_config.iter().map(|(_, l)| l.clone()).collect();
         origin.source_config = source_config.iter().map(|(_, l)| l.clone()).collect();

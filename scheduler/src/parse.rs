@@ -11,6 +11,20 @@ use crate::validate::validate;
 pub struct Parsed {
     pub manifest: Manifest,
     pub warnings: Vec<Diagnostic>,
+    /// Where each component's `secrets` entries are written, in the manifest's order: a check
+    /// the caller makes against its own state (does the secret exist?) names field and line.
+    pub secret_origins: Vec<SecretOrigin>,
+}
+
+/// Where one `secrets` entry of a component is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretOrigin {
+    pub component: String,
+    /// Index in the component's `secrets`.
+    pub index: usize,
+    /// Field path, such as `spec.components[0].properties.secrets[1]`.
+    pub path: String,
+    pub position: Option<crate::diagnostic::Position>,
 }
 
 /// Why a manifest was rejected: every error and warning found, in document order of checks.
@@ -55,6 +69,7 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Parsed, Rejected> {
     }
     match manifest {
         Some(manifest) if !diags.has_errors() => Ok(Parsed {
+            secret_origins: secret_origins(&manifest, &origins),
             manifest,
             warnings: diags.into_vec(),
         }),
@@ -62,4 +77,23 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Parsed, Rejected> {
             diagnostics: diags.into_vec(),
         }),
     }
+}
+
+fn secret_origins(manifest: &Manifest, origins: &Origins) -> Vec<SecretOrigin> {
+    manifest
+        .components
+        .iter()
+        .zip(&origins.components)
+        .flat_map(|(c, o)| {
+            o.secrets
+                .iter()
+                .enumerate()
+                .map(|(index, loc)| SecretOrigin {
+                    component: c.name.clone(),
+                    index,
+                    path: loc.path.clone(),
+                    position: loc.pos,
+                })
+        })
+        .collect()
 }

@@ -110,3 +110,87 @@ fn corpus_warnings_match_wadm() {
         "{dep:?}"
     );
 }
+
+/// Two shapes found in wasmCloud's own example manifests that wadm accepts: an annotation left
+/// without a value (wadm reads an empty string) and a field wadm does not know inside a link's
+/// source/target config (wadm ignores it). Flotilla accepts both, each with a warning.
+#[test]
+fn empty_annotations_and_unknown_link_config_fields_are_accepted_as_wadm_does() {
+    const MANIFEST: &str = "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: rust-hello-world
+  annotations:
+    version: v0.0.1
+    description:
+spec:
+  components:
+    - name: http-component
+      type: component
+      properties:
+        image: ghcr.io/wasmcloud/components/http-hello-world-rust:0.1.0
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1
+    - name: httpserver
+      type: capability
+      properties:
+        image: ghcr.io/wasmcloud/http-server:0.23.0
+      traits:
+        - type: link
+          properties:
+            target:
+              name: http-component
+              config:
+                - name: target-settings
+                  properties:
+                    greeting: hi
+                  description: kept by wadm's schema, not by its model
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: default-http
+                  properties:
+                    address: 0.0.0.0:8080
+                  secrets: []
+";
+    let parsed = parse_manifest(MANIFEST.as_bytes()).unwrap_or_else(|r| panic!("{r}"));
+    let m = &parsed.manifest;
+    assert_eq!(
+        m.description(),
+        Some(""),
+        "an empty annotation is an empty string"
+    );
+    let link = &m.components[1].links[0];
+    assert_eq!(link.source_address(), Some("0.0.0.0:8080"));
+    assert_eq!(
+        m.effective_config("http-component")
+            .get("greeting")
+            .map(String::as_str),
+        Some("hi")
+    );
+    let warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
+    for expected in [
+        "`description` has no value",
+        "unknown field `description` is ignored",
+        "unknown field `secrets` is ignored",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(expected)),
+            "no warning says {expected:?}: {warnings:#?}"
+        );
+    }
+    // Elsewhere an unknown field is still refused, with its line.
+    let typo = MANIFEST.replace(
+        "      type: component\n",
+        "      type: component\n      replica: 3\n",
+    );
+    let rejected = parse_manifest(typo.as_bytes()).unwrap_err();
+    assert!(
+        rejected.to_string().contains("unknown field `replica`"),
+        "{rejected}"
+    );
+}

@@ -122,6 +122,61 @@ pub enum AppCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// What the app's guests wrote (stdout, stderr, wasi:logging) on every host, in time order.
+    #[command(after_help = "Examples:
+  flotilla app logs hello-world
+  flotilla app logs hello-world --since 10m --host node-2
+  flotilla app logs hello-world --follow -o json")]
+    Logs {
+        app: String,
+        /// Keep printing new lines until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only this host's lines.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only lines this recent (`30s`, `10m`, `2h`).
+        #[arg(long, value_parser = parse_age)]
+        since: Option<std::time::Duration>,
+        /// At most this many lines, the newest.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Secrets in the built-in store.
+#[derive(Subcommand)]
+pub enum SecretCommand {
+    /// Write a secret (a new version if it exists): the value is read from stdin, or from a file.
+    #[command(after_help = "Examples:
+  printf %s \"$DB_PASSWORD\" | flotilla secret put db-password
+  flotilla secret put tls-key --from-file ./key.pem")]
+    Put {
+        name: String,
+        /// Read the value from this file instead of stdin.
+        #[arg(long)]
+        from_file: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Every secret: versions, who wrote each when, and the apps that use it (never values).
+    #[command(after_help = "Examples:\n  flotilla secret list\n  flotilla secret list -o json")]
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete a secret and all its versions.
+    #[command(after_help = "Examples:\n  flotilla secret delete db-password")]
+    Delete {
+        name: String,
+        /// Delete it although deployed apps reference it.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand)]
@@ -296,6 +351,12 @@ pub enum Command {
     /// The cluster's Raft status as one node sees it.
     #[command(subcommand, after_help = "Examples:\n  flotilla cluster status")]
     Cluster(ClusterCommand),
+    /// Secrets that manifests reference, sealed in the replicated log.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  printf %s hunter2 | flotilla secret put db-password\n  flotilla secret list"
+    )]
+    Secret(SecretCommand),
     /// The API token that changes need.
     #[command(subcommand, after_help = "Examples:\n  flotilla token rotate")]
     Token(TokenCommand),
@@ -355,4 +416,10 @@ pub fn parse_label(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("label `{s}` is not k=v")),
     }
+}
+
+/// `30s`, `10m`, `2h`, `1d`: how far back `--since` reaches.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration such as 30s, 10m or 2h: {e}"))
 }

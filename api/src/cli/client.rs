@@ -72,17 +72,22 @@ impl Api {
         &self.http
     }
 
+    /// `request` with the token, if one is known.
+    pub fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
     /// Sends `request` (with the token, if known) and reads the JSON answer as `T`; an error
     /// answer becomes its message.
     pub async fn call<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, String> {
-        let request = match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
-        let response = request
+        let response = self
+            .authorized(request)
             .send()
             .await
             .map_err(|e| format!("cannot reach the API at {}: {e}", self.addr))?;

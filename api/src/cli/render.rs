@@ -267,6 +267,53 @@ pub fn cluster(c: &wire::ClusterStatus) -> String {
     out
 }
 
+/// Every secret: its versions, the latest's time and writer, and the apps that use it.
+pub fn secrets(answer: &wire::SecretList) -> String {
+    if answer.secrets.is_empty() {
+        return "no secrets (write one with: flotilla secret put NAME)\n".to_string();
+    }
+    let rows = answer
+        .secrets
+        .iter()
+        .map(|s| {
+            let latest = s.versions.last();
+            vec![
+                s.name.clone(),
+                latest.map_or_else(String::new, |v| v.version.to_string()),
+                time(latest.map(|v| v.at)),
+                latest.map_or_else(String::new, |v| v.who.clone()),
+                if s.used_by.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.used_by.join(", ")
+                },
+            ]
+        })
+        .collect();
+    table(&["NAME", "VERSION", "WRITTEN (UTC)", "BY", "USED BY"], rows)
+}
+
+/// One guest log line: time (UTC, milliseconds), host, component, level, request, text.
+pub fn log_line(line: &wire::LogLine) -> String {
+    /// Milliseconds in a second.
+    const MILLIS: u64 = 1000;
+    let context = if line.context.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", line.context)
+    };
+    format!(
+        "{}.{:03} {} {} {:<5} [{}] {context}{}\n",
+        time(Some(line.at)),
+        line.at % MILLIS,
+        line.host,
+        line.component,
+        line.level.to_uppercase(),
+        line.request,
+        line.message
+    )
+}
+
 /// One event as a line: index, time, kind and what it is about.
 pub fn event(record: &wire::EventRecord) -> String {
     let (at, subject) = match record.decode() {

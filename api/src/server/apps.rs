@@ -243,6 +243,18 @@ pub async fn deploy(
         }
     };
     let manifest = parsed.manifest;
+    // Secrets are checked against linearized state: one put just before must count.
+    if !manifest.components.iter().all(|c| c.secrets.is_empty()) {
+        if let Err(e) = node.log.linearize().await {
+            return node_error(e);
+        }
+        let checked = node.log.read(|m| {
+            super::secrets::check_references(m.state(), &manifest, &parsed.secret_origins)
+        });
+        if let Err(refused) = checked {
+            return refused;
+        }
+    }
     let version = manifest
         .version()
         .map_or_else(|| content_version(&body), str::to_string);
@@ -506,6 +518,29 @@ pub async fn rollback(
     commit_deploy(&node, event, answer).await
 }
 
+/// `component → effective config` for every component that has any.
+fn effective_config(manifest: &scheduler::Manifest) -> BTreeMap<String, BTreeMap<String, String>> {
+    manifest
+        .components
+        .iter()
+        .map(|c| (c.name.clone(), manifest.effective_config(&c.name)))
+        .filter(|(_, config)| !config.is_empty())
+        .collect()
+}
+
+/// `component → (name → stored secret)` for every component that references secrets.
+fn secret_references(manifest: &scheduler::Manifest) -> BTreeMap<String, BTreeMap<String, String>> {
+    manifest
+        .components
+        .iter()
+        .filter(|c| !c.secrets.is_empty())
+        .map(|c| {
+            let refs = c.secrets.iter().map(|s| (s.name.clone(), s.key.clone()));
+            (c.name.clone(), refs.collect())
+        })
+        .collect()
+}
+
 pub async fn status(
     State(node): State<SharedHost>,
     Path(app): Path<String>,
@@ -536,6 +571,8 @@ pub async fn status(
             placement: placement.clone(),
             runtime: BTreeMap::new(),
             runtime_failures: Vec::new(),
+            config: effective_config(&record.versions[&record.desired].manifest),
+            secrets: secret_references(&record.versions[&record.desired].manifest),
         };
         (answer, placed)
     };

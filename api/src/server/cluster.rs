@@ -87,6 +87,13 @@ pub async fn metrics(State(node): State<SharedHost>) -> Response {
             .into_iter()
             .map(|((app, component), (_, capacity, in_use))| (app, component, capacity, in_use))
             .collect(),
+        guest_logs: node
+            .replicas
+            .logs()
+            .usage()
+            .into_iter()
+            .map(|(app, (_, bytes, dropped))| (app, bytes as u64, dropped))
+            .collect(),
     };
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],

@@ -7,7 +7,9 @@ mod apps;
 mod blobs;
 mod cluster;
 mod errors;
+mod logs;
 mod raft;
+mod secrets;
 pub mod table;
 
 use std::net::SocketAddr;

@@ -1,10 +1,10 @@
 //! Every route of the node's HTTP server, in one table: the router is built from it (with the
 //! access each route requires) and so is `/openapi.json`, so the two cannot disagree.
 
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
-use super::{apps, blobs, cluster, raft};
+use super::{apps, blobs, cluster, logs, raft, secrets};
 use crate::up::SharedHost;
 
 /// Who may call a route.
@@ -44,6 +44,8 @@ pub const MANIFEST_TYPES: &[&str] = &[
 ];
 /// Content types a component may be uploaded as.
 pub const BLOB_TYPES: &[&str] = &["application/wasm", "application/octet-stream"];
+/// Content types a secret value may be sent as.
+pub const SECRET_TYPES: &[&str] = &["application/octet-stream", "text/plain"];
 const JSON: &[&str] = &["application/json"];
 
 /// The given value, or the default when none is given.
@@ -108,11 +110,23 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
             query: &[("who", "who deploys, for the history")], responses: &[(200, "committed"), (404, "no such app or version")]),
         route!(post "/v1/apps/{app}/undeploy", Token, "Stop running an app; its versions and history are kept.", apps::undeploy,
             query: &[("who", "who undeploys, for the history")], responses: &[(200, "committed"), (404, "no such app"), (409, "already undeployed")]),
+        route!(get "/v1/apps/{app}/logs", Token, "What the app's guests wrote (stdout, stderr, wasi:logging) on every live host, merged in time order; with follow, new lines as server-sent events (event = line).", logs::app_logs,
+            query: &[("host", "only this host's lines"), ("since", "only lines at or after this time (ms since the Unix epoch)"), ("limit", "most lines, the newest (default 1000, at most 10000)"), ("follow", "true: keep streaming new lines")],
+            responses: &[(200, "the lines, or an event stream with follow"), (404, "no such app or live host")]),
+        route!(get "/v1/secrets", Token, "Every secret: its versions with who wrote each when, and the deployed apps that use it; never a value.", secrets::list),
+        route!(put "/v1/secrets/{name}", Token, "Write a new version of a secret (the request body is the value, at most 64 KiB). It is sealed on this node before it is proposed: only ciphertext enters the log.", secrets::put,
+            query: &[("who", "who writes it, for the audit log")], body: SECRET_TYPES,
+            responses: &[(200, "committed, with the version"), (400, "bad name or empty value"), (409, "written concurrently; try again"), (413, "larger than 64 KiB")]),
+        route!(delete "/v1/secrets/{name}", Token, "Delete a secret and all its versions (their ciphertext stays in the audit log).", secrets::delete,
+            query: &[("who", "who deletes it, for the audit log"), ("force", "true: delete though deployed apps reference it")],
+            responses: &[(200, "committed"), (404, "no such secret"), (409, "referenced by deployed apps")]),
         route!(post "/v1/blobs", Token, "Upload a component; answers its sha256 digest.", blobs::upload,
             body: BLOB_TYPES, responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")]),
         route!(get "/v1/blobs/{digest}", Open, "Download a component by sha256 digest.", blobs::download,
             responses: &[(200, "the bytes"), (404, "not on this host")]),
         route!(get "/v1/local/replicas", Open, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
+        route!(get "/v1/local/logs/{app}", ClusterSecret, "What this host keeps of an app's guest logs (for the node that merges them).", logs::local,
+            query: &[("after", "only lines after this sequence number"), ("since", "only lines at or after this time (ms since the Unix epoch)"), ("limit", "most lines, the newest")]),
         route!(post "/raft/append", ClusterSecret, "Raft AppendEntries.", raft::append, body: JSON),
         route!(post "/raft/vote", ClusterSecret, "Raft RequestVote.", raft::vote, body: JSON),
         route!(post "/raft/snapshot", ClusterSecret, "Raft InstallSnapshot (a chunk).", raft::snapshot, body: JSON),

@@ -194,6 +194,14 @@ pub struct AppStatus {
     pub runtime: BTreeMap<String, HostReplicas>,
     /// `host H: COMPONENT: REASON` for every replica that could not start.
     pub runtime_failures: Vec<String>,
+    /// The config each component of the desired version sees through wasi:config (its own
+    /// `config` entries, then the target config of links to it; later keys override).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, BTreeMap<String, String>>,
+    /// The secrets each component of the desired version may reveal: the name it asks for →
+    /// the stored secret (`key`), never a value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl AppStatus {
@@ -314,6 +322,100 @@ pub struct EventsQuery {
     #[serde(default)]
     pub from: u64,
     pub limit: Option<usize>,
+}
+
+/// The answer to `PUT /v1/secrets/{name}`: the version written (never the value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretWritten {
+    pub index: u64,
+    pub name: String,
+    pub version: u64,
+}
+
+/// The answer to `GET /v1/secrets`: names, versions, who and when, and the apps that use each;
+/// never a value or its ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretList {
+    pub secrets: Vec<SecretInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretInfo {
+    pub name: String,
+    pub versions: Vec<SecretVersionInfo>,
+    /// Deployed apps whose desired version references it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretVersionInfo {
+    pub version: u64,
+    pub who: String,
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// Query of `DELETE /v1/secrets/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretDeleteQuery {
+    pub who: Option<String>,
+    /// Delete even though deployed apps reference it (their requests then get `not-found`).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// One line a guest wrote (stdout, stderr or wasi:logging), as the API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Milliseconds since the Unix epoch, by the clock of the host that kept it.
+    pub at: u64,
+    /// `trace`, `debug`, `info`, `warn`, `error` or `critical`.
+    pub level: String,
+    /// `stdout`, `stderr` or `logging`.
+    pub stream: String,
+    pub host: String,
+    pub app: String,
+    pub component: String,
+    pub request: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub context: String,
+    pub message: String,
+    /// Order on its host (a follower's cursor).
+    pub seq: u64,
+}
+
+/// The answer to `GET /v1/apps/{app}/logs`: every host's lines in time order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLogs {
+    pub lines: Vec<LogLine>,
+    /// Live hosts that did not answer in time (their lines are missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<String>,
+}
+
+/// What one host keeps of an app (`/v1/local/logs/{app}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalLogs {
+    /// Changes when the host restarts (its sequence numbers start again).
+    pub boot: String,
+    pub lines: Vec<LogLine>,
+}
+
+/// Query of the log routes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogsQuery {
+    /// Only this host's lines.
+    pub host: Option<String>,
+    /// Only lines at or after this time (milliseconds since the Unix epoch).
+    pub since: Option<u64>,
+    /// At most this many lines, the newest (default 1000).
+    pub limit: Option<usize>,
+    /// Only lines after this sequence number (`/v1/local/logs` only: a follower's cursor).
+    pub after: Option<u64>,
+    /// Keep the answer open and send new lines as server-sent events.
+    #[serde(default)]
+    pub follow: bool,
 }
 
 #[cfg(test)]

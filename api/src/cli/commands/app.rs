@@ -107,6 +107,23 @@ pub async fn run(command: AppCommand) -> super::Outcome {
             });
             Ok(())
         }
+        AppCommand::Logs {
+            app,
+            follow,
+            host,
+            since,
+            limit,
+            target,
+        } => {
+            let request = super::logs::LogsRequest {
+                app,
+                follow,
+                host,
+                since,
+                limit,
+            };
+            super::logs::run(&target, request).await
+        }
     }
 }
 

@@ -6,8 +6,10 @@ mod cluster;
 mod down;
 mod events;
 mod get;
+mod logs;
 mod registry;
 mod replay;
+mod secret;
 mod token;
 mod up;
 
@@ -43,6 +45,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             } => events::run(&target, from, follow).await,
             Command::Cluster(command) => cluster::run(command).await,
             Command::Token(command) => token::run(command).await,
+            Command::Secret(command) => secret::run(command).await,
             Command::Replay {
                 data_dir,
                 at,
@@ -73,6 +76,7 @@ fn name(command: &Command) -> &'static str {
         Command::Events { .. } => "events",
         Command::Cluster(_) => "cluster",
         Command::Token(_) => "token",
+        Command::Secret(_) => "secret",
         Command::Replay { .. } => "replay",
         Command::Push { .. } => "push",
         Command::Pull { .. } => "pull",
