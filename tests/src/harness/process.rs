@@ -177,6 +177,11 @@ impl Node {
     }
 
     /// Whether the harness started it and did not stop it (cheaper than [`Node::is_running`]).
+    /// The process id of the running process, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn is_started(&self) -> bool {
         self.child.is_some()
     }
