@@ -76,7 +76,64 @@ fn arb_event() -> impl Strategy<Value = Event> {
         2 => host.clone().prop_map(|host| Event::HostLost { host, at: 6 }),
         2 => host.prop_map(|host| Event::HostReturned { host, at: 7 }),
         1 => Just(Event::ApiTokenRotated { who: "t".into(), at: 8 }),
+        // Versions out of order must be ignored; the next one applies.
+        2 => ((0u8..2), (1u64..4)).prop_map(|(n, version)| secret_put(&format!("s{n}"), version)),
+        1 => (0u8..2).prop_map(|n| Event::SecretDeleted { name: format!("s{n}"), who: "t".into(), at: 10 }),
     ]
+}
+
+fn secret_put(name: &str, version: u64) -> Event {
+    Event::SecretPut {
+        name: name.to_string(),
+        version,
+        sealed: consensus::secrets::Sealed {
+            nonce: format!("nonce-{version}"),
+            ciphertext: format!("ciphertext-of-{name}-{version}"),
+        },
+        who: "t".into(),
+        at: 9,
+    }
+}
+
+#[test]
+fn secret_versions_follow_each_other_and_a_delete_starts_over() {
+    let mut m = StateMachine::default();
+    assert_eq!(m.apply(1, &secret_put("db", 1)), Applied::Changed);
+    assert!(
+        matches!(m.apply(2, &secret_put("db", 1)), Applied::Ignored(_)),
+        "a version again"
+    );
+    assert!(
+        matches!(m.apply(3, &secret_put("db", 3)), Applied::Ignored(_)),
+        "a gap"
+    );
+    assert_eq!(m.apply(4, &secret_put("db", 2)), Applied::Changed);
+    let record = &m.state().secrets["db"];
+    assert_eq!(record.latest().map(|(v, s)| (v, s.at)), Some((2, 9)));
+    assert_eq!(
+        m.apply(
+            5,
+            &Event::SecretDeleted {
+                name: "db".into(),
+                who: "t".into(),
+                at: 10
+            }
+        ),
+        Applied::Changed
+    );
+    assert!(!m.state().secrets.contains_key("db"));
+    assert!(matches!(
+        m.apply(
+            6,
+            &Event::SecretDeleted {
+                name: "db".into(),
+                who: "t".into(),
+                at: 11
+            }
+        ),
+        Applied::Ignored(_)
+    ));
+    assert_eq!(m.apply(7, &secret_put("db", 1)), Applied::Changed);
 }
 
 proptest! {

@@ -52,7 +52,14 @@ fn running(node: &Node, app: &str) -> bool {
 
 /// `manifest_with_image` with `properties` (YAML lines at the component's `properties` level)
 /// added to the component, and `policies` (YAML at `spec` level) to the spec.
-fn manifest_with(image: &str, app: &str, version: &str, replicas: u32, properties: &str, policies: &str) -> String {
+fn manifest_with(
+    image: &str,
+    app: &str,
+    version: &str,
+    replicas: u32,
+    properties: &str,
+    policies: &str,
+) -> String {
     let base = manifest_with_image(app, version, image, replicas);
     let with_props = base.replace(
         &format!("        image: {image}\n"),
@@ -76,7 +83,14 @@ fn config_reaches_every_host_and_a_new_version_brings_new_values() {
         format!("        config:\n          - name: defaults\n            properties:\n              greeting: {greeting}\n              colour: blue\n          - name: overrides\n            properties:\n              colour: green\n")
     };
     c.nodes[1]
-        .deploy(&manifest_with(&digest, "configured", "v1", 3, &config("hello"), ""))
+        .deploy(&manifest_with(
+            &digest,
+            "configured",
+            "v1",
+            3,
+            &config("hello"),
+            "",
+        ))
         .unwrap();
     for (i, node) in c.nodes.iter().enumerate() {
         wait_for(&format!("a replica on node {i}"), SETTLE, || {
@@ -98,13 +112,25 @@ fn config_reaches_every_host_and_a_new_version_brings_new_values() {
 
     // Other config is a new version: it rolls out, and every host answers with it.
     c.nodes[0]
-        .deploy(&manifest_with(&digest, "configured", "v2", 3, &config("bonjour"), ""))
+        .deploy(&manifest_with(
+            &digest,
+            "configured",
+            "v2",
+            3,
+            &config("bonjour"),
+            "",
+        ))
         .unwrap();
     for (i, node) in c.nodes.iter().enumerate() {
-        wait_for(&format!("node {i} to answer with v2's config"), SETTLE, || {
-            (node.request_app("configured", "/greeting") == (200, "bonjour\nbonjour\n".to_string()))
-                .then_some(())
-        });
+        wait_for(
+            &format!("node {i} to answer with v2's config"),
+            SETTLE,
+            || {
+                (node.request_app("configured", "/greeting")
+                    == (200, "bonjour\nbonjour\n".to_string()))
+                    .then_some(())
+            },
+        );
     }
     let history: wire::AppVersions = c.nodes[0].get_as("/v1/apps/configured/versions").unwrap();
     let deployed: Vec<&str> = history.history.iter().map(|d| d.version.as_str()).collect();
@@ -163,23 +189,39 @@ fn app_logs_merge_every_host_in_time_order_and_follow_new_lines() {
     // One host only.
     let (ok, stdout, _) = cli(
         &c.nodes[0],
-        &["app", "logs", "logger", "--host", &hosts[2], "-o", "json", "--since", "10m"],
+        &[
+            "app", "logs", "logger", "--host", &hosts[2], "-o", "json", "--since", "10m",
+        ],
         b"",
     );
     assert!(ok);
     let only = log_lines(&stdout);
-    assert!(!only.is_empty() && only.iter().all(|l| l.host == hosts[2]), "{stdout}");
+    assert!(
+        !only.is_empty() && only.iter().all(|l| l.host == hosts[2]),
+        "{stdout}"
+    );
     // The table form names host, level and text.
     let (ok, table, _) = cli(&c.nodes[0], &["app", "logs", "logger"], b"");
     assert!(ok);
     assert!(
-        table.lines().any(|l| l.contains(&hosts[1]) && l.contains("WARN") && l.contains("logger: /from-node-1")),
+        table.lines().any(|l| l.contains(&hosts[1])
+            && l.contains("WARN")
+            && l.contains("logger: /from-node-1")),
         "{table}"
     );
 
     // --follow streams a new request's lines.
     let mut follower = Command::new(flotilla_bin())
-        .args(["app", "logs", "logger", "--follow", "-o", "json", "--api", &c.nodes[0].addr])
+        .args([
+            "app",
+            "logs",
+            "logger",
+            "--follow",
+            "-o",
+            "json",
+            "--api",
+            &c.nodes[0].addr,
+        ])
         .env("FLOTILLA_TOKEN", c.nodes[0].token())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -217,7 +259,10 @@ fn app_logs_merge_every_host_in_time_order_and_follow_new_lines() {
     let _ = follower.wait();
 
     let (ok, _, stderr) = cli(&c.nodes[0], &["app", "logs", "nothing-here"], b"");
-    assert!(!ok && stderr.contains("no app named nothing-here"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("no app named nothing-here"),
+        "{stderr}"
+    );
 }
 
 /// Every file under `dir`, recursively.
@@ -254,11 +299,22 @@ fn secrets_reach_only_their_components_rotate_without_redeploy_and_are_never_in_
     let mut c = Cluster::start(&[]);
     c.join(&[]);
     c.join(&[]);
-    let (ok, out, err) = cli(&c.nodes[1], &["secret", "put", "db-password"], FIRST.as_bytes());
+    let (ok, out, err) = cli(
+        &c.nodes[1],
+        &["secret", "put", "db-password"],
+        FIRST.as_bytes(),
+    );
     assert!(ok && out.contains("version 1"), "{out}{err}");
 
     let digest = c.nodes[0].upload(&Guest::Secret.build().unwrap());
-    let revealing = manifest_with(&digest, "revealing", "v1", 3, &secret_props("db-password"), SECRET_POLICY);
+    let revealing = manifest_with(
+        &digest,
+        "revealing",
+        "v1",
+        3,
+        &secret_props("db-password"),
+        SECRET_POLICY,
+    );
     c.nodes[0].deploy(&revealing).unwrap();
     // The same guest, deployed without referencing the secret.
     c.nodes[0]
@@ -280,7 +336,11 @@ fn secrets_reach_only_their_components_rotate_without_redeploy_and_are_never_in_
     );
 
     // A rotation reaches new requests with no redeploy.
-    let (ok, out, _) = cli(&c.nodes[2], &["secret", "put", "db-password"], SECOND.as_bytes());
+    let (ok, out, _) = cli(
+        &c.nodes[2],
+        &["secret", "put", "db-password"],
+        SECOND.as_bytes(),
+    );
     assert!(ok && out.contains("version 2"), "{out}");
     for (i, node) in c.nodes.iter().enumerate() {
         wait_for(&format!("node {i} to reveal version 2"), SETTLE, || {
@@ -297,10 +357,20 @@ fn secrets_reach_only_their_components_rotate_without_redeploy_and_are_never_in_
     // Refusals name what is wrong and append nothing.
     let before = last_event_index(&c.nodes[0]);
     let missing = c.nodes[0]
-        .deploy(&manifest_with(&digest, "missing", "v1", 1, &secret_props("no-such-secret"), SECRET_POLICY))
+        .deploy(&manifest_with(
+            &digest,
+            "missing",
+            "v1",
+            1,
+            &secret_props("no-such-secret"),
+            SECRET_POLICY,
+        ))
         .unwrap_err();
     assert!(missing.starts_with("422"), "{missing}");
-    assert!(missing.contains("no-such-secret") && missing.contains("line"), "{missing}");
+    assert!(
+        missing.contains("no-such-secret") && missing.contains("line"),
+        "{missing}"
+    );
     let vault = c.nodes[0]
         .deploy(&manifest_with(
             &digest,
@@ -311,19 +381,32 @@ fn secrets_reach_only_their_components_rotate_without_redeploy_and_are_never_in_
             &SECRET_POLICY.replace("backend: flotilla", "backend: nats-kv"),
         ))
         .unwrap_err();
-    assert!(vault.contains("nats-kv") && vault.contains("'flotilla'"), "{vault}");
+    assert!(
+        vault.contains("nats-kv") && vault.contains("'flotilla'"),
+        "{vault}"
+    );
     let (ok, _, err) = cli(&c.nodes[0], &["secret", "delete", "db-password"], b"");
     assert!(!ok && err.contains("revealing"), "in use: {err}");
     let (ok, _, err) = cli(&c.nodes[0], &["secret", "put", "db-password"], b"");
     assert!(!ok && err.contains("empty"), "{err}");
-    assert_eq!(last_event_index(&c.nodes[0]), before, "nothing was appended");
+    assert_eq!(
+        last_event_index(&c.nodes[0]),
+        before,
+        "nothing was appended"
+    );
 
     // The plaintext is nowhere: not in any answer, not in the audit log as the CLI prints it,
     // not in any file of any node (sled's Raft log, state, snapshots, audit log, blobs) or in
     // the nodes' own logs.
     let mut answers = Vec::new();
     for node in &c.nodes {
-        for path in ["/v1/state", "/v1/events?from=1", "/v1/apps/revealing", "/v1/secrets", "/metrics"] {
+        for path in [
+            "/v1/state",
+            "/v1/events?from=1",
+            "/v1/apps/revealing",
+            "/v1/secrets",
+            "/metrics",
+        ] {
             let r = flotilla_tests::client()
                 .get(format!("http://{}{path}", node.addr))
                 .bearer_auth(node.token())
@@ -335,8 +418,15 @@ fn secrets_reach_only_their_components_rotate_without_redeploy_and_are_never_in_
     let (ok, events, _) = cli(&c.nodes[0], &["events", "-o", "json"], b"");
     assert!(ok && events.contains("secret_put"), "{events}");
     answers.push(("flotilla events".to_string(), events.into_bytes()));
-    let (_, logs, _) = cli(&c.nodes[0], &["app", "logs", "revealing", "-o", "json"], b"");
-    assert!(logs.contains("db"), "the guest logs the name it revealed: {logs}");
+    let (_, logs, _) = cli(
+        &c.nodes[0],
+        &["app", "logs", "revealing", "-o", "json"],
+        b"",
+    );
+    assert!(
+        logs.contains("db"),
+        "the guest logs the name it revealed: {logs}"
+    );
     answers.push(("flotilla app logs".to_string(), logs.into_bytes()));
     c.stop_all();
     for node in &c.nodes {
@@ -353,7 +443,10 @@ fn secrets_reach_only_their_components_rotate_without_redeploy_and_are_never_in_
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        answers.push((format!("replay {}", node.data_dir.display()), replayed.into_bytes()));
+        answers.push((
+            format!("replay {}", node.data_dir.display()),
+            replayed.into_bytes(),
+        ));
     }
     let files = files_under(c.dir());
     for node in &c.nodes {
@@ -369,7 +462,10 @@ fn secrets_reach_only_their_components_rotate_without_redeploy_and_are_never_in_
     }
     for (what, bytes) in &answers {
         for plain in [FIRST, SECOND] {
-            assert!(!contains(bytes, plain.as_bytes()), "{plain} in clear in {what}");
+            assert!(
+                !contains(bytes, plain.as_bytes()),
+                "{plain} in clear in {what}"
+            );
         }
     }
 }
@@ -398,8 +494,10 @@ fn a_guest_flooding_its_log_stays_under_the_cap_while_hello_answers() {
     let node = &c.nodes[0];
     let hello = node.upload(&Guest::Hello.build().unwrap());
     let flood = node.upload(&Guest::LogFlood.build().unwrap());
-    node.deploy(&manifest_with_image("hello", "v1", &hello, 4)).unwrap();
-    node.deploy(&manifest_with_image("flood", "v1", &flood, 2)).unwrap();
+    node.deploy(&manifest_with_image("hello", "v1", &hello, 4))
+        .unwrap();
+    node.deploy(&manifest_with_image("flood", "v1", &flood, 2))
+        .unwrap();
     wait_for("both apps to run", SETTLE, || {
         (running(node, "hello") && running(node, "flood")).then_some(())
     });
@@ -421,7 +519,9 @@ fn a_guest_flooding_its_log_stays_under_the_cap_while_hello_answers() {
                         })
                     })
                     .collect();
-                pair.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>()
+                pair.into_iter()
+                    .map(|t| t.join().unwrap())
+                    .collect::<Vec<_>>()
             })
             .collect::<Vec<u16>>()
     });
@@ -430,8 +530,14 @@ fn a_guest_flooding_its_log_stays_under_the_cap_while_hello_answers() {
         answers.push(node.request_app("hello", "/").0);
     }
     let flood_answers = floods.join().unwrap();
-    assert!(flood_answers.iter().all(|&s| s == 504), "floods end at their deadline: {flood_answers:?}");
-    assert!(!answers.is_empty() && answers.iter().all(|&s| s == 200), "hello: {answers:?}");
+    assert!(
+        flood_answers.iter().all(|&s| s == 504),
+        "floods end at their deadline: {flood_answers:?}"
+    );
+    assert!(
+        !answers.is_empty() && answers.iter().all(|&s| s == 200),
+        "hello: {answers:?}"
+    );
     let after = rss_kib(pid);
     assert!(
         after < before + RSS_GROWTH_CAP_KIB,

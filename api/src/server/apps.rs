@@ -248,10 +248,10 @@ pub async fn deploy(
         if let Err(e) = node.log.linearize().await {
             return node_error(e);
         }
-        let checked = node.log.read(|m| {
-            super::secrets::check_references(m.state(), &manifest, &parsed.secret_origins)
+        let refused = node.log.read(|m| {
+            super::secrets::refused_references(m.state(), &manifest, &parsed.secret_origins)
         });
-        if let Err(refused) = checked {
+        if let Some(refused) = refused {
             return refused;
         }
     }

@@ -145,16 +145,15 @@ fn merge(lines: &mut [LogLine]) {
     lines.sort_by(|a, b| (a.at, &a.host, a.seq).cmp(&(b.at, &b.host, b.seq)));
 }
 
-fn check_app(node: &SharedHost, app: &str) -> Result<(), Response> {
-    if node.log.read(|m| m.state().apps.contains_key(app)) {
-        Ok(())
-    } else {
-        Err(error(
+/// The 404 for an app the state does not have, if it does not.
+fn no_such_app(node: &SharedHost, app: &str) -> Option<Response> {
+    (!node.log.read(|m| m.state().apps.contains_key(app))).then(|| {
+        error(
             StatusCode::NOT_FOUND,
             "no_such_app",
             format!("no app named {app}"),
-        ))
-    }
+        )
+    })
 }
 
 /// Every host's lines of `app`, merged; with `follow`, server-sent events.
@@ -166,7 +165,7 @@ pub async fn app_logs(
     if let Err(e) = node.log.read_barrier(false).await {
         return node_error(e);
     }
-    if let Err(refused) = check_app(&node, &app) {
+    if let Some(refused) = no_such_app(&node, &app) {
         return refused;
     }
     let mut cursors: BTreeMap<String, Cursor> = hosts(&node, q.host.as_deref())

@@ -188,14 +188,14 @@ pub async fn delete(
     }
 }
 
-/// Why `manifest` cannot be deployed on `state` for its secrets, with field and line: a policy
-/// whose backend is not the built-in store, a secret that does not exist, a version it does
-/// not have.
-pub fn check_references(
+/// The refusal of `manifest` on `state` for its secrets, with field and line, if it is refused:
+/// a policy whose backend is not the built-in store, a secret that does not exist, a version it
+/// does not have.
+pub fn refused_references(
     state: &ClusterState,
     manifest: &Manifest,
     origins: &[scheduler::parse::SecretOrigin],
-) -> Result<(), Response> {
+) -> Option<Response> {
     let mut problems = Vec::new();
     for origin in origins {
         let Some(secret) = manifest
@@ -236,15 +236,13 @@ pub fn check_references(
             Diagnostic::error(origin.path.clone(), origin.position, message),
         ));
     }
-    let Some((code, first)) = problems.first() else {
-        return Ok(());
-    };
+    let (code, first) = problems.first()?;
     let at = first
         .position
         .map(|p| format!(" (line {})", p.line))
         .unwrap_or_default();
     let message = format!("{}: {}{at}", first.path, first.message);
-    Err(error_with_details(
+    Some(error_with_details(
         StatusCode::UNPROCESSABLE_ENTITY,
         code,
         message,

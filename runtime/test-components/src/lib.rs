@@ -6,7 +6,8 @@
 //! (`wat/prelude.wat`: imports, a bump allocator, response helpers) plus its own handler.
 //!
 //! Must never: be a dependency of production code paths; it exists for tests, examples and
-//! benchmarks (`examples/hello-world/hello.wasm` is built from here).
+//! benchmarks (`examples/hello-world/hello.wasm` and `examples/config-secrets-logs/secret.wasm`
+//! are built from here).
 
 use std::path::Path;
 
@@ -161,20 +162,28 @@ mod tests {
         }
     }
 
-    /// `examples/hello-world/hello.wasm` is exactly what its source, `hello.wat` beside it, builds.
+    /// The components shipped under `examples/` are exactly what their sources beside them
+    /// build.
     #[test]
-    fn the_shipped_hello_wasm_is_built_from_its_source() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-world");
-        let source = std::fs::read_to_string(dir.join("hello.wat")).expect("hello.wat");
-        assert_eq!(
-            source,
-            Guest::Hello.source(),
-            "hello.wat is the hello guest's source"
-        );
-        let shipped = std::fs::read(dir.join("hello.wasm")).expect("hello.wasm");
-        assert!(
-            shipped == component_from_wat(&source).unwrap(),
-            "hello.wasm is stale: rebuild it from hello.wat"
-        );
+    fn the_shipped_examples_are_built_from_their_sources() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        for (guest, dir, stem) in [
+            (Guest::Hello, "hello-world", "hello"),
+            (Guest::Secret, "config-secrets-logs", "secret"),
+        ] {
+            let dir = examples.join(dir);
+            let source = std::fs::read_to_string(dir.join(format!("{stem}.wat"))).expect("source");
+            assert_eq!(
+                source,
+                guest.source(),
+                "{stem}.wat is the {} guest's source",
+                guest.name()
+            );
+            let shipped = std::fs::read(dir.join(format!("{stem}.wasm"))).expect("binary");
+            assert!(
+                shipped == component_from_wat(&source).unwrap(),
+                "{stem}.wasm is stale: rebuild it with build-test-component"
+            );
+        }
     }
 }
