@@ -3,6 +3,7 @@
 //! run.
 
 mod log;
+mod noisy;
 mod registry;
 mod serve;
 mod tools;
@@ -73,6 +74,17 @@ enum Bench {
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
     },
+    /// hello's latency alone and next to guests that spin or flood their log until their CPU
+    /// deadline; resident memory before and after.
+    #[command(after_help = "Examples:\n  target/release/flotilla-bench noisy --seconds 10")]
+    Noisy {
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Where the node keeps its data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +106,9 @@ fn main() -> ExitCode {
         )),
         Bench::Registry { rounds, work_dir } => {
             runtime.block_on(registry::registry_bench(work_dir, rounds))
+        }
+        Bench::Noisy { seconds, work_dir } => {
+            runtime.block_on(noisy::noisy_bench(work_dir, seconds))
         }
     };
     match outcome {
