@@ -307,6 +307,11 @@ fn openapi_lists_every_route() {
         "POST /v1/blobs",
         "GET /v1/blobs/{digest}",
         "GET /v1/local/replicas",
+        "GET /v1/local/logs/{app}",
+        "GET /v1/apps/{app}/logs",
+        "GET /v1/secrets",
+        "PUT /v1/secrets/{name}",
+        "DELETE /v1/secrets/{name}",
         "POST /raft/append",
         "POST /raft/vote",
         "POST /raft/snapshot",
@@ -326,6 +331,7 @@ fn openapi_lists_every_route() {
         let path = path
             .replace("{app}", "ghost")
             .replace("{version}", "v1")
+            .replace("{name}", "some-secret")
             .replace("{digest}", &"0".repeat(64));
         let r = client()
             .request(method.parse().unwrap(), format!("http://{}{path}", n.addr))
