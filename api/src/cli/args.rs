@@ -248,6 +248,14 @@ pub struct UpArgs {
     /// replicas then move to other hosts).
     #[arg(long, default_value_t = 2000)]
     pub lost_after_ms: u64,
+    /// Milliseconds a voter's host may stay lost before the leader replaces it with a live
+    /// learner that has caught up (a flapping host must not cause churn).
+    #[arg(long, default_value_t = 10_000)]
+    pub replace_voter_after_ms: u64,
+    /// The host label whose distinct values voters are spread over: a lost voter is replaced
+    /// by a learner of its zone first, else of a zone no voter has.
+    #[arg(long, default_value = "zone")]
+    pub voter_spread_label: String,
     /// Take a snapshot (and purge the log before it) every this many log entries (etcd's
     /// default snapshot count).
     #[arg(long, default_value_t = 100_000)]

@@ -114,6 +114,7 @@ impl Host {
     /// file.
     pub fn follow(self: &SharedHost) {
         tokio::spawn(consensus::node::liveness::watch(self.log.clone()));
+        tokio::spawn(consensus::node::voters::watch(self.log.clone()));
         let reconciler = Reconciler {
             host: self.log.host().to_string(),
             replicas: self.replicas.clone(),

@@ -17,6 +17,7 @@ pub mod membership;
 pub mod proposer;
 pub mod reads;
 pub mod timing;
+pub mod voters;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -51,6 +52,10 @@ pub struct LogConfig {
     pub snapshot_every: u64,
     /// A host unreachable for longer than this is recorded as lost.
     pub lost_after: Duration,
+    /// A voter whose host has been lost for longer than this is replaced by a learner.
+    pub replace_voter_after: Duration,
+    /// The host label whose distinct values voters are spread over.
+    pub voter_spread_label: String,
 }
 
 impl LogConfig {

@@ -58,6 +58,8 @@ pub async fn run(args: UpArgs) -> super::Outcome {
             voters: args.voters,
             snapshot_every: args.snapshot_every,
             lost_after: Duration::from_millis(args.lost_after_ms),
+            replace_voter_after: Duration::from_millis(args.replace_voter_after_ms),
+            voter_spread_label: args.voter_spread_label,
         },
         domain: args.domain,
         queue_wait: Duration::from_millis(args.queue_wait_ms),

@@ -1,0 +1,258 @@
+//! Keeping the voters whole: while this node leads, a voter whose host has been lost for
+//! longer than `replace_voter_after` is replaced by a live learner that has caught up, and a
+//! cluster with fewer voters than it wants promotes one — one membership change at a time,
+//! never fewer voters than before. [`next_voters`] is the pure rule; [`watch`] applies it.
+//!
+//! A learner is chosen by failure domain (the `voter_spread_label`, default `zone`): first one
+//! in the lost voter's zone, then one in a zone no remaining voter has, then the lowest id.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::ChangeMembers;
+
+use super::timing::PROBE_INTERVAL;
+use super::{now_millis, Node};
+use crate::raft::NodeId;
+
+/// A learner this many entries behind the leader's log, or closer, has caught up.
+pub const CAUGHT_UP_WITHIN_ENTRIES: u64 = 64;
+
+/// One member as the leader sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: NodeId,
+    pub voter: bool,
+    /// Its host is live in the replicated state.
+    pub live: bool,
+    /// How long its host has been recorded as lost (`None` while live or unknown).
+    pub lost_for: Option<Duration>,
+    /// Its log is within [`CAUGHT_UP_WITHIN_ENTRIES`] of the leader's.
+    pub caught_up: bool,
+    /// Its value of the spread label, if it has one.
+    pub zone: Option<String>,
+}
+
+/// The voter set after the next change, or `None` when none is due: a voter lost for longer
+/// than `replace_after` is swapped for a learner; else, below `want` voters, a learner is
+/// added. Only live, caught-up learners are taken; without one, nothing changes.
+pub fn next_voters(
+    members: &[Member],
+    want: usize,
+    replace_after: Duration,
+) -> Option<BTreeSet<NodeId>> {
+    let voters: BTreeSet<NodeId> = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+    let candidates: Vec<&Member> = members
+        .iter()
+        .filter(|m| !m.voter && m.live && m.caught_up)
+        .collect();
+    let zones_of = |ids: &BTreeSet<NodeId>| -> BTreeSet<Option<String>> {
+        members
+            .iter()
+            .filter(|m| ids.contains(&m.id))
+            .map(|m| m.zone.clone())
+            .collect()
+    };
+    let pick = |remaining: &BTreeSet<NodeId>, zone: Option<&String>| -> Option<NodeId> {
+        let taken = zones_of(remaining);
+        let same_zone = candidates
+            .iter()
+            .find(|c| zone.is_some() && c.zone.as_ref() == zone);
+        let new_zone = candidates
+            .iter()
+            .find(|c| c.zone.is_some() && !taken.contains(&c.zone));
+        same_zone.or(new_zone).or(candidates.first()).map(|c| c.id)
+    };
+    let dead = members
+        .iter()
+        .filter(|m| m.voter && m.lost_for.is_some_and(|d| d > replace_after))
+        .min_by_key(|m| m.id);
+    if let Some(dead) = dead {
+        let mut remaining = voters.clone();
+        remaining.remove(&dead.id);
+        let chosen = pick(&remaining, dead.zone.as_ref())?;
+        remaining.insert(chosen);
+        return Some(remaining);
+    }
+    if voters.len() < want {
+        let chosen = pick(&voters, None)?;
+        let mut grown = voters;
+        grown.insert(chosen);
+        return Some(grown);
+    }
+    None
+}
+
+/// The members as this leader sees them now, from Raft's membership and replication and the
+/// replicated state's hosts (matched by address).
+fn members(node: &Node) -> Option<Vec<Member>> {
+    let metrics = node.raft.metrics().borrow().clone();
+    let replication = metrics.replication.as_ref()?;
+    let last = metrics.last_log_index.unwrap_or(0);
+    let membership = metrics.membership_config.membership();
+    if membership.get_joint_config().len() > 1 {
+        return None; // a change is under way
+    }
+    let voter_ids: BTreeSet<NodeId> = membership.voter_ids().collect();
+    let label = &node.config.voter_spread_label;
+    let now = now_millis();
+    let hosts: BTreeMap<String, (bool, u64, Option<String>)> = node.read(|m| {
+        m.state()
+            .hosts
+            .values()
+            .filter_map(|h| {
+                let addr = h.addresses.get("api")?.clone();
+                Some((addr, (h.live, h.changed_at, h.labels.get(label).cloned())))
+            })
+            .collect()
+    });
+    let members = membership
+        .nodes()
+        .map(|(id, n)| {
+            let host = hosts.get(&n.addr);
+            let matched = replication
+                .get(id)
+                .and_then(|l| l.as_ref())
+                .map_or(0, |l| l.index);
+            let live = host.is_none_or(|h| h.0);
+            Member {
+                id: *id,
+                voter: voter_ids.contains(id),
+                live,
+                lost_for: host
+                    .filter(|h| !h.0)
+                    .map(|h| Duration::from_millis(now.saturating_sub(h.1))),
+                caught_up: *id == node.node_id() || matched + CAUGHT_UP_WITHIN_ENTRIES >= last,
+                zone: host.and_then(|h| h.2.clone()),
+            }
+        })
+        .collect();
+    Some(members)
+}
+
+/// Applies [`next_voters`] every [`PROBE_INTERVAL`] while this node leads. Runs until the
+/// process ends.
+pub async fn watch(node: Arc<Node>) {
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        if !node.is_leader() {
+            continue;
+        }
+        let Some(members) = members(&node) else {
+            continue;
+        };
+        let Some(voters) = next_voters(
+            &members,
+            node.config.voters,
+            node.config.replace_voter_after,
+        ) else {
+            continue;
+        };
+        tracing::warn!("changing the voters to {voters:?}");
+        // The voters left out stay members, as learners: a replaced node that comes back
+        // catches up as one.
+        match node
+            .raft
+            .change_membership(ChangeMembers::ReplaceAllVoters(voters.clone()), true)
+            .await
+        {
+            Ok(_) => tracing::info!("the voters are now {voters:?}"),
+            Err(e) => tracing::warn!("changing the voters to {voters:?}: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AFTER: Duration = Duration::from_secs(10);
+
+    fn member(id: NodeId, voter: bool, zone: &str) -> Member {
+        Member {
+            id,
+            voter,
+            live: true,
+            lost_for: None,
+            caught_up: true,
+            zone: Some(zone.to_string()),
+        }
+    }
+
+    fn lost(mut m: Member, for_: Duration) -> Member {
+        m.live = false;
+        m.lost_for = Some(for_);
+        m
+    }
+
+    fn ids(ids: &[NodeId]) -> BTreeSet<NodeId> {
+        ids.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_voter_lost_past_the_delay_is_replaced_by_a_learner_of_its_zone() {
+        let members = [
+            member(1, true, "a"),
+            lost(member(2, true, "b"), AFTER * 2),
+            member(3, true, "c"),
+            member(4, false, "a"),
+            member(5, false, "b"),
+        ];
+        assert_eq!(next_voters(&members, 3, AFTER), Some(ids(&[1, 3, 5])));
+    }
+
+    #[test]
+    fn a_flapping_host_causes_no_change() {
+        let members = [
+            member(1, true, "a"),
+            lost(member(2, true, "b"), AFTER / 2),
+            member(3, true, "c"),
+            member(4, false, "b"),
+        ];
+        assert_eq!(next_voters(&members, 3, AFTER), None);
+    }
+
+    #[test]
+    fn without_a_live_caught_up_learner_nothing_changes() {
+        let mut behind = member(4, false, "b");
+        behind.caught_up = false;
+        let members = [
+            member(1, true, "a"),
+            lost(member(2, true, "b"), AFTER * 2),
+            member(3, true, "c"),
+            behind,
+            lost(member(5, false, "b"), AFTER * 3),
+        ];
+        assert_eq!(next_voters(&members, 3, AFTER), None);
+    }
+
+    #[test]
+    fn without_one_in_its_zone_a_learner_of_a_new_zone_is_preferred() {
+        let members = [
+            member(1, true, "a"),
+            lost(member(2, true, "b"), AFTER * 2),
+            member(3, true, "a"),
+            member(4, false, "a"),
+            member(5, false, "c"),
+        ];
+        assert_eq!(next_voters(&members, 3, AFTER), Some(ids(&[1, 3, 5])));
+    }
+
+    #[test]
+    fn too_few_voters_grow_with_a_live_learner_and_enough_stay() {
+        let members = [
+            member(1, true, "a"),
+            member(2, false, "a"),
+            member(3, false, "b"),
+        ];
+        assert_eq!(next_voters(&members, 3, AFTER), Some(ids(&[1, 3])));
+        let full = [
+            member(1, true, "a"),
+            member(2, true, "b"),
+            member(3, true, "c"),
+            member(4, false, "d"),
+        ];
+        assert_eq!(next_voters(&full, 3, AFTER), None);
+    }
+}

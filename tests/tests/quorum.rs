@@ -1,0 +1,105 @@
+//! A cluster that heals its own quorum, on real processes: a voter killed for good is replaced
+//! by a live learner of its zone, then the leader too, writes are accepted again after an
+//! election, and the dead nodes come back as learners with the voter count unchanged.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use flotilla_tests::{manifest, wait_for, Cluster};
+
+/// Lost after 1.5 s, replaced 3 s after that: short, so the test is quick.
+const FAST: [&str; 4] = [
+    "--lost-after-ms",
+    "1500",
+    "--replace-voter-after-ms",
+    "3000",
+];
+/// Replacement, election and restarts on 2 cores.
+const HEAL_WITHIN: Duration = Duration::from_secs(60);
+
+fn args(zone: &str) -> Vec<String> {
+    let mut a: Vec<String> = FAST.iter().map(|s| s.to_string()).collect();
+    a.extend(["--label".to_string(), format!("zone={zone}")]);
+    a
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// `(voters, learners)` as node `from` reports them.
+fn membership(c: &Cluster, from: usize) -> Option<(BTreeSet<u64>, BTreeSet<u64>)> {
+    let s = c.nodes[from].cluster()?;
+    Some((
+        s.voters.into_iter().collect(),
+        s.learners.into_iter().collect(),
+    ))
+}
+
+#[test]
+fn lost_voters_are_replaced_by_learners_of_their_zone_and_come_back_as_learners() {
+    // Voters in zones a, b, c (the first three); learners in b and a.
+    let zones = ["a", "b", "c", "b", "a"];
+    let mut c = Cluster::start(&strs(&args(zones[0])));
+    for zone in &zones[1..] {
+        c.join(&strs(&args(zone)));
+    }
+    let ids: Vec<u64> = c
+        .nodes
+        .iter()
+        .map(|n| n.cluster().unwrap().node_id)
+        .collect();
+    let leader = c.leader();
+    wait_for("3 voters and 2 learners", HEAL_WITHIN, || {
+        let (voters, learners) = membership(&c, leader)?;
+        (voters == BTreeSet::from([ids[0], ids[1], ids[2]]) && learners.len() == 2).then_some(())
+    });
+    // Kill a voter that does not lead, for good: a learner of its zone takes its place.
+    let victim = [1, 2].into_iter().find(|&i| i != leader).unwrap();
+    let heir = if zones[victim] == "b" { 3 } else { 4 };
+    c.nodes[victim].kill9();
+    wait_for("the lost voter to be replaced", HEAL_WITHIN, || {
+        let (voters, _) = membership(&c, leader)?;
+        (voters.len() == 3 && !voters.contains(&ids[victim]) && voters.contains(&ids[heir]))
+            .then_some(())
+    });
+
+    // Kill the leader: the others elect a new one and accept writes again.
+    c.nodes[leader].kill9();
+    let writer = (0..5).find(|&i| i != leader && i != victim).unwrap();
+    wait_for(
+        "writes to be accepted after the leader died",
+        HEAL_WITHIN,
+        || {
+            c.nodes[writer]
+                .deploy(&manifest("after-failover", "v1", 1))
+                .ok()
+        },
+    );
+    let new_leader = c.leader();
+    wait_for("the dead leader to be replaced too", HEAL_WITHIN, || {
+        let (voters, _) = membership(&c, new_leader)?;
+        (voters.len() == 3 && !voters.contains(&ids[leader])).then_some(())
+    });
+
+    // Both dead nodes return as learners; the voter count stays 3.
+    for i in [victim, leader] {
+        c.nodes[i].revive().unwrap();
+    }
+    wait_for("the returned nodes to be learners", HEAL_WITHIN, || {
+        let current = c.leader_now()?;
+        let (voters, learners) = membership(&c, current)?;
+        let back = [victim, leader].iter().all(|&i| {
+            learners.contains(&ids[i]) && c.nodes[i].cluster().is_some_and(|s| s.state == "Learner")
+        });
+        (voters.len() == 3 && back).then_some(())
+    });
+    let current = c.leader();
+    c.converged(&[0, 1, 2, 3, 4], 0);
+    let (voters, learners) = membership(&c, current).unwrap();
+    assert_eq!(
+        (voters.len(), learners.len()),
+        (3, 2),
+        "voters {voters:?}, learners {learners:?}"
+    );
+}
