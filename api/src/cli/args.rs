@@ -11,6 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Run WebAssembly components across a cluster"
 )]
 pub struct Cli {
+    /// `--api`, `--token` and `-o` go before or after the subcommand.
+    #[command(flatten)]
+    pub target: Target,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,8 +64,6 @@ pub enum AppCommand {
         /// Validate and show the placement it would get; upload and append nothing.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        target: Target,
     },
     /// Check a manifest without deploying it: every error and warning with its field path and
     /// line/column.
@@ -73,26 +74,15 @@ pub enum AppCommand {
     },
     /// List every app with its status, versions and replicas.
     #[command(after_help = "Examples:\n  flotilla app list\n  flotilla app list -o json")]
-    List {
-        #[command(flatten)]
-        target: Target,
-    },
+    List {},
     /// Show an app's status, versions and replicas per host.
     #[command(
         after_help = "Examples:\n  flotilla app status hello-world\n  flotilla app status hello-world -o json"
     )]
-    Status {
-        app: String,
-        #[command(flatten)]
-        target: Target,
-    },
+    Status { app: String },
     /// Show who deployed which version of an app, and when.
     #[command(after_help = "Examples:\n  flotilla app history hello-world")]
-    History {
-        app: String,
-        #[command(flatten)]
-        target: Target,
-    },
+    History { app: String },
     /// Deploy a version the app had before.
     #[command(after_help = "Examples:\n  flotilla app rollback hello-world v0.0.1 --wait")]
     Rollback {
@@ -105,23 +95,13 @@ pub enum AppCommand {
         /// How long --wait waits, in seconds.
         #[arg(long, default_value_t = 60)]
         wait_timeout: u64,
-        #[command(flatten)]
-        target: Target,
     },
     /// Stop running an app; its versions and history are kept (deploy it again to restart).
     #[command(after_help = "Examples:\n  flotilla app undeploy hello-world")]
-    Undeploy {
-        app: String,
-        #[command(flatten)]
-        target: Target,
-    },
+    Undeploy { app: String },
     /// Remove an app from the state (its events stay in the audit log).
     #[command(after_help = "Examples:\n  flotilla app delete hello-world")]
-    Delete {
-        app: String,
-        #[command(flatten)]
-        target: Target,
-    },
+    Delete { app: String },
     /// What the app's guests wrote (stdout, stderr, wasi:logging) on every host, in time order.
     #[command(after_help = "Examples:
   flotilla app logs hello-world
@@ -141,8 +121,6 @@ pub enum AppCommand {
         /// At most this many lines, the newest.
         #[arg(long, default_value_t = 1000)]
         limit: usize,
-        #[command(flatten)]
-        target: Target,
     },
 }
 
@@ -158,15 +136,10 @@ pub enum SecretCommand {
         /// Read the value from this file instead of stdin.
         #[arg(long)]
         from_file: Option<PathBuf>,
-        #[command(flatten)]
-        target: Target,
     },
     /// Every secret: versions, who wrote each when, and the apps that use it (never values).
     #[command(after_help = "Examples:\n  flotilla secret list\n  flotilla secret list -o json")]
-    List {
-        #[command(flatten)]
-        target: Target,
-    },
+    List {},
     /// Delete a secret and all its versions.
     #[command(after_help = "Examples:\n  flotilla secret delete db-password")]
     Delete {
@@ -174,8 +147,6 @@ pub enum SecretCommand {
         /// Delete it although deployed apps reference it.
         #[arg(long)]
         force: bool,
-        #[command(flatten)]
-        target: Target,
     },
 }
 
@@ -185,10 +156,7 @@ pub enum GetCommand {
     #[command(
         after_help = "Examples:\n  flotilla get inventory\n  flotilla get inventory -o json"
     )]
-    Inventory {
-        #[command(flatten)]
-        target: Target,
-    },
+    Inventory {},
 }
 
 #[derive(Subcommand)]
@@ -197,10 +165,7 @@ pub enum ClusterCommand {
     #[command(
         after_help = "Examples:\n  flotilla cluster status\n  flotilla cluster status --api 127.0.0.1:7002"
     )]
-    Status {
-        #[command(flatten)]
-        target: Target,
-    },
+    Status {},
 }
 
 #[derive(Subcommand)]
@@ -208,10 +173,7 @@ pub enum TokenCommand {
     /// Replace the API token on every node; prints the new one (local nodes also write it to
     /// DATA_DIR/api-token).
     #[command(after_help = "Examples:\n  flotilla token rotate")]
-    Rotate {
-        #[command(flatten)]
-        target: Target,
-    },
+    Rotate {},
 }
 
 #[derive(Args)]
@@ -353,8 +315,6 @@ pub enum Command {
         /// Keep printing new events until interrupted.
         #[arg(short, long)]
         follow: bool,
-        #[command(flatten)]
-        target: Target,
     },
     /// The cluster's Raft status as one node sees it.
     #[command(subcommand, after_help = "Examples:\n  flotilla cluster status")]
@@ -383,13 +343,14 @@ pub enum Command {
     },
     /// Download a component from an OCI registry and verify its digest.
     #[command(after_help = "Examples:
-  flotilla pull localhost:5000/hello:v1 -o hello.wasm
+  flotilla pull localhost:5000/hello:v1 -f hello.wasm
   flotilla pull ghcr.io/acme/hello@sha256:4f0c…")]
     Pull {
         /// REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:…
         reference: String,
-        /// Where to write it (default: the repository's last segment + .wasm).
-        #[arg(short = 'o', long = "output-file")]
+        /// Where to write it (default: the repository's last segment + .wasm). `-o` is the
+        /// output format of every command, so the file is `-f`.
+        #[arg(short = 'f', long = "file")]
         out: Option<PathBuf>,
         #[command(flatten)]
         registry: RegistryArgs,
@@ -405,9 +366,6 @@ pub enum Command {
         /// Stop after the event at this index.
         #[arg(long)]
         at: Option<u64>,
-        /// Tables for people, or JSON for scripts.
-        #[arg(short, long, value_enum, default_value = "table")]
-        output: Output,
     },
 }
 
@@ -430,4 +388,57 @@ pub fn parse_label(s: &str) -> Result<(String, String), String> {
 fn parse_age(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration such as 30s, 10m or 2h: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        for argv in [
+            &[
+                "flotilla",
+                "--api",
+                "10.0.0.1:7001",
+                "-o",
+                "json",
+                "cluster",
+                "status",
+            ][..],
+            &[
+                "flotilla",
+                "cluster",
+                "status",
+                "--api",
+                "10.0.0.1:7001",
+                "-o",
+                "json",
+            ][..],
+            &[
+                "flotilla",
+                "--api",
+                "10.0.0.1:7001",
+                "cluster",
+                "-o",
+                "json",
+                "status",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert_eq!(cli.target.api.as_deref(), Some("10.0.0.1:7001"), "{argv:?}");
+            assert!(matches!(cli.target.output, Output::Json), "{argv:?}");
+            assert!(matches!(
+                cli.command,
+                Command::Cluster(ClusterCommand::Status {})
+            ));
+        }
+    }
 }

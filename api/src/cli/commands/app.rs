@@ -6,21 +6,20 @@ use std::time::{Duration, Instant};
 
 use scheduler::{Digest, ImageRef};
 
-use crate::cli::args::AppCommand;
+use crate::cli::args::{AppCommand, Target};
 use crate::cli::client::{segment, who, Api};
 use crate::cli::render;
 
 /// How often `--wait` polls the app's status.
 const WAIT_POLL: Duration = Duration::from_millis(100);
 
-pub async fn run(command: AppCommand) -> super::Outcome {
+pub async fn run(command: AppCommand, target: &Target) -> super::Outcome {
     match command {
         AppCommand::Deploy {
             file,
             wait,
             wait_timeout,
             dry_run,
-            target,
         } => {
             let api = target.api();
             let (bytes, manifest) = read_manifest(&file)?;
@@ -48,17 +47,17 @@ pub async fn run(command: AppCommand) -> super::Outcome {
             Ok(())
         }
         AppCommand::Validate { file } => validate(&file).map(|report| print!("{report}")),
-        AppCommand::List { target } => {
+        AppCommand::List {} => {
             let answer: wire::AppList = target.api().get("/v1/apps").await?;
             super::show(target.output, &answer, render::apps);
             Ok(())
         }
-        AppCommand::Status { app, target } => {
+        AppCommand::Status { app } => {
             let answer = status(&target.api(), &app).await?;
             super::show(target.output, &answer, render::status);
             Ok(())
         }
-        AppCommand::History { app, target } => {
+        AppCommand::History { app } => {
             let path = format!("/v1/apps/{}/versions", segment(&app));
             let answer: wire::AppVersions = target.api().get(&path).await?;
             super::show(target.output, &answer, render::history);
@@ -69,7 +68,6 @@ pub async fn run(command: AppCommand) -> super::Outcome {
             version,
             wait,
             wait_timeout,
-            target,
         } => {
             let api = target.api();
             let path = format!(
@@ -89,7 +87,7 @@ pub async fn run(command: AppCommand) -> super::Outcome {
             });
             Ok(())
         }
-        AppCommand::Undeploy { app, target } => {
+        AppCommand::Undeploy { app } => {
             let api = target.api();
             let path = format!("/v1/apps/{}/undeploy", segment(&app));
             let answer = change(&api, api.http().post(api.url(&path))).await?;
@@ -98,7 +96,7 @@ pub async fn run(command: AppCommand) -> super::Outcome {
             });
             Ok(())
         }
-        AppCommand::Delete { app, target } => {
+        AppCommand::Delete { app } => {
             let api = target.api();
             let path = format!("/v1/apps/{}", segment(&app));
             let answer = change(&api, api.http().delete(api.url(&path))).await?;
@@ -113,7 +111,6 @@ pub async fn run(command: AppCommand) -> super::Outcome {
             host,
             since,
             limit,
-            target,
         } => {
             let request = super::logs::LogsRequest {
                 app,
@@ -122,7 +119,7 @@ pub async fn run(command: AppCommand) -> super::Outcome {
                 since,
                 limit,
             };
-            super::logs::run(&target, request).await
+            super::logs::run(target, request).await
         }
     }
 }

@@ -32,25 +32,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         command,
         message: format!("cannot start the async runtime: {e}"),
     })?;
+    let target = cli.target;
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => up::run(*args).await,
             Command::Down { all, data_dir } => down::run(all, data_dir.as_deref()),
-            Command::App(command) => app::run(command).await,
-            Command::Get(command) => get::run(command).await,
-            Command::Events {
-                from,
-                follow,
-                target,
-            } => events::run(&target, from, follow).await,
-            Command::Cluster(command) => cluster::run(command).await,
-            Command::Token(command) => token::run(command).await,
-            Command::Secret(command) => secret::run(command).await,
-            Command::Replay {
-                data_dir,
-                at,
-                output,
-            } => replay::run(&data_dir, at, output),
+            Command::App(command) => app::run(command, &target).await,
+            Command::Get(command) => get::run(command, &target).await,
+            Command::Events { from, follow } => events::run(&target, from, follow).await,
+            Command::Cluster(command) => cluster::run(command, &target).await,
+            Command::Token(command) => token::run(command, &target).await,
+            Command::Secret(command) => secret::run(command, &target).await,
+            Command::Replay { data_dir, at } => replay::run(&data_dir, at, target.output),
             Command::Push {
                 file,
                 reference,

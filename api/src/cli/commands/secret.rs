@@ -3,17 +3,13 @@
 
 use std::io::Read;
 
-use crate::cli::args::SecretCommand;
+use crate::cli::args::{SecretCommand, Target};
 use crate::cli::client::{segment, who};
 use crate::cli::render;
 
-pub async fn run(command: SecretCommand) -> super::Outcome {
+pub async fn run(command: SecretCommand, target: &Target) -> super::Outcome {
     match command {
-        SecretCommand::Put {
-            name,
-            from_file,
-            target,
-        } => {
+        SecretCommand::Put { name, from_file } => {
             let value = zeroize::Zeroizing::new(read_value(from_file.as_deref())?);
             let api = target.api();
             let request = api
@@ -31,16 +27,12 @@ pub async fn run(command: SecretCommand) -> super::Outcome {
             });
             Ok(())
         }
-        SecretCommand::List { target } => {
+        SecretCommand::List {} => {
             let answer: wire::SecretList = target.api().get("/v1/secrets").await?;
             super::show(target.output, &answer, render::secrets);
             Ok(())
         }
-        SecretCommand::Delete {
-            name,
-            force,
-            target,
-        } => {
+        SecretCommand::Delete { name, force } => {
             let api = target.api();
             let request = api
                 .http()

@@ -1,11 +1,11 @@
 //! `flotilla token rotate`: a new API token on every node.
 
-use crate::cli::args::TokenCommand;
+use crate::cli::args::{Target, TokenCommand};
 use crate::cli::client::who;
 
-pub async fn run(command: TokenCommand) -> super::Outcome {
+pub async fn run(command: TokenCommand, target: &Target) -> super::Outcome {
     match command {
-        TokenCommand::Rotate { target } => {
+        TokenCommand::Rotate {} => {
             let api = target.api();
             let request = api
                 .http()
