@@ -54,6 +54,9 @@ pub enum Event {
     HostLabelsChanged {
         host: String,
         labels: BTreeMap<String, String>,
+        /// Who changed them (empty in events written before it was recorded).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        who: String,
         at: Millis,
     },
     /// The leader found the host unreachable for longer than the timeout.
@@ -222,6 +225,7 @@ mod tests {
             Event::HostLabelsChanged {
                 host: "h".into(),
                 labels: BTreeMap::new(),
+                who: "w".into(),
                 at: 1,
             },
             Event::HostLost {

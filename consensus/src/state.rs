@@ -230,7 +230,9 @@ impl ClusterState {
                 };
                 self.hosts.insert(host.clone(), record);
             }
-            Event::HostLabelsChanged { host, labels, at } => {
+            Event::HostLabelsChanged {
+                host, labels, at, ..
+            } => {
                 if let Some(h) = self.hosts.get_mut(host) {
                     h.labels = labels.clone();
                     h.changed_at = *at;

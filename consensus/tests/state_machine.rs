@@ -71,6 +71,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
         1 => (host.clone(), 0..ZONES.len()).prop_map(|(h, z)| Event::HostLabelsChanged {
             host: h,
             labels: BTreeMap::from([("zone".to_string(), ZONES[z].to_string())]),
+            who: "t".into(),
             at: 5,
         }),
         2 => host.clone().prop_map(|host| Event::HostLost { host, at: 6 }),

@@ -310,6 +310,7 @@ fn openapi_lists_every_route() {
         "GET /v1/local/logs/{app}",
         "GET /v1/apps/{app}/logs",
         "GET /v1/secrets",
+        "POST /v1/hosts/{host}/labels",
         "PUT /v1/secrets/{name}",
         "DELETE /v1/secrets/{name}",
         "POST /raft/append",
@@ -332,6 +333,7 @@ fn openapi_lists_every_route() {
             .replace("{app}", "ghost")
             .replace("{version}", "v1")
             .replace("{name}", "some-secret")
+            .replace("{host}", "some-host")
             .replace("{digest}", &"0".repeat(64));
         let r = client()
             .request(method.parse().unwrap(), format!("http://{}{path}", n.addr))

@@ -103,3 +103,69 @@ fn lost_voters_are_replaced_by_learners_of_their_zone_and_come_back_as_learners(
         "voters {voters:?}, learners {learners:?}"
     );
 }
+
+/// Replicas of `app` running on node `i`.
+fn replicas_on(c: &Cluster, i: usize, app: &str) -> u64 {
+    c.nodes[i].get("/v1/local/replicas").map_or(0, |v| {
+        v["running"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["app"] == app)
+            .filter_map(|r| r["replicas"].as_u64().or(Some(1)))
+            .sum()
+    })
+}
+
+#[test]
+fn relabelling_a_host_moves_replicas_away_and_back() {
+    let mut c = Cluster::start(&["--label", "zone=a"]);
+    c.join(&["--label", "zone=b"]);
+    c.join(&["--label", "zone=c"]);
+    let digest = c.nodes[0].upload(&test_components::Guest::Hello.build().unwrap());
+    let spread = "replicas: 2\n            spread:\n              - name: b\n                requirements:\n                  zone: b\n";
+    let app = flotilla_tests::manifest_with_image("zoned", "v1", &digest, 2)
+        .replace("replicas: 2\n", spread);
+    c.nodes[0].deploy(&app).unwrap();
+    wait_for("both replicas in zone b", HEAL_WITHIN, || {
+        (replicas_on(&c, 1, "zoned") > 0).then_some(())
+    });
+    let host = |i: usize| c.nodes[i].cluster().unwrap().host;
+    let (b_host, c_host) = (host(1), host(2));
+    let label = |who: &str, args: &[&str]| {
+        let out = std::process::Command::new(flotilla_tests::flotilla_bin())
+            .args(["--api", &c.nodes[0].addr, "host", "label", who])
+            .args(args)
+            .env("FLOTILLA_TOKEN", c.nodes[0].token())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Node 2 joins zone b and node 1 leaves it: the replicas move to node 2.
+    label(&c_host, &["zone=b"]);
+    label(&b_host, &["--remove", "zone"]);
+    wait_for("the replicas to move to node 2", HEAL_WITHIN, || {
+        (replicas_on(&c, 1, "zoned") == 0 && replicas_on(&c, 2, "zoned") > 0).then_some(())
+    });
+    assert_eq!(c.nodes[0].request_app("zoned", "/").0, 200);
+    // Back in zone b: node 1 takes its share again.
+    label(&b_host, &["zone=b"]);
+    wait_for("node 1 to run its share again", HEAL_WITHIN, || {
+        (replicas_on(&c, 1, "zoned") > 0 && replicas_on(&c, 2, "zoned") > 0).then_some(())
+    });
+    let inventory: wire::Inventory = c.nodes[0].get_as("/v1/inventory").unwrap();
+    let text = serde_json::to_string(&inventory).unwrap();
+    assert!(text.contains("\"zone\":\"b\""), "{text}");
+    let events: Vec<wire::EventRecord> = c.nodes[0].get_as("/v1/events?from=1").unwrap();
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.kind() == "host_labels_changed")
+            .count()
+            >= 3
+    );
+}

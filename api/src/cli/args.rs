@@ -124,6 +124,24 @@ pub enum AppCommand {
     },
 }
 
+/// Hosts of the cluster.
+#[derive(Subcommand)]
+pub enum HostCommand {
+    /// Set, change or remove labels of a running host; placements follow at once.
+    #[command(after_help = "Examples:
+  flotilla host label node-2 zone=us-east-1b tier=gpu
+  flotilla host label node-2 --remove tier")]
+    Label {
+        host: String,
+        /// `k=v` to set (repeat for more).
+        #[arg(value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// A key to remove (repeatable).
+        #[arg(long = "remove")]
+        remove: Vec<String>,
+    },
+}
+
 /// Secrets in the built-in store.
 #[derive(Subcommand)]
 pub enum SecretCommand {
@@ -319,6 +337,12 @@ pub enum Command {
     /// The cluster's Raft status as one node sees it.
     #[command(subcommand, after_help = "Examples:\n  flotilla cluster status")]
     Cluster(ClusterCommand),
+    /// Change hosts: their labels.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla host label node-2 zone=us-east-1b"
+    )]
+    Host(HostCommand),
     /// Secrets that manifests reference, sealed in the replicated log.
     #[command(
         subcommand,

@@ -7,6 +7,7 @@ mod apps;
 mod blobs;
 mod cluster;
 mod errors;
+mod hosts;
 mod logs;
 mod raft;
 mod secrets;

@@ -4,7 +4,7 @@
 use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
-use super::{apps, blobs, cluster, logs, raft, secrets};
+use super::{apps, blobs, cluster, hosts, logs, raft, secrets};
 use crate::up::SharedHost;
 
 /// Who may call a route.
@@ -113,6 +113,9 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(get "/v1/apps/{app}/logs", Token, "What the app's guests wrote (stdout, stderr, wasi:logging) on every live host, merged in time order; with follow, new lines as server-sent events (event = line).", logs::app_logs,
             query: &[("host", "only this host's lines"), ("since", "only lines at or after this time (ms since the Unix epoch)"), ("limit", "most lines, the newest (default 1000, at most 10000)"), ("follow", "true: keep streaming new lines")],
             responses: &[(200, "the lines, or an event stream with follow"), (404, "no such app or live host")]),
+        route!(post "/v1/hosts/{host}/labels", Token, "Change a running host's labels (JSON {set: {k: v}, remove: [k]}); placements follow at once. Labels given to `flotilla up` at a restart replace them.", hosts::labels,
+            query: &[("who", "who changes them, for the log")], body: JSON,
+            responses: &[(200, "committed (or already so: nothing appended)"), (400, "a bad label"), (404, "no such host")]),
         route!(get "/v1/secrets", Token, "Every secret: its versions with who wrote each when, and the deployed apps that use it; never a value.", secrets::list),
         route!(put "/v1/secrets/{name}", Token, "Write a new version of a secret (the request body is the value, at most 64 KiB). It is sealed on this node before it is proposed: only ciphertext enters the log.", secrets::put,
             query: &[("who", "who writes it, for the audit log")], body: SECRET_TYPES,

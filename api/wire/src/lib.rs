@@ -324,6 +324,15 @@ pub struct EventsQuery {
     pub limit: Option<usize>,
 }
 
+/// The body of `POST /v1/hosts/{host}/labels`: labels to set (or change), then keys to remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostLabels {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
 /// The answer to `PUT /v1/secrets/{name}`: the version written (never the value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretWritten {

@@ -105,6 +105,7 @@ impl Node {
             let event = Event::HostLabelsChanged {
                 host: self.host().to_string(),
                 labels: labels.clone(),
+                who: format!("flotilla up on {}", self.host()),
                 at: now_millis(),
             };
             // In the background: a restarted node may wait for an election first.

@@ -6,6 +6,7 @@ mod cluster;
 mod down;
 mod events;
 mod get;
+mod host;
 mod logs;
 mod registry;
 mod replay;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Command::Cluster(command) => cluster::run(command, &target).await,
             Command::Token(command) => token::run(command, &target).await,
             Command::Secret(command) => secret::run(command, &target).await,
+            Command::Host(command) => host::run(command, &target).await,
             Command::Replay { data_dir, at } => replay::run(&data_dir, at, target.output),
             Command::Push {
                 file,
@@ -70,6 +72,7 @@ fn name(command: &Command) -> &'static str {
         Command::Cluster(_) => "cluster",
         Command::Token(_) => "token",
         Command::Secret(_) => "secret",
+        Command::Host(_) => "host",
         Command::Replay { .. } => "replay",
         Command::Push { .. } => "push",
         Command::Pull { .. } => "pull",
