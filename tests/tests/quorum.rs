@@ -54,6 +54,22 @@ fn lost_voters_are_replaced_by_learners_of_their_zone_and_come_back_as_learners(
         let (voters, learners) = membership(&c, leader)?;
         (voters == BTreeSet::from([ids[0], ids[1], ids[2]]) && learners.len() == 2).then_some(())
     });
+    let status = c.nodes[leader].cluster().unwrap();
+    assert_eq!(status.members.len(), 5);
+    assert!(
+        status.members.iter().all(|m| m.live && m.zone.is_some()),
+        "{:?}",
+        status.members
+    );
+    let next = status
+        .next_promotion
+        .expect("a learner would be promoted next");
+    assert!([ids[3], ids[4]].contains(&next));
+    assert!(
+        status.warnings.is_empty(),
+        "voters in three zones: {:?}",
+        status.warnings
+    );
     // Kill a voter that does not lead, for good: a learner of its zone takes its place.
     let victim = [1, 2].into_iter().find(|&i| i != leader).unwrap();
     let heir = if zones[victim] == "b" { 3 } else { 4 };

@@ -252,18 +252,36 @@ pub fn cluster(c: &wire::ClusterStatus) -> String {
         c.state_hash,
     );
     let rows = c
-        .nodes
+        .members
         .iter()
-        .map(|(node, addr)| {
-            let voter = c.voters.iter().any(|v| v.to_string() == *node);
+        .map(|m| {
+            let health = match m.lost_for_ms {
+                Some(ms) => format!("lost for {} s", ms / 1000),
+                None if m.live => "live".to_string(),
+                None => "lost".to_string(),
+            };
+            let next = if c.next_promotion == Some(m.node_id) {
+                " (promoted next)"
+            } else {
+                ""
+            };
             vec![
-                node.clone(),
-                addr.clone(),
-                if voter { "voter" } else { "learner" }.to_string(),
+                m.node_id.to_string(),
+                m.addr.clone(),
+                format!("{}{next}", if m.voter { "voter" } else { "learner" }),
+                health,
+                m.zone.clone().unwrap_or_else(|| "-".to_string()),
+                if m.caught_up { "yes" } else { "-" }.to_string(),
             ]
         })
         .collect();
-    out.push_str(&table(&["NODE", "ADDRESS", "ROLE"], rows));
+    out.push_str(&table(
+        &["NODE", "ADDRESS", "ROLE", "HEALTH", "ZONE", "CAUGHT UP"],
+        rows,
+    ));
+    for w in &c.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out
 }
 

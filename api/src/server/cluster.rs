@@ -11,6 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use consensus::node::voters;
 use consensus::Event;
 use futures::Stream;
 use serde_json::Value;
@@ -54,6 +55,10 @@ pub async fn readyz(State(node): State<SharedHost>) -> Response {
     if token.trim() != &*node.api_token() {
         reasons.push("the API token file is not written yet".to_string());
     }
+    let warnings: Vec<String> = voters::members(&node.log)
+        .and_then(|m| voters::single_zone_warning(&m))
+        .into_iter()
+        .collect();
     let status = if reasons.is_empty() {
         StatusCode::OK
     } else {
@@ -65,6 +70,7 @@ pub async fn readyz(State(node): State<SharedHost>) -> Response {
         leader_id: metrics.current_leader,
         applied_index: applied,
         reasons,
+        warnings,
     };
     (status, Json(body)).into_response()
 }
@@ -114,6 +120,7 @@ pub async fn cluster(State(node): State<SharedHost>) -> Response {
         (m.applied(), m.state_hash())
     };
     let leader_addr = node.log.leader().map(|(_, a)| a);
+    let members = voters::members(&node.log).unwrap_or_default();
     Json(wire::ClusterStatus {
         node_id: node.log.node_id(),
         host: node.log.host().to_string(),
@@ -132,6 +139,22 @@ pub async fn cluster(State(node): State<SharedHost>) -> Response {
             .nodes()
             .map(|(id, n)| (id.to_string(), n.addr.clone()))
             .collect(),
+        members: members
+            .iter()
+            .map(|m| wire::MemberStatus {
+                node_id: m.id,
+                addr: membership
+                    .get_node(&m.id)
+                    .map_or_else(String::new, |n| n.addr.clone()),
+                voter: m.voter,
+                live: m.live,
+                zone: m.zone.clone(),
+                lost_for_ms: m.lost_for.map(|d| d.as_millis() as u64),
+                caught_up: m.caught_up,
+            })
+            .collect(),
+        next_promotion: voters::next_learner(&members),
+        warnings: voters::single_zone_warning(&members).into_iter().collect(),
     })
     .into_response()
 }

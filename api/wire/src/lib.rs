@@ -32,6 +32,9 @@ pub struct Readiness {
     pub leader_id: Option<u64>,
     pub applied_index: u64,
     pub reasons: Vec<String>,
+    /// What does not stop readiness but weakens the cluster (all voters in one zone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `GET /v1/cluster`: one node's Raft view.
@@ -53,6 +56,32 @@ pub struct ClusterStatus {
     pub learners: Vec<u64>,
     /// Every member's address, by node id.
     pub nodes: BTreeMap<String, String>,
+    /// Each member's role, health and zone.
+    #[serde(default)]
+    pub members: Vec<MemberStatus>,
+    /// The learner a voter's replacement would take next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_promotion: Option<u64>,
+    /// What weakens the quorum (all voters in one zone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One member of the Raft cluster as the answering node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub node_id: u64,
+    pub addr: String,
+    pub voter: bool,
+    /// Its host is live in the replicated state.
+    pub live: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// How long its host has been recorded as lost, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_for_ms: Option<u64>,
+    /// Its log is close to the leader's (known on the leader only).
+    pub caught_up: bool,
 }
 
 impl ClusterStatus {

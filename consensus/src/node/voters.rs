@@ -84,11 +84,49 @@ pub fn next_voters(
     None
 }
 
-/// The members as this leader sees them now, from Raft's membership and replication and the
-/// replicated state's hosts (matched by address).
-fn members(node: &Node) -> Option<Vec<Member>> {
+/// The learner a replacement would take next (for a voter of no particular zone), if any.
+pub fn next_learner(members: &[Member]) -> Option<NodeId> {
+    let voters: BTreeSet<Option<&String>> = members
+        .iter()
+        .filter(|m| m.voter)
+        .map(|m| m.zone.as_ref())
+        .collect();
+    let candidates: Vec<&Member> = members
+        .iter()
+        .filter(|m| !m.voter && m.live && m.caught_up)
+        .collect();
+    candidates
+        .iter()
+        .find(|c| c.zone.is_some() && !voters.contains(&c.zone.as_ref()))
+        .or(candidates.first())
+        .map(|c| c.id)
+}
+
+/// Why the voters are not spread over failure domains, when hosts of several zones exist but
+/// every voter is in one.
+pub fn single_zone_warning(members: &[Member]) -> Option<String> {
+    let voter_zones: BTreeSet<&String> = members
+        .iter()
+        .filter(|m| m.voter)
+        .filter_map(|m| m.zone.as_ref())
+        .collect();
+    let voters = members.iter().filter(|m| m.voter).count();
+    let all_zones: BTreeSet<&String> = members.iter().filter_map(|m| m.zone.as_ref()).collect();
+    (voters > 1 && voter_zones.len() == 1 && all_zones.len() > 1).then(|| {
+        format!(
+            "all {voters} voters are in zone {}: losing that zone loses the quorum",
+            voter_zones.iter().next().map_or("", |z| z.as_str())
+        )
+    })
+}
+
+/// The members as this node sees them now, from Raft's membership and the replicated state's
+/// hosts (matched by address). Only the leader knows how far learners are (`caught_up` is
+/// false elsewhere); `None` while a membership change is under way.
+pub fn members(node: &Node) -> Option<Vec<Member>> {
     let metrics = node.raft.metrics().borrow().clone();
-    let replication = metrics.replication.as_ref()?;
+    let empty = BTreeMap::new();
+    let replication = metrics.replication.as_ref().unwrap_or(&empty);
     let last = metrics.last_log_index.unwrap_or(0);
     let membership = metrics.membership_config.membership();
     if membership.get_joint_config().len() > 1 {
@@ -139,7 +177,7 @@ pub async fn watch(node: Arc<Node>) {
         if !node.is_leader() {
             continue;
         }
-        let Some(members) = members(&node) else {
+        let Some(members) = members(&node).filter(|_| node.is_leader()) else {
             continue;
         };
         let Some(voters) = next_voters(
@@ -237,6 +275,26 @@ mod tests {
             member(5, false, "c"),
         ];
         assert_eq!(next_voters(&members, 3, AFTER), Some(ids(&[1, 3, 5])));
+    }
+
+    #[test]
+    fn the_next_learner_and_a_single_zone_are_reported() {
+        let members = [
+            member(1, true, "a"),
+            member(2, true, "a"),
+            member(3, true, "a"),
+            member(4, false, "a"),
+            member(5, false, "b"),
+        ];
+        assert_eq!(next_learner(&members), Some(5));
+        assert!(single_zone_warning(&members).unwrap().contains("zone a"));
+        let spread = [
+            member(1, true, "a"),
+            member(2, true, "b"),
+            member(3, false, "a"),
+        ];
+        assert_eq!(single_zone_warning(&spread), None);
+        assert_eq!(next_learner(&spread), Some(3));
     }
 
     #[test]
