@@ -42,14 +42,6 @@ fn cli(node: &Node, args: &[&str], stdin: &[u8]) -> (bool, String, String) {
     )
 }
 
-fn running(node: &Node, app: &str) -> bool {
-    node.get("/v1/local/replicas").is_some_and(|v| {
-        v["running"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|x| x["app"] == app))
-    })
-}
-
 /// `manifest_with_image` with `properties` (YAML lines at the component's `properties` level)
 /// added to the component, and `policies` (YAML at `spec` level) to the spec.
 fn manifest_with(
@@ -94,7 +86,7 @@ fn config_reaches_every_host_and_a_new_version_brings_new_values() {
         .unwrap();
     for (i, node) in c.nodes.iter().enumerate() {
         wait_for(&format!("a replica on node {i}"), SETTLE, || {
-            running(node, "configured").then_some(())
+            (node.replicas_of("configured") > 0).then_some(())
         });
         assert_eq!(
             node.request_app("configured", "/greeting"),
@@ -159,14 +151,18 @@ fn app_logs_merge_every_host_in_time_order_and_follow_new_lines() {
     c.nodes[0].deploy(&manifest).unwrap();
     for i in [1, 2] {
         wait_for(&format!("a replica on node {i}"), SETTLE, || {
-            running(&c.nodes[i], "logger").then_some(())
+            (c.nodes[i].replicas_of("logger") > 0).then_some(())
         });
         assert_eq!(
             c.nodes[i].request_app("logger", &format!("/from-node-{i}")),
             (200, "logged\n".to_string())
         );
     }
-    assert!(!running(&c.nodes[0], "logger"));
+    assert_eq!(
+        c.nodes[0].replicas_of("logger"),
+        0,
+        "zone a runs no replica"
+    );
     let hosts: Vec<String> = c.nodes.iter().map(|n| n.cluster().unwrap().host).collect();
 
     let (ok, stdout, stderr) = cli(&c.nodes[0], &["app", "logs", "logger", "-o", "json"], b"");
@@ -424,7 +420,9 @@ fn secrets_reach_only_their_components_rotate_without_redeploy_and_are_never_in_
         b"",
     );
     assert!(
-        logs.contains("db"),
+        log_lines(&logs)
+            .iter()
+            .any(|l| l.context == "secret" && l.message == "db" && l.level == "info"),
         "the guest logs the name it revealed: {logs}"
     );
     answers.push(("flotilla app logs".to_string(), logs.into_bytes()));
@@ -499,7 +497,7 @@ fn a_guest_flooding_its_log_stays_under_the_cap_while_hello_answers() {
     node.deploy(&manifest_with_image("flood", "v1", &flood, 2))
         .unwrap();
     wait_for("both apps to run", SETTLE, || {
-        (running(node, "hello") && running(node, "flood")).then_some(())
+        (node.replicas_of("hello") > 0 && node.replicas_of("flood") > 0).then_some(())
     });
     let pid = node.pid().expect("the node runs");
     let before = rss_kib(pid);

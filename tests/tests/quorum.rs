@@ -120,19 +120,6 @@ fn lost_voters_are_replaced_by_learners_of_their_zone_and_come_back_as_learners(
     );
 }
 
-/// Replicas of `app` running on node `i`.
-fn replicas_on(c: &Cluster, i: usize, app: &str) -> u64 {
-    c.nodes[i].get("/v1/local/replicas").map_or(0, |v| {
-        v["running"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|r| r["app"] == app)
-            .filter_map(|r| r["replicas"].as_u64().or(Some(1)))
-            .sum()
-    })
-}
-
 #[test]
 fn relabelling_a_host_moves_replicas_away_and_back() {
     let mut c = Cluster::start(&["--label", "zone=a"]);
@@ -144,7 +131,7 @@ fn relabelling_a_host_moves_replicas_away_and_back() {
         .replace("replicas: 2\n", spread);
     c.nodes[0].deploy(&app).unwrap();
     wait_for("both replicas in zone b", HEAL_WITHIN, || {
-        (replicas_on(&c, 1, "zoned") > 0).then_some(())
+        (c.nodes[1].replicas_of("zoned") > 0).then_some(())
     });
     let host = |i: usize| c.nodes[i].cluster().unwrap().host;
     let (b_host, c_host) = (host(1), host(2));
@@ -165,13 +152,13 @@ fn relabelling_a_host_moves_replicas_away_and_back() {
     label(&c_host, &["zone=b"]);
     label(&b_host, &["--remove", "zone"]);
     wait_for("the replicas to move to node 2", HEAL_WITHIN, || {
-        (replicas_on(&c, 1, "zoned") == 0 && replicas_on(&c, 2, "zoned") > 0).then_some(())
+        (c.nodes[1].replicas_of("zoned") == 0 && c.nodes[2].replicas_of("zoned") > 0).then_some(())
     });
     assert_eq!(c.nodes[0].request_app("zoned", "/").0, 200);
     // Back in zone b: node 1 takes its share again.
     label(&b_host, &["zone=b"]);
     wait_for("node 1 to run its share again", HEAL_WITHIN, || {
-        (replicas_on(&c, 1, "zoned") > 0 && replicas_on(&c, 2, "zoned") > 0).then_some(())
+        (c.nodes[1].replicas_of("zoned") > 0 && c.nodes[2].replicas_of("zoned") > 0).then_some(())
     });
     let inventory: wire::Inventory = c.nodes[0].get_as("/v1/inventory").unwrap();
     let text = serde_json::to_string(&inventory).unwrap();

@@ -20,7 +20,7 @@ pub struct Api {
 }
 
 /// What a failed call says: the API's message, then one line per detail.
-fn describe_error(status: reqwest::StatusCode, body: &[u8]) -> String {
+pub fn describe_error(status: reqwest::StatusCode, body: &[u8]) -> String {
     let Ok(error) = serde_json::from_slice::<wire::ErrorBody>(body) else {
         return format!("the API answered {status}");
     };

@@ -17,7 +17,7 @@ use super::table;
 use crate::up::SharedHost;
 use consensus::node::now_millis;
 
-fn no_app(app: &str) -> Response {
+pub(super) fn no_app(app: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
         "app_not_found",
@@ -344,7 +344,7 @@ fn answer_for_ignored(state: &consensus::ClusterState, event: &Event, reason: St
 }
 
 /// The answer to a committed change, before its index is known.
-fn committed(
+pub(super) fn committed(
     app: Option<String>,
     version: Option<String>,
     warnings: Vec<scheduler::Diagnostic>,

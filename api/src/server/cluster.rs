@@ -261,32 +261,41 @@ pub async fn event_stream(
 /// How long a host may take to report its replicas before it is left out of an answer.
 const REPORT_WITHIN: Duration = Duration::from_secs(1);
 
-/// What each live host reports running (`/v1/local/replicas`), by host; hosts that do not
-/// answer within [`REPORT_WITHIN`] are left out.
-pub async fn local_reports(node: &SharedHost) -> BTreeMap<String, wire::LocalReplicas> {
-    let hosts: Vec<(String, String)> = node.log.read(|m| {
+/// `host → API address` of the live hosts (only `only`, when given).
+pub(super) fn live_api_addresses(
+    node: &SharedHost,
+    only: Option<&str>,
+) -> BTreeMap<String, String> {
+    node.log.read(|m| {
         m.state()
             .hosts
             .iter()
-            .filter(|(_, h)| h.live)
+            .filter(|(id, h)| h.live && only.is_none_or(|o| o == id.as_str()))
             .filter_map(|(id, h)| Some((id.clone(), h.addresses.get("api")?.clone())))
             .collect()
-    });
-    let requests = hosts.into_iter().map(|(id, addr)| {
-        let client = node.log.client().clone();
-        async move {
-            let report = client
-                .get(format!("http://{addr}/v1/local/replicas"))
-                .timeout(REPORT_WITHIN)
-                .send()
-                .await
-                .ok()?
-                .json::<wire::LocalReplicas>()
-                .await
-                .ok()?;
-            Some((id, report))
-        }
-    });
+    })
+}
+
+/// What each live host reports running (`/v1/local/replicas`), by host; hosts that do not
+/// answer within [`REPORT_WITHIN`] are left out.
+pub async fn local_reports(node: &SharedHost) -> BTreeMap<String, wire::LocalReplicas> {
+    let requests = live_api_addresses(node, None)
+        .into_iter()
+        .map(|(id, addr)| {
+            let client = node.log.client().clone();
+            async move {
+                let report = client
+                    .get(format!("http://{addr}/v1/local/replicas"))
+                    .timeout(REPORT_WITHIN)
+                    .send()
+                    .await
+                    .ok()?
+                    .json::<wire::LocalReplicas>()
+                    .await
+                    .ok()?;
+                Some((id, report))
+            }
+        });
     consensus::node::join_all(requests)
         .await
         .into_iter()

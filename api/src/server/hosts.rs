@@ -63,9 +63,7 @@ pub async fn labels(
     labels.extend(change.set.clone());
     let answer = |index| wire::Committed {
         index,
-        app: None,
-        version: None,
-        warnings: Vec::new(),
+        ..super::apps::committed(None, None, Vec::new())
     };
     if labels == current {
         return Json(answer(index)).into_response();

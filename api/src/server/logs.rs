@@ -17,6 +17,7 @@ use consensus::raft::SECRET_HEADER;
 use runtime::logs::LogQuery;
 use wire::{LocalLogs, LogLine, LogsQuery};
 
+use super::cluster::live_api_addresses;
 use super::errors::{error, node_error};
 use crate::up::SharedHost;
 
@@ -80,18 +81,6 @@ struct Cursor {
     since: Option<u64>,
 }
 
-/// Live hosts with their API address, all or only `only`.
-fn hosts(node: &SharedHost, only: Option<&str>) -> BTreeMap<String, String> {
-    node.log.read(|m| {
-        m.state()
-            .hosts
-            .iter()
-            .filter(|(id, h)| h.live && only.is_none_or(|o| o == id.as_str()))
-            .filter_map(|(id, h)| Some((id.clone(), h.addresses.get("api")?.clone())))
-            .collect()
-    })
-}
-
 /// Asks each host for its lines of `app` after its cursor; `None` for a host that did not answer.
 async fn fetch(
     node: &SharedHost,
@@ -145,17 +134,6 @@ fn merge(lines: &mut [LogLine]) {
     lines.sort_by(|a, b| (a.at, &a.host, a.seq).cmp(&(b.at, &b.host, b.seq)));
 }
 
-/// The 404 for an app the state does not have, if it does not.
-fn no_such_app(node: &SharedHost, app: &str) -> Option<Response> {
-    (!node.log.read(|m| m.state().apps.contains_key(app))).then(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "no_such_app",
-            format!("no app named {app}"),
-        )
-    })
-}
-
 /// Every host's lines of `app`, merged; with `follow`, server-sent events.
 pub async fn app_logs(
     State(node): State<SharedHost>,
@@ -165,10 +143,10 @@ pub async fn app_logs(
     if let Err(e) = node.log.read_barrier(false).await {
         return node_error(e);
     }
-    if let Some(refused) = no_such_app(&node, &app) {
-        return refused;
+    if !node.log.read(|m| m.state().apps.contains_key(&app)) {
+        return super::apps::no_app(&app);
     }
-    let mut cursors: BTreeMap<String, Cursor> = hosts(&node, q.host.as_deref())
+    let mut cursors: BTreeMap<String, Cursor> = live_api_addresses(&node, q.host.as_deref())
         .into_iter()
         .map(|(host, addr)| {
             let cursor = Cursor {
@@ -255,7 +233,7 @@ fn follow(
                 }
                 tokio::time::sleep(FOLLOW_POLL).await;
                 // Hosts that joined (or returned) since are followed from now on.
-                for (host, addr) in hosts(&node, only.as_deref()) {
+                for (host, addr) in live_api_addresses(&node, only.as_deref()) {
                     cursors.entry(host).or_insert_with(|| Cursor {
                         addr,
                         boot: None,

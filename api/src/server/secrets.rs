@@ -178,9 +178,7 @@ pub async fn delete(
             Some(reason) => error(StatusCode::NOT_FOUND, "no_such_secret", reason),
             None => Json(wire::Committed {
                 index: r.index,
-                app: None,
-                version: None,
-                warnings: Vec::new(),
+                ..super::apps::committed(None, None, Vec::new())
             })
             .into_response(),
         },
@@ -237,11 +235,7 @@ pub fn refused_references(
         ));
     }
     let (code, first) = problems.first()?;
-    let at = first
-        .position
-        .map(|p| format!(" (line {})", p.line))
-        .unwrap_or_default();
-    let message = format!("{}: {}{at}", first.path, first.message);
+    let message = first.to_string();
     Some(error_with_details(
         StatusCode::UNPROCESSABLE_ENTITY,
         code,

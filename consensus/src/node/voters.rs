@@ -42,64 +42,52 @@ pub fn next_voters(
     want: usize,
     replace_after: Duration,
 ) -> Option<BTreeSet<NodeId>> {
-    let voters: BTreeSet<NodeId> = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
-    let candidates: Vec<&Member> = members
-        .iter()
-        .filter(|m| !m.voter && m.live && m.caught_up)
-        .collect();
-    let zones_of = |ids: &BTreeSet<NodeId>| -> BTreeSet<Option<String>> {
-        members
-            .iter()
-            .filter(|m| ids.contains(&m.id))
-            .map(|m| m.zone.clone())
-            .collect()
-    };
-    let pick = |remaining: &BTreeSet<NodeId>, zone: Option<&String>| -> Option<NodeId> {
-        let taken = zones_of(remaining);
-        let same_zone = candidates
-            .iter()
-            .find(|c| zone.is_some() && c.zone.as_ref() == zone);
-        let new_zone = candidates
-            .iter()
-            .find(|c| c.zone.is_some() && !taken.contains(&c.zone));
-        same_zone.or(new_zone).or(candidates.first()).map(|c| c.id)
-    };
+    let mut voters: BTreeSet<NodeId> = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
     let dead = members
         .iter()
         .filter(|m| m.voter && m.lost_for.is_some_and(|d| d > replace_after))
         .min_by_key(|m| m.id);
     if let Some(dead) = dead {
-        let mut remaining = voters.clone();
-        remaining.remove(&dead.id);
-        let chosen = pick(&remaining, dead.zone.as_ref())?;
-        remaining.insert(chosen);
-        return Some(remaining);
+        voters.remove(&dead.id);
+        voters.insert(choose_learner(members, &voters, dead.zone.as_ref())?);
+        return Some(voters);
     }
     if voters.len() < want {
-        let chosen = pick(&voters, None)?;
-        let mut grown = voters;
-        grown.insert(chosen);
-        return Some(grown);
+        voters.insert(choose_learner(members, &voters, None)?);
+        return Some(voters);
     }
     None
 }
 
-/// The learner a replacement would take next (for a voter of no particular zone), if any.
-pub fn next_learner(members: &[Member]) -> Option<NodeId> {
-    let voters: BTreeSet<Option<&String>> = members
+/// The live, caught-up learner to make a voter next to `voters`: one of `zone` first, then one
+/// of a zone no voter of `voters` has, then the lowest id.
+fn choose_learner(
+    members: &[Member],
+    voters: &BTreeSet<NodeId>,
+    zone: Option<&String>,
+) -> Option<NodeId> {
+    let taken: BTreeSet<Option<&String>> = members
         .iter()
-        .filter(|m| m.voter)
+        .filter(|m| voters.contains(&m.id))
         .map(|m| m.zone.as_ref())
         .collect();
     let candidates: Vec<&Member> = members
         .iter()
         .filter(|m| !m.voter && m.live && m.caught_up)
         .collect();
-    candidates
+    let same_zone = candidates
         .iter()
-        .find(|c| c.zone.is_some() && !voters.contains(&c.zone.as_ref()))
-        .or(candidates.first())
-        .map(|c| c.id)
+        .find(|c| zone.is_some() && c.zone.as_ref() == zone);
+    let new_zone = candidates
+        .iter()
+        .find(|c| c.zone.is_some() && !taken.contains(&c.zone.as_ref()));
+    same_zone.or(new_zone).or(candidates.first()).map(|c| c.id)
+}
+
+/// The learner a replacement would take next (for a voter of no particular zone), if any.
+pub fn next_learner(members: &[Member]) -> Option<NodeId> {
+    let voters: BTreeSet<NodeId> = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+    choose_learner(members, &voters, None)
 }
 
 /// Why the voters are not spread over failure domains, when hosts of several zones exist but

@@ -41,6 +41,18 @@ impl super::Node {
         Some((c.applied_index, c.state_hash))
     }
 
+    /// Replicas (permits) of `app` running on this node; 0 when it answers nothing.
+    pub fn replicas_of(&self, app: &str) -> u32 {
+        self.get_as::<wire::LocalReplicas>("/v1/local/replicas")
+            .map_or(0, |r| {
+                r.running
+                    .iter()
+                    .filter(|x| x.app == app)
+                    .map(|x| x.replicas)
+                    .sum()
+            })
+    }
+
     /// A request with the API token to `path` on this node; status and JSON body.
     pub fn send(&self, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
         let r = client()

@@ -61,9 +61,7 @@ pub async fn run(target: &Target, request: LogsRequest) -> super::Outcome {
     if !response.status().is_success() {
         let status = response.status();
         let body = response.bytes().await.unwrap_or_default();
-        let message = serde_json::from_slice::<wire::ErrorBody>(&body)
-            .map_or_else(|_| format!("the API answered {status}"), |e| e.message);
-        return Err(message);
+        return Err(crate::cli::client::describe_error(status, &body));
     }
     let mut stream = response.bytes_stream().eventsource();
     while let Some(event) = stream.next().await {
