@@ -73,13 +73,8 @@ impl Ingress {
             queue_wait,
             client,
             next: AtomicUsize::new(0),
-            request_prefix: format!(
-                "{}-{:x}",
-                replicas.logs().host(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis())
-            ),
+            // The log buffers' boot id: host name and start time, so ids never repeat a run's.
+            request_prefix: replicas.logs().boot().to_string(),
             requests: std::sync::atomic::AtomicU64::new(0),
             replicas,
         })
