@@ -63,6 +63,30 @@ pub enum Event {
     HostLost { host: String, at: Millis },
     /// A lost host is reachable again.
     HostReturned { host: String, at: Millis },
+    /// The host takes no new placements; what it runs is placed elsewhere and keeps running
+    /// here until [`Event::HostDrained`] says the new replicas run.
+    HostDrainStarted {
+        host: String,
+        who: String,
+        at: Millis,
+    },
+    /// Every replica a draining host kept is running on other hosts: it stops them.
+    HostDrained { host: String, at: Millis },
+    /// The host takes placements again.
+    HostUndrained {
+        host: String,
+        who: String,
+        at: Millis,
+    },
+    /// The host left on purpose (`flotilla down`): not live, and not lost either; it is back
+    /// when it joins again.
+    HostLeft { host: String, at: Millis },
+    /// The host is retired: it leaves the state (its history stays in the audit log).
+    HostRemoved {
+        host: String,
+        who: String,
+        at: Millis,
+    },
     /// The API token changed: every node derives the new one from the cluster secret and the
     /// new generation, and stops accepting the old one.
     ApiTokenRotated { who: String, at: Millis },
@@ -94,9 +118,35 @@ impl Event {
             Event::HostLabelsChanged { .. } => "host_labels_changed",
             Event::HostLost { .. } => "host_lost",
             Event::HostReturned { .. } => "host_returned",
+            Event::HostDrainStarted { .. } => "host_drain_started",
+            Event::HostDrained { .. } => "host_drained",
+            Event::HostUndrained { .. } => "host_undrained",
+            Event::HostLeft { .. } => "host_left",
+            Event::HostRemoved { .. } => "host_removed",
             Event::ApiTokenRotated { .. } => "api_token_rotated",
             Event::SecretPut { .. } => "secret_put",
             Event::SecretDeleted { .. } => "secret_deleted",
+        }
+    }
+
+    /// When the proposer made the event.
+    pub fn at(&self) -> Millis {
+        match self {
+            Event::AppDeployed { at, .. }
+            | Event::AppUndeployed { at, .. }
+            | Event::AppDeleted { at, .. }
+            | Event::HostJoined { at, .. }
+            | Event::HostLabelsChanged { at, .. }
+            | Event::HostLost { at, .. }
+            | Event::HostReturned { at, .. }
+            | Event::HostDrainStarted { at, .. }
+            | Event::HostDrained { at, .. }
+            | Event::HostUndrained { at, .. }
+            | Event::HostLeft { at, .. }
+            | Event::HostRemoved { at, .. }
+            | Event::ApiTokenRotated { at, .. }
+            | Event::SecretPut { at, .. }
+            | Event::SecretDeleted { at, .. } => *at,
         }
     }
 
@@ -162,6 +212,11 @@ const KINDS: &[&str] = &[
     "host_labels_changed",
     "host_lost",
     "host_returned",
+    "host_drain_started",
+    "host_drained",
+    "host_undrained",
+    "host_left",
+    "host_removed",
     "api_token_rotated",
     "secret_put",
     "secret_deleted",
@@ -236,6 +291,29 @@ mod tests {
                 host: "h".into(),
                 at: 1,
             },
+            Event::HostDrainStarted {
+                host: "h".into(),
+                who: "w".into(),
+                at: 1,
+            },
+            Event::HostDrained {
+                host: "h".into(),
+                at: 1,
+            },
+            Event::HostUndrained {
+                host: "h".into(),
+                who: "w".into(),
+                at: 1,
+            },
+            Event::HostLeft {
+                host: "h".into(),
+                at: 1,
+            },
+            Event::HostRemoved {
+                host: "h".into(),
+                who: "w".into(),
+                at: 1,
+            },
             Event::AppUndeployed {
                 app: "a".into(),
                 who: "w".into(),
@@ -273,6 +351,11 @@ mod tests {
                 | Event::HostLabelsChanged { .. }
                 | Event::HostLost { .. }
                 | Event::HostReturned { .. }
+                | Event::HostDrainStarted { .. }
+                | Event::HostDrained { .. }
+                | Event::HostUndrained { .. }
+                | Event::HostLeft { .. }
+                | Event::HostRemoved { .. }
                 | Event::ApiTokenRotated { .. }
                 | Event::SecretPut { .. }
                 | Event::SecretDeleted { .. } => {}
@@ -284,7 +367,7 @@ mod tests {
             );
             assert_eq!(Event::decode(&event.encode()).unwrap(), event);
         }
-        assert_eq!(KINDS.len(), 10, "KINDS has a kind no event writes");
+        assert_eq!(KINDS.len(), 15, "KINDS has a kind no event writes");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::event::Event;
-use crate::state::{Applied, ClusterState};
+use crate::state::{Applied, ClusterState, Retained};
 
 /// State, applied index and placements. The placements are derived and never stored.
 #[derive(Debug)]
@@ -74,6 +74,9 @@ impl StateMachine {
         if outcome != Applied::Changed {
             return outcome;
         }
+        if let Event::HostDrainStarted { host, .. } = event {
+            self.retain_what_runs_on(host);
+        }
         match event {
             Event::AppDeployed { app, .. }
             | Event::AppUndeployed { app, .. }
@@ -83,7 +86,12 @@ impl StateMachine {
             Event::HostJoined { host, .. }
             | Event::HostLabelsChanged { host, .. }
             | Event::HostLost { host, .. }
-            | Event::HostReturned { host, .. } => match self.state.scheduler_host(host) {
+            | Event::HostReturned { host, .. }
+            | Event::HostDrainStarted { host, .. }
+            | Event::HostDrained { host, .. }
+            | Event::HostUndrained { host, .. }
+            | Event::HostLeft { host, .. }
+            | Event::HostRemoved { host, .. } => match self.state.scheduler_host(host) {
                 Some(h) => self.placer.upsert_host(host, h),
                 None => self.placer.remove_host(host),
             },
@@ -93,6 +101,34 @@ impl StateMachine {
         }
         self.settle_fallbacks();
         outcome
+    }
+
+    /// Records what `host` runs now (the placements before its drain) as what it keeps running
+    /// until its drain is complete.
+    fn retain_what_runs_on(&mut self, host: &str) {
+        let placements = self.placer.placements();
+        let mut retained: std::collections::BTreeMap<String, Retained> = Default::default();
+        for (app, component, replicas) in placements.on_host(host) {
+            let Some(version) = placements.apps[app].serving_version.clone() else {
+                continue;
+            };
+            retained
+                .entry(app.to_string())
+                .or_insert_with(|| Retained {
+                    version,
+                    components: Default::default(),
+                })
+                .components
+                .insert(component.to_string(), replicas);
+        }
+        if let Some(drain) = self
+            .state
+            .hosts
+            .get_mut(host)
+            .and_then(|h| h.drain.as_mut())
+        {
+            drain.retained = retained;
+        }
     }
 
     /// Once an app's desired version is placed, the previous version stops being its fallback,

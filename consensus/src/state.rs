@@ -17,6 +17,60 @@ pub struct HostRecord {
     pub joined_at: Millis,
     /// When liveness, labels or addresses last changed.
     pub changed_at: Millis,
+    /// Set while the host is drained (or draining): it takes no placements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+    /// The host left on purpose (`flotilla down`); it is not live until it joins again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub left: bool,
+}
+
+impl HostRecord {
+    /// Whether placement may give the host replicas: live and not drained.
+    pub fn schedulable(&self) -> bool {
+        self.live && self.drain.is_none()
+    }
+
+    /// One word for people: `live`, `draining`, `drained`, `lost` or `left`.
+    pub fn condition(&self) -> &'static str {
+        match (&self.drain, self.live, self.left) {
+            (_, _, true) => "left",
+            (_, false, _) => "lost",
+            (Some(d), _, _) if d.complete => "drained",
+            (Some(_), _, _) => "draining",
+            (None, true, _) => "live",
+        }
+    }
+
+    /// What the host keeps running while its drain is not complete (empty otherwise).
+    pub fn retained(&self) -> &BTreeMap<String, Retained> {
+        static NONE: BTreeMap<String, Retained> = BTreeMap::new();
+        match &self.drain {
+            Some(d) if !d.complete => &d.retained,
+            _ => &NONE,
+        }
+    }
+}
+
+/// A drain: who asked for it, and what the host keeps running until its replicas run elsewhere
+/// (make before break).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drain {
+    pub who: String,
+    pub at: Millis,
+    /// By app: what the host ran when the drain started. Emptied once the drain is complete.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retained: BTreeMap<String, Retained>,
+    /// Every retained replica runs elsewhere: the host runs nothing.
+    pub complete: bool,
+}
+
+/// What a draining host keeps running of one app: the version it served and the replicas of
+/// each component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retained {
+    pub version: String,
+    pub components: BTreeMap<String, u32>,
 }
 
 /// One version of an app, as first deployed.
@@ -143,9 +197,35 @@ impl ClusterState {
             Event::HostLabelsChanged { host, .. } => {
                 (!self.hosts.contains_key(host)).then(|| format!("host {host} has not joined"))
             }
+            Event::HostDrainStarted { host, .. } => match self.hosts.get(host) {
+                Some(h) if h.drain.is_some() => Some(format!("host {host} is already drained")),
+                Some(_) => None,
+                None => Some(format!("host {host} has not joined")),
+            },
+            Event::HostDrained { host, .. } => match self.hosts.get(host).map(|h| &h.drain) {
+                Some(Some(d)) if !d.complete => None,
+                Some(_) => Some(format!("host {host} is not draining")),
+                None => Some(format!("host {host} has not joined")),
+            },
+            Event::HostUndrained { host, .. } => match self.hosts.get(host) {
+                Some(h) if h.drain.is_none() => Some(format!("host {host} is not drained")),
+                Some(_) => None,
+                None => Some(format!("host {host} has not joined")),
+            },
+            Event::HostLeft { host, .. } => match self.hosts.get(host) {
+                Some(h) if h.left => Some(format!("host {host} has already left")),
+                Some(_) => None,
+                None => Some(format!("host {host} has not joined")),
+            },
+            Event::HostRemoved { host, .. } => {
+                (!self.hosts.contains_key(host)).then(|| format!("host {host} has not joined"))
+            }
             Event::HostLost { host, .. } | Event::HostReturned { host, .. } => {
                 let live = matches!(event, Event::HostReturned { .. });
                 match self.hosts.get(host) {
+                    Some(h) if live && h.left => {
+                        Some(format!("host {host} left: it is back when it joins again"))
+                    }
                     Some(h) if h.live == live => Some(format!(
                         "host {host} is already {}",
                         if live { "live" } else { "lost" }
@@ -220,13 +300,16 @@ impl ClusterState {
                 addresses,
                 at,
             } => {
-                let joined_at = self.hosts.get(host).map_or(*at, |h| h.joined_at);
+                let previous = self.hosts.get(host);
                 let record = HostRecord {
                     labels: labels.clone(),
                     addresses: addresses.clone(),
                     live: true,
-                    joined_at,
+                    joined_at: previous.map_or(*at, |h| h.joined_at),
                     changed_at: *at,
+                    // A drain outlives a restart; a host that left comes back whole.
+                    drain: previous.and_then(|h| h.drain.clone()),
+                    left: false,
                 };
                 self.hosts.insert(host.clone(), record);
             }
@@ -243,6 +326,44 @@ impl ClusterState {
                     h.live = matches!(event, Event::HostReturned { .. });
                     h.changed_at = *at;
                 }
+            }
+            Event::HostDrainStarted { host, who, at } => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    // The state machine fills `retained` from the placements before this event.
+                    h.drain = Some(Drain {
+                        who: who.clone(),
+                        at: *at,
+                        retained: BTreeMap::new(),
+                        complete: false,
+                    });
+                    h.changed_at = *at;
+                }
+            }
+            Event::HostDrained { host, at } => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    if let Some(d) = h.drain.as_mut() {
+                        d.retained.clear();
+                        d.complete = true;
+                    }
+                    h.changed_at = *at;
+                }
+            }
+            Event::HostUndrained { host, at, .. } => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    h.drain = None;
+                    h.changed_at = *at;
+                }
+            }
+            Event::HostLeft { host, at } => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    h.live = false;
+                    h.left = true;
+                    h.drain = None;
+                    h.changed_at = *at;
+                }
+            }
+            Event::HostRemoved { host, .. } => {
+                self.hosts.remove(host);
             }
             Event::ApiTokenRotated { .. } => self.api_token_generation += 1,
             Event::SecretPut {
@@ -276,7 +397,7 @@ impl ClusterState {
     pub fn scheduler_host(&self, id: &str) -> Option<Host> {
         self.hosts.get(id).map(|h| Host {
             labels: h.labels.clone(),
-            live: h.live,
+            live: h.schedulable(),
         })
     }
 

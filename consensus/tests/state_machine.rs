@@ -75,7 +75,12 @@ fn arb_event() -> impl Strategy<Value = Event> {
             at: 5,
         }),
         2 => host.clone().prop_map(|host| Event::HostLost { host, at: 6 }),
-        2 => host.prop_map(|host| Event::HostReturned { host, at: 7 }),
+        2 => host.clone().prop_map(|host| Event::HostReturned { host, at: 7 }),
+        1 => host.clone().prop_map(|host| Event::HostDrainStarted { host, who: "t".into(), at: 11 }),
+        1 => host.clone().prop_map(|host| Event::HostDrained { host, at: 12 }),
+        1 => host.clone().prop_map(|host| Event::HostUndrained { host, who: "t".into(), at: 13 }),
+        1 => host.clone().prop_map(|host| Event::HostLeft { host, at: 14 }),
+        1 => host.prop_map(|host| Event::HostRemoved { host, who: "t".into(), at: 15 }),
         1 => Just(Event::ApiTokenRotated { who: "t".into(), at: 8 }),
         // Versions out of order must be ignored; the next one applies.
         2 => ((0u8..2), (1u64..4)).prop_map(|(n, version)| secret_put(&format!("s{n}"), version)),
@@ -152,6 +157,11 @@ proptest! {
             prop_assert_eq!(replayed.applied(), *index);
             prop_assert_eq!(replayed.state_hash(), live.state_hash());
             prop_assert_eq!(replayed.placements(), live.placements());
+            for (id, host) in &live.state().hosts {
+                if host.drain.is_some() || !host.live {
+                    prop_assert_eq!(live.placements().on_host(id).count(), 0, "{} is drained or not live", id);
+                }
+            }
         }
         prop_assert_eq!(live.placements(), &scheduler::place(&live.state().scheduler_state()));
     }
@@ -183,6 +193,105 @@ proptest! {
     fn events_round_trip(event in arb_event()) {
         prop_assert_eq!(Event::decode(&event.encode()).unwrap(), event);
     }
+}
+
+/// A drain keeps what the host ran until it is complete, moves the placements away at once,
+/// and an undrain brings them back; a host that left is back whole when it joins again.
+#[test]
+fn a_drain_retains_what_ran_until_complete_and_undrain_restores() {
+    let mut m = StateMachine::default();
+    m.apply(1, &joined("a", "none", 1));
+    m.apply(2, &joined("b", "none", 1));
+    m.apply(3, &deployed("hello", 0, 2));
+    let before = m.placements().clone();
+    let on_a: Vec<_> = before
+        .on_host("a")
+        .map(|(app, c, n)| (app.to_string(), c.to_string(), n))
+        .collect();
+    assert!(!on_a.is_empty(), "a runs something");
+    let drain = |at| Event::HostDrainStarted {
+        host: "a".into(),
+        who: "ops".into(),
+        at,
+    };
+    assert_eq!(m.apply(4, &drain(3)), Applied::Changed);
+    assert!(
+        matches!(m.apply(5, &drain(3)), Applied::Ignored(_)),
+        "drained twice"
+    );
+    assert_eq!(m.placements().on_host("a").count(), 0);
+    let retained = m.state().hosts["a"].retained();
+    for (app, component, n) in &on_a {
+        assert_eq!(retained[app].components[component], *n);
+        assert_eq!(
+            Some(&retained[app].version),
+            before.apps[app].serving_version.as_ref()
+        );
+    }
+    assert_eq!(
+        m.apply(
+            6,
+            &Event::HostDrained {
+                host: "a".into(),
+                at: 4
+            }
+        ),
+        Applied::Changed
+    );
+    assert!(m.state().hosts["a"].retained().is_empty());
+    assert!(m.state().hosts["a"].drain.as_ref().unwrap().complete);
+    assert_eq!(
+        m.apply(
+            7,
+            &Event::HostUndrained {
+                host: "a".into(),
+                who: "ops".into(),
+                at: 5
+            }
+        ),
+        Applied::Changed
+    );
+    assert_eq!(m.placements(), &before);
+
+    assert_eq!(
+        m.apply(
+            8,
+            &Event::HostLeft {
+                host: "a".into(),
+                at: 6
+            }
+        ),
+        Applied::Changed
+    );
+    assert_eq!(m.placements().on_host("a").count(), 0);
+    assert!(
+        matches!(
+            m.apply(
+                9,
+                &Event::HostReturned {
+                    host: "a".into(),
+                    at: 7
+                }
+            ),
+            Applied::Ignored(_)
+        ),
+        "a left host returns by joining"
+    );
+    m.apply(10, &joined("a", "none", 8));
+    assert_eq!(m.placements(), &before);
+    assert_eq!(
+        m.apply(
+            11,
+            &Event::HostRemoved {
+                host: "b".into(),
+                who: "ops".into(),
+                at: 9
+            }
+        ),
+        Applied::Changed
+    );
+    assert!(!m.state().hosts.contains_key("b"));
+    assert_eq!(m.placements().on_host("b").count(), 0);
 }
 
 #[test]

@@ -73,8 +73,15 @@ fn serving_versions<'a>(
     ),
 > {
     placements.apps.iter().filter_map(|(app, placement)| {
-        let serving = placement.serving_version.as_ref()?;
-        let version = state.apps.get(app)?.versions.get(serving)?;
+        let record = state.apps.get(app).filter(|a| !a.undeployed)?;
+        // An app no other host can take keeps being served by the draining host that ran it.
+        let serving = placement.serving_version.as_ref().or_else(|| {
+            state
+                .hosts
+                .values()
+                .find_map(|h| Some(&h.retained().get(app)?.version))
+        })?;
+        let version = record.versions.get(serving)?;
         Some((app, placement, serving, version))
     })
 }
@@ -107,7 +114,8 @@ pub fn http_server_addresses(
     out
 }
 
-/// What `host` must run, and the route of every deployed app.
+/// What `host` must run, and the route of every deployed app. A draining host also runs what
+/// it retained (make before break), and is routed to for it until its drain is complete.
 pub fn plan(
     host: &str,
     state: &ClusterState,
@@ -117,10 +125,21 @@ pub fn plan(
     let mut routes = BTreeMap::new();
     for (app, placement, serving, version) in serving_versions(state, placements) {
         let manifest = &version.manifest;
-        for (component, cp) in &placement.components {
-            let Some(&replicas) = cp.hosts.get(host) else {
-                continue;
-            };
+        let retained_by = |h: &str| {
+            state
+                .hosts
+                .get(h)
+                .and_then(|r| r.retained().get(app))
+                .filter(|r| r.version == *serving)
+        };
+        let placed_here = placement
+            .components
+            .iter()
+            .filter_map(|(c, cp)| Some((c, *cp.hosts.get(host)?)));
+        let retained_here = retained_by(host)
+            .into_iter()
+            .flat_map(|r| r.components.iter().map(|(c, n)| (c, *n)));
+        for (component, replicas) in placed_here.chain(retained_here) {
             let Some(c) = manifest.component(component) else {
                 continue;
             };
@@ -145,20 +164,23 @@ pub fn plan(
         let Some(component) = serving_component(manifest) else {
             continue;
         };
-        let remote = placement
+        let placed = placement
             .components
             .get(&component)
-            .map(|cp| {
-                cp.hosts
-                    .iter()
-                    .filter(|(h, n)| h.as_str() != host && **n > 0)
-                    .filter_map(|(h, _)| {
-                        let record = state.hosts.get(h).filter(|r| r.live)?;
-                        Some((h.clone(), record.addresses.get("api")?.clone()))
-                    })
-                    .collect()
+            .into_iter()
+            .flat_map(|cp| cp.hosts.iter().filter(|(_, n)| **n > 0).map(|(h, _)| h));
+        let draining = state
+            .hosts
+            .keys()
+            .filter(|h| retained_by(h).is_some_and(|r| r.components.contains_key(&component)));
+        let remote = placed
+            .chain(draining)
+            .filter(|h| h.as_str() != host)
+            .filter_map(|h| {
+                let record = state.hosts.get(h).filter(|r| r.live)?;
+                Some((h.clone(), record.addresses.get("api")?.clone()))
             })
-            .unwrap_or_default();
+            .collect();
         let unavailable = (!placement.messages.is_empty()).then(|| placement.messages.join("; "));
         routes.insert(
             app.clone(),
@@ -212,5 +234,99 @@ mod tests {
             addresses,
             BTreeMap::from([("127.0.0.1:7499".to_string(), "linked".to_string())])
         );
+    }
+
+    fn apply_all(events: &[consensus::Event]) -> consensus::StateMachine {
+        let mut machine = consensus::StateMachine::default();
+        for (i, e) in events.iter().enumerate() {
+            machine.apply(i as u64 + 1, e);
+        }
+        machine
+    }
+
+    fn joined(host: &str) -> consensus::Event {
+        consensus::Event::HostJoined {
+            host: host.into(),
+            labels: BTreeMap::new(),
+            addresses: BTreeMap::from([("api".to_string(), format!("{host}:1"))]),
+            at: 1,
+        }
+    }
+
+    /// Make before break: while its drain is not complete, a draining host runs what it ran and
+    /// every host routes to it as well as to the new placements; once complete, it runs nothing.
+    #[test]
+    fn a_draining_host_keeps_serving_until_its_drain_is_complete() {
+        let hello = manifest(&LINKED.replace("replicas: 1", "replicas: 4"));
+        let mut events = vec![
+            joined("a"),
+            joined("b"),
+            consensus::Event::AppDeployed {
+                app: "linked".into(),
+                version: "v1".into(),
+                manifest: hello,
+                digests: BTreeMap::new(),
+                who: "t".into(),
+                at: 1,
+            },
+        ];
+        let machine = apply_all(&events);
+        let (before, _) = plan("a", machine.state(), machine.placements());
+        let ran: u32 = before.iter().map(|d| d.replicas).sum();
+        assert!(ran > 0);
+
+        events.push(consensus::Event::HostDrainStarted {
+            host: "a".into(),
+            who: "t".into(),
+            at: 2,
+        });
+        let machine = apply_all(&events);
+        assert_eq!(machine.placements().on_host("a").count(), 0);
+        let (desired, routes) = plan("a", machine.state(), machine.placements());
+        assert_eq!(desired.iter().map(|d| d.replicas).sum::<u32>(), ran);
+        let (_, routes_b) = plan("b", machine.state(), machine.placements());
+        assert_eq!(
+            routes_b["linked"].remote,
+            [("a".to_string(), "a:1".to_string())]
+        );
+        assert_eq!(
+            routes["linked"].remote,
+            [("b".to_string(), "b:1".to_string())]
+        );
+
+        events.push(consensus::Event::HostDrained {
+            host: "a".into(),
+            at: 3,
+        });
+        let machine = apply_all(&events);
+        let (desired, _) = plan("a", machine.state(), machine.placements());
+        assert!(desired.is_empty());
+        let (_, routes_b) = plan("b", machine.state(), machine.placements());
+        assert!(routes_b["linked"].remote.is_empty());
+    }
+
+    /// An app only the draining host can run stays served there.
+    #[test]
+    fn an_app_no_other_host_can_take_stays_on_the_draining_host() {
+        let events = [
+            joined("a"),
+            consensus::Event::AppDeployed {
+                app: "linked".into(),
+                version: "v1".into(),
+                manifest: manifest(LINKED),
+                digests: BTreeMap::new(),
+                who: "t".into(),
+                at: 1,
+            },
+            consensus::Event::HostDrainStarted {
+                host: "a".into(),
+                who: "t".into(),
+                at: 2,
+            },
+        ];
+        let machine = apply_all(&events);
+        let (desired, routes) = plan("a", machine.state(), machine.placements());
+        assert_eq!(desired.len(), 1);
+        assert!(routes.contains_key("linked"));
     }
 }

@@ -140,6 +140,28 @@ pub enum HostCommand {
         #[arg(long = "remove")]
         remove: Vec<String>,
     },
+    /// Take a host out for maintenance: it takes no new placements, and its replicas start on
+    /// other hosts before they stop there, so requests never fail.
+    #[command(after_help = "Examples:
+  flotilla host drain node-2 --wait
+  flotilla host undrain node-2")]
+    Drain {
+        host: String,
+        /// Wait until the replicas run elsewhere, showing what is still moving.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up waiting after this long (`90s`, `5m`); the drain goes on.
+        #[arg(long, value_parser = parse_age, default_value = "5m")]
+        timeout: std::time::Duration,
+    },
+    /// Let a drained host take placements again.
+    #[command(after_help = "Examples:\n  flotilla host undrain node-2")]
+    Undrain { host: String },
+    /// Retire a host that is not live (lost, or stopped with `flotilla down`): it leaves the
+    /// Raft membership (a learner takes its vote) and the state; its history stays in the audit
+    /// log. Refused when the voters left would have no quorum.
+    #[command(after_help = "Examples:\n  flotilla host remove node-4")]
+    Remove { host: String },
 }
 
 /// Secrets in the built-in store.
@@ -303,7 +325,7 @@ pub enum Command {
     Up(Box<UpArgs>),
     /// Stop local hosts started by `flotilla up` (the latest one, or all).
     #[command(
-        after_help = "Examples:\n  flotilla down\n  flotilla down --all\n  flotilla down --data-dir ~/.flotilla/nodes/node-2"
+        after_help = "Examples:\n  flotilla down                       # the latest local host leaves the cluster, then stops\n  flotilla down --keep-membership     # only stop it (it comes back as it was)\n  flotilla down --all\n  flotilla down --data-dir ~/.flotilla/nodes/node-2"
     )]
     Down {
         /// Stop every local host.
@@ -312,6 +334,14 @@ pub enum Command {
         /// Stop the host running from this data directory.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Only stop the process: the host stays a member (and a voter), as for a restart.
+        /// Without it, one host leaves gracefully first: it drains, hands over its vote (and
+        /// the leadership) and records `host_left`. `--all` always keeps the membership.
+        #[arg(long)]
+        keep_membership: bool,
+        /// Longest wait for the drain before the host leaves anyway (`30s`, `2m`).
+        #[arg(long, value_parser = parse_age, default_value = "60s")]
+        drain_within: std::time::Duration,
     },
     /// Deploy and inspect applications.
     #[command(
@@ -408,7 +438,7 @@ pub fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `30s`, `10m`, `2h`, `1d`: how far back `--since` reaches.
+/// `30s`, `10m`, `2h`, `1d`: a duration (how far back `--since` reaches, how long to wait).
 fn parse_age(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration such as 30s, 10m or 2h: {e}"))

@@ -197,7 +197,11 @@ pub fn inventory(answer: &wire::Inventory) -> String {
         let labels = labels(&h.labels);
         let host = vec![
             h.host.clone(),
-            if h.live { "live" } else { "lost" }.to_string(),
+            if h.state.is_empty() {
+                if h.live { "live" } else { "lost" }.to_string()
+            } else {
+                h.state.clone()
+            },
             or_unknown(h.api.as_deref()),
             if labels.is_empty() {
                 UNKNOWN.to_string()
@@ -348,18 +352,7 @@ pub fn event(record: &wire::EventRecord) -> String {
 }
 
 fn event_time(event: &Event) -> u64 {
-    match event {
-        Event::AppDeployed { at, .. }
-        | Event::AppUndeployed { at, .. }
-        | Event::AppDeleted { at, .. }
-        | Event::HostJoined { at, .. }
-        | Event::HostLabelsChanged { at, .. }
-        | Event::HostLost { at, .. }
-        | Event::HostReturned { at, .. }
-        | Event::ApiTokenRotated { at, .. }
-        | Event::SecretPut { at, .. }
-        | Event::SecretDeleted { at, .. } => *at,
-    }
+    event.at()
 }
 
 /// What an event is about, for people.
@@ -379,7 +372,13 @@ fn subject(event: &Event) -> String {
         } => {
             format!("host {host} {}", labels(l))
         }
-        Event::HostLost { host, .. } | Event::HostReturned { host, .. } => format!("host {host}"),
+        Event::HostLost { host, .. }
+        | Event::HostReturned { host, .. }
+        | Event::HostDrained { host, .. }
+        | Event::HostLeft { host, .. } => format!("host {host}"),
+        Event::HostDrainStarted { host, who, .. }
+        | Event::HostUndrained { host, who, .. }
+        | Event::HostRemoved { host, who, .. } => format!("host {host} by {who}"),
         Event::ApiTokenRotated { who, .. } => format!("by {who}"),
         Event::SecretPut {
             name, version, who, ..
@@ -426,6 +425,7 @@ mod tests {
             api: Some("127.0.0.1:7002".into()),
             reported: true,
             components,
+            state: String::new(),
         };
         let answer = wire::Inventory {
             applied_index: 5,

@@ -340,7 +340,20 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
                         })
                     })
                 })
-                .collect();
+                .collect::<Vec<_>>();
+            // What a draining host keeps running until its replicas run elsewhere.
+            let retained = h.retained().iter().flat_map(|(app, r)| {
+                r.components
+                    .iter()
+                    .map(|(component, &n)| wire::HostComponent {
+                        app: app.clone(),
+                        component: component.clone(),
+                        version: Some(r.version.clone()),
+                        replicas: n,
+                        running: running(app, component),
+                    })
+            });
+            let components = components.into_iter().chain(retained).collect();
             wire::InventoryHost {
                 host: id.clone(),
                 labels: h.labels.clone(),
@@ -348,6 +361,7 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
                 api: h.addresses.get("api").cloned(),
                 reported: reports.contains_key(id),
                 components,
+                state: h.condition().to_string(),
             }
         })
         .collect();

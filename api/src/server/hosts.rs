@@ -82,3 +82,157 @@ pub async fn labels(
         Err(e) => node_error(e),
     }
 }
+
+/// A host's labels, state, and its drain with what it still waits for.
+pub async fn status(State(node): State<SharedHost>, Path(host): Path<String>) -> Response {
+    if let Err(e) = node.log.linearize().await {
+        return node_error(e);
+    }
+    let draining = node.log.read(|m| {
+        m.state()
+            .hosts
+            .get(&host)
+            .is_some_and(|h| !h.retained().is_empty())
+    });
+    let reports = if draining {
+        super::cluster::local_reports(&node).await
+    } else {
+        Default::default()
+    };
+    let answer = node.log.read(|m| {
+        let record = m.state().hosts.get(&host)?;
+        let drain = record.drain.as_ref().map(|d| wire::DrainStatus {
+            who: d.who.clone(),
+            at: d.at,
+            complete: d.complete,
+            waiting: crate::up::drain::pending(m.state(), m.placements(), &host, &reports),
+        });
+        Some(wire::HostStatus {
+            host: host.clone(),
+            state: record.condition().to_string(),
+            labels: record.labels.clone(),
+            drain,
+            applied_index: m.applied(),
+        })
+    });
+    match answer {
+        Some(answer) => Json(answer).into_response(),
+        None => no_host(&host),
+    }
+}
+
+fn no_host(host: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no_such_host",
+        format!("no host named {host}"),
+    )
+}
+
+/// Proposes a host event unless the state would ignore it; a host already so answers the
+/// current index, appending nothing.
+async fn host_change(node: &SharedHost, host: &str, event: Event) -> Response {
+    if let Err(e) = node.log.linearize().await {
+        return node_error(e);
+    }
+    let (known, refusal, index) = node.log.read(|m| {
+        (
+            m.state().hosts.contains_key(host),
+            m.state().refusal(&event),
+            m.applied(),
+        )
+    });
+    let answer = |index| wire::Committed {
+        index,
+        ..super::apps::committed(None, None, Vec::new())
+    };
+    if !known {
+        return no_host(host);
+    }
+    if refusal.is_some() {
+        return Json(answer(index)).into_response();
+    }
+    match node.propose(event).await {
+        Ok(r) => Json(answer(r.index)).into_response(),
+        Err(e) => node_error(e),
+    }
+}
+
+/// Drains `host`: it takes no new placements; its replicas start elsewhere before they stop.
+pub async fn drain(
+    State(node): State<SharedHost>,
+    Path(host): Path<String>,
+    Query(q): Query<WhoQuery>,
+) -> Response {
+    let (who, at) = super::cluster::who_and_when(q);
+    let event = Event::HostDrainStarted {
+        host: host.clone(),
+        who,
+        at,
+    };
+    host_change(&node, &host, event).await
+}
+
+/// Undrains `host`: it takes placements again.
+pub async fn undrain(
+    State(node): State<SharedHost>,
+    Path(host): Path<String>,
+    Query(q): Query<WhoQuery>,
+) -> Response {
+    let (who, at) = super::cluster::who_and_when(q);
+    let event = Event::HostUndrained {
+        host: host.clone(),
+        who,
+        at,
+    };
+    host_change(&node, &host, event).await
+}
+
+/// Retires `host`: out of the Raft membership (refused when the voters left would have no
+/// quorum), then out of the state. A live host is refused: it would keep running outside.
+pub async fn remove(
+    State(node): State<SharedHost>,
+    Path(host): Path<String>,
+    Query(q): Query<WhoQuery>,
+) -> Response {
+    if let Err(e) = node.log.linearize().await {
+        return node_error(e);
+    }
+    let Some(live) = node
+        .log
+        .read(|m| m.state().hosts.get(&host).map(|h| h.live))
+    else {
+        return no_host(&host);
+    };
+    if live {
+        return error(
+            StatusCode::CONFLICT,
+            "host_live",
+            format!("host {host} is live: stop it first with `flotilla down` on its machine (a graceful leave), or wait until it is recorded lost"),
+        );
+    }
+    if let Some(node_id) = node.log.member_of(&host) {
+        let departure = consensus::node::departure::Departure {
+            node_id,
+            remove: true,
+        };
+        match node.log.depart(&departure).await {
+            Ok(_) => {}
+            Err(consensus::node::NodeError::Rejected(why)) => {
+                return error(
+                    StatusCode::CONFLICT,
+                    "would_lose_quorum",
+                    format!("removing host {host} is refused: {why}"),
+                )
+            }
+            Err(e) => return node_error(e),
+        }
+    }
+    let (who, at) = super::cluster::who_and_when(q);
+    let event = Event::HostRemoved {
+        host: host.clone(),
+        who,
+        at,
+    };
+    host_change(&node, &host, event).await
+}

@@ -5,9 +5,10 @@
 
 mod apps;
 mod blobs;
-mod cluster;
+pub(crate) mod cluster;
 mod errors;
 mod hosts;
+mod leave;
 mod logs;
 mod raft;
 mod secrets;

@@ -71,3 +71,19 @@ pub async fn read_index(State(node): State<SharedHost>) -> Response {
         Err(e) => node_error(e),
     }
 }
+
+/// A departure from the membership, on the leader only; refused (422, the reason as text)
+/// when it would leave no quorum.
+pub async fn depart_leader(
+    State(node): State<SharedHost>,
+    Json(departure): Json<consensus::node::departure::Departure>,
+) -> Response {
+    match node.log.depart_here(&departure).await {
+        Ok(Some(departed)) => Json(departed).into_response(),
+        Ok(None) => not_leader(),
+        Err(consensus::node::NodeError::Rejected(why)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, why).into_response()
+        }
+        Err(e) => node_error(e),
+    }
+}

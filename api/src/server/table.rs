@@ -4,7 +4,7 @@
 use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
-use super::{apps, blobs, cluster, hosts, logs, raft, secrets};
+use super::{apps, blobs, cluster, hosts, leave, logs, raft, secrets};
 use crate::up::SharedHost;
 
 /// Who may call a route.
@@ -116,6 +116,19 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(post "/v1/hosts/{host}/labels", Token, "Change a running host's labels (JSON {set: {k: v}, remove: [k]}); placements follow at once. Labels given to `flotilla up` at a restart replace them.", hosts::labels,
             query: &[("who", "who changes them, for the log")], body: JSON,
             responses: &[(200, "committed (or already so: nothing appended)"), (400, "a bad label"), (404, "no such host")]),
+        route!(get "/v1/hosts/{host}", Open, "A host's labels, state (live, draining, drained, lost, left) and drain: who asked when, and what it still waits for.", hosts::status,
+            responses: &[(200, "OK"), (404, "no such host")]),
+        route!(post "/v1/hosts/{host}/drain", Token, "Drain a host: it takes no new placements; its replicas start on other hosts before they stop there.", hosts::drain,
+            query: &[("who", "who drains it, for the log")],
+            responses: &[(200, "committed (or already drained: nothing appended)"), (404, "no such host")]),
+        route!(post "/v1/hosts/{host}/undrain", Token, "Undrain a host: it takes placements again.", hosts::undrain,
+            query: &[("who", "who undrains it, for the log")],
+            responses: &[(200, "committed (or not drained: nothing appended)"), (404, "no such host")]),
+        route!(delete "/v1/hosts/{host}", Token, "Retire a host that is not live: it leaves the Raft membership (a learner takes its vote) and the state; its history stays in the audit log.", hosts::remove,
+            query: &[("who", "who removes it, for the log")],
+            responses: &[(200, "committed"), (404, "no such host"), (409, "the host is live, or removing it would leave no quorum")]),
+        route!(post "/v1/local/leave", Token, "This host leaves the cluster (what `flotilla down` asks first): it drains, leaves the voters (a learner is promoted; a leader steps down) and records host_left.", leave::leave,
+            query: &[("drain_within_ms", "longest wait for the drain before leaving anyway (default 60000)")]),
         route!(get "/v1/secrets", Token, "Every secret: its versions with who wrote each when, and the deployed apps that use it; never a value.", secrets::list),
         route!(put "/v1/secrets/{name}", Token, "Write a new version of a secret (the request body is the value, at most 64 KiB). It is sealed on this node before it is proposed: only ciphertext enters the log.", secrets::put,
             query: &[("who", "who writes it, for the audit log")], body: SECRET_TYPES,
@@ -138,6 +151,8 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(post "/raft/join", ClusterSecret, "Join the cluster (forwarded to the leader).", raft::join, body: JSON),
         route!(post "/raft/join-leader", ClusterSecret, "Join, on the leader only.", raft::join_leader, body: JSON,
             responses: &[(200, "joined"), (409, "not the leader")]),
+        route!(post "/raft/depart-leader", ClusterSecret, "A node leaves the voters or the membership, on the leader only.", raft::depart_leader, body: JSON,
+            responses: &[(200, "done"), (409, "not the leader"), (422, "it would leave no quorum")]),
         route!(post "/raft/read-index", ClusterSecret, "The leader's read index, for linearizable reads.", raft::read_index,
             responses: &[(200, "the index"), (409, "not the leader")]),
     ]

@@ -115,6 +115,7 @@ impl Host {
     pub fn follow(self: &SharedHost) {
         tokio::spawn(consensus::node::liveness::watch(self.log.clone()));
         tokio::spawn(consensus::node::voters::watch(self.log.clone()));
+        tokio::spawn(super::drain::watch(self.clone()));
         let reconciler = Reconciler {
             host: self.log.host().to_string(),
             replicas: self.replicas.clone(),

@@ -2,6 +2,7 @@
 //! until stopped.
 
 pub mod daemon;
+pub mod drain;
 pub mod host;
 pub mod local;
 pub mod sources;

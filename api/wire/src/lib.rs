@@ -138,6 +138,9 @@ pub struct InventoryHost {
     /// Whether the host answered for its replicas (else `running` is unknown).
     pub reported: bool,
     pub components: Vec<HostComponent>,
+    /// `live`, `draining`, `drained`, `lost` or `left`.
+    #[serde(default)]
+    pub state: String,
 }
 
 /// A component placed on a host.
@@ -360,6 +363,46 @@ pub struct HostLabels {
     pub set: BTreeMap<String, String>,
     #[serde(default)]
     pub remove: Vec<String>,
+}
+
+/// `GET /v1/hosts/{host}`: a host's labels, state and drain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStatus {
+    pub host: String,
+    /// `live`, `draining`, `drained`, `lost` or `left`.
+    pub state: String,
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainStatus>,
+    pub applied_index: u64,
+}
+
+/// A host's drain: who asked when, and what it still waits for before its replicas stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainStatus {
+    pub who: String,
+    pub at: u64,
+    /// Every replica it ran runs elsewhere; it runs nothing.
+    pub complete: bool,
+    /// One line per component not yet running where it was placed instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
+}
+
+/// The answer to `POST /v1/local/leave`: how the host left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Left {
+    /// The index of its `host_left` event.
+    pub index: u64,
+    /// Whether its drain completed before it left (else what it still waited for).
+    pub drained: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
+    /// The voters after it left them (node ids).
+    pub voters: Vec<u64>,
+    /// Why it stays a voter, when it could not leave the voters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stays_voter: Option<String>,
 }
 
 /// The answer to `PUT /v1/secrets/{name}`: the version written (never the value).

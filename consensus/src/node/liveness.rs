@@ -72,9 +72,11 @@ pub async fn watch(node: Arc<Node>) {
             continue;
         }
         let hosts: Vec<(String, bool, Option<String>)> = node.read(|m| {
+            // A host that left is back when it joins again, not when it answers.
             m.state()
                 .hosts
                 .iter()
+                .filter(|(_, h)| !h.left)
                 .map(|(id, h)| (id.clone(), h.live, h.addresses.get("api").cloned()))
                 .collect()
         });

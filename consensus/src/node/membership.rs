@@ -99,6 +99,10 @@ impl Node {
             .await
             .map_err(|e| e.to_string())?;
         }
+        if !fresh {
+            // In the background: a restarted node may wait for an election first.
+            tokio::spawn(self.clone().join_again_if_left());
+        }
         let labels = &self.config.labels;
         if let Some(old) = recorded.filter(|l| !fresh && !labels.is_empty() && l != labels) {
             tracing::info!("labels changed from {old:?}: recording the new ones");
@@ -117,6 +121,43 @@ impl Node {
             });
         }
         Ok(())
+    }
+
+    /// A host that left (`flotilla down`) and starts again records that it joined again, once
+    /// this node has caught up with the leader's log (its own copy may predate the leave).
+    async fn join_again_if_left(self: Arc<Self>) {
+        let deadline = Instant::now() + JOIN_WITHIN;
+        let mut attempt = 0;
+        while self.linearize().await.is_err() {
+            if Instant::now() > deadline {
+                tracing::warn!("could not reach the leader to learn whether this host left");
+                return;
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+        let left = self.read(|m| {
+            m.state()
+                .hosts
+                .get(self.host())
+                .filter(|h| h.left)
+                .map(|h| h.labels.clone())
+        });
+        let Some(recorded) = left else {
+            return;
+        };
+        let labels = if self.config.labels.is_empty() {
+            &recorded
+        } else {
+            &self.config.labels
+        };
+        tracing::info!("this host left the cluster before: joining again");
+        if let Err(e) = self
+            .propose(host_joined(self.host(), &self.config.listen, labels))
+            .await
+        {
+            tracing::warn!("recording that this host joined again: {e}");
+        }
     }
 
     /// Adds a node: as a learner that catches up, then as a voter while the cluster has fewer

@@ -11,6 +11,7 @@
 //! - [`Node::feed`] is a read view of the state with a watch of applied indices, for those who
 //!   follow the state (the runtime's reconciler, the API).
 
+pub mod departure;
 pub mod identity;
 pub mod liveness;
 pub mod membership;

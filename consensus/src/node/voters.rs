@@ -84,6 +84,34 @@ fn choose_learner(
     same_zone.or(new_zone).or(candidates.first()).map(|c| c.id)
 }
 
+/// The voters once `id` is no longer one: without it, and with the learner [`choose_learner`]
+/// picks for its zone in its place when there is one. Refused, with the reason, when the
+/// voters left would not have a live majority: the cluster could not elect a leader.
+pub fn voters_without(members: &[Member], id: NodeId) -> Result<BTreeSet<NodeId>, String> {
+    let mut voters: BTreeSet<NodeId> = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+    if !voters.remove(&id) {
+        return Ok(voters);
+    }
+    let zone = members
+        .iter()
+        .find(|m| m.id == id)
+        .and_then(|m| m.zone.as_ref());
+    if let Some(learner) = choose_learner(members, &voters, zone) {
+        voters.insert(learner);
+    }
+    let live = members
+        .iter()
+        .filter(|m| voters.contains(&m.id) && m.live)
+        .count();
+    if voters.is_empty() || live <= voters.len() / 2 {
+        return Err(format!(
+            "it would leave {} voter(s) of which {live} are live, and no live learner to promote: the cluster would have no quorum (bring a lost voter back or add a host first)",
+            voters.len()
+        ));
+    }
+    Ok(voters)
+}
+
 /// The learner a replacement would take next (for a voter of no particular zone), if any.
 pub fn next_learner(members: &[Member]) -> Option<NodeId> {
     let voters: BTreeSet<NodeId> = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
@@ -283,6 +311,39 @@ mod tests {
         ];
         assert_eq!(single_zone_warning(&spread), None);
         assert_eq!(next_learner(&spread), Some(3));
+    }
+
+    #[test]
+    fn a_departing_voter_is_replaced_and_refused_when_no_quorum_would_be_left() {
+        let members = [
+            member(1, true, "a"),
+            member(2, true, "b"),
+            member(3, true, "c"),
+            member(4, false, "b"),
+        ];
+        assert_eq!(voters_without(&members, 2), Ok(ids(&[1, 3, 4])));
+        assert_eq!(
+            voters_without(&members, 4),
+            Ok(ids(&[1, 2, 3])),
+            "a learner"
+        );
+        let two_lost = [
+            member(1, true, "a"),
+            lost(member(2, true, "b"), AFTER),
+            lost(member(3, true, "c"), AFTER),
+        ];
+        let refused = voters_without(&two_lost, 2).unwrap_err();
+        assert!(refused.contains("no quorum"), "{refused}");
+        let one_lost = [
+            member(1, true, "a"),
+            member(2, true, "b"),
+            lost(member(3, true, "c"), AFTER),
+        ];
+        assert_eq!(voters_without(&one_lost, 3), Ok(ids(&[1, 2])));
+        assert!(
+            voters_without(&[member(1, true, "a")], 1).is_err(),
+            "the last voter"
+        );
     }
 
     #[test]

@@ -37,7 +37,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => up::run(*args).await,
-            Command::Down { all, data_dir } => down::run(all, data_dir.as_deref()),
+            Command::Down {
+                all,
+                data_dir,
+                keep_membership,
+                drain_within,
+            } => down::run(all, data_dir.as_deref(), keep_membership, drain_within).await,
             Command::App(command) => app::run(command, &target).await,
             Command::Get(command) => get::run(command, &target).await,
             Command::Events { from, follow } => events::run(&target, from, follow).await,
