@@ -136,12 +136,7 @@ fn relabelling_a_host_moves_replicas_away_and_back() {
     let host = |i: usize| c.nodes[i].cluster().unwrap().host;
     let (b_host, c_host) = (host(1), host(2));
     let label = |who: &str, args: &[&str]| {
-        let out = std::process::Command::new(flotilla_tests::flotilla_bin())
-            .args(["--api", &c.nodes[0].addr, "host", "label", who])
-            .args(args)
-            .env("FLOTILLA_TOKEN", c.nodes[0].token())
-            .output()
-            .unwrap();
+        let out = c.nodes[0].cli(&[&["host", "label", who], args].concat());
         assert!(
             out.status.success(),
             "{}",

@@ -157,7 +157,7 @@ pub enum HostCommand {
     /// Let a drained host take placements again.
     #[command(after_help = "Examples:\n  flotilla host undrain node-2")]
     Undrain { host: String },
-    /// Retire a host that is not live (lost, or stopped with `flotilla down`): it leaves the
+    /// Retire a host that is lost, has left (`flotilla down`) or is drained: it leaves the
     /// Raft membership (a learner takes its vote) and the state; its history stays in the audit
     /// log. Refused when the voters left would have no quorum.
     #[command(after_help = "Examples:\n  flotilla host remove node-4")]

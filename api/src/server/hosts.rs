@@ -189,7 +189,8 @@ pub async fn undrain(
 }
 
 /// Retires `host`: out of the Raft membership (refused when the voters left would have no
-/// quorum), then out of the state. A live host is refused: it would keep running outside.
+/// quorum), then out of the state. A live host must be drained first: removing it would fail
+/// the requests its replicas serve.
 pub async fn remove(
     State(node): State<SharedHost>,
     Path(host): Path<String>,
@@ -198,17 +199,19 @@ pub async fn remove(
     if let Err(e) = node.log.linearize().await {
         return node_error(e);
     }
-    let Some(live) = node
-        .log
-        .read(|m| m.state().hosts.get(&host).map(|h| h.live))
-    else {
+    let Some(serving) = node.log.read(|m| {
+        m.state()
+            .hosts
+            .get(&host)
+            .map(|h| h.live && h.drain.is_none())
+    }) else {
         return no_host(&host);
     };
-    if live {
+    if serving {
         return error(
             StatusCode::CONFLICT,
-            "host_live",
-            format!("host {host} is live: stop it first with `flotilla down` on its machine (a graceful leave), or wait until it is recorded lost"),
+            "host_serving",
+            format!("host {host} is live and not drained: drain it first (`flotilla host drain {host} --wait`) so that its replicas move without failing requests, or stop it with `flotilla down` on its machine"),
         );
     }
     if let Some(node_id) = node.log.member_of(&host) {

@@ -210,6 +210,11 @@ impl Cluster {
         self.nodes[0].token()
     }
 
+    /// Every node's address, for threads that talk to them.
+    pub fn targets(&self) -> Vec<super::Target> {
+        self.nodes.iter().map(|n| n.target()).collect()
+    }
+
     pub fn addrs(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.addr.clone()).collect()
     }

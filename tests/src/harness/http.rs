@@ -78,6 +78,31 @@ impl super::Node {
 
     /// A request to `app` through this node's ingress.
     pub fn request_app(&self, app: &str, path: &str) -> (u16, String) {
+        self.target().request_app(app, path)
+    }
+
+    /// This node's address, to talk to from another thread.
+    pub fn target(&self) -> Target {
+        Target {
+            addr: self.addr.clone(),
+        }
+    }
+
+    /// Deploys `manifest` through this node; the answer, or the error status and body.
+    pub fn deploy(&self, manifest: &str) -> Result<wire::Committed, String> {
+        self.target().deploy_with(manifest, &self.token())
+    }
+}
+
+/// A node's address: what a thread other than the harness's needs to talk to it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: String,
+}
+
+impl Target {
+    /// A request to `app` through this node's ingress.
+    pub fn request_app(&self, app: &str, path: &str) -> (u16, String) {
         match client()
             .get(format!("http://{}{path}", self.addr))
             .header("host", format!("{app}.localhost"))
@@ -88,11 +113,12 @@ impl super::Node {
         }
     }
 
-    /// Deploys `manifest` through this node; the answer, or the error status and body.
-    pub fn deploy(&self, manifest: &str) -> Result<wire::Committed, String> {
+    /// Deploys `manifest` through this node with `token`; the answer, or the error status and
+    /// body.
+    pub fn deploy_with(&self, manifest: &str, token: &str) -> Result<wire::Committed, String> {
         let r = client()
             .post(format!("http://{}/v1/apps", self.addr))
-            .bearer_auth(self.token())
+            .bearer_auth(token)
             .body(manifest.to_string())
             .send()
             .map_err(|e| e.to_string())?;

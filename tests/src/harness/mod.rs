@@ -11,7 +11,7 @@ mod registry;
 mod wait;
 
 pub use cluster::{Cluster, Layout, Options};
-pub use http::{client, install_tls_provider};
+pub use http::{client, install_tls_provider, Target};
 pub use ports::{free_addr, free_port_on, node_ip};
 pub use process::{flotilla_bin, Node};
 pub use registry::Registry;

@@ -209,6 +209,19 @@ impl Node {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Runs the CLI against this node, as an operator on its machine would (its token, its
+    /// `FLOTILLA_HOME`), and answers its output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.bin)
+            .args(["--api", &self.addr])
+            .args(args)
+            .env("FLOTILLA_HOME", &self.home)
+            .env("FLOTILLA_TOKEN", self.token())
+            .stdin(Stdio::null())
+            .output()
+            .expect("the flotilla binary runs")
+    }
+
     /// The API token, from this node's data directory (waits until the node wrote it).
     pub fn token(&self) -> String {
         let path = consensus::data_dir::token_file(&self.data_dir);
