@@ -17,14 +17,20 @@ pub fn host_name(i: usize) -> String {
     format!("n{i}")
 }
 
-/// Starts `n` nodes with `bin`, data under `dir`: the first initializes the cluster, the others
-/// join it one at a time. Returns once every node is a member with its host recorded.
-pub fn start(bin: &Path, dir: &Path, n: usize) -> Result<Cluster, String> {
-    let voters = if n >= 5 { "5" } else { "3" };
+/// A lost voter is replaced this soon after it was recorded lost: well within a run.
+const REPLACE_VOTER_AFTER_MS: &str = "3000";
+
+/// Starts `n` nodes with `bin`, data under `dir`, `voters` of them voters: the first initializes
+/// the cluster, the others join it one at a time. Returns once every node is a member with its
+/// host recorded.
+pub fn start(bin: &Path, dir: &Path, n: usize, voters: usize) -> Result<Cluster, String> {
+    let voters = voters.to_string();
     let args = |i: usize| -> Vec<String> {
         vec![
             "--voters".into(),
-            voters.into(),
+            voters.clone(),
+            "--replace-voter-after-ms".into(),
+            REPLACE_VOTER_AFTER_MS.into(),
             "--name".into(),
             host_name(i),
         ]

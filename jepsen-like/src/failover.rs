@@ -66,7 +66,7 @@ pub async fn measure(
         .build()
         .map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut cluster = cluster::start(flotilla, dir, 3)?;
+    let mut cluster = cluster::start(flotilla, dir, 3, 3)?;
     let addrs = cluster.addrs();
     let token = cluster.token();
     let image = cluster::upload_everywhere(&http, &addrs, &token, component).await?;

@@ -17,6 +17,7 @@ pub mod failover;
 pub mod history;
 pub mod nemesis;
 pub mod net;
+pub mod replacement;
 pub mod rng;
 pub mod run;
 pub mod workload;

@@ -15,9 +15,10 @@ use jepsen_like::run::{run, Config};
     about = "Fault injection against a real Flotilla cluster, and the check of what it recorded",
     after_help = "Examples:
   cargo build --workspace && cargo run -p jepsen-like -- --seed 7 --time 60s --nemesis all
-  cargo run -p jepsen-like -- --seed 7 --time 10m --nemesis all --nodes 5
+  cargo run -p jepsen-like -- --seed 7 --time 10m --nemesis all --nodes 7 --voters 5
   cargo run -p jepsen-like -- --seed 7 --time 30s --nemesis kill,pause
-  cargo run --release -p jepsen-like -- --failover-rounds 5"
+  cargo run --release -p jepsen-like -- --failover-rounds 5
+  cargo run --release -p jepsen-like -- --replacement-rounds 5"
 )]
 struct Args {
     /// Seed of the fault schedule and the clients' choices (default: from the clock).
@@ -26,12 +27,17 @@ struct Args {
     /// How long the clients and the nemesis run: 90s, 10m.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     time: Duration,
-    /// Faults to inject: kill, pause, partition (comma-separated), all, or none.
+    /// Faults to inject: kill, pause, partition, kill-for-good, lifecycle (comma-separated),
+    /// all, or none.
     #[arg(long, default_value = "all")]
     nemesis: String,
-    /// Nodes in the cluster (3 or 5 voters).
-    #[arg(long, default_value_t = 3)]
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 5)]
     nodes: usize,
+    /// Voters among them (3 or 5); the others are learners, which take the vote of a node
+    /// killed for good.
+    #[arg(long, default_value_t = 3)]
+    voters: usize,
     /// Concurrent clients.
     #[arg(long, default_value_t = 6)]
     clients: usize,
@@ -48,6 +54,10 @@ struct Args {
     /// kill → replicas running elsewhere) over this many rounds.
     #[arg(long)]
     failover_rounds: Option<usize>,
+    /// Instead of a checked run, measure voter replacement (a voter killed → 3 voters again,
+    /// writes acknowledged meanwhile) on 5 nodes over this many rounds.
+    #[arg(long)]
+    replacement_rounds: Option<usize>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -95,6 +105,34 @@ fn failover(runtime: &tokio::runtime::Runtime, config: &Config, rounds: usize) -
     }
 }
 
+/// Measures voter replacement and prints its median.
+fn replacement(runtime: &tokio::runtime::Runtime, config: &Config, rounds: usize) -> ExitCode {
+    let measured = runtime.block_on(jepsen_like::replacement::measure(
+        &config.flotilla,
+        &config.component,
+        &config.dir,
+        rounds,
+    ));
+    match measured {
+        Ok(results) => {
+            let mut restored: Vec<u64> = results.iter().map(|r| r.restored_ms).collect();
+            restored.sort_unstable();
+            let sent: u64 = results.iter().map(|r| r.writes_sent).sum();
+            let acked: u64 = results.iter().map(|r| r.writes_acknowledged).sum();
+            println!(
+                "median of {rounds}: voter kill → 3 voters again {} ms (max {}); writes acknowledged during the replacements {acked} of {sent}",
+                restored[restored.len() / 2],
+                restored.last().unwrap_or(&0)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("jepsen-like: {e}; logs in {}", config.dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     flotilla_tests::harness::install_tls_provider();
     let args = Args::parse();
@@ -131,6 +169,7 @@ fn main() -> ExitCode {
         time: args.time,
         kinds,
         nodes: args.nodes,
+        voters: args.voters,
         clients: args.clients,
         apps: args.apps,
         dir: args.out.join(format!("seed-{seed}-{stamp}")),
@@ -143,6 +182,9 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     if let Some(rounds) = args.failover_rounds {
         return failover(&runtime, &config, rounds);
+    }
+    if let Some(rounds) = args.replacement_rounds {
+        return replacement(&runtime, &config, rounds);
     }
     let result = runtime.block_on(run(&config));
     let folder = config.dir.display();

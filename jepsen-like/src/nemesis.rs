@@ -1,7 +1,9 @@
 //! The nemesis: a seeded schedule of faults — kill -9 and restart, pause and resume, network
-//! partitions (a majority/minority split, an isolated leader, a bridge) and their healing —
-//! each logged in the history with its start and end.
+//! partitions (a majority/minority split, an isolated leader, a bridge) and their healing, a
+//! node killed for good (never restarted: its vote must pass to a learner), and host drains
+//! and relabels while the clients run — each logged in the history with its start and end.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,21 +22,36 @@ pub enum Kind {
     Kill,
     Pause,
     Partition,
+    /// kill -9 of a node that never restarts (at most one per run).
+    KillForGood,
+    /// `host drain` then `undrain`, or a label set then removed, on a running host.
+    Lifecycle,
 }
 
-/// `kill,pause,partition` or `all`.
+/// Every kind, as `all` means.
+pub const ALL: [Kind; 5] = [
+    Kind::Kill,
+    Kind::Pause,
+    Kind::Partition,
+    Kind::KillForGood,
+    Kind::Lifecycle,
+];
+
+/// `kill,pause,partition,kill-for-good,lifecycle` or `all`.
 pub fn parse_kinds(s: &str) -> Result<Vec<Kind>, String> {
     let mut kinds = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part {
-            "all" => kinds.extend([Kind::Kill, Kind::Pause, Kind::Partition]),
+            "all" => kinds.extend(ALL),
             "kill" => kinds.push(Kind::Kill),
             "pause" => kinds.push(Kind::Pause),
             "partition" => kinds.push(Kind::Partition),
+            "kill-for-good" => kinds.push(Kind::KillForGood),
+            "lifecycle" => kinds.push(Kind::Lifecycle),
             "none" => {}
             other => {
                 return Err(format!(
-                    "unknown nemesis `{other}` (kill, pause, partition, all, none)"
+                    "unknown nemesis `{other}` (kill, pause, partition, kill-for-good, lifecycle, all, none)"
                 ))
             }
         }
@@ -50,6 +67,18 @@ pub fn parse_kinds(s: &str) -> Result<Vec<Kind>, String> {
 pub enum Fault {
     Kill {
         target: Target,
+    },
+    /// kill -9, never healed.
+    KillForGood {
+        target: Target,
+    },
+    /// Drained while the fault holds, undrained at the heal.
+    Drain {
+        node: usize,
+    },
+    /// A label set while the fault holds, removed at the heal.
+    Relabel {
+        node: usize,
     },
     Pause {
         target: Target,
@@ -86,6 +115,11 @@ pub fn schedule(rng: &mut Rng, kinds: &[Kind], n: usize, time: Duration) -> Vec<
         return steps;
     }
     let mut elapsed = Duration::ZERO;
+    let mut killed_for_good = false;
+    let mut first_of_each: Vec<Kind> = kinds.to_vec();
+    for i in (1..first_of_each.len()).rev() {
+        first_of_each.swap(i, rng.below(i as u64 + 1) as usize);
+    }
     loop {
         let healthy = Duration::from_millis(rng.between(1_000, 3_000));
         let hold = Duration::from_millis(rng.between(2_000, 5_000));
@@ -98,8 +132,28 @@ pub fn schedule(rng: &mut Rng, kinds: &[Kind], n: usize, time: Duration) -> Vec<
         } else {
             Target::Node(rng.below(n as u64) as usize)
         };
-        let fault = match rng.pick(kinds) {
+        // Every kind asked for comes once first (in a seeded order), then at random: a short
+        // run still covers them all.
+        let kind = match first_of_each.pop() {
+            Some(kind) => kind,
+            None => *rng.pick(kinds),
+        };
+        let fault = match kind {
             Kind::Kill => Fault::Kill { target },
+            // Once: the run must keep enough nodes for a quorum of the voters.
+            Kind::KillForGood if !killed_for_good => {
+                killed_for_good = true;
+                Fault::KillForGood { target }
+            }
+            Kind::KillForGood => Fault::Kill { target },
+            Kind::Lifecycle => {
+                let node = rng.below(n as u64) as usize;
+                if rng.below(2) == 0 {
+                    Fault::Drain { node }
+                } else {
+                    Fault::Relabel { node }
+                }
+            }
             Kind::Pause => Fault::Pause { target },
             Kind::Partition => match rng.below(3) {
                 0 => {
@@ -131,18 +185,41 @@ pub fn schedule(rng: &mut Rng, kinds: &[Kind], n: usize, time: Duration) -> Vec<
 pub struct Recovery {
     pub fault: String,
     pub caught_up_ms: Option<u64>,
+    /// For a node killed for good: from the kill until the voters were whole again without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters_restored_ms: Option<u64>,
+    /// When that was, on the history's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters_restored_at_us: Option<u64>,
 }
 
-/// Runs `steps` against the cluster, recording each fault; returns the recovery times.
+/// What the nemesis did: the recoveries, and the nodes it killed for good.
+#[derive(Debug, Clone, Default)]
+pub struct Outcomes {
+    pub recoveries: Vec<Recovery>,
+    pub dead: BTreeSet<usize>,
+}
+
+/// The voters a run wants, for [`restored`].
+pub const VOTERS: usize = 3;
+/// Longest wait for the voters to be whole again after a kill for good: lost after 2 s,
+/// replaced 3 s later, a joint change on a loaded machine.
+const RESTORE_WITHIN: Duration = Duration::from_secs(60);
+/// Longest wait for a lifecycle call to be taken (retried across leader changes).
+const CALL_WITHIN: Duration = Duration::from_secs(30);
+
+/// Runs `steps` against the cluster, recording each fault; returns the recovery times and the
+/// nodes killed for good.
 pub async fn run(
     steps: Vec<Step>,
     cluster: Arc<Mutex<Cluster>>,
     network: Option<Arc<Network>>,
     recorder: Arc<Recorder>,
     http: reqwest::Client,
+    token: String,
     until: Instant,
-) -> Result<Vec<Recovery>, String> {
-    let mut recoveries = Vec::new();
+) -> Result<Outcomes, String> {
+    let mut done = Outcomes::default();
     for step in steps {
         tokio::time::sleep(step.healthy).await;
         // Heals and catch-ups take time of their own: no fault starts that would outlast the
@@ -156,12 +233,49 @@ pub async fn run(
             Target::Node(i) => i,
             Target::Leader => leader.unwrap_or(0),
         };
+        let touched = match &step.fault {
+            Fault::Kill { target } | Fault::Pause { target } | Fault::KillForGood { target } => {
+                Some(resolve(*target))
+            }
+            Fault::Drain { node } | Fault::Relabel { node } => Some(*node),
+            _ => None,
+        };
+        if touched.is_some_and(|i| done.dead.contains(&i)) {
+            continue; // nothing more happens to a node killed for good
+        }
+        let addrs = cluster.lock().await.addrs();
+        let live: Vec<String> = (0..n)
+            .filter(|i| !done.dead.contains(i))
+            .map(|i| addrs[i].clone())
+            .collect();
         let invoked_us = recorder.now();
+        let killed_at = Instant::now();
+        let mut lost_voter = None;
         let description = match &step.fault {
             Fault::Kill { target } => {
                 let i = resolve(*target);
                 cluster.lock().await.nodes[i].kill9();
                 format!("kill -9 node {i}{}", leader_note(leader, i))
+            }
+            Fault::KillForGood { target } => {
+                let i = resolve(*target);
+                lost_voter = get_json::<wire::ClusterStatus>(&http, &addrs[i], "/v1/cluster")
+                    .await
+                    .map(|c| c.node_id);
+                cluster.lock().await.nodes[i].kill9();
+                done.dead.insert(i);
+                format!("kill -9 node {i} for good{}", leader_note(leader, i))
+            }
+            Fault::Drain { node } => {
+                let path = format!("/v1/hosts/{}/drain", cluster::host_name(*node));
+                let outcome = call(&http, &live, &token, &path, None).await;
+                format!("drain node {node}: {outcome}")
+            }
+            Fault::Relabel { node } => {
+                let path = format!("/v1/hosts/{}/labels", cluster::host_name(*node));
+                let body = serde_json::json!({ "set": { "rack": format!("r{node}") } });
+                let outcome = call(&http, &live, &token, &path, Some(body)).await;
+                format!("relabel node {node} rack=r{node}: {outcome}")
             }
             Fault::Pause { target } => {
                 let i = resolve(*target);
@@ -189,9 +303,24 @@ pub async fn run(
         tracing_line(&format!("nemesis: {description}"));
         tokio::time::sleep(step.hold).await;
         let target_at_heal = max_applied(&cluster, &http).await;
+        let mut restored = None;
         match &step.fault {
             Fault::Kill { target } => cluster.lock().await.nodes[resolve(*target)].revive()?,
             Fault::Pause { target } => cluster.lock().await.nodes[resolve(*target)].resume(),
+            Fault::KillForGood { .. } => {
+                if let Some(id) = lost_voter {
+                    restored = voters_restored(&http, &live, id, killed_at + RESTORE_WITHIN).await;
+                }
+            }
+            Fault::Drain { node } => {
+                let path = format!("/v1/hosts/{}/undrain", cluster::host_name(*node));
+                must_call(&http, &live, &token, &path, None).await?;
+            }
+            Fault::Relabel { node } => {
+                let path = format!("/v1/hosts/{}/labels", cluster::host_name(*node));
+                let body = serde_json::json!({ "remove": ["rack"] });
+                must_call(&http, &live, &token, &path, Some(body)).await?;
+            }
             _ => {
                 if let Some(net) = &network {
                     net.heal()?;
@@ -212,13 +341,94 @@ pub async fn run(
             detail: String::new(),
         });
         tracing_line(&format!("nemesis: healed {description}"));
-        let caught_up = caught_up(&cluster, &http, target_at_heal, Duration::from_secs(30)).await;
-        recoveries.push(Recovery {
+        if let Some(ms) = restored {
+            tracing_line(&format!(
+                "nemesis: voters whole again {ms} ms after the kill"
+            ));
+        }
+        let survivors: Vec<String> = (0..n)
+            .filter(|i| !done.dead.contains(i))
+            .map(|i| addrs[i].clone())
+            .collect();
+        let caught_up = caught_up(&survivors, &http, target_at_heal, Duration::from_secs(30)).await;
+        done.recoveries.push(Recovery {
             fault: description,
             caught_up_ms: caught_up.then(|| healed_at.elapsed().as_millis() as u64),
+            voters_restored_ms: restored,
+            voters_restored_at_us: restored.map(|_| recorder.now()),
         });
     }
-    Ok(recoveries)
+    Ok(done)
+}
+
+/// A lifecycle call through the first node that takes it: `ok (event N)` or why not.
+async fn call(
+    http: &reqwest::Client,
+    addrs: &[String],
+    token: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> String {
+    let mut last = String::from("no node answered");
+    for addr in addrs {
+        let request = http
+            .post(format!("http://{addr}{path}"))
+            .bearer_auth(token)
+            .json(&body.clone().unwrap_or_else(|| serde_json::json!({})));
+        match request.send().await {
+            Ok(r) if r.status().is_success() => {
+                let index = r.json::<wire::Committed>().await.map_or(0, |c| c.index);
+                return format!("ok (event {index})");
+            }
+            Ok(r) => last = format!("{addr}: {}", r.status()),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    last
+}
+
+/// [`call`], retried until it is taken: what a heal undoes must be undone.
+async fn must_call(
+    http: &reqwest::Client,
+    addrs: &[String],
+    token: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + CALL_WITHIN;
+    loop {
+        let outcome = call(http, addrs, token, path, body.clone()).await;
+        if outcome.starts_with("ok") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{path} was not taken within {CALL_WITHIN:?}: {outcome}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Milliseconds until some node reports [`VOTERS`] voters without `lost`, if before
+/// `deadline`.
+async fn voters_restored(
+    http: &reqwest::Client,
+    addrs: &[String],
+    lost: u64,
+    deadline: Instant,
+) -> Option<u64> {
+    let started = deadline - RESTORE_WITHIN;
+    while Instant::now() < deadline {
+        for addr in addrs {
+            let status = get_json::<wire::ClusterStatus>(http, addr, "/v1/cluster").await;
+            if status.is_some_and(|s| s.voters.len() == VOTERS && !s.voters.contains(&lost)) {
+                return Some(started.elapsed().as_millis() as u64);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
 
 fn leader_note(leader: Option<usize>, i: usize) -> &'static str {
@@ -269,18 +479,12 @@ pub async fn max_applied(cluster: &Arc<Mutex<Cluster>>, http: &reqwest::Client) 
     max
 }
 
-/// Whether every node reaches `index` within `limit`.
-async fn caught_up(
-    cluster: &Arc<Mutex<Cluster>>,
-    http: &reqwest::Client,
-    index: u64,
-    limit: Duration,
-) -> bool {
-    let addrs = cluster.lock().await.addrs();
+/// Whether every node at `addrs` reaches `index` within `limit`.
+async fn caught_up(addrs: &[String], http: &reqwest::Client, index: u64, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         let mut all = true;
-        for addr in &addrs {
+        for addr in addrs {
             let applied = get_json::<wire::ClusterStatus>(http, addr, "/v1/cluster")
                 .await
                 .map(|c| c.applied_index);
@@ -323,6 +527,30 @@ mod tests {
         let kills = schedule(&mut Rng::new(1), &[Kind::Kill], 3, time);
         assert!(kills.iter().all(|s| matches!(s.fault, Fault::Kill { .. })));
         assert!(schedule(&mut Rng::new(1), &[], 3, time).is_empty());
+        let for_good = schedule(&mut Rng::new(1), &[Kind::KillForGood], 5, time);
+        let once = for_good
+            .iter()
+            .filter(|s| matches!(s.fault, Fault::KillForGood { .. }))
+            .count();
+        assert_eq!(once, 1, "one node killed for good, the other kills restart");
+        let kinds_of = |steps: &[Step]| -> BTreeSet<&'static str> {
+            steps
+                .iter()
+                .map(|s| match s.fault {
+                    Fault::Kill { .. } => "kill",
+                    Fault::KillForGood { .. } => "kill-for-good",
+                    Fault::Pause { .. } => "pause",
+                    Fault::Drain { .. } | Fault::Relabel { .. } => "lifecycle",
+                    _ => "partition",
+                })
+                .collect()
+        };
+        let short = schedule(&mut Rng::new(9), &kinds, 5, Duration::from_secs(40));
+        assert_eq!(
+            kinds_of(&short).len(),
+            5,
+            "every kind in a short run: {short:?}"
+        );
     }
 
     #[test]
@@ -331,7 +559,11 @@ mod tests {
             parse_kinds("pause,kill").unwrap(),
             [Kind::Kill, Kind::Pause]
         );
-        assert_eq!(parse_kinds("all").unwrap().len(), 3);
+        assert_eq!(parse_kinds("all").unwrap().len(), 5);
+        assert_eq!(
+            parse_kinds("kill-for-good,lifecycle").unwrap(),
+            [Kind::KillForGood, Kind::Lifecycle]
+        );
         assert!(parse_kinds("flood").unwrap_err().contains("flood"));
     }
 }

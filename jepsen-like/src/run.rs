@@ -24,6 +24,9 @@ pub struct Config {
     pub time: Duration,
     pub kinds: Vec<Kind>,
     pub nodes: usize,
+    /// Voters among the nodes; the others are learners (a node killed for good is replaced by
+    /// one).
+    pub voters: usize,
     pub clients: usize,
     pub apps: usize,
     /// The run's folder.
@@ -41,6 +44,10 @@ pub struct Figures {
     pub availability_during_faults: f64,
     pub writes_outside_faults: usize,
     pub writes_acknowledged_outside_faults: usize,
+    /// Acknowledged / invoked, for writes invoked after the voters were whole again following
+    /// a node killed for good, outside other faults (absent without such a kill).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_after_replacement: Option<f64>,
     pub recoveries: Vec<Recovery>,
     /// From the final heal until every node had the same applied index and state hash.
     pub final_convergence_ms: u64,
@@ -69,7 +76,7 @@ pub async fn run(config: &Config) -> Result<Report, String> {
         None
     };
     tracing_line(&format!("starting {} nodes on 127.0.0.11..", config.nodes));
-    let cluster = cluster::start(&config.flotilla, &config.dir, config.nodes)?;
+    let cluster = cluster::start(&config.flotilla, &config.dir, config.nodes, config.voters)?;
     let addrs = cluster.addrs();
     tracing_line(&format!("nodes at {addrs:?}"));
     let token = cluster.token();
@@ -100,20 +107,31 @@ pub async fn run(config: &Config) -> Result<Report, String> {
         network.clone(),
         recorder.clone(),
         http.clone(),
+        token.clone(),
         until,
     ));
     for c in clients {
         c.await.map_err(|e| format!("a client panicked: {e}"))?;
     }
-    let recoveries = nemesis
+    let nemesis::Outcomes { recoveries, dead } = nemesis
         .await
         .map_err(|e| format!("the nemesis panicked: {e}"))??;
 
-    // Heal everything, then wait for the nodes to agree.
+    // Heal everything but the nodes killed for good, then wait for the others to agree.
     if let Some(net) = &network {
         net.heal()?;
     }
-    cluster.lock().await.revive_all()?;
+    {
+        let mut cluster = cluster.lock().await;
+        for (i, node) in cluster.nodes.iter_mut().enumerate() {
+            if !dead.contains(&i) {
+                node.revive()?;
+            }
+        }
+    }
+    let everyone = addrs.clone();
+    let survivors: Vec<usize> = (0..addrs.len()).filter(|i| !dead.contains(i)).collect();
+    let addrs: Vec<String> = survivors.iter().map(|&i| everyone[i].clone()).collect();
     let healed = Instant::now();
     tracing_line("healed; waiting for convergence");
     let (index, hash) = converge(&addrs, &http).await?;
@@ -128,7 +146,7 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     // Reconciliation is asynchronous: give every host time to run its share, then read what
     // each runs (timed apart from reading the logs, which takes a while of its own).
     let mut running = Vec::new();
-    for (i, addr) in addrs.iter().enumerate() {
+    for (&i, addr) in survivors.iter().zip(&addrs) {
         let expected = checker::expected_running(&state, &placements, &host_name(i));
         let settled = poll(
             &format!("host {} to run its placements", host_name(i)),
@@ -146,7 +164,7 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     }
     let placements_running_ms = converged.elapsed().as_millis() as u64;
     let mut finals = Vec::new();
-    for ((i, addr), running) in addrs.iter().enumerate().zip(running) {
+    for ((&i, addr), running) in survivors.iter().zip(&addrs).zip(running) {
         finals.push(NodeFinal {
             node: i,
             host: host_name(i),
@@ -305,6 +323,16 @@ fn figures(
             f.writes_outside_faults += 1;
             f.writes_acknowledged_outside_faults += usize::from(ok);
         }
+    }
+    let restored_at = f.recoveries.iter().find_map(|r| r.voters_restored_at_us);
+    if let Some(at) = restored_at {
+        let after: Vec<&Op> = history
+            .iter()
+            .filter(|o| matches!(o.call, Call::Deploy { .. } | Call::Undeploy { .. }))
+            .filter(|o| o.invoked_us >= at && !during(o.invoked_us))
+            .collect();
+        let acknowledged = after.iter().filter(|o| o.outcome == Outcome::Ok).count();
+        f.availability_after_replacement = Some(acknowledged as f64 / after.len().max(1) as f64);
     }
     f.availability_during_faults = if f.writes_during_faults == 0 {
         1.0

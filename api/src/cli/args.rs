@@ -367,10 +367,10 @@ pub enum Command {
     /// The cluster's Raft status as one node sees it.
     #[command(subcommand, after_help = "Examples:\n  flotilla cluster status")]
     Cluster(ClusterCommand),
-    /// Change hosts: their labels.
+    /// Change hosts: labels, drain and undrain, removal.
     #[command(
         subcommand,
-        after_help = "Examples:\n  flotilla host label node-2 zone=us-east-1b"
+        after_help = "Examples:\n  flotilla host label node-2 zone=us-east-1b\n  flotilla host drain node-2 --wait\n  flotilla host undrain node-2\n  flotilla host remove node-4"
     )]
     Host(HostCommand),
     /// Secrets that manifests reference, sealed in the replicated log.

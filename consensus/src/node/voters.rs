@@ -36,11 +36,15 @@ pub struct Member {
 
 /// The voter set after the next change, or `None` when none is due: a voter lost for longer
 /// than `replace_after` is swapped for a learner; else, below `want` voters, a learner is
-/// added. Only live, caught-up learners are taken; without one, nothing changes.
+/// added; else, while two voters share a zone and a learner is in a zone no voter has, one of
+/// them (never `leader`) is swapped for it. Only live, caught-up learners are taken; without
+/// one, nothing changes. Each spreading swap adds a zone to the voters: at most `want - 1`
+/// happen, however the zones appear.
 pub fn next_voters(
     members: &[Member],
     want: usize,
     replace_after: Duration,
+    leader: NodeId,
 ) -> Option<BTreeSet<NodeId>> {
     let mut voters: BTreeSet<NodeId> = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
     let dead = members
@@ -56,7 +60,36 @@ pub fn next_voters(
         voters.insert(choose_learner(members, &voters, None)?);
         return Some(voters);
     }
-    None
+    spread_voters(members, &voters, leader)
+}
+
+/// One swap that puts a voter in a zone no voter has: a voter sharing its zone with another
+/// (the highest id of the most crowded zone, never `leader`) for a learner of a new zone.
+fn spread_voters(
+    members: &[Member],
+    voters: &BTreeSet<NodeId>,
+    leader: NodeId,
+) -> Option<BTreeSet<NodeId>> {
+    let zone_of = |id: &NodeId| members.iter().find(|m| m.id == *id)?.zone.as_ref();
+    let mut by_zone: BTreeMap<&String, Vec<NodeId>> = BTreeMap::new();
+    for id in voters {
+        by_zone.entry(zone_of(id)?).or_default().push(*id);
+    }
+    let newcomer = members.iter().find(|m| {
+        !m.voter
+            && m.live
+            && m.caught_up
+            && m.zone.as_ref().is_some_and(|z| !by_zone.contains_key(z))
+    })?;
+    let (_, crowded) = by_zone
+        .iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .max_by_key(|(_, ids)| ids.len())?;
+    let leaving = crowded.iter().rev().find(|id| **id != leader)?;
+    let mut next = voters.clone();
+    next.remove(leaving);
+    next.insert(newcomer.id);
+    Some(next)
 }
 
 /// The live, caught-up learner to make a voter next to `voters`: one of `zone` first, then one
@@ -200,6 +233,7 @@ pub async fn watch(node: Arc<Node>) {
             &members,
             node.config.voters,
             node.config.replace_voter_after,
+            node.node_id(),
         ) else {
             continue;
         };
@@ -253,7 +287,7 @@ mod tests {
             member(4, false, "a"),
             member(5, false, "b"),
         ];
-        assert_eq!(next_voters(&members, 3, AFTER), Some(ids(&[1, 3, 5])));
+        assert_eq!(next_voters(&members, 3, AFTER, 1), Some(ids(&[1, 3, 5])));
     }
 
     #[test]
@@ -264,7 +298,7 @@ mod tests {
             member(3, true, "c"),
             member(4, false, "b"),
         ];
-        assert_eq!(next_voters(&members, 3, AFTER), None);
+        assert_eq!(next_voters(&members, 3, AFTER, 1), None);
     }
 
     #[test]
@@ -278,7 +312,7 @@ mod tests {
             behind,
             lost(member(5, false, "b"), AFTER * 3),
         ];
-        assert_eq!(next_voters(&members, 3, AFTER), None);
+        assert_eq!(next_voters(&members, 3, AFTER, 1), None);
     }
 
     #[test]
@@ -290,7 +324,7 @@ mod tests {
             member(4, false, "a"),
             member(5, false, "c"),
         ];
-        assert_eq!(next_voters(&members, 3, AFTER), Some(ids(&[1, 3, 5])));
+        assert_eq!(next_voters(&members, 3, AFTER, 1), Some(ids(&[1, 3, 5])));
     }
 
     #[test]
@@ -347,19 +381,56 @@ mod tests {
     }
 
     #[test]
+    fn voters_move_to_zones_as_they_appear_a_bounded_number_of_times() {
+        let mut members = vec![
+            member(1, true, "a"),
+            member(2, true, "a"),
+            member(3, true, "a"),
+        ];
+        assert_eq!(next_voters(&members, 3, AFTER, 1), None, "one zone only");
+        members.push(member(4, false, "b"));
+        members.push(member(5, false, "b"));
+        // The highest non-leader voter of the crowded zone goes, the leader stays.
+        let first = next_voters(&members, 3, AFTER, 3).unwrap();
+        assert_eq!(first, ids(&[1, 3, 4]));
+        let mut changes = 1;
+        let mut voters = first;
+        members.push(member(6, false, "c"));
+        loop {
+            for m in members.iter_mut() {
+                m.voter = voters.contains(&m.id);
+            }
+            match next_voters(&members, 3, AFTER, 1) {
+                Some(next) => {
+                    voters = next;
+                    changes += 1;
+                    assert!(changes <= 2, "at most want - 1 swaps");
+                }
+                None => break,
+            }
+        }
+        let zones: BTreeSet<_> = members
+            .iter()
+            .filter(|m| voters.contains(&m.id))
+            .map(|m| m.zone.clone())
+            .collect();
+        assert_eq!(zones.len(), 3, "one voter per zone: {voters:?}");
+    }
+
+    #[test]
     fn too_few_voters_grow_with_a_live_learner_and_enough_stay() {
         let members = [
             member(1, true, "a"),
             member(2, false, "a"),
             member(3, false, "b"),
         ];
-        assert_eq!(next_voters(&members, 3, AFTER), Some(ids(&[1, 3])));
+        assert_eq!(next_voters(&members, 3, AFTER, 1), Some(ids(&[1, 3])));
         let full = [
             member(1, true, "a"),
             member(2, true, "b"),
             member(3, true, "c"),
             member(4, false, "d"),
         ];
-        assert_eq!(next_voters(&full, 3, AFTER), None);
+        assert_eq!(next_voters(&full, 3, AFTER, 1), None);
     }
 }
