@@ -258,7 +258,16 @@ pub async fn run(
                 format!("kill -9 node {i}{}", leader_note(leader, i))
             }
             Fault::KillForGood { target } => {
-                let i = resolve(*target);
+                // A voter: its vote must pass to a learner.
+                let i = match target {
+                    Target::Leader => resolve(*target),
+                    Target::Node(k) => {
+                        let voters = voter_nodes(&http, &addrs, &done.dead).await;
+                        let others: Vec<usize> =
+                            voters.into_iter().filter(|v| Some(*v) != leader).collect();
+                        others.get(k % others.len().max(1)).copied().unwrap_or(*k)
+                    }
+                };
                 lost_voter = get_json::<wire::ClusterStatus>(&http, &addrs[i], "/v1/cluster")
                     .await
                     .map(|c| c.node_id);
@@ -309,7 +318,12 @@ pub async fn run(
             Fault::Pause { target } => cluster.lock().await.nodes[resolve(*target)].resume(),
             Fault::KillForGood { .. } => {
                 if let Some(id) = lost_voter {
-                    restored = voters_restored(&http, &live, id, killed_at + RESTORE_WITHIN).await;
+                    let survivors: Vec<String> = (0..n)
+                        .filter(|i| !done.dead.contains(i))
+                        .map(|i| addrs[i].clone())
+                        .collect();
+                    restored =
+                        voters_restored(&http, &survivors, id, killed_at + RESTORE_WITHIN).await;
                 }
             }
             Fault::Drain { node } => {
@@ -408,6 +422,31 @@ async fn must_call(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The nodes (by index) that are voters, as the first node that answers says.
+async fn voter_nodes(
+    http: &reqwest::Client,
+    addrs: &[String],
+    dead: &BTreeSet<usize>,
+) -> Vec<usize> {
+    let mut ids = Vec::new();
+    let mut voters = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        if dead.contains(&i) {
+            continue;
+        }
+        if let Some(c) = get_json::<wire::ClusterStatus>(http, addr, "/v1/cluster").await {
+            ids.push((i, c.node_id));
+            if voters.is_empty() {
+                voters = c.voters;
+            }
+        }
+    }
+    ids.into_iter()
+        .filter(|(_, id)| voters.contains(id))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Milliseconds until some node reports [`VOTERS`] voters without `lost`, if before

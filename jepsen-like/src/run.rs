@@ -44,6 +44,9 @@ pub struct Figures {
     pub availability_during_faults: f64,
     pub writes_outside_faults: usize,
     pub writes_acknowledged_outside_faults: usize,
+    /// Writes clients sent to the node killed for good after its kill (counted in neither of
+    /// the above: it never answers again).
+    pub writes_to_the_node_killed_for_good: usize,
     /// Acknowledged / invoked, for writes invoked after the voters were whole again following
     /// a node killed for good, outside other faults (absent without such a kill).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,6 +190,7 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     let verdict = checker::check(&history, &finals, &state);
     let figures = figures(
         &history,
+        &dead,
         recoveries,
         final_convergence_ms,
         placements_running_ms,
@@ -295,6 +299,7 @@ fn replay_hash(flotilla: &Path, data_dir: &Path) -> Result<String, String> {
 /// Writes invoked while a fault was active, and how many were acknowledged.
 fn figures(
     history: &[Op],
+    dead: &std::collections::BTreeSet<usize>,
     recoveries: Vec<Recovery>,
     final_convergence_ms: u64,
     placements_running_ms: u64,
@@ -305,15 +310,31 @@ fn figures(
         .map(|o| (o.invoked_us, o.completed_us))
         .collect();
     let during = |t: u64| faults.iter().any(|(a, b)| (*a..=*b).contains(&t));
+    // A node killed for good answers nothing ever again: what clients still send it says
+    // nothing of the cluster's availability, and is counted apart.
+    let killed_for_good_at = history.iter().find_map(|o| match &o.call {
+        Call::Nemesis { fault } if fault.contains("for good") => Some(o.invoked_us),
+        _ => None,
+    });
+    let to_the_dead = |o: &Op| {
+        killed_for_good_at.is_some_and(|at| o.invoked_us >= at)
+            && o.node.is_some_and(|n| dead.contains(&n))
+    };
     let writes = history
         .iter()
-        .filter(|o| matches!(o.call, Call::Deploy { .. } | Call::Undeploy { .. }));
+        .filter(|o| matches!(o.call, Call::Deploy { .. } | Call::Undeploy { .. }))
+        .filter(|o| !to_the_dead(o));
     let mut f = Figures {
         recoveries,
         final_convergence_ms,
         placements_running_ms,
         ..Figures::default()
     };
+    f.writes_to_the_node_killed_for_good = history
+        .iter()
+        .filter(|o| matches!(o.call, Call::Deploy { .. } | Call::Undeploy { .. }))
+        .filter(|o| to_the_dead(o))
+        .count();
     for w in writes {
         let ok = w.outcome == Outcome::Ok;
         if during(w.invoked_us) {
@@ -329,6 +350,7 @@ fn figures(
         let after: Vec<&Op> = history
             .iter()
             .filter(|o| matches!(o.call, Call::Deploy { .. } | Call::Undeploy { .. }))
+            .filter(|o| !to_the_dead(o))
             .filter(|o| o.invoked_us >= at && !during(o.invoked_us))
             .collect();
         let acknowledged = after.iter().filter(|o| o.outcome == Outcome::Ok).count();
