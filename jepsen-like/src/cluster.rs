@@ -105,3 +105,41 @@ pub async fn upload_everywhere(
 
 /// How long one upload may take.
 const UPLOAD_WITHIN: Duration = Duration::from_secs(30);
+
+/// A cluster started for a measurement: its client (short timeouts, so that a dead node costs
+/// little), the nodes, their addresses, the API token and the digest of `component` uploaded to
+/// every node.
+pub struct Measured {
+    pub http: reqwest::Client,
+    pub cluster: Cluster,
+    pub addrs: Vec<String>,
+    pub token: String,
+    pub image: String,
+}
+
+/// Starts `n` nodes (`voters` of them voters) under `dir` and uploads `component` to each.
+pub async fn start_measured(
+    bin: &Path,
+    component: &Path,
+    dir: &Path,
+    n: usize,
+    voters: usize,
+) -> Result<Measured, String> {
+    let http = consensus::http_client::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let cluster = start(bin, dir, n, voters)?;
+    let addrs = cluster.addrs();
+    let token = cluster.token();
+    let image = upload_everywhere(&http, &addrs, &token, component).await?;
+    Ok(Measured {
+        http,
+        cluster,
+        addrs,
+        token,
+        image,
+    })
+}

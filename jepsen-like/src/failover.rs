@@ -60,16 +60,13 @@ pub async fn measure(
     dir: &std::path::Path,
     rounds: usize,
 ) -> Result<Vec<Round>, String> {
-    let http = consensus::http_client::builder()
-        .connect_timeout(Duration::from_millis(300))
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut cluster = cluster::start(flotilla, dir, 3, 3)?;
-    let addrs = cluster.addrs();
-    let token = cluster.token();
-    let image = cluster::upload_everywhere(&http, &addrs, &token, component).await?;
+    let cluster::Measured {
+        http,
+        mut cluster,
+        addrs,
+        token,
+        image,
+    } = cluster::start_measured(flotilla, component, dir, 3, 3).await?;
     let client = Client {
         http: http.clone(),
         token,

@@ -38,16 +38,13 @@ pub async fn measure(
     dir: &std::path::Path,
     rounds: usize,
 ) -> Result<Vec<Round>, String> {
-    let http = consensus::http_client::builder()
-        .connect_timeout(Duration::from_millis(300))
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut cluster = cluster::start(flotilla, dir, NODES, VOTERS)?;
-    let addrs = cluster.addrs();
-    let token = cluster.token();
-    let image = cluster::upload_everywhere(&http, &addrs, &token, component).await?;
+    let cluster::Measured {
+        http,
+        mut cluster,
+        addrs,
+        token,
+        image,
+    } = cluster::start_measured(flotilla, component, dir, NODES, VOTERS).await?;
     let mut ids = Vec::new();
     for addr in &addrs {
         let status: wire::ClusterStatus = get_json(&http, addr, "/v1/cluster")

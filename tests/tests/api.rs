@@ -311,6 +311,11 @@ fn openapi_lists_every_route() {
         "GET /v1/apps/{app}/logs",
         "GET /v1/secrets",
         "POST /v1/hosts/{host}/labels",
+        "GET /v1/hosts/{host}",
+        "POST /v1/hosts/{host}/drain",
+        "POST /v1/hosts/{host}/undrain",
+        "DELETE /v1/hosts/{host}",
+        "POST /v1/local/leave",
         "PUT /v1/secrets/{name}",
         "DELETE /v1/secrets/{name}",
         "POST /raft/append",
@@ -320,6 +325,7 @@ fn openapi_lists_every_route() {
         "POST /raft/join",
         "POST /raft/join-leader",
         "POST /raft/read-index",
+        "POST /raft/depart-leader",
     ];
     expected.sort();
     assert_eq!(listed, expected);

@@ -27,6 +27,22 @@ fn hosts_of(c: &Cluster) -> Vec<String> {
         .collect()
 }
 
+/// Every node's Raft id and host, and the leader, once it reports 3 voters and `learners`
+/// learners.
+fn settled_membership(c: &Cluster, learners: usize) -> (Vec<u64>, Vec<String>, usize) {
+    let ids: Vec<u64> = c
+        .nodes
+        .iter()
+        .map(|n| n.cluster().unwrap().node_id)
+        .collect();
+    let leader = c.leader();
+    wait_for("3 voters and the learners", SETTLE_WITHIN, || {
+        let s = c.nodes[leader].cluster()?;
+        (s.voters.len() == 3 && s.learners.len() == learners).then_some(())
+    });
+    (ids, hosts_of(c), leader)
+}
+
 fn ok(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
@@ -181,17 +197,7 @@ fn a_lost_voter_is_removed_and_a_removal_that_would_leave_no_quorum_is_refused()
     for _ in 0..3 {
         c.join(&slow);
     }
-    let ids: Vec<u64> = c
-        .nodes
-        .iter()
-        .map(|n| n.cluster().unwrap().node_id)
-        .collect();
-    let hosts = hosts_of(&c);
-    let leader = c.leader();
-    wait_for("3 voters and a learner", SETTLE_WITHIN, || {
-        let s = c.nodes[leader].cluster()?;
-        (s.voters.len() == 3 && s.learners.len() == 1).then_some(())
-    });
+    let (ids, hosts, leader) = settled_membership(&c, 1);
     let voters: BTreeSet<u64> = c.nodes[leader]
         .cluster()
         .unwrap()
@@ -274,17 +280,7 @@ fn down_of_the_leader_is_a_graceful_leave_that_keeps_three_voters_and_the_writes
     for _ in 0..4 {
         c.join(&[]);
     }
-    let ids: Vec<u64> = c
-        .nodes
-        .iter()
-        .map(|n| n.cluster().unwrap().node_id)
-        .collect();
-    let hosts = hosts_of(&c);
-    let leader = c.leader();
-    wait_for("3 voters and 2 learners", SETTLE_WITHIN, || {
-        let s = c.nodes[leader].cluster()?;
-        (s.voters.len() == 3 && s.learners.len() == 2).then_some(())
-    });
+    let (ids, hosts, leader) = settled_membership(&c, 2);
     let digest = c.nodes[0].upload(&test_components::Guest::Hello.build().unwrap());
     c.nodes[0]
         .deploy(&manifest_with_image("served", "v1", &digest, 10))
