@@ -167,3 +167,28 @@ fn relabelling_a_host_moves_replicas_away_and_back() {
             >= 3
     );
 }
+
+#[test]
+fn voters_move_to_new_zones_as_they_appear() {
+    let mut c = Cluster::start(&strs(&args("a")));
+    c.join(&strs(&args("a")));
+    c.join(&strs(&args("a")));
+    let leader = c.leader();
+    wait_for("3 voters, all in zone a", HEAL_WITHIN, || {
+        let s = c.nodes[leader].cluster()?;
+        (s.voters.len() == 3).then_some(())
+    });
+    c.join(&strs(&args("b")));
+    c.join(&strs(&args("c")));
+    wait_for("one voter per zone", HEAL_WITHIN, || {
+        let current = c.leader_now()?;
+        let s = c.nodes[current].cluster()?;
+        let zones: BTreeSet<String> = s
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .filter_map(|m| m.zone.clone())
+            .collect();
+        (s.voters.len() == 3 && zones.len() == 3 && s.warnings.is_empty()).then_some(())
+    });
+}
