@@ -116,6 +116,7 @@ pub fn schedule(rng: &mut Rng, kinds: &[Kind], n: usize, time: Duration) -> Vec<
     }
     let mut elapsed = Duration::ZERO;
     let mut killed_for_good = false;
+    let mut drained_last = false;
     let mut first_of_each: Vec<Kind> = kinds.to_vec();
     for i in (1..first_of_each.len()).rev() {
         first_of_each.swap(i, rng.below(i as u64 + 1) as usize);
@@ -146,9 +147,11 @@ pub fn schedule(rng: &mut Rng, kinds: &[Kind], n: usize, time: Duration) -> Vec<
                 Fault::KillForGood { target }
             }
             Kind::KillForGood => Fault::Kill { target },
+            // Drains and relabels take turns, a drain first.
             Kind::Lifecycle => {
                 let node = rng.below(n as u64) as usize;
-                if rng.below(2) == 0 {
+                drained_last = !drained_last;
+                if drained_last {
                     Fault::Drain { node }
                 } else {
                     Fault::Relabel { node }
