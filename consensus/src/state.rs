@@ -329,29 +329,27 @@ impl ClusterState {
             }
             Event::HostDrainStarted { host, who, at } => {
                 if let Some(h) = self.hosts.get_mut(host) {
-                    // The state machine fills `retained` from the placements before this event.
+                    // The state machine then fills `retained` from the placements as they were
+                    // before this event.
                     h.drain = Some(Drain {
                         who: who.clone(),
                         at: *at,
                         retained: BTreeMap::new(),
                         complete: false,
                     });
-                    h.changed_at = *at;
                 }
             }
-            Event::HostDrained { host, at } => {
-                if let Some(h) = self.hosts.get_mut(host) {
-                    if let Some(d) = h.drain.as_mut() {
-                        d.retained.clear();
-                        d.complete = true;
-                    }
-                    h.changed_at = *at;
+            // A drain is not a change of liveness, labels or addresses: `changed_at` (how long
+            // a lost host has been lost, for voter replacement) stays.
+            Event::HostDrained { host, .. } => {
+                if let Some(d) = self.hosts.get_mut(host).and_then(|h| h.drain.as_mut()) {
+                    d.retained.clear();
+                    d.complete = true;
                 }
             }
-            Event::HostUndrained { host, at, .. } => {
+            Event::HostUndrained { host, .. } => {
                 if let Some(h) = self.hosts.get_mut(host) {
                     h.drain = None;
-                    h.changed_at = *at;
                 }
             }
             Event::HostLeft { host, at } => {

@@ -214,7 +214,13 @@ fn a_drain_retains_what_ran_until_complete_and_undrain_restores() {
         who: "ops".into(),
         at,
     };
+    let changed_at = m.state().hosts["a"].changed_at;
     assert_eq!(m.apply(4, &drain(3)), Applied::Changed);
+    assert_eq!(
+        m.state().hosts["a"].changed_at,
+        changed_at,
+        "a drain is no change of liveness"
+    );
     assert!(
         matches!(m.apply(5, &drain(3)), Applied::Ignored(_)),
         "drained twice"

@@ -73,6 +73,33 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// Prints a measurement's summary, or why it could not complete.
+fn report<T>(
+    config: &Config,
+    measured: Result<Vec<T>, String>,
+    summary: impl FnOnce(&[T]) -> String,
+) -> ExitCode {
+    match measured {
+        Ok(results) => {
+            println!("{}", summary(&results));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("jepsen-like: {e}; logs in {}", config.dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The median and the maximum of `values`.
+fn median_max(mut values: Vec<u64>) -> (u64, u64) {
+    values.sort_unstable();
+    (
+        values[values.len() / 2],
+        values.last().copied().unwrap_or(0),
+    )
+}
+
 /// Measures recovery times and prints them with their median.
 fn failover(runtime: &tokio::runtime::Runtime, config: &Config, rounds: usize) -> ExitCode {
     let measured = runtime.block_on(jepsen_like::failover::measure(
@@ -81,28 +108,14 @@ fn failover(runtime: &tokio::runtime::Runtime, config: &Config, rounds: usize) -
         &config.dir,
         rounds,
     ));
-    match measured {
-        Ok(results) => {
-            let median = |mut v: Vec<u64>| {
-                v.sort_unstable();
-                v[v.len() / 2]
-            };
-            let writes: Vec<u64> = results.iter().map(|r| r.leader_kill_to_write_ms).collect();
-            let replicas: Vec<u64> = results.iter().map(|r| r.host_kill_to_replicas_ms).collect();
-            println!(
-                "median of {rounds}: leader kill → write acknowledged {} ms (max {}); host kill → replicas elsewhere {} ms (max {})",
-                median(writes.clone()),
-                writes.iter().max().unwrap_or(&0),
-                median(replicas.clone()),
-                replicas.iter().max().unwrap_or(&0)
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("jepsen-like: {e}; logs in {}", config.dir.display());
-            ExitCode::FAILURE
-        }
-    }
+    report(config, measured, |results| {
+        let writes = median_max(results.iter().map(|r| r.leader_kill_to_write_ms).collect());
+        let replicas = median_max(results.iter().map(|r| r.host_kill_to_replicas_ms).collect());
+        format!(
+            "median of {rounds}: leader kill → write acknowledged {} ms (max {}); host kill → replicas elsewhere {} ms (max {})",
+            writes.0, writes.1, replicas.0, replicas.1
+        )
+    })
 }
 
 /// Measures voter replacement and prints its median.
@@ -113,24 +126,15 @@ fn replacement(runtime: &tokio::runtime::Runtime, config: &Config, rounds: usize
         &config.dir,
         rounds,
     ));
-    match measured {
-        Ok(results) => {
-            let mut restored: Vec<u64> = results.iter().map(|r| r.restored_ms).collect();
-            restored.sort_unstable();
-            let sent: u64 = results.iter().map(|r| r.writes_sent).sum();
-            let acked: u64 = results.iter().map(|r| r.writes_acknowledged).sum();
-            println!(
-                "median of {rounds}: voter kill → 3 voters again {} ms (max {}); writes acknowledged during the replacements {acked} of {sent}",
-                restored[restored.len() / 2],
-                restored.last().unwrap_or(&0)
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("jepsen-like: {e}; logs in {}", config.dir.display());
-            ExitCode::FAILURE
-        }
-    }
+    report(config, measured, |results| {
+        let restored = median_max(results.iter().map(|r| r.restored_ms).collect());
+        let sent: u64 = results.iter().map(|r| r.writes_sent).sum();
+        let acked: u64 = results.iter().map(|r| r.writes_acknowledged).sum();
+        format!(
+            "median of {rounds}: voter kill → 3 voters again {} ms (max {}); writes acknowledged during the replacements {acked} of {sent}",
+            restored.0, restored.1
+        )
+    })
 }
 
 fn main() -> ExitCode {

@@ -247,10 +247,7 @@ pub async fn run(
             continue; // nothing more happens to a node killed for good
         }
         let addrs = cluster.lock().await.addrs();
-        let live: Vec<String> = (0..n)
-            .filter(|i| !done.dead.contains(i))
-            .map(|i| addrs[i].clone())
-            .collect();
+        let live = except(&addrs, &done.dead);
         let invoked_us = recorder.now();
         let killed_at = Instant::now();
         let mut lost_voter = None;
@@ -321,10 +318,7 @@ pub async fn run(
             Fault::Pause { target } => cluster.lock().await.nodes[resolve(*target)].resume(),
             Fault::KillForGood { .. } => {
                 if let Some(id) = lost_voter {
-                    let survivors: Vec<String> = (0..n)
-                        .filter(|i| !done.dead.contains(i))
-                        .map(|i| addrs[i].clone())
-                        .collect();
+                    let survivors = except(&addrs, &done.dead);
                     restored =
                         voters_restored(&http, &survivors, id, killed_at + RESTORE_WITHIN).await;
                 }
@@ -363,10 +357,7 @@ pub async fn run(
                 "nemesis: voters whole again {ms} ms after the kill"
             ));
         }
-        let survivors: Vec<String> = (0..n)
-            .filter(|i| !done.dead.contains(i))
-            .map(|i| addrs[i].clone())
-            .collect();
+        let survivors = except(&addrs, &done.dead);
         let caught_up = caught_up(&survivors, &http, target_at_heal, Duration::from_secs(30)).await;
         done.recoveries.push(Recovery {
             fault: description,
@@ -376,6 +367,16 @@ pub async fn run(
         });
     }
     Ok(done)
+}
+
+/// The addresses of the nodes not in `dead`.
+fn except(addrs: &[String], dead: &BTreeSet<usize>) -> Vec<String> {
+    addrs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !dead.contains(i))
+        .map(|(_, a)| a.clone())
+        .collect()
 }
 
 /// A lifecycle call through the first node that takes it: `ok (event N)` or why not.

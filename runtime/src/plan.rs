@@ -72,18 +72,28 @@ fn serving_versions<'a>(
         &'a consensus::VersionRecord,
     ),
 > {
-    placements.apps.iter().filter_map(|(app, placement)| {
+    let draining = draining_hosts(state);
+    placements.apps.iter().filter_map(move |(app, placement)| {
         let record = state.apps.get(app).filter(|a| !a.undeployed)?;
         // An app no other host can take keeps being served by the draining host that ran it.
         let serving = placement.serving_version.as_ref().or_else(|| {
-            state
-                .hosts
-                .values()
-                .find_map(|h| Some(&h.retained().get(app)?.version))
+            draining
+                .iter()
+                .find_map(|(_, h)| Some(&h.retained().get(app)?.version))
         })?;
         let version = record.versions.get(serving)?;
         Some((app, placement, serving, version))
     })
+}
+
+/// The hosts whose drain is not complete, with what they keep running (usually none: looked
+/// up once per plan, not once per app).
+fn draining_hosts(state: &ClusterState) -> Vec<(&String, &consensus::HostRecord)> {
+    state
+        .hosts
+        .iter()
+        .filter(|(_, h)| !h.retained().is_empty())
+        .collect()
 }
 
 /// `address → app` for every app whose http-server capability links to a component with an
@@ -123,13 +133,14 @@ pub fn plan(
 ) -> (Vec<DesiredReplica>, BTreeMap<String, Route>) {
     let mut desired = Vec::new();
     let mut routes = BTreeMap::new();
+    let draining = draining_hosts(state);
     for (app, placement, serving, version) in serving_versions(state, placements) {
         let manifest = &version.manifest;
         let retained_by = |h: &str| {
-            state
-                .hosts
-                .get(h)
-                .and_then(|r| r.retained().get(app))
+            draining
+                .iter()
+                .find(|(id, _)| id.as_str() == h)
+                .and_then(|(_, r)| r.retained().get(app))
                 .filter(|r| r.version == *serving)
         };
         let placed_here = placement
@@ -169,12 +180,12 @@ pub fn plan(
             .get(&component)
             .into_iter()
             .flat_map(|cp| cp.hosts.iter().filter(|(_, n)| **n > 0).map(|(h, _)| h));
-        let draining = state
-            .hosts
-            .keys()
+        let retaining = draining
+            .iter()
+            .map(|(id, _)| *id)
             .filter(|h| retained_by(h).is_some_and(|r| r.components.contains_key(&component)));
         let remote = placed
-            .chain(draining)
+            .chain(retaining)
             .filter(|h| h.as_str() != host)
             .filter_map(|h| {
                 let record = state.hosts.get(h).filter(|r| r.live)?;
@@ -219,14 +230,7 @@ mod tests {
     #[test]
     fn http_server_addresses_come_from_the_link() {
         let mut state = ClusterState::default();
-        let event = consensus::Event::AppDeployed {
-            app: "linked".into(),
-            version: "v1".into(),
-            manifest: manifest(LINKED),
-            digests: BTreeMap::new(),
-            who: "t".into(),
-            at: 1,
-        };
+        let event = deployed(manifest(LINKED));
         state.apply(1, &event);
         let placements = scheduler::place(&state.scheduler_state());
         let addresses = http_server_addresses(&state, &placements);
@@ -244,6 +248,18 @@ mod tests {
         machine
     }
 
+    /// Version v1 of the app `linked` with `manifest`.
+    fn deployed(manifest: Manifest) -> consensus::Event {
+        consensus::Event::AppDeployed {
+            app: "linked".into(),
+            version: "v1".into(),
+            manifest,
+            digests: BTreeMap::new(),
+            who: "t".into(),
+            at: 1,
+        }
+    }
+
     fn joined(host: &str) -> consensus::Event {
         consensus::Event::HostJoined {
             host: host.into(),
@@ -258,18 +274,7 @@ mod tests {
     #[test]
     fn a_draining_host_keeps_serving_until_its_drain_is_complete() {
         let hello = manifest(&LINKED.replace("replicas: 1", "replicas: 4"));
-        let mut events = vec![
-            joined("a"),
-            joined("b"),
-            consensus::Event::AppDeployed {
-                app: "linked".into(),
-                version: "v1".into(),
-                manifest: hello,
-                digests: BTreeMap::new(),
-                who: "t".into(),
-                at: 1,
-            },
-        ];
+        let mut events = vec![joined("a"), joined("b"), deployed(hello)];
         let machine = apply_all(&events);
         let (before, _) = plan("a", machine.state(), machine.placements());
         let ran: u32 = before.iter().map(|d| d.replicas).sum();
@@ -310,14 +315,7 @@ mod tests {
     fn an_app_no_other_host_can_take_stays_on_the_draining_host() {
         let events = [
             joined("a"),
-            consensus::Event::AppDeployed {
-                app: "linked".into(),
-                version: "v1".into(),
-                manifest: manifest(LINKED),
-                digests: BTreeMap::new(),
-                who: "t".into(),
-                at: 1,
-            },
+            deployed(manifest(LINKED)),
             consensus::Event::HostDrainStarted {
                 host: "a".into(),
                 who: "t".into(),

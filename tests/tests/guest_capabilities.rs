@@ -163,7 +163,7 @@ fn app_logs_merge_every_host_in_time_order_and_follow_new_lines() {
         0,
         "zone a runs no replica"
     );
-    let hosts: Vec<String> = c.nodes.iter().map(|n| n.cluster().unwrap().host).collect();
+    let hosts = c.host_names();
 
     let (ok, stdout, stderr) = cli(&c.nodes[0], &["app", "logs", "logger", "-o", "json"], b"");
     assert!(ok, "{stderr}");

@@ -44,11 +44,7 @@ fn lost_voters_are_replaced_by_learners_of_their_zone_and_come_back_as_learners(
     for zone in &zones[1..] {
         c.join(&strs(&args(zone)));
     }
-    let ids: Vec<u64> = c
-        .nodes
-        .iter()
-        .map(|n| n.cluster().unwrap().node_id)
-        .collect();
+    let ids = c.node_ids();
     let leader = c.leader();
     wait_for("3 voters and 2 learners", HEAL_WITHIN, || {
         let (voters, learners) = membership(&c, leader)?;
@@ -133,8 +129,8 @@ fn relabelling_a_host_moves_replicas_away_and_back() {
     wait_for("both replicas in zone b", HEAL_WITHIN, || {
         (c.nodes[1].replicas_of("zoned") > 0).then_some(())
     });
-    let host = |i: usize| c.nodes[i].cluster().unwrap().host;
-    let (b_host, c_host) = (host(1), host(2));
+    let hosts = c.host_names();
+    let (b_host, c_host) = (hosts[1].clone(), hosts[2].clone());
     let label = |who: &str, args: &[&str]| {
         let out = c.nodes[0].cli(&[&["host", "label", who], args].concat());
         assert!(

@@ -339,7 +339,7 @@ pub fn log_line(line: &wire::LogLine) -> String {
 /// One event as a line: index, time, kind and what it is about.
 pub fn event(record: &wire::EventRecord) -> String {
     let (at, subject) = match record.decode() {
-        Ok(event) => (Some(event_time(&event)), subject(&event)),
+        Ok(event) => (Some(Event::at(&event)), subject(&event)),
         Err(e) => (None, format!("(cannot be read here: {e})")),
     };
     format!(
@@ -349,10 +349,6 @@ pub fn event(record: &wire::EventRecord) -> String {
         record.kind(),
         subject.trim_end()
     )
-}
-
-fn event_time(event: &Event) -> u64 {
-    event.at()
 }
 
 /// What an event is about, for people.

@@ -129,12 +129,29 @@ fn no_host(host: &str) -> Response {
     )
 }
 
-/// Proposes a host event unless the state would ignore it; a host already so answers the
-/// current index, appending nothing.
-async fn host_change(node: &SharedHost, host: &str, event: Event) -> Response {
+/// Proposes the event `make(host, who, at)` unless the state would ignore it; a host already
+/// so answers the current index, appending nothing.
+async fn host_change(
+    node: &SharedHost,
+    host: &str,
+    q: WhoQuery,
+    make: impl FnOnce(String, String, consensus::Millis) -> Event,
+) -> Response {
     if let Err(e) = node.log.linearize().await {
         return node_error(e);
     }
+    propose_unless_so(node, host, q, make).await
+}
+
+/// [`host_change`] on a state already read linearizably.
+async fn propose_unless_so(
+    node: &SharedHost,
+    host: &str,
+    q: WhoQuery,
+    make: impl FnOnce(String, String, consensus::Millis) -> Event,
+) -> Response {
+    let (who, at) = super::cluster::who_and_when(q);
+    let event = make(host.to_string(), who, at);
     let (known, refusal, index) = node.log.read(|m| {
         (
             m.state().hosts.contains_key(host),
@@ -164,13 +181,12 @@ pub async fn drain(
     Path(host): Path<String>,
     Query(q): Query<WhoQuery>,
 ) -> Response {
-    let (who, at) = super::cluster::who_and_when(q);
-    let event = Event::HostDrainStarted {
-        host: host.clone(),
+    host_change(&node, &host, q, |host, who, at| Event::HostDrainStarted {
+        host,
         who,
         at,
-    };
-    host_change(&node, &host, event).await
+    })
+    .await
 }
 
 /// Undrains `host`: it takes placements again.
@@ -179,13 +195,12 @@ pub async fn undrain(
     Path(host): Path<String>,
     Query(q): Query<WhoQuery>,
 ) -> Response {
-    let (who, at) = super::cluster::who_and_when(q);
-    let event = Event::HostUndrained {
-        host: host.clone(),
+    host_change(&node, &host, q, |host, who, at| Event::HostUndrained {
+        host,
         who,
         at,
-    };
-    host_change(&node, &host, event).await
+    })
+    .await
 }
 
 /// Retires `host`: out of the Raft membership (refused when the voters left would have no
@@ -231,11 +246,10 @@ pub async fn remove(
             Err(e) => return node_error(e),
         }
     }
-    let (who, at) = super::cluster::who_and_when(q);
-    let event = Event::HostRemoved {
-        host: host.clone(),
+    propose_unless_so(&node, &host, q, |host, who, at| Event::HostRemoved {
+        host,
         who,
         at,
-    };
-    host_change(&node, &host, event).await
+    })
+    .await
 }

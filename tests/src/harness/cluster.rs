@@ -210,6 +210,26 @@ impl Cluster {
         self.nodes[0].token()
     }
 
+    /// Every node's Raft id, as each reports it (every node must be up).
+    pub fn node_ids(&self) -> Vec<u64> {
+        self.statuses().into_iter().map(|s| s.node_id).collect()
+    }
+
+    /// Every node's host name, as each reports it (every node must be up).
+    pub fn host_names(&self) -> Vec<String> {
+        self.statuses().into_iter().map(|s| s.host).collect()
+    }
+
+    fn statuses(&self) -> Vec<wire::ClusterStatus> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                n.cluster()
+                    .unwrap_or_else(|| panic!("{} does not answer", n.addr))
+            })
+            .collect()
+    }
+
     /// Every node's address, for threads that talk to them.
     pub fn targets(&self) -> Vec<super::Target> {
         self.nodes.iter().map(|n| n.target()).collect()
