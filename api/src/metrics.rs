@@ -61,6 +61,8 @@ pub struct Gauges {
     pub applied_index: u64,
     pub last_log_index: u64,
     pub instantiations: u64,
+    /// Components compiled by this node (either tier; cache loads not counted).
+    pub compilations: u64,
     pub instances_alive: u64,
     pub instances_peak: u64,
     /// `(app, component, capacity, in use)` of every local replica.
@@ -123,6 +125,11 @@ impl Metrics {
             "flotilla_instantiations",
             "Component instances created on this node (one per request)",
             ConstCounter::new(gauges.instantiations),
+        );
+        r.register(
+            "flotilla_compilations",
+            "Components compiled to native code on this node (cache loads not counted)",
+            ConstCounter::new(gauges.compilations),
         );
         r.register(
             "flotilla_instances_alive",
@@ -206,6 +213,7 @@ mod tests {
             applied_index: 12,
             last_log_index: 13,
             instantiations: 2,
+            compilations: 1,
             instances_alive: 1,
             instances_peak: 2,
             replicas: vec![("hello".into(), "web".into(), 100, 1)],
@@ -225,6 +233,7 @@ mod tests {
             "flotilla_raft_leader_id 9",
             "flotilla_raft_applied_index 12",
             "flotilla_instantiations_total 2",
+            "flotilla_compilations_total 1",
             "flotilla_instances_peak 2",
             "flotilla_app_requests_total{app=\"hello\"} 2",
             "flotilla_app_errors_total{app=\"hello\"} 1",

@@ -1,21 +1,25 @@
-//! One wasmtime engine per node: pooling allocator with keep-resident settings and a bounded
-//! address-space reservation, a memory cap per instance, an epoch-based CPU deadline per
-//! request, copy-on-write memory images, and compiled components cached on disk by digest.
+//! The node's wasmtime engines (a baseline and an optimizing tier, see [`crate::compiler`]):
+//! pooling allocator with keep-resident settings and a bounded address-space reservation, a
+//! memory cap per instance, an epoch-based CPU deadline per request, copy-on-write memory
+//! images, compiled components cached on disk by digest and tier, and compile failures
+//! remembered so that a component that does not compile is compiled once.
 
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use scheduler::Digest;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, ResourceTable};
 use wasmtime::error::Context;
 use wasmtime::Result;
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
 };
+
+use crate::compiler::{Compiler, Tier};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -38,6 +42,10 @@ pub struct EngineConfig {
     pub max_instances: u32,
     /// Where compiled components are kept across restarts; `None` keeps nothing.
     pub cache_dir: Option<PathBuf>,
+    /// Serve a new component first with Winch's code (compiled in a fraction of Cranelift's
+    /// time) while Cranelift compiles it in the background; `false` compiles with Cranelift
+    /// only, before the component serves.
+    pub baseline_tier: bool,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +55,7 @@ impl Default for EngineConfig {
             cpu_deadline: Duration::from_secs(5),
             max_instances: 1000,
             cache_dir: None,
+            baseline_tier: true,
         }
     }
 }
@@ -175,14 +184,32 @@ impl WasiHttpHooks for OutgoingPolicy {
 pub struct Prepared {
     pub(crate) pre: ProxyPre<GuestState>,
     pub(crate) grants: Arc<Grants>,
+    /// The engine that compiled it: its instances live in that engine's pool.
+    engine: Engine,
+    tier: Tier,
 }
 
-/// The node's wasmtime engine and what goes with it.
+impl Prepared {
+    /// Which compiler's code it runs.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+}
+
+/// The node's wasmtime engines and what goes with them.
 pub struct WasmEngine {
-    engine: Engine,
-    linker: Linker<GuestState>,
+    optimized: Compiler,
+    /// Created on the first component that needs it: a node that never compiles anything new
+    /// does not hold a second pool.
+    baseline: OnceLock<Option<Compiler>>,
+    /// The shared settings both tiers are created from.
+    base: Config,
     config: EngineConfig,
-    compatibility: u64,
+    /// Why components did not compile, by digest: compiling is deterministic, so a failed one is
+    /// never compiled again by this process.
+    failures: Mutex<BTreeMap<Digest, String>>,
+    /// Components compiled (not loaded from the cache), of either tier.
+    compilations: AtomicU64,
     /// Stores created for requests, i.e. instantiations (for metrics).
     instantiations: AtomicU64,
     /// Request instances alive now, and the most at once.
@@ -203,44 +230,44 @@ impl WasmEngine {
             .linear_memory_keep_resident(1 << 20)
             .table_keep_resident(1 << 20)
             .async_stack_keep_resident(1 << 20);
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
+        let mut base = Config::new();
+        base.wasm_component_model(true)
             .epoch_interruption(true)
             .memory_init_cow(true)
             // Reserve only what an instance may use (plus a guard), not 4 GiB per memory.
             .memory_reservation(config.max_memory_bytes as u64)
             .memory_guard_size(64 << 10)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm).context("creating the wasmtime engine")?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::capabilities::bindings::Capabilities::add_to_linker::<
-            GuestState,
-            wasmtime::component::HasSelf<GuestState>,
-        >(&mut linker, |state| state)?;
-        let mut hasher = std::hash::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        let compatibility = hasher.finish();
-        let ticker = engine.weak();
+        let mut optimizing = base.clone();
+        // With a baseline tier, Cranelift compiles in the background on one low-priority
+        // thread, so that it never takes the cores requests are served on.
+        optimizing.parallel_compilation(!config.baseline_tier);
+        let optimized = Compiler::new(Tier::Optimized, &optimizing)?;
+        let engine = Arc::new(WasmEngine {
+            optimized,
+            baseline: OnceLock::new(),
+            base,
+            config,
+            failures: Mutex::default(),
+            compilations: AtomicU64::new(0),
+            instantiations: AtomicU64::new(0),
+            alive: Arc::default(),
+        });
+        let ticker = Arc::downgrade(&engine);
         std::thread::Builder::new()
             .name("wasm-epoch".to_string())
             .spawn(move || {
                 while let Some(engine) = ticker.upgrade() {
-                    engine.increment_epoch();
+                    engine.optimized.engine.increment_epoch();
+                    if let Some(Some(baseline)) = engine.baseline.get() {
+                        baseline.engine.increment_epoch();
+                    }
                     drop(engine);
                     std::thread::sleep(EPOCH_TICK);
                 }
             })
             .context("starting the epoch ticker")?;
-        Ok(Arc::new(WasmEngine {
-            engine,
-            linker,
-            config,
-            compatibility,
-            instantiations: AtomicU64::new(0),
-            alive: Arc::default(),
-        }))
+        Ok(engine)
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -262,55 +289,129 @@ impl WasmEngine {
         self.alive.peak.load(Ordering::SeqCst)
     }
 
-    fn cache_path(&self, dir: &Path, digest: &Digest) -> PathBuf {
-        dir.join(format!(
-            "{}-{:016x}.cwasm",
-            digest.hex(),
-            self.compatibility
-        ))
-    }
-
-    /// Compiles `bytes` (whose sha256 is `digest`), or loads the compiled form from the disk
-    /// cache when this engine compiled it before.
-    pub fn compile(&self, digest: &Digest, bytes: &[u8]) -> Result<Component> {
-        if let Some(dir) = &self.config.cache_dir {
-            let path = self.cache_path(dir, digest);
-            if path.exists() {
-                // SAFETY: the file was written by `Component::serialize` of an engine with the
-                // same compatibility hash (it is in the name), under the node's data directory.
-                match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                    Ok(component) => return Ok(component),
-                    Err(e) => tracing::warn!("ignoring cached {}: {e}", path.display()),
+    /// The baseline compiler, created on first use; `None` when this node has no baseline tier
+    /// (switched off, or Winch does not support this machine).
+    fn baseline(&self) -> Option<&Compiler> {
+        self.baseline
+            .get_or_init(|| {
+                if !self.config.baseline_tier {
+                    return None;
                 }
-            }
-        }
-        let component = Component::new(&self.engine, bytes).context("compiling the component")?;
-        if let Some(dir) = &self.config.cache_dir {
-            let path = self.cache_path(dir, digest);
-            let tmp = path.with_extension("tmp");
-            let serialized = component.serialize()?;
-            let written = std::fs::create_dir_all(dir)
-                .and_then(|()| std::fs::write(&tmp, serialized))
-                .and_then(|()| std::fs::rename(&tmp, &path));
-            if let Err(e) = written {
-                tracing::warn!(
-                    "cannot cache the compiled component in {}: {e}",
-                    dir.display()
-                );
-            }
-        }
-        Ok(component)
+                Compiler::new(Tier::Baseline, &self.base)
+                    .inspect_err(|e| {
+                        tracing::warn!("no baseline tier, compiling with Cranelift only: {e:#}")
+                    })
+                    .ok()
+            })
+            .as_ref()
     }
 
-    /// Links a compiled component for per-request instantiation.
+    fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.config.cache_dir.as_deref()
+    }
+
+    /// Why `digest` did not compile, if this engine tried and failed.
+    pub fn failed(&self, digest: &Digest) -> Option<String> {
+        self.failures
+            .lock()
+            .expect("failures lock")
+            .get(digest)
+            .cloned()
+    }
+
+    fn remember<T>(&self, digest: &Digest, result: Result<T>) -> Result<T, String> {
+        result.map_err(|e| {
+            let reason = format!("{e:#}");
+            self.failures
+                .lock()
+                .expect("failures lock")
+                .insert(digest.clone(), reason.clone());
+            reason
+        })
+    }
+
+    /// Compiles `bytes` (whose sha256 is `digest`) with the optimizing tier, or loads that
+    /// compiled form from the disk cache.
+    pub fn compile(&self, digest: &Digest, bytes: &[u8]) -> Result<Component> {
+        if let Some(component) = self.optimized.cached(self.cache_dir(), digest) {
+            return Ok(component);
+        }
+        self.compile_with(&self.optimized, digest, bytes)
+    }
+
+    fn compile_with(
+        &self,
+        compiler: &Compiler,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<Component> {
+        self.compilations.fetch_add(1, Ordering::Relaxed);
+        compiler.compile(self.cache_dir(), digest, bytes)
+    }
+
+    /// Components compiled so far (cache loads not counted).
+    pub fn compilations(&self) -> u64 {
+        self.compilations.load(Ordering::Relaxed)
+    }
+
+    /// The quickest way to serve `digest`: the optimized code when cached, else the baseline's
+    /// (cached or compiled now), else the optimized compiled now. A failure is remembered and
+    /// answered again without compiling.
+    pub fn compile_first(&self, digest: &Digest, bytes: &[u8]) -> Result<Component, String> {
+        if let Some(reason) = self.failed(digest) {
+            return Err(reason);
+        }
+        if let Some(component) = self.optimized.cached(self.cache_dir(), digest) {
+            return Ok(component);
+        }
+        if let Some(baseline) = self.baseline() {
+            if let Some(component) = baseline.cached(self.cache_dir(), digest) {
+                return Ok(component);
+            }
+            match self.compile_with(baseline, digest, bytes) {
+                Ok(component) => return Ok(component),
+                // Winch lacks some wasm features Cranelift has: try the optimizing tier.
+                Err(e) => tracing::info!("{digest}: {e:#}; compiling with Cranelift instead"),
+            }
+        }
+        let compiled = self.compile_with(&self.optimized, digest, bytes);
+        self.remember(digest, compiled)
+    }
+
+    /// Compiles `digest` with the optimizing tier (for a component that serves on the
+    /// baseline's code meanwhile). Meant for a background thread.
+    pub fn compile_optimized(&self, digest: &Digest, bytes: &[u8]) -> Result<Component, String> {
+        let compiled = self.compile(digest, bytes);
+        self.remember(digest, compiled)
+    }
+
+    /// Which tier compiled `component`.
+    pub fn tier_of(&self, component: &Component) -> Tier {
+        if Engine::same(component.engine(), &self.optimized.engine) {
+            Tier::Optimized
+        } else {
+            Tier::Baseline
+        }
+    }
+
+    /// Links a compiled component (of either tier) for per-request instantiation.
     pub fn prepare(&self, component: &Component, grants: Grants) -> Result<Prepared> {
-        let pre = self
+        let tier = self.tier_of(component);
+        let compiler = match tier {
+            Tier::Optimized => &self.optimized,
+            Tier::Baseline => self
+                .baseline()
+                .context("a baseline component on a node without a baseline tier")?,
+        };
+        let pre = compiler
             .linker
             .instantiate_pre(component)
             .context("linking the component")?;
         Ok(Prepared {
             pre: ProxyPre::new(pre).context("the component is not a wasi:http proxy")?,
             grants: Arc::new(grants),
+            engine: compiler.engine.clone(),
+            tier,
         })
     }
 
@@ -333,7 +434,7 @@ impl WasmEngine {
             vault: context.vault,
             _alive: Alive::new(&self.alive),
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&prepared.engine, state);
         // Every tick the guest yields to the executor, so that a busy guest never starves the
         // other requests of this node; after its budget of ticks it is interrupted.
         let budget = (self.config.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;

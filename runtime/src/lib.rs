@@ -15,6 +15,7 @@
 
 pub mod blobs;
 pub mod capabilities;
+pub mod compiler;
 pub mod engine;
 pub mod ingress;
 pub mod invoke;

@@ -180,7 +180,11 @@ mod tests {
         r.step(&machine, &source).await;
         let running = r.replicas.running();
         let key = ("a".to_string(), "web".to_string());
-        assert_eq!(running[&key], ("v1".to_string(), 3, 0));
+        assert_eq!(
+            (running[&key].version.as_str(), running[&key].capacity),
+            ("v1", 3)
+        );
+        assert_eq!(running[&key].in_use, 0);
         assert_eq!(
             *source.asked.lock().unwrap(),
             std::slice::from_ref(&hello_digest)
@@ -194,7 +198,8 @@ mod tests {
         // Same code and version, other size: permits only, the same replica.
         apply(&mut machine, deployed("a", "v2", 5, &hello_digest));
         r.step(&machine, &source).await;
-        assert_eq!(r.replicas.running()[&key], ("v2".to_string(), 5, 0));
+        let running = &r.replicas.running()[&key];
+        assert_eq!((running.version.as_str(), running.capacity), ("v2", 5));
         // A new version is a new replica (even with the same code); in-flight requests keep
         // their Arc of the old one.
         let second = r.replicas.get("a", "web").unwrap();

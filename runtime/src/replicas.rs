@@ -1,12 +1,14 @@
 //! This host's share of the placements: one [`Replica`] per placed component, whose permits
 //! bound how many requests run at once. The reconciler starts, resizes, upgrades and stops
-//! replicas to follow the committed placements.
+//! replicas to follow the committed placements. A replica that starts on baseline code is
+//! upgraded in place once the optimizing tier has compiled it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
@@ -15,11 +17,38 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::blobs::{BlobSource, BlobStore};
 use crate::capabilities::{Grants, SecretVault};
+use crate::compiler::Tier;
 use crate::engine::{GuestContext, Prepared, WasmEngine};
 use crate::logs::{HostLogs, LineOrigin, LogSink};
 
 /// `(app, component)`.
 pub type ReplicaKey = (String, String);
+
+/// Wait before fetching a blob again after a failed fetch; doubled on each failure.
+const FETCH_RETRY_FIRST: Duration = Duration::from_secs(3);
+/// Longest wait between fetches of a blob that no host could give.
+const FETCH_RETRY_MAX: Duration = Duration::from_secs(60);
+/// Scheduling priority (nice) of the thread that compiles with the optimizing tier while the
+/// component already serves: requests come first.
+const BACKGROUND_COMPILE_NICE: i32 = 10;
+
+/// When a blob that could not be fetched may be asked for again.
+#[derive(Debug, Clone)]
+struct FetchBackoff {
+    wait: Duration,
+    retry_at: Instant,
+    reason: String,
+}
+
+/// A running replica as reported: its version, permits, permits in use, and which compiler's
+/// code it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub version: String,
+    pub capacity: u32,
+    pub in_use: u32,
+    pub tier: Tier,
+}
 
 /// What the placements ask of this host for one component.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +70,8 @@ pub struct Replica {
     pub digest: scheduler::Digest,
     pub prepared: Prepared,
     permits: Arc<Semaphore>,
-    capacity: AtomicU32,
+    /// Shared with the replica that replaces this one on a tier upgrade.
+    capacity: Arc<AtomicU32>,
 }
 
 impl Replica {
@@ -123,6 +153,9 @@ pub struct ReplicaSet {
     vault: Arc<dyn SecretVault>,
     live: RwLock<BTreeMap<ReplicaKey, Arc<Replica>>>,
     failures: RwLock<BTreeMap<ReplicaKey, String>>,
+    fetch_backoff: Mutex<BTreeMap<scheduler::Digest, FetchBackoff>>,
+    /// Digests the optimizing tier is compiling now.
+    optimizing: Mutex<BTreeSet<scheduler::Digest>>,
 }
 
 impl ReplicaSet {
@@ -140,6 +173,8 @@ impl ReplicaSet {
             vault,
             live: RwLock::default(),
             failures: RwLock::default(),
+            fetch_backoff: Mutex::default(),
+            optimizing: Mutex::default(),
         })
     }
 
@@ -176,11 +211,19 @@ impl ReplicaSet {
             .cloned()
     }
 
-    /// `(app, component) → (version, capacity, in use)` of every running replica.
-    pub fn running(&self) -> BTreeMap<ReplicaKey, (String, u32, u32)> {
+    /// Every running replica.
+    pub fn running(&self) -> BTreeMap<ReplicaKey, Running> {
         let live = self.live.read().expect("replicas lock");
         live.iter()
-            .map(|(k, r)| (k.clone(), (r.version.clone(), r.capacity(), r.in_use())))
+            .map(|(k, r)| {
+                let running = Running {
+                    version: r.version.clone(),
+                    capacity: r.capacity(),
+                    in_use: r.in_use(),
+                    tier: r.prepared.tier(),
+                };
+                (k.clone(), running)
+            })
             .collect()
     }
 
@@ -193,7 +236,11 @@ impl ReplicaSet {
     /// they take traffic; a new version replaces the old one atomically (requests in flight
     /// finish on the old one); sizes change permits only; the rest stop. `source` gives a
     /// blob this host lacks.
-    pub async fn reconcile(&self, desired: Vec<DesiredReplica>, source: &impl BlobSource) {
+    pub async fn reconcile(
+        self: &Arc<Self>,
+        desired: Vec<DesiredReplica>,
+        source: &impl BlobSource,
+    ) {
         let mut failures = BTreeMap::new();
         let keys: Vec<ReplicaKey> = desired
             .iter()
@@ -211,10 +258,16 @@ impl ReplicaSet {
             }
             match self.start(&d, source).await {
                 Ok(replica) => {
+                    let baseline = replica.prepared.tier() == Tier::Baseline;
+                    let digest = replica.digest.clone();
                     self.live
                         .write()
                         .expect("replicas lock")
                         .insert(key, Arc::new(replica));
+                    // After the insert, so that the upgrade finds this replica.
+                    if baseline {
+                        self.optimize_later(digest);
+                    }
                 }
                 Err(reason) => {
                     tracing::warn!("{}/{}: {reason}", d.app, d.component);
@@ -229,31 +282,31 @@ impl ReplicaSet {
         *self.failures.write().expect("failures lock") = failures;
     }
 
-    async fn start(&self, d: &DesiredReplica, source: &impl BlobSource) -> Result<Replica, String> {
+    async fn start(
+        self: &Arc<Self>,
+        d: &DesiredReplica,
+        source: &impl BlobSource,
+    ) -> Result<Replica, String> {
         let Some(digest) = d.digest.clone() else {
             return Err(format!(
                 "image {} has no pinned digest (deploy it with `flotilla app deploy`, which uploads file:// images)",
                 d.image
             ));
         };
+        if let Some(reason) = self.engine.failed(&digest) {
+            return Err(format!("does not compile: {reason}"));
+        }
         let bytes = match self.blobs.get(&digest) {
             Some(b) => b,
-            None => {
-                let fetched = source
-                    .fetch(&digest, &d.image)
-                    .await
-                    .ok_or_else(|| format!("blob {digest} is on no reachable host"))?;
-                self.blobs.put(&fetched, Some(&digest))?;
-                fetched
-            }
+            None => self.fetch(&digest, &d.image, source).await?,
         };
         let engine = self.engine.clone();
         let compile_digest = digest.clone();
         let grants = d.grants.clone();
         let prepared = tokio::task::spawn_blocking(move || {
             let component = engine
-                .compile(&compile_digest, &bytes)
-                .map_err(|e| format!("does not compile: {e:#}"))?;
+                .compile_first(&compile_digest, &bytes)
+                .map_err(|e| format!("does not compile: {e}"))?;
             engine
                 .prepare(&component, grants)
                 .map_err(|e| format!("does not link: {e:#}"))
@@ -265,7 +318,262 @@ impl ReplicaSet {
             digest,
             prepared,
             permits: Arc::new(Semaphore::new(d.replicas as usize)),
-            capacity: AtomicU32::new(d.replicas),
+            capacity: Arc::new(AtomicU32::new(d.replicas)),
         })
+    }
+
+    /// The blob from `source`, unless it failed recently: failed fetches are retried with a
+    /// doubling wait, up to [`FETCH_RETRY_MAX`].
+    async fn fetch(
+        &self,
+        digest: &scheduler::Digest,
+        image: &str,
+        source: &impl BlobSource,
+    ) -> Result<Vec<u8>, String> {
+        let previous = self
+            .fetch_backoff
+            .lock()
+            .expect("backoff lock")
+            .get(digest)
+            .cloned();
+        if let Some(backoff) = &previous {
+            if Instant::now() < backoff.retry_at {
+                return Err(backoff.reason.clone());
+            }
+        }
+        let Some(fetched) = source.fetch(digest, image).await else {
+            let wait = previous.map_or(FETCH_RETRY_FIRST, |b| (b.wait * 2).min(FETCH_RETRY_MAX));
+            let reason = format!("blob {digest} is on no reachable host (next try in {wait:?})");
+            self.fetch_backoff.lock().expect("backoff lock").insert(
+                digest.clone(),
+                FetchBackoff {
+                    wait,
+                    retry_at: Instant::now() + wait,
+                    reason: reason.clone(),
+                },
+            );
+            return Err(reason);
+        };
+        self.fetch_backoff
+            .lock()
+            .expect("backoff lock")
+            .remove(digest);
+        self.blobs.put(&fetched, Some(digest))?;
+        Ok(fetched)
+    }
+
+    /// Compiles `digest` (from the blob store) with the optimizing tier on a low-priority
+    /// thread of its own, then upgrades the replicas that run its baseline code. Once per
+    /// digest at a time: a replica inserted while a compile runs is upgraded by that compile,
+    /// which leaves [`Self::optimizing`] before it looks for replicas to upgrade.
+    fn optimize_later(self: &Arc<Self>, digest: scheduler::Digest) {
+        if !self
+            .optimizing
+            .lock()
+            .expect("optimizing lock")
+            .insert(digest.clone())
+        {
+            return;
+        }
+        let set = Arc::downgrade(self);
+        let engine = self.engine.clone();
+        let key = digest.clone();
+        let spawned = std::thread::Builder::new()
+            .name("wasm-optimize".to_string())
+            .spawn(move || {
+                // SAFETY: setpriority with who = 0 changes only the calling thread on Linux.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_COMPILE_NICE) };
+                let started = Instant::now();
+                let compiled = match set.upgrade().and_then(|set| set.blobs.get(&digest)) {
+                    Some(bytes) => engine.compile_optimized(&digest, &bytes),
+                    None => Err("its blob is gone".to_string()),
+                };
+                let Some(set) = set.upgrade() else { return };
+                set.optimizing
+                    .lock()
+                    .expect("optimizing lock")
+                    .remove(&digest);
+                match compiled {
+                    Ok(component) => {
+                        tracing::info!(
+                            "{digest}: optimized code ready after {:?}",
+                            started.elapsed()
+                        );
+                        set.upgrade_to(&digest, &component);
+                    }
+                    Err(e) => tracing::warn!("{digest}: stays on baseline code: {e}"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the optimizing compile: {e}");
+            self.optimizing
+                .lock()
+                .expect("optimizing lock")
+                .remove(&key);
+        }
+    }
+
+    /// Swaps every replica of `digest` that runs baseline code for one running `component`,
+    /// with the same permits: requests in flight finish on the old code.
+    fn upgrade_to(&self, digest: &scheduler::Digest, component: &wasmtime::component::Component) {
+        let mut live = self.live.write().expect("replicas lock");
+        for replica in live.values_mut() {
+            if replica.digest != *digest || replica.prepared.tier() != Tier::Baseline {
+                continue;
+            }
+            let grants = (*replica.prepared.grants).clone();
+            match self.engine.prepare(component, grants) {
+                Ok(prepared) => {
+                    *replica = Arc::new(Replica {
+                        version: replica.version.clone(),
+                        digest: digest.clone(),
+                        prepared,
+                        permits: replica.permits.clone(),
+                        capacity: replica.capacity.clone(),
+                    });
+                }
+                Err(e) => tracing::warn!("{digest}: optimized code does not link: {e:#}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use scheduler::Digest;
+
+    /// Blobs from memory, counting what is asked.
+    #[derive(Default)]
+    struct Counted {
+        blobs: BTreeMap<Digest, Vec<u8>>,
+        asked: Mutex<u32>,
+    }
+
+    impl BlobSource for Counted {
+        async fn fetch(&self, digest: &Digest, _image: &str) -> Option<Vec<u8>> {
+            *self.asked.lock().unwrap() += 1;
+            self.blobs.get(digest).cloned()
+        }
+    }
+
+    fn set(dir: &std::path::Path, baseline_tier: bool) -> Arc<ReplicaSet> {
+        let engine = WasmEngine::new(EngineConfig {
+            max_instances: 16,
+            baseline_tier,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        ReplicaSet::new(
+            engine,
+            BlobStore::open(dir).unwrap(),
+            HostLogs::new("me", crate::logs::DEFAULT_APP_LOG_BYTES),
+            Arc::new(crate::capabilities::NoSecrets),
+        )
+    }
+
+    fn desired(digest: &Digest, replicas: u32) -> DesiredReplica {
+        DesiredReplica {
+            app: "a".into(),
+            component: "web".into(),
+            version: "v1".into(),
+            digest: Some(digest.clone()),
+            image: "file://web.wasm".into(),
+            replicas,
+            grants: Grants::default(),
+        }
+    }
+
+    /// Polls `done` until it holds or a generous deadline passes.
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_component_serves_on_baseline_code_then_is_upgraded_with_its_permits() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = set(dir.path(), true);
+        let hello = test_components::Guest::Hello.build().unwrap();
+        let digest = Digest::of(&hello);
+        set.blobs.put(&hello, Some(&digest)).unwrap();
+        let started = set.start(&desired(&digest, 3), &Counted::default()).await;
+        assert_eq!(started.unwrap().prepared.tier(), Tier::Baseline);
+
+        set.reconcile(vec![desired(&digest, 3)], &Counted::default())
+            .await;
+        let first = set.get("a", "web").unwrap();
+        let permit = first.permits().try_acquire_owned().unwrap();
+        wait_until("the optimized tier", || {
+            set.get("a", "web").unwrap().prepared.tier() == Tier::Optimized
+        });
+        let upgraded = set.get("a", "web").unwrap();
+        assert!(Arc::ptr_eq(&first.permits(), &upgraded.permits()));
+        assert_eq!((upgraded.capacity(), upgraded.in_use()), (3, 1));
+        drop(permit);
+        assert_eq!(upgraded.in_use(), 0);
+        assert!(set.optimizing.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_the_baseline_tier_a_component_starts_optimized() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = set(dir.path(), false);
+        let hello = test_components::Guest::Hello.build().unwrap();
+        let digest = Digest::of(&hello);
+        set.blobs.put(&hello, Some(&digest)).unwrap();
+        set.reconcile(vec![desired(&digest, 1)], &Counted::default())
+            .await;
+        let replica = set.get("a", "web").unwrap();
+        assert_eq!(replica.prepared.tier(), Tier::Optimized);
+        assert_eq!(set.engine.compilations(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_component_that_does_not_compile_is_compiled_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = set(dir.path(), true);
+        let garbage = b"\0asm not a component at all".repeat(1000);
+        let digest = Digest::of(&garbage);
+        set.blobs.put(&garbage, Some(&digest)).unwrap();
+        for _ in 0..5 {
+            set.reconcile(vec![desired(&digest, 1)], &Counted::default())
+                .await;
+            let reason = &set.failures()[&("a".to_string(), "web".to_string())];
+            assert!(reason.starts_with("does not compile"), "{reason}");
+        }
+        // Once per tier: Winch, then Cranelift in case Winch lacked a feature.
+        assert_eq!(set.engine.compilations(), 2);
+        assert!(set.running().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_retried_only_after_its_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = set(dir.path(), true);
+        let digest = Digest::of(b"nobody has this");
+        let source = Counted::default();
+        for _ in 0..5 {
+            set.reconcile(vec![desired(&digest, 1)], &source).await;
+        }
+        assert_eq!(*source.asked.lock().unwrap(), 1);
+        let reason = &set.failures()[&("a".to_string(), "web".to_string())];
+        assert!(reason.contains("next try in 3s"), "{reason}");
+
+        // Once the wait is over, it is asked again, and the wait doubles.
+        set.fetch_backoff
+            .lock()
+            .unwrap()
+            .get_mut(&digest)
+            .unwrap()
+            .retry_at = Instant::now();
+        set.reconcile(vec![desired(&digest, 1)], &source).await;
+        assert_eq!(*source.asked.lock().unwrap(), 2);
+        let reason = &set.failures()[&("a".to_string(), "web".to_string())];
+        assert!(reason.contains("next try in 6s"), "{reason}");
     }
 }

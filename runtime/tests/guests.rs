@@ -12,6 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use runtime::capabilities::{Grants, SecretGrant, SecretVault, VaultError};
+use runtime::compiler::Tier;
 use runtime::engine::{EngineConfig, GuestContext, Prepared, WasmEngine};
 use runtime::invoke::invoke;
 use runtime::logs::{HostLogs, Level, LineOrigin, LogQuery, LogSink, Stream};
@@ -73,15 +74,27 @@ async fn serve(config: EngineConfig, allow_outgoing: bool) -> String {
     serve_with(config, Served::plain(allow_outgoing)).await
 }
 
+/// [`serve`], each guest compiled by `tier`.
+async fn serve_on(config: EngineConfig, tier: Tier) -> String {
+    serve_compiled(config, Served::plain(false), tier).await
+}
+
 /// [`serve`] with grants, a log buffer and secrets of the caller's.
 async fn serve_with(config: EngineConfig, served: Served) -> String {
+    serve_compiled(config, served, Tier::Optimized).await
+}
+
+async fn serve_compiled(config: EngineConfig, served: Served, tier: Tier) -> String {
     let engine = WasmEngine::new(config).expect("engine");
     let mut guests = BTreeMap::new();
     for guest in Guest::ALL {
         let bytes = guest.build().expect("guest builds");
-        let component = engine
-            .compile(&Digest::of(&bytes), &bytes)
-            .expect("compiles");
+        let digest = Digest::of(&bytes);
+        let component = match tier {
+            Tier::Optimized => engine.compile(&digest, &bytes).expect("compiles"),
+            Tier::Baseline => engine.compile_first(&digest, &bytes).expect("compiles"),
+        };
+        assert_eq!(engine.tier_of(&component), tier);
         guests.insert(
             guest.name().to_string(),
             engine
@@ -180,7 +193,29 @@ async fn guests_answer_as_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_guests_fail_only_their_own_request() {
-    let base = serve(quick_deadline(), false).await;
+    hostile_guests_fail_alone(serve(quick_deadline(), false).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_guests_on_baseline_code_fail_only_their_own_request() {
+    // Winch's code must keep the same bounds: the epoch deadline, the memory cap, traps.
+    hostile_guests_fail_alone(serve_on(quick_deadline(), Tier::Baseline).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_on_baseline_code_answer_as_on_optimized_code() {
+    let base = serve_on(quick_deadline(), Tier::Baseline).await;
+    assert_eq!(
+        get(&format!("{base}/hello")).await,
+        (200, "Hello from Flotilla!\n".to_string())
+    );
+    assert_eq!(
+        get(&format!("{base}/busy?ms=30")).await,
+        (200, "done\n".to_string())
+    );
+}
+
+async fn hostile_guests_fail_alone(base: String) {
     let hello = format!("{base}/hello");
     let steady = tokio::spawn(async move {
         let mut answers = Vec::new();

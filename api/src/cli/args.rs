@@ -277,6 +277,10 @@ pub struct UpArgs {
     /// Largest component a registry may hand this host (MiB).
     #[arg(long, default_value_t = 128)]
     pub max_component_mib: usize,
+    /// Compile new components with Cranelift only, before they serve, instead of serving them
+    /// first on Winch's quickly compiled code while Cranelift compiles in the background.
+    #[arg(long)]
+    pub no_baseline_tier: bool,
     /// Guest log lines (stdout, stderr, wasi:logging) kept per app on this host (KiB); the
     /// oldest lines go first.
     #[arg(long, default_value_t = 1024)]

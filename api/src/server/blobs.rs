@@ -60,15 +60,14 @@ pub async fn local_replicas(State(node): State<SharedHost>) -> Response {
         .replicas
         .running()
         .into_iter()
-        .map(
-            |((app, component), (version, replicas, in_use))| wire::RunningReplica {
-                app,
-                component,
-                version,
-                replicas,
-                in_use,
-            },
-        )
+        .map(|((app, component), r)| wire::RunningReplica {
+            app,
+            component,
+            version: r.version,
+            replicas: r.capacity,
+            in_use: r.in_use,
+            tier: r.tier.name().to_string(),
+        })
         .collect();
     let replica_failures =
         node.replicas

@@ -85,13 +85,14 @@ pub async fn metrics(State(node): State<SharedHost>) -> Response {
         applied_index: node.log.applied(),
         last_log_index: raft.last_log_index.unwrap_or(0),
         instantiations: engine.instantiations(),
+        compilations: engine.compilations(),
         instances_alive: engine.instances_alive(),
         instances_peak: engine.instances_peak(),
         replicas: node
             .replicas
             .running()
             .into_iter()
-            .map(|((app, component), (_, capacity, in_use))| (app, component, capacity, in_use))
+            .map(|((app, component), r)| (app, component, r.capacity, r.in_use))
             .collect(),
         guest_logs: node
             .replicas

@@ -138,6 +138,7 @@ mod tests {
                 version: "v1".into(),
                 replicas,
                 in_use: 0,
+                tier: "optimized".into(),
             }],
             failed: Vec::new(),
         }

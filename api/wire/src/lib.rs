@@ -279,6 +279,10 @@ pub struct RunningReplica {
     pub replicas: u32,
     /// Requests running now.
     pub in_use: u32,
+    /// Which compiler's code serves: `baseline` (Winch, while Cranelift compiles) or
+    /// `optimized` (Cranelift).
+    #[serde(default)]
+    pub tier: String,
 }
 
 /// A placed replica set that could not start, and why.

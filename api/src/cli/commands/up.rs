@@ -66,6 +66,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         engine: runtime::engine::EngineConfig {
             max_memory_bytes: args.max_memory_mib << 20,
             cpu_deadline: Duration::from_millis(args.cpu_deadline_ms),
+            baseline_tier: !args.no_baseline_tier,
             ..Default::default()
         },
         registry: args.registry.config(args.max_component_mib << 20)?,
