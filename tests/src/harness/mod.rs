@@ -8,6 +8,7 @@ mod http;
 mod ports;
 mod process;
 mod registry;
+pub mod toolchains;
 mod wait;
 
 pub use cluster::{Cluster, Layout, Options};

@@ -2,6 +2,7 @@
 //! not part of the product). Each prints its figures with the baseline measured in the same
 //! run.
 
+mod cold_start;
 mod log;
 mod noisy;
 mod registry;
@@ -74,6 +75,18 @@ enum Bench {
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
     },
+    /// Large components built with real toolchains (componentize-py, jco): deploy → first 200
+    /// on 3 nodes against `wasmtime serve` compiling the same file, a fourth host taking the
+    /// app, compile CPU per host, requests/s once warm, idle and per-app resident memory.
+    #[command(after_help = "Examples:\n  target/release/flotilla-bench cold-start --seconds 10")]
+    ColdStart {
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Where the clusters keep their data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// hello's latency alone and next to guests that spin or flood their log until their CPU
     /// deadline; resident memory before and after.
     #[command(after_help = "Examples:\n  target/release/flotilla-bench noisy --seconds 10")]
@@ -106,6 +119,9 @@ fn main() -> ExitCode {
         )),
         Bench::Registry { rounds, work_dir } => {
             runtime.block_on(registry::registry_bench(work_dir, rounds))
+        }
+        Bench::ColdStart { seconds, work_dir } => {
+            runtime.block_on(cold_start::cold_start_bench(&work_dir, seconds))
         }
         Bench::Noisy { seconds, work_dir } => {
             runtime.block_on(noisy::noisy_bench(work_dir, seconds))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use scheduler::Digest;
 
-use crate::tools::{authorized, free_ports, ms, wait_until, Processes};
+use crate::tools::{authorized, free_ports, ms, wait_until, wasmtime_cli, Processes};
 
 /// Requests/s and latency percentiles from `wrk --latency` output.
 fn parse_wrk(output: &str) -> Option<(f64, f64, f64)> {
@@ -52,7 +52,7 @@ fn parse_wrk(output: &str) -> Option<(f64, f64, f64)> {
     Some((rps, p50, p99))
 }
 
-fn wrk(
+pub fn wrk(
     url: &str,
     host: Option<&str>,
     connections: usize,
@@ -76,34 +76,31 @@ fn wrk(
     parse_wrk(&text).ok_or_else(|| format!("unexpected wrk output: {text}"))
 }
 
-/// `wasmtime` 48.x on the PATH, installed with cargo when missing.
-fn wasmtime_cli() -> Result<PathBuf, String> {
-    let found = |p: PathBuf| -> Option<PathBuf> {
-        let out = Command::new(&p).arg("--version").output().ok()?;
-        String::from_utf8_lossy(&out.stdout)
-            .contains("wasmtime 48.")
-            .then_some(p)
-    };
-    let home = std::env::var("HOME").unwrap_or_default();
-    let candidates = [
-        PathBuf::from("wasmtime"),
-        PathBuf::from(format!("{home}/.cargo/bin/wasmtime")),
-    ];
-    if let Some(p) = candidates.iter().cloned().find_map(found) {
-        return Ok(p);
-    }
-    eprintln!("installing wasmtime-cli 48.0.8 with cargo (several minutes)...");
-    let status = Command::new("cargo")
-        .args(["install", "wasmtime-cli", "--version", "48.0.8", "--locked"])
-        .status()
+/// `wasmtime serve` options of the strongest single-host baseline: the pooling allocator
+/// keeping a megabyte of each memory, table and stack resident between instances, as a node
+/// does.
+pub const TUNED_SERVE: &[&str] = &[
+    "-O",
+    "pooling-memory-keep-resident=1048576,pooling-table-keep-resident=1048576,pooling-async-stack-keep-resident=1048576",
+];
+
+/// `wasmtime serve` of `wasm` on a free loopback port with `options` (and the wasi:cli
+/// interfaces that real toolchains' components import): the process and its URL.
+pub fn wasmtime_serve(
+    wasmtime: &Path,
+    wasm: &Path,
+    options: &[&str],
+) -> Result<(Processes, String), String> {
+    let port = free_ports(1)[0];
+    let serve = Command::new(wasmtime)
+        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
+        .args(options)
+        .arg(wasm)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err("cargo install wasmtime-cli failed".to_string());
-    }
-    candidates
-        .into_iter()
-        .find_map(found)
-        .ok_or_else(|| "wasmtime 48 not found after install".to_string())
+    Ok((Processes(vec![serve]), format!("http://127.0.0.1:{port}/")))
 }
 
 async fn deploy_hello(
@@ -194,24 +191,21 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
     let flotilla_16 = wrk(&url, Some("hello-world.localhost"), 16, seconds)?;
     drop(cluster);
     let wasmtime = wasmtime_cli()?;
-    let port = free_ports(1)[0];
     let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world/hello.wasm");
-    let serve = Command::new(&wasmtime)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .arg(&hello)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let _serve = Processes(vec![serve]);
-    let wurl = format!("http://127.0.0.1:{port}/");
-    wait_until("wasmtime serve", Duration::from_secs(30), async || {
-        http.get(&wurl).send().await.is_ok()
-    })
-    .await?;
-    let wasmtime_1 = wrk(&wurl, None, 1, seconds)?;
-    let wasmtime_16 = wrk(&wurl, None, 16, seconds)?;
-
+    let mut baselines = Vec::new();
+    for (name, options) in [("default", &[][..]), ("tuned", TUNED_SERVE)] {
+        let (serve, url) = wasmtime_serve(&wasmtime, &hello, options)?;
+        wait_until("wasmtime serve", Duration::from_secs(60), async || {
+            http.get(&url).send().await.is_ok()
+        })
+        .await?;
+        baselines.push((
+            name,
+            wrk(&url, None, 1, seconds)?,
+            wrk(&url, None, 16, seconds)?,
+        ));
+        drop(serve);
+    }
     // Instantiation alone, on an engine configured like a node's.
     let engine = runtime::engine::WasmEngine::new(runtime::engine::EngineConfig::default())
         .map_err(|e| e.to_string())?;
@@ -246,19 +240,25 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
     }
     let per_instance = started.elapsed() / n;
 
-    println!("hello component, {seconds} s per run (wrk, one thread, same machine)\n");
-    println!("| connections | Flotilla req/s | wasmtime serve req/s | ratio | Flotilla p50 / p99 (ms) | wasmtime p50 / p99 (ms) |");
+    println!("hello component, {seconds} s per run (wrk, one thread, same machine); `wasmtime serve` default and tuned ({})\n", TUNED_SERVE.join(" "));
+    println!("| connections | Flotilla req/s | wasmtime serve req/s (default / tuned) | ratio to default / tuned | Flotilla p50 / p99 (ms) | tuned wasmtime p50 / p99 (ms) |");
     println!("|---|---|---|---|---|---|");
-    for (c, f, w) in [(1, flotilla_1, wasmtime_1), (16, flotilla_16, wasmtime_16)] {
+    let (default, tuned) = (&baselines[0], &baselines[1]);
+    for (c, f, d, t) in [
+        (1, flotilla_1, default.1, tuned.1),
+        (16, flotilla_16, default.2, tuned.2),
+    ] {
         println!(
-            "| {c} | {:.0} | {:.0} | {:.2}x | {:.2} / {:.2} | {:.2} / {:.2} |",
+            "| {c} | {:.0} | {:.0} / {:.0} | {:.2}x / {:.2}x | {:.2} / {:.2} | {:.2} / {:.2} |",
             f.0,
-            w.0,
-            f.0 / w.0,
+            d.0,
+            t.0,
+            f.0 / d.0,
+            f.0 / t.0,
             f.1,
             f.2,
-            w.1,
-            w.2
+            t.1,
+            t.2
         );
     }
     println!(

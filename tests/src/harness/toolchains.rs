@@ -1,0 +1,235 @@
+//! Large guests built the way users build them: the Python example with componentize-py (PyPI)
+//! and the JavaScript one with jco / componentize-js (npm), from the sources under `examples/`.
+//! Toolchains are installed under `target/toolchains/` on first use and the built components
+//! are cached there by the hash of their source, so a second run builds nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use scheduler::Digest;
+
+/// componentize-py, the version the issue was measured with.
+pub const COMPONENTIZE_PY: &str = "0.25.1";
+/// jco; 1.35.0 cannot read a WIT folder here.
+pub const JCO: &str = "1.34.0";
+/// The wasi:http world both guests target: the WIT of the wasmtime-wasi-http crate we link.
+pub const WORLD: &str = "wasi:http/proxy@0.2.12";
+/// The crate whose WIT folder the guests are built against.
+const WIT_CRATE: &str = "wasmtime-wasi-http";
+
+/// A guest language with a real toolchain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toolchain {
+    Python,
+    JavaScript,
+}
+
+/// Why a toolchain could not be installed (a test skips with this message; a build that
+/// fails with an installed toolchain is an error instead).
+#[derive(Debug)]
+pub struct Unavailable(pub String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why an example was not built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The toolchain cannot be installed on this machine.
+    Unavailable(Unavailable),
+    /// The toolchain ran and failed.
+    Failed(String),
+}
+
+impl From<Unavailable> for BuildError {
+    fn from(e: Unavailable) -> Self {
+        BuildError::Unavailable(e)
+    }
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Unavailable(e) => write!(f, "toolchain unavailable: {e}"),
+            BuildError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl Toolchain {
+    pub const ALL: [Toolchain; 2] = [Toolchain::Python, Toolchain::JavaScript];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Toolchain::Python => "python",
+            Toolchain::JavaScript => "javascript",
+        }
+    }
+
+    /// What the example answers every request with, before the path.
+    pub fn greeting(self) -> &'static str {
+        match self {
+            Toolchain::Python => "Hello from Python at ",
+            Toolchain::JavaScript => "Hello from JavaScript at ",
+        }
+    }
+
+    fn source(self) -> PathBuf {
+        match self {
+            Toolchain::Python => repo().join("examples/python-hello/app.py"),
+            Toolchain::JavaScript => repo().join("examples/js-hello/component.js"),
+        }
+    }
+
+    /// The example component, built now or taken from the cache: its path.
+    pub fn build(self) -> Result<PathBuf, BuildError> {
+        let source = std::fs::read(self.source())
+            .map_err(|e| BuildError::Failed(format!("{}: {e}", self.source().display())))?;
+        let version = match self {
+            Toolchain::Python => COMPONENTIZE_PY,
+            Toolchain::JavaScript => JCO,
+        };
+        let key = Digest::of(&[source.as_slice(), version.as_bytes(), WORLD.as_bytes()].concat());
+        let out = dir().join(format!("{}-{}.wasm", self.name(), &key.hex()[..16]));
+        if out.exists() {
+            return Ok(out);
+        }
+        let wit = wit_dir()?;
+        let tmp = out.with_extension("tmp.wasm");
+        let mut command = match self {
+            Toolchain::Python => {
+                let mut c = Command::new(componentize_py()?);
+                c.arg("-d").arg(&wit).args(["-w", WORLD, "componentize"]);
+                c.arg("-p").arg(repo().join("examples/python-hello"));
+                c.arg("app").arg("-o").arg(&tmp);
+                c
+            }
+            Toolchain::JavaScript => {
+                let mut c = Command::new(jco()?);
+                c.arg("componentize")
+                    .arg("-w")
+                    .arg(&wit)
+                    .args(["-n", WORLD]);
+                c.arg(self.source()).arg("-o").arg(&tmp);
+                c
+            }
+        };
+        run(
+            &mut command,
+            &format!("building the {} example", self.name()),
+        )
+        .map_err(|e| BuildError::Failed(e.0))?;
+        std::fs::rename(&tmp, &out).map_err(|e| BuildError::Failed(e.to_string()))?;
+        Ok(out)
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the repository")
+        .to_path_buf()
+}
+
+/// `target/toolchains/`.
+pub fn dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    target.join("toolchains")
+}
+
+fn run(command: &mut Command, what: &str) -> Result<(), Unavailable> {
+    let out = command
+        .output()
+        .map_err(|e| Unavailable(format!("{what}: cannot run {command:?}: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(Unavailable(format!(
+        "{what} failed ({}):\n{}",
+        out.status,
+        tail.join("\n")
+    )))
+}
+
+/// componentize-py in a venv of its own, installed from PyPI when missing.
+fn componentize_py() -> Result<PathBuf, Unavailable> {
+    let venv = dir().join(format!("componentize-py-{COMPONENTIZE_PY}"));
+    let bin = venv.join("bin/componentize-py");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    run(
+        Command::new(python).args(["-m", "venv"]).arg(&venv),
+        "creating a Python venv (python3-venv)",
+    )?;
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet"])
+            .arg(format!("componentize-py=={COMPONENTIZE_PY}")),
+        "installing componentize-py from PyPI",
+    )?;
+    Ok(bin)
+}
+
+/// jco in an npm prefix of its own, installed from the npm registry when missing.
+fn jco() -> Result<PathBuf, Unavailable> {
+    let prefix = dir().join(format!("jco-{JCO}"));
+    let bin = prefix.join("node_modules/.bin/jco");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(&prefix).map_err(|e| Unavailable(e.to_string()))?;
+    run(
+        Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(format!("@bytecodealliance/jco@{JCO}"))
+            .arg("--save-exact"),
+        "installing jco from the npm registry",
+    )?;
+    Ok(bin)
+}
+
+/// The wasi:http WIT folder that ships in the wasmtime-wasi-http crate this workspace links,
+/// found through `cargo metadata`.
+fn wit_dir() -> Result<PathBuf, Unavailable> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let out = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(repo().join("Cargo.toml"))
+        .output()
+        .map_err(|e| Unavailable(format!("cargo metadata: {e}")))?;
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Unavailable(format!("cargo metadata: {e}")))?;
+    let manifest = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == WIT_CRATE)
+        .and_then(|p| p["manifest_path"].as_str())
+        .ok_or_else(|| Unavailable(format!("{WIT_CRATE} is not in cargo metadata")))?;
+    let wit = Path::new(manifest)
+        .parent()
+        .expect("a manifest is in a folder")
+        .join("wit");
+    if wit.is_dir() {
+        Ok(wit)
+    } else {
+        Err(Unavailable(format!("no WIT folder at {}", wit.display())))
+    }
+}
