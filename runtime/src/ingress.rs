@@ -44,7 +44,8 @@ pub struct Route {
 
 pub struct Ingress {
     replicas: Arc<ReplicaSet>,
-    routes: RwLock<BTreeMap<String, Route>>,
+    /// Shared, so that a request takes its app's route without copying it.
+    routes: RwLock<BTreeMap<String, Arc<Route>>>,
     domain: Option<String>,
     queue_wait: Duration,
     client: Client<HttpConnector, IngressBody>,
@@ -81,11 +82,15 @@ impl Ingress {
     }
 
     /// Where `app` is served from, as the last reconcile found it.
-    pub fn route(&self, app: &str) -> Option<Route> {
+    pub fn route(&self, app: &str) -> Option<Arc<Route>> {
         self.routes.read().expect("routes lock").get(app).cloned()
     }
 
     pub fn set_routes(&self, routes: BTreeMap<String, Route>) {
+        let routes = routes
+            .into_iter()
+            .map(|(app, r)| (app, Arc::new(r)))
+            .collect();
         *self.routes.write().expect("routes lock") = routes;
     }
 
@@ -184,6 +189,7 @@ impl Ingress {
         if route.remote.is_empty() {
             let why = route
                 .unavailable
+                .clone()
                 .unwrap_or_else(|| "no host runs it yet".to_string());
             return text_response(
                 StatusCode::SERVICE_UNAVAILABLE,

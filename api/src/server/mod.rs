@@ -1,12 +1,14 @@
 //! The node's HTTP server: the API under `/v1` (mutating routes need the bearer token), Raft
 //! messages between nodes under `/raft` (cluster secret), health, metrics and the OpenAPI
 //! document, and the ingress that serves apps by `Host`. Every route is in [`table`]; every
-//! error is JSON `{code, message, details[]}`.
+//! error is JSON `{code, message, details[]}`. [`front`] is what connections are served by:
+//! it sends app requests to the ingress before any of the API's routing.
 
 mod apps;
 mod blobs;
 pub(crate) mod cluster;
 mod errors;
+pub mod front;
 mod hosts;
 mod leave;
 mod logs;
@@ -49,27 +51,7 @@ pub fn router(node: SharedHost) -> Router {
         .fallback(errors::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(errors::json_errors))
-        .layer(middleware::from_fn_with_state(node.clone(), ingress))
         .with_state(node)
-}
-
-/// Requests for `APP.localhost` (or `APP.<domain>`) go to the app, not to the API.
-async fn ingress(State(node): State<SharedHost>, request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok());
-    let Some(app) = node.ingress.app_of(host) else {
-        return next.run(request).await;
-    };
-    use http_body_util::BodyExt;
-    let request = request.map(|body| {
-        body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
-            .boxed_unsync()
-    });
-    let response = node.ingress.handle(&app, request).await;
-    node.metrics.count_request(&app, response.status().as_u16());
-    response.map(axum::body::Body::new)
 }
 
 async fn require_secret(

@@ -7,7 +7,6 @@ pub mod host;
 pub mod local;
 pub mod sources;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use consensus::node::Identity;
@@ -89,8 +88,7 @@ async fn serve(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let app =
-        crate::server::router(host.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::server::front::FrontDoor::new(host.clone());
     let graceful = stopped(stopping.clone());
     let mut server = tokio::spawn(async move {
         // Responses stream (headers, then body): without TCP_NODELAY a small body waits for the

@@ -94,6 +94,10 @@ pub fn wasmtime_serve(
     let port = free_ports(1)[0];
     let serve = Command::new(wasmtime)
         .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
+        // As in production: a developer's RUST_BACKTRACE=1 would make wasmtime capture a
+        // backtrace per request (Flotilla turns library backtraces off itself).
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .args(options)
         .arg(wasm)
         .stdout(Stdio::null())

@@ -1,0 +1,100 @@
+//! What every connection of the node's listener is served by: a request is looked at once for
+//! its `Host`, and an app's request goes straight to the runtime's ingress (no API routing, no
+//! API middleware, no second body box); every other request goes to the API router with the
+//! peer's address, as `ConnectInfo`.
+
+use std::convert::Infallible;
+use std::future::{ready, Future, Ready};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
+use axum::serve::{IncomingStream, Listener};
+use axum::Router;
+use http_body_util::BodyExt;
+use tower_service::Service;
+
+use crate::up::SharedHost;
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// Makes a [`Front`] for each accepted connection.
+#[derive(Clone)]
+pub struct FrontDoor {
+    node: SharedHost,
+    api: Router,
+}
+
+impl FrontDoor {
+    pub fn new(node: SharedHost) -> Self {
+        FrontDoor {
+            api: super::router(node.clone()),
+            node,
+        }
+    }
+}
+
+impl<'a, L> Service<IncomingStream<'a, L>> for FrontDoor
+where
+    L: Listener<Addr = SocketAddr>,
+{
+    type Response = Front;
+    type Error = Infallible;
+    type Future = Ready<Result<Front, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: IncomingStream<'a, L>) -> Self::Future {
+        ready(Ok(Front {
+            node: self.node.clone(),
+            api: self.api.clone(),
+            peer: *stream.remote_addr(),
+        }))
+    }
+}
+
+/// One connection's service.
+#[derive(Clone)]
+pub struct Front {
+    node: SharedHost,
+    api: Router,
+    peer: SocketAddr,
+}
+
+impl Service<Request> for Front {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let host = request
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        if let Some(app) = self.node.ingress.app_of(host) {
+            let node = self.node.clone();
+            return Box::pin(async move { Ok(serve_app(&node, &app, request).await) });
+        }
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        Box::pin(self.api.call(request))
+    }
+}
+
+/// A request for `app` (`APP.localhost` or `APP.<domain>`), through the ingress.
+async fn serve_app(node: &SharedHost, app: &str, request: Request) -> Response {
+    let request = request.map(|body| {
+        body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+            .boxed_unsync()
+    });
+    let response = node.ingress.handle(app, request).await;
+    node.metrics.count_request(app, response.status().as_u16());
+    response.map(axum::body::Body::new)
+}
