@@ -99,7 +99,10 @@ impl Compiler {
         }
     }
 
-    /// Compiles `bytes` and keeps the result in the disk cache under `dir`.
+    /// Compiles `bytes` and keeps the result in the disk cache under `dir`: written before
+    /// this returns for the optimizing tier (which compiles in the background anyway), on a
+    /// thread of its own for the baseline tier, whose component is waited for by a first
+    /// request (a large component's code is tens of MB).
     pub(crate) fn compile(
         &self,
         dir: Option<&Path>,
@@ -110,18 +113,43 @@ impl Compiler {
             .with_context(|| format!("compiling the component ({})", self.tier.name()))?;
         if let Some(dir) = dir {
             let path = self.cache_path(dir, digest);
-            let tmp = path.with_extension("tmp");
-            let serialized = component.serialize()?;
-            let written = std::fs::create_dir_all(dir)
-                .and_then(|()| std::fs::write(&tmp, serialized))
-                .and_then(|()| std::fs::rename(&tmp, &path));
-            if let Err(e) = written {
-                tracing::warn!(
-                    "cannot cache the compiled component in {}: {e}",
-                    dir.display()
-                );
+            let (dir, cached) = (dir.to_path_buf(), component.clone());
+            let write = move || write_cache(&dir, &path, &cached);
+            match self.tier {
+                Tier::Optimized => write(),
+                Tier::Baseline => {
+                    if let Err(e) = std::thread::Builder::new()
+                        .name("wasm-cache-write".to_string())
+                        .spawn(write)
+                    {
+                        tracing::warn!("cannot start writing the compiled component: {e}");
+                    }
+                }
             }
         }
         Ok(component)
+    }
+}
+
+/// Writes `component`'s code to `path` (through a temporary file of this write's own, so that
+/// a reader never sees half of it and two writers never mix); a failure only costs a compile
+/// after the next restart.
+fn write_cache(dir: &Path, path: &Path, component: &Component) {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
+    let written = component
+        .serialize()
+        .map_err(std::io::Error::other)
+        .and_then(|serialized| {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&tmp, serialized))
+                .and_then(|()| std::fs::rename(&tmp, path))
+        });
+    if let Err(e) = written {
+        tracing::warn!(
+            "cannot cache the compiled component in {}: {e}",
+            dir.display()
+        );
     }
 }

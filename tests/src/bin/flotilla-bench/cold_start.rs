@@ -89,8 +89,9 @@ struct Figures {
     serve_winch: (Duration, f64),
 }
 
-/// A front node (`role=front`) and two that run apps (`role=run`).
-fn cluster(dir: &Path) -> Result<Cluster, String> {
+/// A front node (`role=front`), then two nodes of which the first `run_hosts` run apps
+/// (`role=run`) and the others are front nodes too.
+fn cluster(dir: &Path, run_hosts: usize) -> Result<Cluster, String> {
     tokio::task::block_in_place(|| {
         let mut cluster = Cluster::launch(Options {
             dir: Some(dir.to_path_buf()),
@@ -98,8 +99,13 @@ fn cluster(dir: &Path) -> Result<Cluster, String> {
             first_args: vec!["--label".into(), "role=front".into()],
             ..Options::default()
         })?;
-        for _ in 0..2 {
-            cluster.try_join(&["--label", "role=run"])?;
+        for i in 0..2 {
+            let role = if i < run_hosts {
+                "role=run"
+            } else {
+                "role=front"
+            };
+            cluster.try_join(&["--label", role])?;
         }
         Ok(cluster)
     })
@@ -108,13 +114,15 @@ fn cluster(dir: &Path) -> Result<Cluster, String> {
 async fn measure(
     toolchain: Toolchain,
     wasm: &Path,
+    run_hosts: usize,
     work_dir: &Path,
     seconds: u64,
 ) -> Result<Figures, String> {
     let bytes = std::fs::read(wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;
     let app = toolchain.name();
     let dir = tempfile::tempdir_in(work_dir).map_err(|e| e.to_string())?;
-    let mut cluster = cluster(dir.path())?;
+    let mut cluster = cluster(dir.path(), run_hosts)?;
+    let running = 1..=run_hosts;
     let http = authorized(&cluster.token())?;
     let addrs = cluster.addrs();
     let pids: Vec<u32> = cluster.nodes.iter().map(pid).collect::<Result<_, _>>()?;
@@ -164,10 +172,10 @@ async fn measure(
     .await?;
     let first_200 = started.elapsed();
     wait_until(
-        "the optimized tier on both hosts",
+        "the optimized tier on every running host",
         STEP_TIMEOUT,
         async || {
-            for addr in &addrs[1..] {
+            for addr in &addrs[running.clone()] {
                 if tier(&http, addr, app).await.as_deref() != Some("optimized") {
                     return false;
                 }
@@ -182,9 +190,9 @@ async fn measure(
         .zip(&cpu_before)
         .map(|(&p, before)| cpu_seconds(p).unwrap_or(0.0) - before)
         .collect();
-    let app_rss: Vec<f64> = pids[1..]
+    let app_rss: Vec<f64> = pids[running.clone()]
         .iter()
-        .zip(&idle_rss[1..])
+        .zip(&idle_rss[running.clone()])
         .map(|(&p, idle)| rss_mib(p).map_or(0.0, |r| r.0) - idle)
         .collect();
 
@@ -224,7 +232,7 @@ async fn measure(
         first_200,
         optimized_after,
         fourth_host,
-        compile_cpu: cpu[1..].to_vec(),
+        compile_cpu: cpu[running].to_vec(),
         front_cpu: cpu[0],
         app_rss,
         flotilla_rps,
@@ -252,20 +260,20 @@ pub async fn cold_start_bench(work_dir: &Path, seconds: u64) -> Result<(), Strin
     let mut rows = Vec::new();
     for toolchain in Toolchain::ALL {
         let wasm = toolchain.build().map_err(|e| e.to_string())?;
-        rows.push((
-            toolchain,
-            measure(toolchain, &wasm, work_dir, seconds).await?,
-        ));
+        for run_hosts in [1, 2] {
+            let figures = measure(toolchain, &wasm, run_hosts, work_dir, seconds).await?;
+            rows.push((toolchain, run_hosts, figures));
+        }
     }
     println!(
         "idle node (one node, no app): {idle_rss:.1} MiB resident, {idle_anon:.1} MiB anonymous\n"
     );
     println!("deploy → first 200 on 3 nodes (served through a node without a replica; upload included) against `wasmtime serve` spawn → first 200 on the same file\n");
-    println!("| component | size | Flotilla first 200 | optimized code on both hosts | 4th host serving | wasmtime serve first 200 (Cranelift / Winch) | ratio to Cranelift |");
-    println!("|---|---|---|---|---|---|---|");
-    for (toolchain, f) in &rows {
+    println!("| component | hosts running it (compiling at once on this machine) | size | Flotilla first 200 | optimized code on every running host | a further host serving | wasmtime serve first 200 (Cranelift / Winch) | ratio to Cranelift |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (toolchain, run_hosts, f) in &rows {
         println!(
-            "| {} | {:.1} MiB | {:.2} s | {:.2} s | {} | {:.2} s / {:.2} s | {:.2}x |",
+            "| {} | {run_hosts} | {:.1} MiB | {:.2} s | {:.2} s | {} | {:.2} s / {:.2} s | {:.2}x |",
             toolchain.name(),
             f.size_mib,
             f.first_200.as_secs_f64(),
@@ -278,9 +286,9 @@ pub async fn cold_start_bench(work_dir: &Path, seconds: u64) -> Result<(), Strin
         );
     }
     println!("\nCPU and memory per host, requests/s once warm (wrk, 1 connection, {seconds} s)\n");
-    println!("| component | compile CPU per running host | front host CPU | RSS per app per host | Flotilla req/s (optimized) | wasmtime serve req/s (Cranelift / Winch) | Flotilla to Cranelift |");
-    println!("|---|---|---|---|---|---|---|");
-    for (toolchain, f) in &rows {
+    println!("| component | hosts running it | compile CPU per running host | front host CPU | RSS per app per host | Flotilla req/s (optimized) | wasmtime serve req/s (Cranelift / Winch) | Flotilla to Cranelift |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (toolchain, run_hosts, f) in &rows {
         let list = |v: &[f64], unit: &str| {
             v.iter()
                 .map(|x| format!("{x:.1} {unit}"))
@@ -288,7 +296,7 @@ pub async fn cold_start_bench(work_dir: &Path, seconds: u64) -> Result<(), Strin
                 .join(", ")
         };
         println!(
-            "| {} | {} | {:.1} s | {} | {:.0} | {:.0} / {:.0} | {:.2}x |",
+            "| {} | {run_hosts} | {} | {:.1} s | {} | {:.0} | {:.0} / {:.0} | {:.2}x |",
             toolchain.name(),
             list(&f.compile_cpu, "s"),
             f.front_cpu,
