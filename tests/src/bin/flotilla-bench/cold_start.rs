@@ -87,6 +87,8 @@ struct Figures {
     flotilla_rps: f64,
     serve_cranelift: (Duration, f64),
     serve_winch: (Duration, f64),
+    /// Cranelift with a CPU deadline (epoch interruption), as Flotilla enforces one.
+    serve_deadline: (Duration, f64),
 }
 
 /// A front node (`role=front`), then two nodes of which the first `run_hosts` run apps
@@ -214,10 +216,19 @@ async fn measure(
 
     let wasmtime = wasmtime_cli()?;
     let mut serve = Vec::new();
-    for compiler in ["cranelift", "winch"] {
-        let option = format!("compiler={compiler}");
+    // No compile cache: each run compiles, as a first deploy does.
+    for (compiler, deadline) in [
+        ("cranelift", None),
+        ("winch", None),
+        ("cranelift", Some("-Wtimeout=5s")),
+    ] {
+        let option = format!("cache=n,compiler={compiler}");
         let spawned = Instant::now();
-        let (process, url) = wasmtime_serve(&wasmtime, wasm, &["-C", &option])?;
+        let (process, url) = {
+            let mut options = vec!["-C", &option];
+            options.extend(deadline);
+            wasmtime_serve(&wasmtime, wasm, &options)?
+        };
         wait_until("wasmtime serve's first 200", STEP_TIMEOUT, async || {
             answers(&http, &url, None).await
         })
@@ -238,6 +249,7 @@ async fn measure(
         flotilla_rps,
         serve_cranelift: serve[0],
         serve_winch: serve[1],
+        serve_deadline: serve[2],
     })
 }
 
@@ -286,7 +298,7 @@ pub async fn cold_start_bench(work_dir: &Path, seconds: u64) -> Result<(), Strin
         );
     }
     println!("\nCPU and memory per host, requests/s once warm (wrk, 1 connection, {seconds} s)\n");
-    println!("| component | hosts running it | compile CPU per running host | front host CPU | RSS per app per host | Flotilla req/s (optimized) | wasmtime serve req/s (Cranelift / Winch) | Flotilla to Cranelift |");
+    println!("| component | hosts running it | compile CPU per running host | front host CPU | RSS per app per host | Flotilla req/s (optimized) | wasmtime serve req/s (Cranelift / Winch / Cranelift with a 5 s deadline) | Flotilla to Cranelift / to Cranelift with a deadline |");
     println!("|---|---|---|---|---|---|---|---|");
     for (toolchain, run_hosts, f) in &rows {
         let list = |v: &[f64], unit: &str| {
@@ -296,7 +308,7 @@ pub async fn cold_start_bench(work_dir: &Path, seconds: u64) -> Result<(), Strin
                 .join(", ")
         };
         println!(
-            "| {} | {run_hosts} | {} | {:.1} s | {} | {:.0} | {:.0} / {:.0} | {:.2}x |",
+            "| {} | {run_hosts} | {} | {:.1} s | {} | {:.0} | {:.0} / {:.0} / {:.0} | {:.2}x / {:.2}x |",
             toolchain.name(),
             list(&f.compile_cpu, "s"),
             f.front_cpu,
@@ -304,7 +316,9 @@ pub async fn cold_start_bench(work_dir: &Path, seconds: u64) -> Result<(), Strin
             f.flotilla_rps,
             f.serve_cranelift.1,
             f.serve_winch.1,
+            f.serve_deadline.1,
             f.flotilla_rps / f.serve_cranelift.1,
+            f.flotilla_rps / f.serve_deadline.1,
         );
     }
     Ok(())
