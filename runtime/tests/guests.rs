@@ -166,14 +166,7 @@ fn quick_deadline() -> EngineConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_answer_as_written() {
     let base = serve(quick_deadline(), false).await;
-    assert_eq!(
-        get(&format!("{base}/hello")).await,
-        (200, "Hello from Flotilla!\n".to_string())
-    );
-    assert_eq!(
-        get(&format!("{base}/busy?ms=30")).await,
-        (200, "done\n".to_string())
-    );
+    hello_and_busy_answer(&base).await;
 
     let r = consensus::http_client::builder()
         .build()
@@ -204,7 +197,10 @@ async fn hostile_guests_on_baseline_code_fail_only_their_own_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_on_baseline_code_answer_as_on_optimized_code() {
-    let base = serve_on(quick_deadline(), Tier::Baseline).await;
+    hello_and_busy_answer(&serve_on(quick_deadline(), Tier::Baseline).await).await;
+}
+
+async fn hello_and_busy_answer(base: &str) {
     assert_eq!(
         get(&format!("{base}/hello")).await,
         (200, "Hello from Flotilla!\n".to_string())

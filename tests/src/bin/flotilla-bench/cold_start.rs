@@ -11,7 +11,7 @@ use flotilla_tests::harness::toolchains::Toolchain;
 use flotilla_tests::harness::{Cluster, Node, Options};
 
 use crate::serve::{wasmtime_serve, wrk};
-use crate::tools::{authorized, wait_until, wasmtime_cli};
+use crate::tools::{authorized, deploy, upload, wait_until, wasmtime_cli};
 
 /// What the benchmark's nodes log.
 const NODE_LOG_FILTER: &str = "warn";
@@ -140,32 +140,13 @@ async fn measure(
     // Deploy → first 200 through the front node, which runs no replica; the upload is part of
     // it, as in `flotilla app deploy`.
     let started = Instant::now();
-    let uploaded: wire::Uploaded = http
-        .post(format!("http://{}/v1/blobs", addrs[0]))
-        .body(bytes.clone())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let manifest = flotilla_tests::manifest_with_image(app, "v1", &uploaded.digest, REPLICAS)
+    let digest = upload(&http, &addrs[0], bytes.clone()).await?;
+    let manifest = flotilla_tests::manifest_with_image(app, "v1", &digest, REPLICAS)
         .replace(
             &format!("replicas: {REPLICAS}\n"),
             &format!("replicas: {REPLICAS}\n            spread:\n              - name: run\n                requirements:\n                  role: run\n"),
         );
-    let deployed = http
-        .post(format!("http://{}/v1/apps", addrs[0]))
-        .body(manifest)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !deployed.status().is_success() {
-        return Err(format!(
-            "deploy: {}",
-            deployed.text().await.unwrap_or_default()
-        ));
-    }
+    deploy(&http, &addrs[0], app, manifest).await?;
     let front = format!("http://{}/", addrs[0]);
     let host = format!("{app}.localhost");
     wait_until("the first 200", STEP_TIMEOUT, async || {

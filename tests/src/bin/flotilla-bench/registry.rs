@@ -75,18 +75,7 @@ async fn deploy_until_served(
     manifest: String,
     started: Instant,
 ) -> Result<Duration, String> {
-    let r = http
-        .post(format!("http://{deploy_to}/v1/apps"))
-        .body(manifest)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !r.status().is_success() {
-        return Err(format!(
-            "deploy {app}: {}",
-            r.text().await.unwrap_or_default()
-        ));
-    }
+    crate::tools::deploy(http, deploy_to, app, manifest).await?;
     wait_until("the first 200", FIRST_200_WITHIN, async || {
         http.get(format!("http://{serve_from}/"))
             .header("host", format!("{app}.localhost"))

@@ -119,30 +119,13 @@ async fn deploy_hello(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world/hello.wasm"),
     )
     .map_err(|e| format!("examples/hello-world/hello.wasm: {e}"))?;
-    let uploaded: wire::Uploaded = http
-        .post(format!("http://{upload_to}/v1/blobs"))
-        .body(hello)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let digest = crate::tools::upload(http, upload_to, hello).await?;
     let manifest = include_str!("../../../../examples/hello-world/wadm.yaml")
-        .replace("file://./hello.wasm", &uploaded.digest)
+        .replace("file://./hello.wasm", &digest)
         .replace("replicas: 100", &format!("replicas: {replicas}"))
         .replace("version: v0.0.1", &format!("version: {version}"))
         .replace("name: hello-world", &format!("name: {app}"));
-    let r = http
-        .post(format!("http://{deploy_to}/v1/apps"))
-        .body(manifest)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !r.status().is_success() {
-        return Err(format!("deploy: {}", r.text().await.unwrap_or_default()));
-    }
-    Ok(())
+    crate::tools::deploy(http, deploy_to, app, manifest).await
 }
 
 /// Runs the whole comparison and prints it.

@@ -133,3 +133,39 @@ pub fn wasmtime_cli() -> Result<PathBuf, String> {
         .map_err(|e| format!("{}: {e}", installed.display()))?;
     found(installed).ok_or_else(|| "wasmtime 48 not found after install".to_string())
 }
+
+/// Uploads `bytes` to the node at `addr`: their digest (`sha256:HEX`).
+pub async fn upload(http: &reqwest::Client, addr: &str, bytes: Vec<u8>) -> Result<String, String> {
+    let uploaded: wire::Uploaded = http
+        .post(format!("http://{addr}/v1/blobs"))
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(uploaded.digest)
+}
+
+/// Deploys `manifest` (of `app`) through the node at `addr`.
+pub async fn deploy(
+    http: &reqwest::Client,
+    addr: &str,
+    app: &str,
+    manifest: String,
+) -> Result<(), String> {
+    let r = http
+        .post(format!("http://{addr}/v1/apps"))
+        .body(manifest)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!(
+            "deploy {app}: {}",
+            r.text().await.unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
