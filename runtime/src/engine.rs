@@ -212,6 +212,9 @@ pub struct WasmEngine {
     /// Why components did not compile, by digest: compiling is deterministic, so a failed one is
     /// never compiled again by this process.
     failures: Mutex<BTreeMap<Digest, String>>,
+    /// Why components that serve on baseline code did not compile with the optimizing tier:
+    /// they keep serving on Winch's code, and are not compiled with Cranelift again.
+    optimize_failures: Mutex<BTreeMap<Digest, String>>,
     /// Components compiled (not loaded from the cache), of either tier.
     compilations: AtomicU64,
     /// Stores created for requests, i.e. instantiations (for metrics).
@@ -255,6 +258,7 @@ impl WasmEngine {
             base,
             config,
             failures: Mutex::default(),
+            optimize_failures: Mutex::default(),
             compilations: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
             alive: Arc::default(),
@@ -390,9 +394,22 @@ impl WasmEngine {
 
     /// Compiles `digest` with the optimizing tier (for a component that serves on the
     /// baseline's code meanwhile). Meant for a background thread.
+    /// A failure is remembered apart from [`Self::failed`]: the component still starts on
+    /// baseline code.
     pub fn compile_optimized(&self, digest: &Digest, bytes: &[u8]) -> Result<Component, String> {
-        let compiled = self.compile(digest, bytes);
-        self.remember(digest, compiled)
+        let known = self.optimize_failures.lock().expect("failures lock");
+        if let Some(reason) = known.get(digest).cloned() {
+            return Err(reason);
+        }
+        drop(known);
+        let compiled = self.compile(digest, bytes).map_err(|e| format!("{e:#}"));
+        if let Err(reason) = &compiled {
+            self.optimize_failures
+                .lock()
+                .expect("failures lock")
+                .insert(digest.clone(), reason.clone());
+        }
+        compiled
     }
 
     /// Which tier compiled `component`.

@@ -413,3 +413,21 @@ async fn a_log_flood_stays_under_the_cap_and_hello_keeps_answering() {
     assert!(dropped > 0 && kept > 0, "kept {kept}, dropped {dropped}");
     assert_eq!(logs.dropped_total(), dropped);
 }
+
+#[test]
+fn a_failed_optimizing_compile_is_not_retried_and_does_not_mark_the_component_failed() {
+    let engine = WasmEngine::new(EngineConfig::default()).unwrap();
+    let garbage = b"not wasm at all".to_vec();
+    let digest = Digest::of(&garbage);
+    let first = engine.compile_optimized(&digest, &garbage).unwrap_err();
+    let again = engine.compile_optimized(&digest, &garbage).unwrap_err();
+    assert_eq!(first, again);
+    assert_eq!(
+        engine.compilations(),
+        1,
+        "answered from memory the second time"
+    );
+    // What starts replicas (compile_first) keeps its own memory: a component serving on
+    // baseline code is not marked as one that does not compile.
+    assert_eq!(engine.failed(&digest), None);
+}
