@@ -473,6 +473,15 @@ mod tests {
         )
     }
 
+    /// A set whose blob store holds the hello component: the set and hello's digest.
+    fn set_with_hello(dir: &std::path::Path, baseline_tier: bool) -> (Arc<ReplicaSet>, Digest) {
+        let set = set(dir, baseline_tier);
+        let hello = test_components::Guest::Hello.build().unwrap();
+        let digest = Digest::of(&hello);
+        set.blobs.put(&hello, Some(&digest)).unwrap();
+        (set, digest)
+    }
+
     fn desired(digest: &Digest, replicas: u32) -> DesiredReplica {
         DesiredReplica {
             app: "a".into(),
@@ -497,10 +506,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_component_serves_on_baseline_code_then_is_upgraded_with_its_permits() {
         let dir = tempfile::tempdir().unwrap();
-        let set = set(dir.path(), true);
-        let hello = test_components::Guest::Hello.build().unwrap();
-        let digest = Digest::of(&hello);
-        set.blobs.put(&hello, Some(&digest)).unwrap();
+        let (set, digest) = set_with_hello(dir.path(), true);
         let started = set.start(&desired(&digest, 3), &Counted::default()).await;
         assert_eq!(started.unwrap().prepared.tier(), Tier::Baseline);
 
@@ -522,10 +528,7 @@ mod tests {
     #[tokio::test]
     async fn without_the_baseline_tier_a_component_starts_optimized() {
         let dir = tempfile::tempdir().unwrap();
-        let set = set(dir.path(), false);
-        let hello = test_components::Guest::Hello.build().unwrap();
-        let digest = Digest::of(&hello);
-        set.blobs.put(&hello, Some(&digest)).unwrap();
+        let (set, digest) = set_with_hello(dir.path(), false);
         set.reconcile(vec![desired(&digest, 1)], &Counted::default())
             .await;
         let replica = set.get("a", "web").unwrap();

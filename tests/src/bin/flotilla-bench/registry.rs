@@ -110,17 +110,9 @@ pub async fn registry_bench(work_dir: PathBuf, rounds: usize) -> Result<(), Stri
         // Baseline: upload to node 1, deploy by digest through node 2, request through node 3.
         let bytes = distinct_hello(&hello, 2 * round);
         let started = Instant::now();
-        let uploaded: wire::Uploaded = http
-            .post(format!("http://{}/v1/blobs", addrs[0]))
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let digest = crate::tools::upload(&http, &addrs[0], bytes).await?;
         let app = format!("uploaded-{round}");
-        let manifest = manifest_with_image(&app, "v1", &uploaded.digest, REPLICAS);
+        let manifest = manifest_with_image(&app, "v1", &digest, REPLICAS);
         by_upload
             .push(deploy_until_served(&http, &addrs[1], &addrs[2], &app, manifest, started).await?);
 
