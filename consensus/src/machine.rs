@@ -1,7 +1,9 @@
 //! The state machine every node runs: the replicated [`ClusterState`], the index of the last
 //! applied event, and the placements derived from it, kept current incrementally.
 
-use scheduler::{Placements, Placer};
+use std::collections::BTreeMap;
+
+use scheduler::{Placements, Placer, SpreadPlacement};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -59,6 +61,11 @@ impl StateMachine {
 
     pub fn placements(&self) -> &Placements {
         self.placer.placements()
+    }
+
+    /// How `app`'s serving version is placed spread by spread, by component.
+    pub fn spreads(&self, app: &str) -> Option<BTreeMap<String, Vec<SpreadPlacement>>> {
+        self.placer.spreads(app)
     }
 
     /// Applies the event with index `index` (events are numbered from 1, in log order; the

@@ -33,7 +33,7 @@ pub use digest::Digest;
 pub use image::ImageRef;
 pub use manifest::{Component, ComponentKind, Link, Manifest, Scaler, ScalerKind, Spread};
 pub use parse::{parse_manifest, Parsed, Rejected};
-pub use placement::{AppPlacement, ComponentPlacement, Placements, Status};
+pub use placement::{AppPlacement, ComponentPlacement, Placements, SpreadPlacement, Status};
 pub use placer::Placer;
 pub use state::{App, AppVersion, Host, HostId, State};
 

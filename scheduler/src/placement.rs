@@ -66,6 +66,29 @@ pub struct ComponentPlacement {
     pub hosts: BTreeMap<HostId, u32>,
 }
 
+/// How one spread of a component's scaler is placed: its share of the replicas and the hosts
+/// that got them. The spreads of a component add up to its [`ComponentPlacement`] (a
+/// daemonscaler's hosts count once however many spreads they meet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpreadPlacement {
+    /// The spread's name (`default` for a scaler without spreads).
+    pub name: String,
+    /// Its weight; `None` for a daemonscaler, which does not split.
+    pub weight: Option<u32>,
+    pub requirements: BTreeMap<String, String>,
+    /// Replicas the spread asks for: its share of a spreadscaler's replicas, or a
+    /// daemonscaler's replicas times its eligible hosts.
+    pub requested: u32,
+    /// Replicas per host in this spread; hosts with none are absent.
+    pub hosts: BTreeMap<HostId, u32>,
+}
+
+impl SpreadPlacement {
+    pub fn placed(&self) -> u32 {
+        self.hosts.values().sum()
+    }
+}
+
 impl ComponentPlacement {
     pub fn total(&self) -> u64 {
         self.hosts.values().map(|&n| u64::from(n)).sum()

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::manifest::{
     Component, ComponentKind, Scaler, ScalerKind, Spread, DEFAULT_SPREAD_WEIGHT,
 };
-use crate::placement::{AppPlacement, ComponentPlacement, Placements, Status};
+use crate::placement::{AppPlacement, ComponentPlacement, Placements, SpreadPlacement, Status};
 use crate::rank::{score, stable_hash};
 use crate::split::largest_remainder;
 use crate::state::{App, AppVersion, Host, HostId, State};
@@ -123,6 +123,85 @@ impl Placer {
 
     pub fn into_placements(self) -> Placements {
         self.placements
+    }
+
+    /// How each component of `app`'s serving version is placed spread by spread, by component
+    /// name (components without a scaler are absent); `None` for an unknown app. Read from
+    /// the plans the engine keeps, so it always agrees with [`Placer::placements`].
+    pub fn spreads(&self, app: &str) -> Option<BTreeMap<String, Vec<SpreadPlacement>>> {
+        let record = self.state.apps.get(app)?;
+        let placement = self.placements.apps.get(app)?;
+        let plan = self.plans.get(app)?;
+        let serving = [Some(&record.desired), record.fallback.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|v| placement.serving_version.as_deref() == Some(v.version.as_str()))
+            .unwrap_or(&record.desired);
+        let mut out = BTreeMap::new();
+        for component in &serving.manifest.components {
+            let (Some(scaler), Some(plan)) =
+                (&component.scaler, plan.components.get(&component.name))
+            else {
+                continue;
+            };
+            let spreads = effective_spreads(scaler);
+            let placed: Vec<SpreadPlacement> = match plan {
+                ComponentPlan::Fixed => spreads
+                    .into_iter()
+                    .map(|s| SpreadPlacement {
+                        weight: (scaler.kind == ScalerKind::Spread).then_some(s.weight),
+                        name: s.name,
+                        requirements: s.requirements,
+                        requested: 0,
+                        hosts: BTreeMap::new(),
+                    })
+                    .collect(),
+                ComponentPlan::Spread(plans) => spreads
+                    .into_iter()
+                    .zip(plans)
+                    .map(|(s, p)| SpreadPlacement {
+                        name: s.name,
+                        weight: Some(s.weight),
+                        requirements: s.requirements,
+                        requested: p.share,
+                        hosts: p
+                            .ranked
+                            .iter()
+                            .enumerate()
+                            .map(|(rank, &slot)| {
+                                (
+                                    self.hosts.ids[slot as usize].clone(),
+                                    count(p.share, p.ranked.len(), rank),
+                                )
+                            })
+                            .filter(|&(_, n)| n > 0)
+                            .collect(),
+                    })
+                    .collect(),
+                ComponentPlan::Daemon { replicas, .. } => spreads
+                    .into_iter()
+                    .map(|s| {
+                        let hosts: BTreeMap<HostId, u32> = self
+                            .state
+                            .hosts
+                            .iter()
+                            .filter(|(_, h)| eligible(h, &s.requirements))
+                            .filter(|_| *replicas > 0)
+                            .map(|(id, _)| (id.clone(), *replicas))
+                            .collect();
+                        SpreadPlacement {
+                            name: s.name,
+                            weight: None,
+                            requirements: s.requirements,
+                            requested: replicas.saturating_mul(hosts.len() as u32),
+                            hosts,
+                        }
+                    })
+                    .collect(),
+            };
+            out.insert(component.name.clone(), placed);
+        }
+        Some(out)
     }
 
     /// Adds a host or changes its labels or liveness, and updates the placements.

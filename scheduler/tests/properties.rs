@@ -206,6 +206,47 @@ proptest! {
         }
     }
 
+    /// The per-spread breakdown adds up to the component's placement: a spreadscaler's spreads
+    /// sum per host to it and each asks for its largest-remainder share; a daemonscaler's
+    /// spreads cover exactly its hosts; every host of a spread meets that spread.
+    #[test]
+    fn spreads_add_up_to_placements(state in arb_state(24)) {
+        let placer = Placer::new(state.clone());
+        for (name, ap) in &placer.placements().apps {
+            let spreads = placer.spreads(name).unwrap();
+            let Some(version) = ap.serving_version.as_deref() else {
+                prop_assert!(spreads.values().flatten().all(|s| s.hosts.is_empty()));
+                continue;
+            };
+            let v = serving(&state, name, version);
+            for c in &v.manifest.components {
+                let cp = &ap.components[&c.name];
+                let scaler = c.scaler.as_ref().unwrap();
+                let parts = &spreads[&c.name];
+                prop_assert_eq!(parts.len(), spreads_of(c).len());
+                let mut per_host: BTreeMap<String, u32> = BTreeMap::new();
+                for (part, s) in parts.iter().zip(spreads_of(c)) {
+                    prop_assert_eq!(&part.name, &s.name);
+                    for host in part.hosts.keys() {
+                        prop_assert!(eligible(&state.hosts[host], &s), "{host} in spread {}", s.name);
+                    }
+                    for (host, n) in &part.hosts {
+                        let e = per_host.entry(host.clone()).or_default();
+                        *e = match scaler.kind { ScalerKind::Spread => *e + n, ScalerKind::Daemon => *n };
+                    }
+                }
+                prop_assert_eq!(&per_host, &cp.hosts);
+                if scaler.kind == ScalerKind::Spread && cp.status == Status::Deployed {
+                    let weights: Vec<u32> = spreads_of(c).iter().map(|s| s.weight).collect();
+                    let shares = largest_remainder(scaler.replicas, &weights);
+                    let requested: Vec<u32> = parts.iter().map(|p| p.requested).collect();
+                    prop_assert_eq!(requested, shares);
+                    prop_assert!(parts.iter().all(|p| p.placed() == p.requested));
+                }
+            }
+        }
+    }
+
     /// With disjoint spreads (one zone each), every spread gets exactly its largest-remainder
     /// share, and inside a spread the counts differ by at most one.
     #[test]
@@ -341,6 +382,17 @@ fn check_incremental(state: State, ops: Vec<(usize, Host, u8)>) -> Result<(), Te
             op,
             id
         );
+        let full = Placer::new(placer.state().clone());
+        for app in placer.state().apps.keys() {
+            prop_assert_eq!(
+                placer.spreads(app),
+                full.spreads(app),
+                "spreads of {} after {:?} of {}",
+                app,
+                op,
+                id
+            );
+        }
     }
     Ok(())
 }

@@ -287,6 +287,11 @@ fn openapi_lists_every_route() {
         .collect();
     listed.sort();
     let mut expected = vec![
+        "GET /",
+        "GET /ui",
+        "GET /ui/",
+        "GET /ui/{file}",
+        "GET /v1/cluster/nodes",
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",
@@ -340,6 +345,7 @@ fn openapi_lists_every_route() {
             .replace("{version}", "v1")
             .replace("{name}", "some-secret")
             .replace("{host}", "some-host")
+            .replace("{file}", "app.js")
             .replace("{digest}", &"0".repeat(64));
         let r = client()
             .request(method.parse().unwrap(), format!("http://{}{path}", n.addr))

@@ -198,6 +198,7 @@ fn dry_run(node: &SharedHost, event: &Event, app: &str, version: &str) -> wire::
     let (mut scratch, next) = node
         .log
         .read(|m| (StateMachine::from_snapshot(m.snapshot()), m.applied() + 1));
+    let uploads = node.log.read(|m| file_images(m.state(), event));
     let outcome = scratch.apply(next, event);
     wire::DryRun {
         dry_run: true,
@@ -210,7 +211,43 @@ fn dry_run(node: &SharedHost, event: &Event, app: &str, version: &str) -> wire::
         },
         placement: scratch.placements().apps.get(app).cloned(),
         warnings: Vec::new(),
+        uploads,
     }
+}
+
+/// The components of a deploy whose `file://` image has no pinned digest yet, each with the
+/// digest the app's latest deployment of the same component and path pinned, if any.
+fn file_images(state: &consensus::ClusterState, event: &Event) -> Vec<wire::FileImage> {
+    let Event::AppDeployed {
+        app,
+        manifest,
+        digests,
+        ..
+    } = event
+    else {
+        return Vec::new();
+    };
+    let record = state.apps.get(app);
+    manifest
+        .components
+        .iter()
+        .filter(|c| !digests.contains_key(&c.name))
+        .filter_map(|c| match &c.image {
+            Some(image @ scheduler::ImageRef::File(path)) => Some((c, image, path)),
+            _ => None,
+        })
+        .map(|(c, image, path)| wire::FileImage {
+            component: c.name.clone(),
+            path: path.clone(),
+            previous: record.and_then(|r| {
+                r.history.iter().rev().find_map(|d| {
+                    let v = r.versions.get(&d.version)?;
+                    let same = v.manifest.component(&c.name)?.image.as_ref() == Some(image);
+                    same.then(|| v.digests.get(&c.name).cloned()).flatten()
+                })
+            }),
+        })
+        .collect()
 }
 
 pub async fn deploy(
@@ -569,6 +606,7 @@ pub async fn status(
             undeployed: record.undeployed,
             history: record.history.clone(),
             placement: placement.clone(),
+            spreads: m.spreads(&app).unwrap_or_default(),
             runtime: BTreeMap::new(),
             runtime_failures: Vec::new(),
             config: effective_config(&record.versions[&record.desired].manifest),

@@ -114,6 +114,11 @@ pub async fn openapi() -> Json<Value> {
 }
 
 pub async fn cluster(State(node): State<SharedHost>) -> Response {
+    Json(cluster_status(&node)).into_response()
+}
+
+/// This node's view of the cluster (`GET /v1/cluster`).
+fn cluster_status(node: &SharedHost) -> wire::ClusterStatus {
     let metrics = node.log.raft_metrics();
     let membership = metrics.membership_config.membership().clone();
     let (applied, hash) = {
@@ -122,7 +127,7 @@ pub async fn cluster(State(node): State<SharedHost>) -> Response {
     };
     let leader_addr = node.log.leader().map(|(_, a)| a);
     let members = voters::members(&node.log).unwrap_or_default();
-    Json(wire::ClusterStatus {
+    wire::ClusterStatus {
         node_id: node.log.node_id(),
         host: node.log.host().to_string(),
         state: format!("{:?}", metrics.state),
@@ -156,8 +161,71 @@ pub async fn cluster(State(node): State<SharedHost>) -> Response {
             .collect(),
         next_promotion: voters::next_learner(&members),
         warnings: voters::single_zone_warning(&members).into_iter().collect(),
+    }
+}
+
+/// Every member's own view (role, term, applied index, state hash), asked of each at once;
+/// a member that does not answer within [`REPORT_WITHIN`] is listed with the reason.
+pub async fn nodes(State(node): State<SharedHost>) -> Response {
+    let here = cluster_status(&node);
+    let voters: std::collections::BTreeSet<u64> = here.voters.iter().copied().collect();
+    let asks = here.nodes.iter().map(|(id, addr)| {
+        let id: u64 = id.parse().unwrap_or_default();
+        let (client, addr, voter) = (
+            node.log.client().clone(),
+            addr.clone(),
+            voters.contains(&id),
+        );
+        let own = (id == here.node_id).then(|| wire::NodeRaft::from(&here));
+        async move {
+            let answer = match own {
+                Some(view) => Ok(view),
+                None => ask_cluster_status(&client, &addr).await,
+            };
+            let (view, error) = match answer {
+                Ok(view) => (Some(view), None),
+                Err(e) => (None, Some(e)),
+            };
+            wire::NodeView {
+                node_id: id,
+                addr,
+                voter,
+                view,
+                error,
+            }
+        }
+    });
+    let nodes = consensus::node::join_all(asks).await;
+    Json(wire::ClusterNodes {
+        node_id: here.node_id,
+        nodes,
     })
     .into_response()
+}
+
+async fn ask_cluster_status(
+    client: &reqwest::Client,
+    addr: &str,
+) -> Result<wire::NodeRaft, String> {
+    let response = client
+        .get(format!("http://{addr}/v1/cluster"))
+        .timeout(REPORT_WITHIN)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                "no answer in time".to_string()
+            } else {
+                "unreachable".to_string()
+            }
+        })?;
+    let status: wire::ClusterStatus = response
+        .error_for_status()
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(wire::NodeRaft::from(&status))
 }
 
 pub async fn state(State(node): State<SharedHost>, Query(q): Query<StateQuery>) -> Response {

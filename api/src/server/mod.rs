@@ -15,6 +15,7 @@ mod logs;
 mod raft;
 mod secrets;
 pub mod table;
+mod ui;
 
 use std::net::SocketAddr;
 

@@ -4,7 +4,7 @@
 use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
-use super::{apps, blobs, cluster, hosts, leave, logs, raft, secrets};
+use super::{apps, blobs, cluster, hosts, leave, logs, raft, secrets, ui};
 use crate::up::SharedHost;
 
 /// Who may call a route.
@@ -79,6 +79,12 @@ macro_rules! route {
 /// Every route, with its handler.
 pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
     vec![
+        route!(get "/", Open, "Redirects a browser to the dashboard (a request whose Host is an app's goes to the app instead).", ui::root,
+            responses: &[(307, "to /ui/")]),
+        route!(get "/ui", Open, "The dashboard: hosts by zone, apps, spreads, deploys, the event timeline; live.", ui::index),
+        route!(get "/ui/", Open, "The dashboard (as /ui).", ui::index),
+        route!(get "/ui/{file}", Open, "The dashboard's script, style sheet and icon.", ui::asset,
+            responses: &[(200, "the file"), (404, "no such file")]),
         route!(get "/healthz", Open, "The process is up and serving HTTP.", cluster::healthz),
         route!(get "/readyz", Open,
             "The node is part of a cluster with a leader, its host is recorded and its token file is current (503 otherwise, with the reasons).",
@@ -86,6 +92,7 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(get "/metrics", Open, "Prometheus text: deploys, commit latency, requests and errors per app, instantiations, permits in use, Raft term, leader and applied index.", cluster::metrics),
         route!(get "/openapi.json", Open, "This document.", cluster::openapi),
         route!(get "/v1/cluster", Open, "This node's view of the cluster: Raft role, term, leader, indices, state hash, members.", cluster::cluster),
+        route!(get "/v1/cluster/nodes", Open, "Every member's own view (role, term, applied index, state hash), asked of each at once: nodes at the same applied index must have the same state hash.", cluster::nodes),
         route!(get "/v1/state", Open, "The replicated state and its placements, linearizable by default, or replayed from the audit log at an event index.", cluster::state,
             query: &[("at", "replay the audit log up to this event index"), ("stale", "true: answer from this node's state without asking the leader")]),
         route!(get "/v1/events", Open, "Events of the audit log from an index, as a JSON array.", cluster::events,

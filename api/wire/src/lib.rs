@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use consensus::{ClusterState, Deployment};
-use scheduler::{AppPlacement, Diagnostic, Digest, Placements, Status};
+use scheduler::{AppPlacement, Diagnostic, Digest, Placements, SpreadPlacement, Status};
 use serde::{Deserialize, Serialize};
 
 /// Every error answer: a stable code for scripts, a message for people, and the diagnostics
@@ -87,6 +87,53 @@ pub struct MemberStatus {
 impl ClusterStatus {
     pub fn is_leader(&self) -> bool {
         self.state == "Leader"
+    }
+}
+
+/// `GET /v1/cluster/nodes`: every member's own view, as it answered (or why it did not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNodes {
+    /// The node that asked.
+    pub node_id: u64,
+    pub nodes: Vec<NodeView>,
+}
+
+/// One member's answer to `GET /v1/cluster`, reduced to what nodes compare.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub node_id: u64,
+    pub addr: String,
+    pub voter: bool,
+    /// What it answered; `None` when it did not answer in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<NodeRaft>,
+    /// Why it did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A node's Raft role and how far it has applied the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRaft {
+    pub host: String,
+    /// `Leader`, `Follower`, `Candidate` or `Learner`.
+    pub state: String,
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    pub applied_index: u64,
+    pub state_hash: String,
+}
+
+impl From<&ClusterStatus> for NodeRaft {
+    fn from(c: &ClusterStatus) -> Self {
+        NodeRaft {
+            host: c.host.clone(),
+            state: c.state.clone(),
+            term: c.term,
+            leader_id: c.leader_id,
+            applied_index: c.applied_index,
+            state_hash: c.state_hash.clone(),
+        }
     }
 }
 
@@ -209,6 +256,22 @@ pub struct DryRun {
     pub placement: Option<AppPlacement>,
     #[serde(default)]
     pub warnings: Vec<Diagnostic>,
+    /// Components whose image is a `file://` path: their bytes must be uploaded
+    /// (`POST /v1/blobs`) and their digest pinned (`?pin=`) before the deploy can run them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<FileImage>,
+}
+
+/// A component whose image is a file on the deploying machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileImage {
+    pub component: String,
+    /// The path the manifest gives (after `file://`).
+    pub path: String,
+    /// The digest the app's latest version that has this component with the same image
+    /// deployed, if any: pinning it deploys the same bytes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Digest>,
 }
 
 /// `GET /v1/apps/APP`: status, placement, and what each host runs of it.
@@ -222,6 +285,10 @@ pub struct AppStatus {
     pub undeployed: bool,
     pub history: Vec<Deployment>,
     pub placement: AppPlacement,
+    /// How each component of the serving version is placed spread by spread: weight,
+    /// requirements, replicas asked for and the hosts that got them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spreads: BTreeMap<String, Vec<SpreadPlacement>>,
     /// By host: its replicas of this app that run and that failed.
     pub runtime: BTreeMap<String, HostReplicas>,
     /// `host H: COMPONENT: REASON` for every replica that could not start.

@@ -3,6 +3,7 @@
 //! restarted and stopped, and real HTTP to them. The multi-process tests, `jepsen-like` and
 //! the benchmarks all use it.
 
+pub mod browser;
 mod cluster;
 mod http;
 mod ports;
