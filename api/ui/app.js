@@ -290,7 +290,8 @@ const overview = {
   draw() {
     if (!this.data) return;
     const { inventory, apps, nodes } = this.data;
-    redraw(this.regions.raft, nodes, () => drawRaft(this.regions.raft, nodes));
+    const names = hostsByAddr(inventory);
+    redraw(this.regions.raft, [nodes, [...names]], () => drawRaft(this.regions.raft, nodes, names));
     // Group-by choices: every label key any host has.
     const keys = [...new Set(inventory.hosts.flatMap((h) => Object.keys(h.labels)))].sort();
     if (!keys.includes(this.groupBy) && this.groupBy !== "") keys.unshift(this.groupBy);
@@ -299,22 +300,33 @@ const overview = {
       replace(this.select, options);
     }
     this.select.value = this.groupBy;
-    const roles = [...rolesByHost(nodes)];
-    redraw(this.regions.hosts, [inventory.hosts, roles, this.groupBy], () => drawHosts(this.regions.hosts, inventory, nodes, this.groupBy));
+    const roles = rolesByHost(nodes, names);
+    redraw(this.regions.hosts, [inventory.hosts, [...roles], this.groupBy], () => drawHosts(this.regions.hosts, inventory, roles, this.groupBy));
     redraw(this.regions.apps, [apps.apps, inventory.hosts], () => drawApps(this.regions.apps, apps, inventory));
   },
 };
 
+/** Host names by API address (a node that does not answer is named by its host record). */
+function hostsByAddr(inventory) {
+  return new Map(inventory.hosts.filter((h) => h.api).map((h) => [h.api, h.host]));
+}
+
+/** The host a member of the Raft cluster runs as. Node ids are never shown: they are random
+ * 64-bit numbers, which JavaScript cannot hold exactly. */
+function nodeName(n, names) {
+  return n.view ? n.view.host : names.get(n.addr) || n.addr;
+}
+
 /** Role of each host by name, from every node's own answer: Leader, Follower, Learner, … */
-function rolesByHost(nodes) {
+function rolesByHost(nodes, names) {
   const roles = new Map();
   for (const n of nodes.nodes) {
-    if (n.view) roles.set(n.view.host, { role: n.view.state, voter: n.voter });
+    roles.set(nodeName(n, names), { role: n.view ? n.view.state : "unreachable", voter: n.voter });
   }
   return roles;
 }
 
-function drawRaft(region, nodes) {
+function drawRaft(region, nodes, names) {
   const views = nodes.nodes.filter((n) => n.view);
   const leader = views.find((n) => n.view.state === "Leader");
   // Hash agreement: nodes at the same applied index must have the same state hash.
@@ -342,8 +354,8 @@ function drawRaft(region, nodes) {
     h("div", { class: "table-wrap" },
       h("table", { id: "raft-nodes" },
         h("thead", {}, h("tr", {}, ["Host", "Role", "Vote", "Term", "Applied", "State hash", "Address"].map((t) => h("th", { scope: "col" }, t)))),
-        h("tbody", {}, nodes.nodes.map((n) => h("tr", {},
-          h("td", {}, n.view ? n.view.host : `node ${n.node_id}`),
+        h("tbody", {}, [...nodes.nodes].sort((a, b) => nodeName(a, names).localeCompare(nodeName(b, names))).map((n) => h("tr", {},
+          h("td", {}, nodeName(n, names)),
           h("td", {}, n.view ? badge(n.view.state) : badge("unreachable")),
           h("td", {}, n.voter ? "voter" : "learner"),
           h("td", { class: "num" }, n.view ? n.view.term : ""),
@@ -352,8 +364,7 @@ function drawRaft(region, nodes) {
           h("td", { class: "mono" }, n.addr)))))));
 }
 
-function drawHosts(region, inventory, nodes, groupBy) {
-  const roles = rolesByHost(nodes);
+function drawHosts(region, inventory, roles, groupBy) {
   const groups = new Map();
   for (const host of inventory.hosts) {
     const key = groupBy ? (host.labels[groupBy] !== undefined ? `${groupBy}=${host.labels[groupBy]}` : `no ${groupBy}`) : "all hosts";
@@ -372,12 +383,13 @@ function drawHosts(region, inventory, nodes, groupBy) {
 
 function hostCard(host, role, most) {
   const total = host.components.reduce((n, c) => n + c.replicas, 0);
-  const roleText = role ? (role.role === "Leader" ? "leader" : role.voter ? "voter" : "learner") : "not answering";
-  return h("article", { class: `host ${host.state}`, "data-host": host.host, "data-replicas": total, "aria-label": `host ${host.host}` },
+  const answering = role && role.role !== "unreachable";
+  const roleText = !role ? "not a member" : !answering ? "not answering" : role.role === "Leader" ? "leader" : role.voter ? "voter" : "learner";
+  return h("article", { class: "host", "data-state": host.state, "data-host": host.host, "data-replicas": total, "aria-label": `host ${host.host}` },
     h("header", {},
       h("span", { class: "name" }, host.host),
       badge(host.state),
-      h("span", { class: `badge ${role ? role.role : "unreachable"}`, "data-role": roleText }, roleText)),
+      h("span", { class: `badge ${answering ? role.role : "unreachable"}`, "data-role": roleText }, roleText)),
     h("div", {}, chips(host.labels)),
     h("div", { class: "muted mono" }, host.api || ""),
     h("div", { class: "bar", role: "img", "aria-label": `${total} replicas` },
@@ -832,6 +844,13 @@ const eventsPage = {
     if (this.unlisten) this.unlisten();
   },
 
+  /** Another event chosen: the list stays as it is (and where it was scrolled to). */
+  update(params) {
+    this.selected = params[0] ? Number(params[0]) : null;
+    for (const li of this.list.children) li.setAttribute("aria-selected", Number(li.dataset.index) === this.selected ? "true" : "false");
+    if (this.selected) this.show(this.selected);
+  },
+
   refresh() {},
 
   matches(record) {
@@ -978,7 +997,7 @@ const ui = {
   showLive() {
     const el = document.getElementById("live");
     el.textContent = feed.connected ? "live" : "reconnecting…";
-    el.className = `live ${feed.connected ? "ok" : "down"}`;
+    el.className = `feed-state ${feed.connected ? "ok" : "down"}`;
   },
 
   route() {
@@ -986,6 +1005,11 @@ const ui = {
     for (const [pattern, view, nav] of routes) {
       const m = pattern.exec(hash);
       if (!m) continue;
+      const params = m.slice(1).filter((x) => x !== undefined).map(decodeURIComponent);
+      if (this.view === view && view.update) {
+        view.update(params);
+        return;
+      }
       if (this.view && this.view.leave) this.view.leave();
       this.view = view;
       for (const a of document.querySelectorAll("[data-nav]")) {
@@ -993,7 +1017,7 @@ const ui = {
         else a.removeAttribute("aria-current");
       }
       const main = document.getElementById("main");
-      view.render(main, m.slice(1).filter((x) => x !== undefined).map(decodeURIComponent));
+      view.render(main, params);
       this.refresh();
       return;
     }

@@ -309,7 +309,7 @@ fn the_dashboard_follows_the_walkthrough_live() {
         "the killed host to show as lost",
         &format!(
             "const card = document.querySelector(`article.host[data-host='{west_host}']`);
-             return card && card.classList.contains('lost') || null;"
+             return card && card.dataset.state === 'lost' || null;"
         ),
     )
     .unwrap();
