@@ -305,3 +305,89 @@ fn hello_world_examples_place_as_the_walkthrough_says() {
         BTreeMap::from([("east".to_string(), 80), ("west".to_string(), 20)])
     );
 }
+
+/// The breakdown the dashboard shows: the walkthrough's 80/20 with two east hosts, each
+/// spread's share, requirement and hosts; a daemonscaler's spreads; and a version that
+/// cannot be placed, shown by its fallback's spreads.
+#[test]
+fn placement_by_spread() {
+    let hosts = [
+        ("e1", host(&[("zone", "us-east-1")])),
+        ("e2", host(&[("zone", "us-east-1")])),
+        ("w1", host(&[("zone", "us-west-1")])),
+    ];
+    let spreads = vec![
+        spread("eastcoast", &[("zone", "us-east-1")], 80),
+        spread("westcoast", &[("zone", "us-west-1")], 20),
+    ];
+    let s = one_component(&hosts, ScalerKind::Spread, 100, spreads.clone());
+    let placer = scheduler::Placer::new(s);
+    let by_spread = &placer.spreads("app").unwrap()["c"];
+    let summary: Vec<(&str, Option<u32>, u32, BTreeMap<String, u32>)> = by_spread
+        .iter()
+        .map(|p| (p.name.as_str(), p.weight, p.requested, p.hosts.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "eastcoast",
+                Some(80),
+                80,
+                BTreeMap::from([("e1".into(), 40), ("e2".into(), 40)])
+            ),
+            (
+                "westcoast",
+                Some(20),
+                20,
+                BTreeMap::from([("w1".into(), 20)])
+            ),
+        ]
+    );
+    assert_eq!(by_spread[0].requirements, labels(&[("zone", "us-east-1")]));
+    assert!(placer.spreads("nope").is_none());
+
+    let s = one_component(
+        &hosts,
+        ScalerKind::Daemon,
+        2,
+        vec![spread("east", &[("zone", "us-east-1")], 100)],
+    );
+    let daemon = &scheduler::Placer::new(s).spreads("app").unwrap()["c"][0];
+    assert_eq!(
+        (daemon.weight, daemon.requested, daemon.placed()),
+        (None, 4, 4)
+    );
+
+    // v2 needs a zone no host has: v1 keeps serving, and its spreads are what is shown.
+    let mut app = deployed(
+        "app",
+        "v2",
+        vec![component(
+            "c",
+            ScalerKind::Spread,
+            10,
+            vec![spread("north", &[("zone", "north")], 100)],
+        )],
+    );
+    app.fallback = Some(AppVersion {
+        version: "v1".into(),
+        manifest: manifest(
+            "app",
+            "v1",
+            vec![component("c", ScalerKind::Spread, 3, Vec::new())],
+        ),
+    });
+    let placer = scheduler::Placer::new(state(&hosts, vec![("app", app)]));
+    assert_eq!(placer.placements().apps["app"].status, Status::Failed);
+    let shown = &placer.spreads("app").unwrap()["c"];
+    assert_eq!(shown.len(), 1);
+    assert_eq!(
+        (
+            shown[0].name.as_str(),
+            shown[0].requested,
+            shown[0].placed()
+        ),
+        ("default", 3, 3)
+    );
+}

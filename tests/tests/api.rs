@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use flotilla_tests::{client, manifest, manifest_with_image, wait_for, Cluster, Node};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Events in the audit log and the last Raft log index: neither may move on bad input.
 fn log_position(n: &Node) -> (usize, u64) {
@@ -486,4 +486,120 @@ fn dry_run_events_stream_and_metrics() {
         .parse()
         .unwrap();
     assert!(instantiations >= 1, "{metrics}");
+}
+
+/// What the dashboard reads besides the CLI's routes: every member's own view, the uploads a
+/// `file://` manifest needs (with the digest deployed before), placement by spread, and the
+/// page itself behind `/` with its security headers.
+#[test]
+fn dashboard_routes() {
+    let mut c = Cluster::start(&[]);
+    c.join(&[]);
+    let n = &c.nodes[1];
+    let hello = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/hello-world/hello.wasm"
+    ))
+    .unwrap();
+    let dry_run = |manifest: &str| -> Value {
+        let r = client()
+            .post(format!("http://{}/v1/apps?dry_run=true", n.addr))
+            .bearer_auth(n.token())
+            .body(manifest.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().unwrap()
+    };
+
+    // A file:// image with nothing deployed before: it must be uploaded.
+    let v1 = manifest("shop", "v1", 3);
+    let dry = dry_run(&v1);
+    assert_eq!(
+        dry["uploads"],
+        json!([{ "component": "web", "path": "./web.wasm" }])
+    );
+    let digest = n.upload(&hello);
+    let r = client()
+        .post(format!("http://{}/v1/apps?pin=web:{digest}", n.addr))
+        .bearer_auth(n.token())
+        .body(v1)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
+    // The next version with the same path offers the digest deployed before.
+    let dry = dry_run(&manifest("shop", "v2", 4));
+    assert_eq!(
+        dry["uploads"][0]["previous"],
+        json!(digest.trim_start_matches("sha256:"))
+    );
+
+    // Placement by spread: a scaler without spreads places over every host.
+    let status = n.get("/v1/apps/shop").unwrap();
+    let spreads = status["spreads"]["web"].as_array().unwrap();
+    assert_eq!(spreads.len(), 1, "{status}");
+    assert_eq!(spreads[0]["name"], "default");
+    assert_eq!(spreads[0]["requested"], 3);
+    assert_eq!(
+        spreads[0]["hosts"],
+        status["placement"]["components"]["web"]["hosts"]
+    );
+
+    // Every member answers for itself; at the same applied index, the same hash.
+    let (index, hash) = c.converged(&[0, 1], 1);
+    let nodes = wait_for(
+        "both members at the same index",
+        Duration::from_secs(30),
+        || {
+            let nodes = n.get("/v1/cluster/nodes")?;
+            let views: Vec<&Value> = nodes["nodes"]
+                .as_array()?
+                .iter()
+                .map(|v| &v["view"])
+                .collect();
+            (views.len() == 2 && views.iter().all(|v| v["applied_index"] == index)).then_some(nodes)
+        },
+    );
+    for node in nodes["nodes"].as_array().unwrap() {
+        assert_eq!(node["view"]["state_hash"], json!(hash), "{nodes}");
+    }
+    let hosts: std::collections::BTreeSet<String> = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["view"]["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hosts, c.host_names().into_iter().collect());
+
+    // `/` sends a browser to the page, which may load only its own files.
+    let no_redirects = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects
+        .get(format!("http://{}/", n.addr))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 307);
+    assert_eq!(r.headers()["location"], "/ui/");
+    let page = client()
+        .get(format!("http://{}/ui/", n.addr))
+        .send()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(page.text().unwrap().contains("/ui/app.js"));
+    // An app's Host still reaches the app, not the page.
+    wait_for("shop to serve", Duration::from_secs(30), || {
+        (n.request_app("shop", "/").0 == 200).then_some(())
+    });
+    let missing = client()
+        .get(format!("http://{}/ui/nothing.js", n.addr))
+        .send()
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
 }
