@@ -706,6 +706,7 @@ const deployPage = {
     } catch (e) {
       this.showError(e);
     }
+    this.result.scrollIntoView({ block: "nearest" });
   },
 
   showError(e) {
@@ -997,7 +998,7 @@ const ui = {
   showLive() {
     const el = document.getElementById("live");
     el.textContent = feed.connected ? "live" : "reconnecting…";
-    el.className = `feed-state ${feed.connected ? "ok" : "down"}`;
+    el.className = `feed-state ${feed.connected ? "up" : "down"}`;
   },
 
   route() {
