@@ -13,10 +13,14 @@ const SAMPLE_EVERY_MS = 3000;
 const TRAFFIC_WINDOW_MS = 5 * 60 * 1000;
 /** Wait after an event before re-reading, so a burst of events costs one read. */
 const EVENT_SETTLE_MS = 150;
-/** Longest wait before the event stream is opened again after it broke. */
+/** First and longest wait before the event stream is opened again after it broke (the wait
+ * doubles in between). */
+const RECONNECT_FIRST_MS = 250;
 const RECONNECT_MAX_MS = 5000;
-/** Events the timeline starts with (the newest ones). */
+/** Events the timeline starts with (the newest ones), and the most a tab keeps in memory
+ * however long it stays open (the oldest go first). */
 const TIMELINE_START = 1000;
+const TIMELINE_KEEP = 5000;
 /** Most log lines the app page shows. */
 const LOG_LINES = 200;
 const TOKEN_KEY = "flotilla-token";
@@ -142,9 +146,38 @@ async function api(path, options) {
   return body;
 }
 
+/** Reads a server-sent event stream from `path` (through fetch, so that the token travels as
+ * a header, which EventSource cannot send) and calls `onData` with each event's parsed JSON
+ * data; `onOpen` once the stream is accepted. Answers when the stream ends; throws when it
+ * breaks or is refused. */
+async function readEvents(path, onData, options) {
+  const opts = options || {};
+  const response = await fetch(path, {
+    headers: authHeaders({ Accept: "text/event-stream" }),
+    cache: "no-store",
+    signal: opts.signal,
+  });
+  if (!response.ok || !response.body) throw new Error(`${path}: HTTP ${response.status}`);
+  if (opts.onOpen) opts.onOpen();
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n/g, "\n");
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const frame = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const data = frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+      if (data) onData(JSON.parse(data)); // frames without data are keep-alive comments
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------
-// The event feed: server-sent events read through fetch (so that the token can be sent as a
-// header), parsed frame by frame, reconnecting from the next index after any break.
+// The event feed: the audit log's event stream, opened again from the next index after any
+// break.
 
 const feed = {
   next: 1,
@@ -157,11 +190,11 @@ const feed = {
     if (this.started) return;
     this.started = true;
     this.next = Math.max(1, from);
-    let wait = 250;
+    let wait = RECONNECT_FIRST_MS;
     for (;;) {
       try {
         await this.follow();
-        wait = 250;
+        wait = RECONNECT_FIRST_MS;
       } catch (e) {
         // Broken: show it, then open the stream again from the next index.
       }
@@ -171,35 +204,17 @@ const feed = {
     }
   },
 
-  async follow() {
-    const response = await fetch(`/v1/events/stream?from=${this.next}`, {
-      headers: authHeaders({ Accept: "text/event-stream" }),
-      cache: "no-store",
+  follow() {
+    return readEvents(`/v1/events/stream?from=${this.next}`, (record) => this.add(record), {
+      onOpen: () => this.setConnected(true),
     });
-    if (!response.ok || !response.body) throw new Error(`event stream: HTTP ${response.status}`);
-    this.setConnected(true);
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value.replace(/\r\n/g, "\n");
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const frame = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        this.frame(frame);
-      }
-    }
   },
 
-  frame(text) {
-    const data = text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-    if (!data) return; // a keep-alive comment
-    const record = JSON.parse(data);
+  add(record) {
     if (record.index < this.next) return;
     this.next = record.index + 1;
     this.events.push(record);
+    if (this.events.length > TIMELINE_KEEP) this.events.splice(0, this.events.length - TIMELINE_KEEP);
     for (const listener of this.listeners) listener(record);
   },
 
@@ -635,24 +650,10 @@ const appPage = {
     if (!session.token) return;
     this.logsFollow = new AbortController();
     try {
-      const response = await fetch(`/v1/apps/${encodeURIComponent(this.app)}/logs?follow=true&since=${Date.now()}`, {
-        headers: authHeaders({ Accept: "text/event-stream" }), signal: this.logsFollow.signal,
-      });
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const data = buffer.slice(0, cut).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-          buffer = buffer.slice(cut + 2);
-          if (!data) continue;
-          this.logsBody.append(this.logRow(JSON.parse(data)));
-          while (this.logsBody.rows.length > LOG_LINES) this.logsBody.deleteRow(0);
-        }
-      }
+      await readEvents(`/v1/apps/${encodeURIComponent(this.app)}/logs?follow=true&since=${Date.now()}`, (line) => {
+        this.logsBody.append(this.logRow(line));
+        while (this.logsBody.rows.length > LOG_LINES) this.logsBody.deleteRow(0);
+      }, { signal: this.logsFollow.signal });
     } catch (e) {
       if (e.name !== "AbortError") this.logsNote.textContent = e.message;
     }

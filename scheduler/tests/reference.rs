@@ -323,7 +323,9 @@ fn placement_by_spread() {
     let s = one_component(&hosts, ScalerKind::Spread, 100, spreads.clone());
     let placer = scheduler::Placer::new(s);
     let by_spread = &placer.spreads("app").unwrap()["c"];
-    let summary: Vec<(&str, Option<u32>, u32, BTreeMap<String, u32>)> = by_spread
+    /// A spread as the dashboard shows it: name, weight, requested replicas, hosts.
+    type Shown<'a> = (&'a str, Option<u32>, u32, BTreeMap<String, u32>);
+    let summary: Vec<Shown> = by_spread
         .iter()
         .map(|p| (p.name.as_str(), p.weight, p.requested, p.hosts.clone()))
         .collect();

@@ -9,6 +9,18 @@ use flotilla_tests::{client, manifest, manifest_with_image, wait_for, Cluster, N
 use serde_json::{json, Value};
 
 /// Events in the audit log and the last Raft log index: neither may move on bad input.
+/// `POST /v1/apps?dry_run=true` of `manifest`, which must answer 200.
+fn dry_run(n: &Node, manifest: &str) -> Value {
+    let r = client()
+        .post(format!("http://{}/v1/apps?dry_run=true", n.addr))
+        .bearer_auth(n.token())
+        .body(manifest.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.json().unwrap()
+}
+
 fn log_position(n: &Node) -> (usize, u64) {
     let events = n
         .get("/v1/events?from=1")
@@ -409,14 +421,7 @@ fn dry_run_events_stream_and_metrics() {
     .unwrap();
     let shop = manifest_with_image("shop", "v1", &n.upload(&hello), 3);
     let before = log_position(n);
-    let r = client()
-        .post(format!("http://{}/v1/apps?dry_run=true", n.addr))
-        .bearer_auth(n.token())
-        .body(shop.clone())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let dry: Value = r.json().unwrap();
+    let dry = dry_run(n, &shop);
     assert_eq!(dry["dry_run"], true, "{dry}");
     let hosts = dry["placement"]["components"]["web"]["hosts"]
         .as_object()
@@ -501,20 +506,10 @@ fn dashboard_routes() {
         "/../examples/hello-world/hello.wasm"
     ))
     .unwrap();
-    let dry_run = |manifest: &str| -> Value {
-        let r = client()
-            .post(format!("http://{}/v1/apps?dry_run=true", n.addr))
-            .bearer_auth(n.token())
-            .body(manifest.to_string())
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        r.json().unwrap()
-    };
 
     // A file:// image with nothing deployed before: it must be uploaded.
     let v1 = manifest("shop", "v1", 3);
-    let dry = dry_run(&v1);
+    let dry = dry_run(n, &v1);
     assert_eq!(
         dry["uploads"],
         json!([{ "component": "web", "path": "./web.wasm" }])
@@ -528,7 +523,7 @@ fn dashboard_routes() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
     // The next version with the same path offers the digest deployed before.
-    let dry = dry_run(&manifest("shop", "v2", 4));
+    let dry = dry_run(n, &manifest("shop", "v2", 4));
     assert_eq!(
         dry["uploads"][0]["previous"],
         json!(digest.trim_start_matches("sha256:"))
