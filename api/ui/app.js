@@ -500,8 +500,8 @@ const appPage = {
         h("span", {}, "Desired: ", h("strong", { id: "desired-version" }, s.desired)),
         h("span", {}, "Serving: ", h("strong", { id: "serving-version" }, p.serving_version || "nothing")),
         h("span", { style: "margin-left:auto" },
-          h("button", { type: "button", disabled: !writable || s.undeployed, title: why, onclick: () => this.undeploy() }, "Undeploy"), " ",
-          h("button", { type: "button", class: "danger", disabled: !writable, title: why, onclick: () => this.remove() }, "Delete"))),
+          h("button", { type: "button", id: "undeploy", disabled: !writable || s.undeployed, title: why, onclick: () => this.undeploy() }, "Undeploy"), " ",
+          h("button", { type: "button", id: "delete", class: "danger", disabled: !writable, title: why, onclick: () => this.remove() }, "Delete"))),
       messages.length ? h("ul", { class: "messages", id: "app-messages" }, messages.map((m) => h("li", {}, m))) : null);
   },
 

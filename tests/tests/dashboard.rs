@@ -5,8 +5,9 @@
 //! its line), its component uploaded, the dry run shows it cannot be placed, the deploy
 //! shows Failed with the unmet spread; two labelled hosts join and the same page, never
 //! reloaded, turns Deployed with 80/20; a rollback from the history; the timeline shows
-//! every step and the state an event made; a killed host shows as lost. Screenshots of each
-//! page go to `target/ui-screenshots/`.
+//! every step and, opened from the keyboard, the state an event made; a killed host shows as
+//! lost; without a token nothing can be changed; nothing is wider than a phone. Screenshots
+//! of each page go to `target/ui-screenshots/`.
 //!
 //! Skipped, saying why, only outside CI when chromium or chromedriver is not installed (CI
 //! installs them).
@@ -30,9 +31,15 @@ fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")
 }
 
-/// Replicas per host as `GET /v1/inventory` answers.
+/// Replicas per host as `flotilla get inventory` prints them.
 fn inventory_replicas(c: &Cluster, node: usize) -> BTreeMap<String, u64> {
-    let inventory = c.nodes[node].get("/v1/inventory").expect("inventory");
+    let out = c.nodes[node].cli(&["get", "inventory", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inventory: Value = serde_json::from_slice(&out.stdout).expect("inventory as JSON");
     inventory["hosts"]
         .as_array()
         .unwrap()
@@ -138,6 +145,21 @@ fn the_dashboard_follows_the_walkthrough_live() {
         .unwrap();
     assert_eq!(roles, json!(["leader", "voter", "voter"]));
     b.screenshot("overview").unwrap();
+
+    // Without a token the page is read-only.
+    b.goto(&format!(
+        "http://{}/ui/#/apps/hello-world",
+        c.nodes[follower].addr
+    ))
+    .unwrap();
+    let disabled = b
+        .wait_for(
+            "the app's buttons",
+            "const u = document.getElementById('undeploy'), d = document.getElementById('delete');
+             return u && d ? [u.disabled, d.disabled] : null;",
+        )
+        .unwrap();
+    assert_eq!(disabled, json!([true, true]));
 
     // The same page on the leader.
     b.goto(&format!("http://{}/ui", c.nodes[leader].addr))
@@ -264,7 +286,8 @@ fn the_dashboard_follows_the_walkthrough_live() {
             vec![],
         )
         .unwrap();
-    b.click(&format!("#timeline li[data-index='{index}']"))
+    // From the keyboard: the event takes the focus, Enter opens it.
+    b.press_enter(&format!("#timeline li[data-index='{index}']"))
         .unwrap();
     let hash = b
         .wait_text("#state-hash-at", "a hash", |t| t.len() == 12)

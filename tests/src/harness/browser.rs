@@ -226,6 +226,11 @@ impl Browser {
             .map_err(|e| format!("type into `{css}`: {e}"))
     }
 
+    /// Presses Enter on the element matching `css` (which must take the keyboard's focus).
+    pub fn press_enter(&self, css: &str) -> Result<(), String> {
+        self.type_into(css, &char::from(fantoccini::key::Key::Enter).to_string())
+    }
+
     pub fn clear(&self, css: &str) -> Result<(), String> {
         let el = self.find(css)?;
         self.runtime
