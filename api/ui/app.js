@@ -62,7 +62,7 @@ function replace(el, ...children) {
 /** Draws a region again only when what it shows changed: a periodic refresh must not take
  * away the button under a person's pointer or their keyboard focus, nor move the page. */
 function redraw(region, data, draw) {
-  const key = JSON.stringify([data, !!session.token]);
+  const key = JSON.stringify([data, session.holder]);
   if (region.drawnFrom === key) return;
   region.drawnFrom = key;
   draw();
@@ -115,6 +115,17 @@ class ApiError extends Error {
 const session = {
   get token() { return sessionStorage.getItem(TOKEN_KEY) || ""; },
   set token(t) { t ? sessionStorage.setItem(TOKEN_KEY, t) : sessionStorage.removeItem(TOKEN_KEY); },
+  /** What the token may do (GET /v1/token): {name, scope, apps}. */
+  holder: null,
+
+  /** Why the token may not change `app` (null: it may). */
+  cannotChange(app) {
+    const h = this.holder;
+    if (!h) return "log in with an API token";
+    if (h.scope === "read") return `token ${h.name} only reads`;
+    if (h.scope === "deploy" && h.apps && h.apps.length && !h.apps.includes(app)) return `token ${h.name} may change only ${h.apps.join(", ")}`;
+    return null;
+  },
 };
 
 function authHeaders(extra) {
@@ -491,8 +502,8 @@ const appPage = {
 
   drawHead(s) {
     const p = s.placement;
-    const writable = !!session.token;
-    const why = writable ? null : "log in with an API token to change apps";
+    const why = session.cannotChange(s.app);
+    const writable = !why;
     const messages = [...(p.messages || []), ...(s.runtime_failures || [])];
     replace(this.regions.head,
       h("h1", { class: "row" }, h("span", {}, s.app), h("span", { id: "app-status" }, badge(s.status))),
@@ -569,7 +580,8 @@ const appPage = {
   },
 
   drawHistory(s, versions) {
-    const writable = !!session.token;
+    const why = session.cannotChange(s.app);
+    const writable = !why;
     const byVersion = new Map(versions.versions.map((v) => [v.version, v]));
     replace(this.regions.history,
       h("h2", { id: "history-h", style: "margin-top:0" }, "Versions and history"),
@@ -588,7 +600,7 @@ const appPage = {
             h("td", { class: "mono" }, image),
             h("td", {}, current ? null : h("button", {
               type: "button", "data-rollback": d.version, disabled: !writable,
-              title: writable ? null : "log in with an API token to roll back",
+              title: why,
               onclick: () => this.rollback(d.version),
             }, s.undeployed && d.version === s.desired ? "Deploy again" : "Roll back to this")));
         })))));
@@ -682,7 +694,7 @@ const deployPage = {
         h("label", { for: "manifest", class: "visually-hidden" }, "Manifest"),
         this.text,
         h("div", { class: "row", style: "margin-top:.6em" }, this.checkButton, this.deployButton,
-          session.token ? null : h("span", { class: "muted" }, "Log in with an API token to check and deploy."))),
+          session.cannotChange(null) ? h("span", { class: "muted" }, `${session.cannotChange(null)}: a deploy or admin token checks and deploys.`) : null)),
       this.result);
   },
 
@@ -951,38 +963,65 @@ const ui = {
       e.preventDefault();
       this.login(document.getElementById("token-input").value.trim());
     });
-    document.getElementById("logout").addEventListener("click", () => { session.token = ""; this.showSession(); this.route(); });
+    // Logging out forgets everything the page read with the token.
+    document.getElementById("logout").addEventListener("click", () => { session.token = ""; location.reload(); });
     window.addEventListener("hashchange", () => this.route());
     this.showSession();
-    this.route();
-    setInterval(() => this.refresh(), REFRESH_EVERY_MS);
-    setInterval(() => traffic.sample(), SAMPLE_EVERY_MS);
-    traffic.sample();
-    onEvent(() => this.refreshSoon());
-    feed.listeners.add((record) => { for (const l of eventListeners) l(record); });
-    api("/v1/cluster").then((c) => feed.start(c.applied_index - TIMELINE_START + 1)).catch(() => feed.start(1));
+    if (session.token) this.login(session.token);
+    else this.askToLogIn();
+  },
+
+  /** Every read needs a token: until there is one, the page says how to get one. */
+  askToLogIn(why) {
+    this.view = null;
+    replace(document.getElementById("main"),
+      h("h1", {}, "Log in"),
+      h("section", { class: "panel", id: "login-needed" },
+        why ? h("p", { class: "error" }, why) : null,
+        h("p", {}, "Every page of the dashboard reads the cluster through its API, which needs a token: paste one in the field above."),
+        h("ul", {},
+          h("li", {}, "On a host's machine, the admin token is in ", h("span", { class: "mono" }, "DATA_DIR/api-token"), "."),
+          h("li", {}, "A token that only reads: ", h("span", { class: "mono" }, "flotilla token create --scope read --name dashboard"), "."),
+          h("li", {}, "One that deploys one app: ", h("span", { class: "mono" }, "flotilla token create --scope deploy --app APP"), ".")),
+        h("p", { class: "muted" }, "The token stays in this browser tab only.")));
+    document.getElementById("token-input").focus();
   },
 
   async login(token) {
     if (!token) return;
     session.token = token;
     try {
-      // A read that needs the token: a wrong one is refused here, not at the first change.
-      await api("/v1/secrets");
-      this.showSession();
-      this.toast("logged in for this tab");
-      this.route();
+      session.holder = await api("/v1/token");
     } catch (e) {
       session.token = "";
+      session.holder = null;
       this.showSession();
-      this.toast(e.status === 401 ? "that token is refused" : e.message, true);
+      this.askToLogIn(e.status === 401 ? `That token is refused: ${e.message}` : e.message);
+      return;
     }
+    this.showSession();
+    this.begin();
+  },
+
+  /** Starts following the cluster, once logged in. */
+  begin() {
+    if (!this.started) {
+      this.started = true;
+      setInterval(() => this.refresh(), REFRESH_EVERY_MS);
+      setInterval(() => traffic.sample(), SAMPLE_EVERY_MS);
+      traffic.sample();
+      onEvent(() => this.refreshSoon());
+      feed.listeners.add((record) => { for (const l of eventListeners) l(record); });
+      api("/v1/cluster").then((c) => feed.start(c.applied_index - TIMELINE_START + 1)).catch(() => feed.start(1));
+    }
+    this.route();
   },
 
   tokenRefused() {
     session.token = "";
+    session.holder = null;
     this.showSession();
-    this.toast("the token was refused (rotated?): log in again", true);
+    this.askToLogIn("The token was refused (revoked, expired or rotated): log in again.");
   },
 
   who() {
@@ -994,6 +1033,8 @@ const ui = {
     document.getElementById("login").hidden = on;
     document.getElementById("logged-in").hidden = !on;
     document.getElementById("token-input").value = "";
+    const h = session.holder;
+    document.getElementById("holder").textContent = h ? `${h.name} (${h.scope}${h.apps && h.apps.length ? `: ${h.apps.join(", ")}` : ""})` : "";
   },
 
   showLive() {
@@ -1003,6 +1044,7 @@ const ui = {
   },
 
   route() {
+    if (!session.holder) return;
     const hash = location.hash || "#/";
     for (const [pattern, view, nav] of routes) {
       const m = pattern.exec(hash);

@@ -90,6 +90,23 @@ pub enum Event {
     /// The API token changed: every node derives the new one from the cluster secret and the
     /// new generation, and stops accepting the old one.
     ApiTokenRotated { who: String, at: Millis },
+    /// A scoped API token was created; only the hash of its secret is recorded.
+    TokenCreated {
+        /// Random, chosen by the proposer: the first part of the token.
+        id: String,
+        name: String,
+        scope: crate::tokens::Scope,
+        #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+        apps: std::collections::BTreeSet<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<Millis>,
+        /// Hex SHA-256 of the token's secret.
+        hash: String,
+        who: String,
+        at: Millis,
+    },
+    /// The token stops working on every node at this event.
+    TokenRevoked { id: String, who: String, at: Millis },
     /// A new version of a secret, sealed by the node that took it (never in clear).
     SecretPut {
         name: String,
@@ -124,6 +141,8 @@ impl Event {
             Event::HostLeft { .. } => "host_left",
             Event::HostRemoved { .. } => "host_removed",
             Event::ApiTokenRotated { .. } => "api_token_rotated",
+            Event::TokenCreated { .. } => "token_created",
+            Event::TokenRevoked { .. } => "token_revoked",
             Event::SecretPut { .. } => "secret_put",
             Event::SecretDeleted { .. } => "secret_deleted",
         }
@@ -145,6 +164,8 @@ impl Event {
             | Event::HostLeft { at, .. }
             | Event::HostRemoved { at, .. }
             | Event::ApiTokenRotated { at, .. }
+            | Event::TokenCreated { at, .. }
+            | Event::TokenRevoked { at, .. }
             | Event::SecretPut { at, .. }
             | Event::SecretDeleted { at, .. } => *at,
         }
@@ -218,6 +239,8 @@ const KINDS: &[&str] = &[
     "host_left",
     "host_removed",
     "api_token_rotated",
+    "token_created",
+    "token_revoked",
     "secret_put",
     "secret_deleted",
 ];
@@ -328,6 +351,21 @@ mod tests {
                 who: "w".into(),
                 at: 1,
             },
+            Event::TokenCreated {
+                id: "0123456789abcdef".into(),
+                name: "ci".into(),
+                scope: crate::tokens::Scope::Deploy,
+                apps: ["hello".to_string()].into(),
+                expires_at: Some(9),
+                hash: crate::tokens::hash_secret("s"),
+                who: "w".into(),
+                at: 1,
+            },
+            Event::TokenRevoked {
+                id: "0123456789abcdef".into(),
+                who: "w".into(),
+                at: 1,
+            },
             Event::SecretPut {
                 name: "s".into(),
                 version: 1,
@@ -357,6 +395,8 @@ mod tests {
                 | Event::HostLeft { .. }
                 | Event::HostRemoved { .. }
                 | Event::ApiTokenRotated { .. }
+                | Event::TokenCreated { .. }
+                | Event::TokenRevoked { .. }
                 | Event::SecretPut { .. }
                 | Event::SecretDeleted { .. } => {}
             }
@@ -367,7 +407,7 @@ mod tests {
             );
             assert_eq!(Event::decode(&event.encode()).unwrap(), event);
         }
-        assert_eq!(KINDS.len(), 15, "KINDS has a kind no event writes");
+        assert_eq!(KINDS.len(), 17, "KINDS has a kind no event writes");
     }
 
     #[test]

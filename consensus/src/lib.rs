@@ -23,6 +23,7 @@ pub mod node;
 pub mod raft;
 pub mod secrets;
 pub mod state;
+pub mod tokens;
 
 pub use audit::{AuditError, AuditLog};
 pub use event::{DecodeError, Event, Millis, EVENT_VERSION};

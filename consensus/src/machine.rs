@@ -104,6 +104,8 @@ impl StateMachine {
             },
             Event::ApiTokenRotated { .. }
             | Event::SecretPut { .. }
+            | Event::TokenCreated { .. }
+            | Event::TokenRevoked { .. }
             | Event::SecretDeleted { .. } => {}
         }
         self.settle_fallbacks();

@@ -149,6 +149,9 @@ pub struct ClusterState {
     /// Secrets by name; values are sealed (see [`crate::secrets`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, SecretRecord>,
+    /// Scoped API tokens by id; only the hash of each secret (see [`crate::tokens`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, crate::tokens::TokenRecord>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -182,6 +185,13 @@ impl ClusterState {
                 (!self.apps.contains_key(app)).then(|| format!("app {app} does not exist"))
             }
             Event::HostJoined { .. } | Event::ApiTokenRotated { .. } => None,
+            Event::TokenCreated { id, .. } => self
+                .tokens
+                .contains_key(id)
+                .then(|| format!("token {id} already exists")),
+            Event::TokenRevoked { id, .. } => {
+                (!self.tokens.contains_key(id)).then(|| format!("token {id} does not exist"))
+            }
             Event::SecretPut { name, version, .. } => {
                 let next = self.secrets.get(name).map_or(1, SecretRecord::next_version);
                 (*version != next).then(|| {
@@ -364,6 +374,32 @@ impl ClusterState {
                 self.hosts.remove(host);
             }
             Event::ApiTokenRotated { .. } => self.api_token_generation += 1,
+            Event::TokenCreated {
+                id,
+                name,
+                scope,
+                apps,
+                expires_at,
+                hash,
+                who,
+                at,
+            } => {
+                self.tokens.insert(
+                    id.clone(),
+                    crate::tokens::TokenRecord {
+                        name: name.clone(),
+                        scope: *scope,
+                        apps: apps.clone(),
+                        expires_at: *expires_at,
+                        hash: hash.clone(),
+                        who: who.clone(),
+                        at: *at,
+                    },
+                );
+            }
+            Event::TokenRevoked { id, .. } => {
+                self.tokens.remove(id);
+            }
             Event::SecretPut {
                 name,
                 version,

@@ -117,6 +117,27 @@ pub struct Measured {
     pub image: String,
 }
 
+/// A client that reads and writes with the cluster's admin `token` (reads need a token too),
+/// with the given timeouts.
+pub fn authorized_client(
+    token: &str,
+    connect_within: Duration,
+    answer_within: Duration,
+) -> Result<reqwest::Client, String> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|e| format!("token: {e}"))?;
+    value.set_sensitive(true);
+    consensus::http_client::builder()
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::AUTHORIZATION,
+            value,
+        )]))
+        .connect_timeout(connect_within)
+        .timeout(answer_within)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Starts `n` nodes (`voters` of them voters) under `dir` and uploads `component` to each.
 pub async fn start_measured(
     bin: &Path,
@@ -125,15 +146,11 @@ pub async fn start_measured(
     n: usize,
     voters: usize,
 ) -> Result<Measured, String> {
-    let http = consensus::http_client::builder()
-        .connect_timeout(Duration::from_millis(300))
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let cluster = start(bin, dir, n, voters)?;
     let addrs = cluster.addrs();
     let token = cluster.token();
+    let http = authorized_client(&token, Duration::from_millis(300), Duration::from_secs(2))?;
     let image = upload_everywhere(&http, &addrs, &token, component).await?;
     Ok(Measured {
         http,

@@ -67,11 +67,6 @@ pub struct Report {
 
 pub async fn run(config: &Config) -> Result<Report, String> {
     std::fs::create_dir_all(&config.dir).map_err(|e| format!("{}: {e}", config.dir.display()))?;
-    let http = consensus::http_client::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| e.to_string())?;
     let network = if config.kinds.contains(&Kind::Partition) {
         let ips = (0..config.nodes).map(cluster::node_ip).collect();
         Some(Arc::new(Network::new(ips)?))
@@ -83,6 +78,7 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     let addrs = cluster.addrs();
     tracing_line(&format!("nodes at {addrs:?}"));
     let token = cluster.token();
+    let http = cluster::authorized_client(&token, Duration::from_secs(1), Duration::from_secs(5))?;
     let image = cluster::upload_everywhere(&http, &addrs, &token, &config.component).await?;
     let cluster = Arc::new(Mutex::new(cluster));
     let recorder = Arc::new(Recorder::new());

@@ -36,6 +36,7 @@ pub use parse::{parse_manifest, Parsed, Rejected};
 pub use placement::{AppPlacement, ComponentPlacement, Placements, SpreadPlacement, Status};
 pub use placer::Placer;
 pub use state::{App, AppVersion, Host, HostId, State};
+pub use validate::is_valid_name;
 
 /// Computes the placements of every app in `state`, from scratch.
 pub fn place(state: &State) -> Placements {

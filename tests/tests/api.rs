@@ -271,6 +271,7 @@ fn bad_input_gets_a_clear_4xx_and_appends_nothing() {
     ] {
         let r = client()
             .request(method.clone(), format!("http://{}{path}", n.addr))
+            .bearer_auth(n.token())
             .send()
             .unwrap();
         assert_eq!(r.status().as_u16(), status, "{method} {path}");
@@ -304,6 +305,10 @@ fn openapi_lists_every_route() {
         "GET /ui/",
         "GET /ui/{file}",
         "GET /v1/cluster/nodes",
+        "POST /v1/tokens",
+        "GET /v1/tokens",
+        "DELETE /v1/tokens/{id}",
+        "GET /v1/token",
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",
@@ -358,6 +363,7 @@ fn openapi_lists_every_route() {
             .replace("{name}", "some-secret")
             .replace("{host}", "some-host")
             .replace("{file}", "app.js")
+            .replace("{id}", "0123456789abcdef")
             .replace("{digest}", &"0".repeat(64));
         let r = client()
             .request(method.parse().unwrap(), format!("http://{}{path}", n.addr))
@@ -369,8 +375,8 @@ fn openapi_lists_every_route() {
             !body.contains("\"no_route\"") && status != 405,
             "{entry}: {status} {body}"
         );
-        if path.starts_with("/v1/") && method != "GET" {
-            assert_eq!(status, 401, "{entry} must need the token");
+        if path.starts_with("/v1/") {
+            assert_eq!(status, 401, "{entry} must need a token (reads too)");
         }
     }
 }
@@ -431,6 +437,7 @@ fn dry_run_events_stream_and_metrics() {
     assert_eq!(
         client()
             .get(format!("http://{}/v1/apps/shop", n.addr))
+            .bearer_auth(n.token())
             .send()
             .unwrap()
             .status()
@@ -441,6 +448,7 @@ fn dry_run_events_stream_and_metrics() {
     // The event stream starts with what the log holds and follows new events.
     let mut stream = reqwest::blocking::Client::new()
         .get(format!("http://{}/v1/events/stream?from=1", n.addr))
+        .bearer_auth(n.token())
         .send()
         .unwrap();
     assert!(stream.headers()["content-type"]

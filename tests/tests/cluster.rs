@@ -194,7 +194,7 @@ fn without_the_cluster_secret_a_node_cannot_join_or_send_raft_messages() {
     }
     let log = c.nodes[0].log_text();
     assert!(
-        log.contains("refused /raft/vote") && log.contains("wrong cluster secret"),
+        log.contains("refused POST /raft/vote") && log.contains("wrong cluster secret"),
         "{log}"
     );
     assert_eq!(c.nodes[0].cluster().unwrap().nodes.len(), 1);

@@ -6,8 +6,11 @@
 //! shows Failed with the unmet spread; two labelled hosts join and the same page, never
 //! reloaded, turns Deployed with 80/20; a rollback from the history; the timeline shows
 //! every step and, opened from the keyboard, the state an event made; a killed host shows as
-//! lost; without a token nothing can be changed; nothing is wider than a phone. Screenshots
+//! lost; nothing is wider than a phone. Screenshots
 //! of each page go to `target/ui-screenshots/`.
+//!
+//! Every read needs a token: the page asks for one first; a read token shows everything and
+//! changes nothing.
 //!
 //! Skipped, saying why, only outside CI when chromium or chromedriver is not installed (CI
 //! installs them).
@@ -127,10 +130,26 @@ fn the_dashboard_follows_the_walkthrough_live() {
     let follower = (leader + 1) % c.nodes.len();
     let token = c.token();
 
-    // The overview, on a follower: `/` sends a browser to the dashboard.
+    // Reads need a token: a read token for this tab.
+    let created = c.nodes[0].cli(&["token", "create", "--scope", "read", "--name", "viewer"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let read_token = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+
+    // The overview, on a follower: `/` sends a browser to the dashboard, which asks for a
+    // token before it shows anything.
     b.goto(&format!("http://{}/", c.nodes[follower].addr))
         .unwrap();
     assert!(b.url().unwrap().ends_with("/ui/"), "{}", b.url().unwrap());
+    b.find("#login-needed").unwrap();
+    b.screenshot("login").unwrap();
+    log_in(b, &read_token);
     overview_matches_inventory(b, &c, follower, 3);
     b.wait_text("#live", "live", |t| t == "live").unwrap();
     b.wait_text("#hash-agreement", "equal hashes", |t| {
@@ -146,7 +165,7 @@ fn the_dashboard_follows_the_walkthrough_live() {
     assert_eq!(roles, json!(["leader", "voter", "voter"]));
     b.screenshot("overview").unwrap();
 
-    // Without a token the page is read-only.
+    // With a read token the page changes nothing.
     b.goto(&format!(
         "http://{}/ui/#/apps/hello-world",
         c.nodes[follower].addr
@@ -161,15 +180,19 @@ fn the_dashboard_follows_the_walkthrough_live() {
         .unwrap();
     assert_eq!(disabled, json!([true, true]));
 
-    // The same page on the leader.
+    // The same page on the leader (another origin: its own login).
     b.goto(&format!("http://{}/ui", c.nodes[leader].addr))
         .unwrap();
+    log_in(b, &read_token);
     overview_matches_inventory(b, &c, leader, 3);
 
-    // Back on the follower, logged in for the rest.
+    // Back on the follower: log out, and in with the admin token for the rest.
     b.goto(&format!("http://{}/ui/#/deploy", c.nodes[follower].addr))
         .unwrap();
+    b.click("#logout").unwrap();
+    b.find("#login-needed").unwrap();
     log_in(b, &token);
+    b.find("#manifest").unwrap();
 
     // A manifest with an error: the page names it at its line.
     let broken = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: hello-world\nspec:\n  components:\n    - name: hello\n      type: component\n      properties:\n        image: file://./hello.wasm\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: many\n";

@@ -37,6 +37,7 @@ fn one_host_uploads_the_others_fetch_and_every_host_serves() {
     for n in &c.nodes {
         let r = flotilla_tests::client()
             .get(format!("http://{}/v1/blobs/{digest}", n.addr))
+            .bearer_auth(n.token())
             .send()
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);

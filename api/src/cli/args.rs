@@ -214,6 +214,33 @@ pub enum TokenCommand {
     /// DATA_DIR/api-token).
     #[command(after_help = "Examples:\n  flotilla token rotate")]
     Rotate {},
+    /// Create a scoped token; prints it (only this once: the cluster keeps its hash).
+    #[command(after_help = "Examples:
+  flotilla token create --scope read --name grafana
+  flotilla token create --scope deploy --app hello-world --ttl 30d --name ci")]
+    Create {
+        /// read (every read), deploy (reads, and changes to apps), admin (everything).
+        #[arg(long)]
+        scope: String,
+        /// With --scope deploy: the only app(s) it may change (repeat for several).
+        #[arg(long = "app")]
+        apps: Vec<String>,
+        /// How long it works (30d, 12h); it works until revoked without one.
+        #[arg(long, value_parser = parse_age)]
+        ttl: Option<std::time::Duration>,
+        /// Who or what holds it (default: the scope).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Scoped tokens: id, name, scope, apps, expiry, who created them when (never a token).
+    #[command(after_help = "Examples:\n  flotilla token list")]
+    List {},
+    /// Revoke a scoped token: every node refuses it from the revocation's event on.
+    #[command(after_help = "Examples:\n  flotilla token revoke 3f2a9c0d1b7e4a66")]
+    Revoke {
+        /// The token's id (`token list`; the part after `flt_`).
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -285,6 +312,10 @@ pub struct UpArgs {
     /// oldest lines go first.
     #[arg(long, default_value_t = 1024)]
     pub app_log_kib: usize,
+    /// `/metrics` needs a token with the `read` scope (by default it is open, like `/healthz`
+    /// and `/readyz`, for scrapers).
+    #[arg(long)]
+    pub protect_metrics: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

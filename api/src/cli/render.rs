@@ -315,6 +315,46 @@ pub fn secrets(answer: &wire::SecretList) -> String {
     table(&["NAME", "VERSION", "WRITTEN (UTC)", "BY", "USED BY"], rows)
 }
 
+/// Scoped tokens: never the token itself.
+pub fn tokens(answer: &wire::TokenList) -> String {
+    if answer.tokens.is_empty() {
+        return "no scoped tokens (create one with: flotilla token create --scope read)\n"
+            .to_string();
+    }
+    let rows = answer
+        .tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.clone(),
+                t.name.clone(),
+                t.scope.clone(),
+                if t.apps.is_empty() {
+                    "-".to_string()
+                } else {
+                    t.apps.join(", ")
+                },
+                t.expires_at
+                    .map_or_else(|| "never".to_string(), |e| time(Some(e))),
+                time(Some(t.at)),
+                t.who.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "NAME",
+            "SCOPE",
+            "APPS",
+            "EXPIRES (UTC)",
+            "CREATED (UTC)",
+            "BY",
+        ],
+        rows,
+    )
+}
+
 /// One guest log line: time (UTC, milliseconds), host, component, level, request, text.
 pub fn log_line(line: &wire::LogLine) -> String {
     /// Milliseconds in a second.
@@ -376,6 +416,14 @@ fn subject(event: &Event) -> String {
         | Event::HostUndrained { host, who, .. }
         | Event::HostRemoved { host, who, .. } => format!("host {host} by {who}"),
         Event::ApiTokenRotated { who, .. } => format!("by {who}"),
+        Event::TokenCreated {
+            id,
+            name,
+            scope,
+            who,
+            ..
+        } => format!("token {id} ({name}, {}) by {who}", scope.name()),
+        Event::TokenRevoked { id, who, .. } => format!("token {id} by {who}"),
         Event::SecretPut {
             name, version, who, ..
         } => format!("secret {name} version {version} by {who}"),

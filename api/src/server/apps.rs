@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use consensus::{Event, StateMachine};
 use scheduler::Digest;
 use wire::{DeployQuery, StateQuery, WhoQuery};
@@ -253,6 +253,7 @@ fn file_images(state: &consensus::ClusterState, event: &Event) -> Vec<wire::File
 pub async fn deploy(
     State(node): State<SharedHost>,
     Query(q): Query<DeployQuery>,
+    Extension(caller): Extension<super::auth::Caller>,
     request: Request,
 ) -> Response {
     if let Err(e) = errors::content_type(request.headers(), table::MANIFEST_TYPES, "a manifest") {
@@ -280,6 +281,10 @@ pub async fn deploy(
         }
     };
     let manifest = parsed.manifest;
+    // A deploy token may be limited to some apps: the app is known only now.
+    if let Err(refused) = caller.may(consensus::tokens::Need::Deploy(Some(&manifest.name))) {
+        return refused.into_response();
+    }
     // Secrets are checked against linearized state: one put just before must count.
     if !manifest.components.iter().all(|c| c.secrets.is_empty()) {
         if let Err(e) = node.log.linearize().await {

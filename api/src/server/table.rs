@@ -4,7 +4,7 @@
 use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
-use super::{apps, blobs, cluster, hosts, leave, logs, raft, secrets, ui};
+use super::{apps, blobs, cluster, hosts, leave, logs, raft, secrets, tokens, ui};
 use crate::up::SharedHost;
 
 /// Who may call a route.
@@ -12,8 +12,12 @@ use crate::up::SharedHost;
 pub enum Access {
     /// Anyone who can reach the node.
     Open,
-    /// A client with the API bearer token (mutating routes).
-    Token,
+    /// A token with the `read` scope (or more), or another node (the cluster secret).
+    Read,
+    /// A token with the `deploy` scope for the app (or `admin`).
+    Deploy,
+    /// A token with the `admin` scope (or the local admin token).
+    Admin,
     /// Another node of the cluster (the cluster secret header).
     ClusterSecret,
 }
@@ -91,63 +95,71 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
             cluster::readyz, responses: &[(200, "ready"), (503, "not ready, with reasons")]),
         route!(get "/metrics", Open, "Prometheus text: deploys, commit latency, requests and errors per app, instantiations, permits in use, Raft term, leader and applied index.", cluster::metrics),
         route!(get "/openapi.json", Open, "This document.", cluster::openapi),
-        route!(get "/v1/cluster", Open, "This node's view of the cluster: Raft role, term, leader, indices, state hash, members.", cluster::cluster),
-        route!(get "/v1/cluster/nodes", Open, "Every member's own view (role, term, applied index, state hash), asked of each at once: nodes at the same applied index must have the same state hash.", cluster::nodes),
-        route!(get "/v1/state", Open, "The replicated state and its placements, linearizable by default, or replayed from the audit log at an event index.", cluster::state,
+        route!(get "/v1/cluster", Read, "This node's view of the cluster: Raft role, term, leader, indices, state hash, members.", cluster::cluster),
+        route!(get "/v1/cluster/nodes", Read, "Every member's own view (role, term, applied index, state hash), asked of each at once: nodes at the same applied index must have the same state hash.", cluster::nodes),
+        route!(get "/v1/state", Read, "The replicated state and its placements, linearizable by default, or replayed from the audit log at an event index.", cluster::state,
             query: &[("at", "replay the audit log up to this event index"), ("stale", "true: answer from this node's state without asking the leader")]),
-        route!(get "/v1/events", Open, "Events of the audit log from an index, as a JSON array.", cluster::events,
+        route!(get "/v1/events", Read, "Events of the audit log from an index, as a JSON array.", cluster::events,
             query: &[("from", "first event index (default 1)"), ("limit", "most events to answer (default 10000)")]),
-        route!(get "/v1/events/stream", Open, "Events from an index as server-sent events (id = event index, event = kind), following new ones as they are applied.", cluster::event_stream,
+        route!(get "/v1/events/stream", Read, "Events from an index as server-sent events (id = event index, event = kind), following new ones as they are applied.", cluster::event_stream,
             query: &[("from", "first event index (default 1)")]),
-        route!(get "/v1/inventory", Open, "Every host: labels, liveness, address, and the components placed on it with their replicas (placed and running).", cluster::inventory),
-        route!(post "/v1/token/rotate", Token, "Rotate the API token: the old one stops working on every node; the answer carries the new one.", cluster::rotate_token),
-        route!(get "/v1/apps", Open, "Every app with its status, desired and serving versions and replica count.", apps::list),
-        route!(post "/v1/apps", Token, "Deploy a wadm manifest (YAML or JSON). With dry_run, validate and answer the placements it would get, appending nothing.", apps::deploy,
+        route!(get "/v1/inventory", Read, "Every host: labels, liveness, address, and the components placed on it with their replicas (placed and running).", cluster::inventory),
+        route!(post "/v1/tokens", Admin, "Create a scoped token (JSON {name, scope: read|deploy|admin, apps: [APP], ttl_ms}); the answer carries the token, which is shown only this once (the state keeps its hash).", tokens::create,
+            query: &[("who", "who creates it, for the log")], body: JSON,
+            responses: &[(200, "committed, with the token"), (400, "a bad scope, app or ttl")]),
+        route!(get "/v1/token", Read, "What the token this request carries may do: its name, scope, apps and expiry.", tokens::current),
+        route!(get "/v1/tokens", Admin, "Every scoped token: id, name, scope, apps, expiry, who created it when; never the token.", tokens::list),
+        route!(delete "/v1/tokens/{id}", Admin, "Revoke a scoped token: every node refuses it from this event on.", tokens::revoke,
+            query: &[("who", "who revokes it, for the log")],
+            responses: &[(200, "committed"), (404, "no such token")]),
+        route!(post "/v1/token/rotate", Admin, "Rotate the API token: the old one stops working on every node; the answer carries the new one.", cluster::rotate_token),
+        route!(get "/v1/apps", Read, "Every app with its status, desired and serving versions and replica count.", apps::list),
+        route!(post "/v1/apps", Deploy, "Deploy a wadm manifest (YAML or JSON). With dry_run, validate and answer the placements it would get, appending nothing.", apps::deploy,
             query: &[("dry_run", "true: validate and compute placements only"), ("pin", "COMPONENT:SHA256 pairs, comma-separated: digests of uploaded file:// images"), ("who", "who deploys, for the history")],
             body: MANIFEST_TYPES,
             responses: &[(200, "committed, with the event index"), (400, "invalid manifest, with every diagnostic and its line"), (409, "the version exists with another manifest"), (413, "manifest larger than 1 MiB"), (415, "not YAML or JSON")]),
-        route!(get "/v1/apps/{app}", Open, "An app's status, placements per host, runtime failures and history.", apps::status,
+        route!(get "/v1/apps/{app}", Read, "An app's status, placements per host, runtime failures and history.", apps::status,
             query: &[("stale", "true: answer from this node's state without asking the leader")],
             responses: &[(200, "OK"), (404, "no such app")]),
-        route!(delete "/v1/apps/{app}", Token, "Delete an app from the state (its events stay in the audit log).", apps::delete,
+        route!(delete "/v1/apps/{app}", Deploy, "Delete an app from the state (its events stay in the audit log).", apps::delete,
             query: &[("who", "who deletes, for the log")], responses: &[(200, "committed"), (404, "no such app")]),
-        route!(get "/v1/apps/{app}/versions", Open, "Every version of an app and its deployment history: who deployed which version when.", apps::versions,
+        route!(get "/v1/apps/{app}/versions", Read, "Every version of an app and its deployment history: who deployed which version when.", apps::versions,
             responses: &[(200, "OK"), (404, "no such app")]),
-        route!(post "/v1/apps/{app}/versions/{version}/deploy", Token, "Deploy a version the app had before (rollback).", apps::rollback,
+        route!(post "/v1/apps/{app}/versions/{version}/deploy", Deploy, "Deploy a version the app had before (rollback).", apps::rollback,
             query: &[("who", "who deploys, for the history")], responses: &[(200, "committed"), (404, "no such app or version")]),
-        route!(post "/v1/apps/{app}/undeploy", Token, "Stop running an app; its versions and history are kept.", apps::undeploy,
+        route!(post "/v1/apps/{app}/undeploy", Deploy, "Stop running an app; its versions and history are kept.", apps::undeploy,
             query: &[("who", "who undeploys, for the history")], responses: &[(200, "committed"), (404, "no such app"), (409, "already undeployed")]),
-        route!(get "/v1/apps/{app}/logs", Token, "What the app's guests wrote (stdout, stderr, wasi:logging) on every live host, merged in time order; with follow, new lines as server-sent events (event = line).", logs::app_logs,
+        route!(get "/v1/apps/{app}/logs", Read, "What the app's guests wrote (stdout, stderr, wasi:logging) on every live host, merged in time order; with follow, new lines as server-sent events (event = line).", logs::app_logs,
             query: &[("host", "only this host's lines"), ("since", "only lines at or after this time (ms since the Unix epoch)"), ("limit", "most lines, the newest (default 1000, at most 10000)"), ("follow", "true: keep streaming new lines")],
             responses: &[(200, "the lines, or an event stream with follow"), (404, "no such app or live host")]),
-        route!(post "/v1/hosts/{host}/labels", Token, "Change a running host's labels (JSON {set: {k: v}, remove: [k]}); placements follow at once. Labels given to `flotilla up` at a restart replace them.", hosts::labels,
+        route!(post "/v1/hosts/{host}/labels", Admin, "Change a running host's labels (JSON {set: {k: v}, remove: [k]}); placements follow at once. Labels given to `flotilla up` at a restart replace them.", hosts::labels,
             query: &[("who", "who changes them, for the log")], body: JSON,
             responses: &[(200, "committed (or already so: nothing appended)"), (400, "a bad label"), (404, "no such host")]),
-        route!(get "/v1/hosts/{host}", Open, "A host's labels, state (live, draining, drained, lost, left) and drain: who asked when, and what it still waits for.", hosts::status,
+        route!(get "/v1/hosts/{host}", Read, "A host's labels, state (live, draining, drained, lost, left) and drain: who asked when, and what it still waits for.", hosts::status,
             responses: &[(200, "OK"), (404, "no such host")]),
-        route!(post "/v1/hosts/{host}/drain", Token, "Drain a host: it takes no new placements; its replicas start on other hosts before they stop there.", hosts::drain,
+        route!(post "/v1/hosts/{host}/drain", Admin, "Drain a host: it takes no new placements; its replicas start on other hosts before they stop there.", hosts::drain,
             query: &[("who", "who drains it, for the log")],
             responses: &[(200, "committed (or already drained: nothing appended)"), (404, "no such host")]),
-        route!(post "/v1/hosts/{host}/undrain", Token, "Undrain a host: it takes placements again.", hosts::undrain,
+        route!(post "/v1/hosts/{host}/undrain", Admin, "Undrain a host: it takes placements again.", hosts::undrain,
             query: &[("who", "who undrains it, for the log")],
             responses: &[(200, "committed (or not drained: nothing appended)"), (404, "no such host")]),
-        route!(delete "/v1/hosts/{host}", Token, "Retire a host (lost, left, or drained): it leaves the Raft membership (a learner takes its vote) and the state; its history stays in the audit log.", hosts::remove,
+        route!(delete "/v1/hosts/{host}", Admin, "Retire a host (lost, left, or drained): it leaves the Raft membership (a learner takes its vote) and the state; its history stays in the audit log.", hosts::remove,
             query: &[("who", "who removes it, for the log")],
             responses: &[(200, "committed"), (404, "no such host"), (409, "the host is live and not drained, or removing it would leave no quorum")]),
-        route!(post "/v1/local/leave", Token, "This host leaves the cluster (what `flotilla down` asks first): it drains, leaves the voters (a learner is promoted; a leader steps down) and records host_left.", leave::leave,
+        route!(post "/v1/local/leave", Admin, "This host leaves the cluster (what `flotilla down` asks first): it drains, leaves the voters (a learner is promoted; a leader steps down) and records host_left.", leave::leave,
             query: &[("drain_within_ms", "longest wait for the drain before leaving anyway (default 60000)")]),
-        route!(get "/v1/secrets", Token, "Every secret: its versions with who wrote each when, and the deployed apps that use it; never a value.", secrets::list),
-        route!(put "/v1/secrets/{name}", Token, "Write a new version of a secret (the request body is the value, at most 64 KiB). It is sealed on this node before it is proposed: only ciphertext enters the log.", secrets::put,
+        route!(get "/v1/secrets", Admin, "Every secret: its versions with who wrote each when, and the deployed apps that use it; never a value.", secrets::list),
+        route!(put "/v1/secrets/{name}", Admin, "Write a new version of a secret (the request body is the value, at most 64 KiB). It is sealed on this node before it is proposed: only ciphertext enters the log.", secrets::put,
             query: &[("who", "who writes it, for the audit log")], body: SECRET_TYPES,
             responses: &[(200, "committed, with the version"), (400, "bad name or empty value"), (409, "written concurrently; try again"), (413, "larger than 64 KiB")]),
-        route!(delete "/v1/secrets/{name}", Token, "Delete a secret and all its versions (their ciphertext stays in the audit log).", secrets::delete,
+        route!(delete "/v1/secrets/{name}", Admin, "Delete a secret and all its versions (their ciphertext stays in the audit log).", secrets::delete,
             query: &[("who", "who deletes it, for the audit log"), ("force", "true: delete though deployed apps reference it")],
             responses: &[(200, "committed"), (404, "no such secret"), (409, "referenced by deployed apps")]),
-        route!(post "/v1/blobs", Token, "Upload a component; answers its sha256 digest.", blobs::upload,
+        route!(post "/v1/blobs", Deploy, "Upload a component; answers its sha256 digest.", blobs::upload,
             body: BLOB_TYPES, responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")]),
-        route!(get "/v1/blobs/{digest}", Open, "Download a component by sha256 digest.", blobs::download,
+        route!(get "/v1/blobs/{digest}", Read, "Download a component by sha256 digest.", blobs::download,
             responses: &[(200, "the bytes"), (404, "not on this host")]),
-        route!(get "/v1/local/replicas", Open, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
+        route!(get "/v1/local/replicas", Read, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
         route!(get "/v1/local/logs/{app}", ClusterSecret, "What this host keeps of an app's guest logs (for the node that merges them).", logs::local,
             query: &[("after", "only lines after this sequence number"), ("since", "only lines at or after this time (ms since the Unix epoch)"), ("limit", "most lines, the newest")]),
         route!(post "/raft/append", ClusterSecret, "Raft AppendEntries.", raft::append, body: JSON),
@@ -196,11 +208,11 @@ pub fn openapi() -> Value {
             "parameters": path_params.into_iter().chain(query_params).collect::<Vec<_>>(),
             "responses": responses,
         });
-        match doc.access {
-            Access::Open => operation["security"] = json!([]),
-            Access::Token => operation["security"] = json!([{ "bearerToken": [] }]),
-            Access::ClusterSecret => operation["security"] = json!([{ "clusterSecret": [] }]),
-        }
+        operation["security"] = match super::auth::scope_of(doc.access) {
+            Some(scope) => json!([{ "bearerToken": [scope.name()] }]),
+            None if doc.access == Access::ClusterSecret => json!([{ "clusterSecret": [] }]),
+            None => json!([]),
+        };
         if !doc.body.is_empty() {
             let content: Map<String, Value> = doc
                 .body
@@ -224,7 +236,7 @@ pub fn openapi() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearerToken": { "type": "http", "scheme": "bearer", "description": "DATA_DIR/api-token of any node" },
+                "bearerToken": { "type": "http", "scheme": "bearer", "description": "DATA_DIR/api-token of any node (admin), or a scoped token from POST /v1/tokens; the scope a route needs is named" },
                 "clusterSecret": { "type": "apiKey", "in": "header", "name": consensus::raft::SECRET_HEADER },
             },
             "schemas": {
@@ -270,10 +282,17 @@ mod tests {
             assert_eq!(op["summary"], route.summary, "{}", route.path);
             let mutating = route.method != "get";
             if route.path.starts_with("/v1/") && mutating {
-                assert_eq!(
+                assert!(
+                    matches!(route.access, Access::Deploy | Access::Admin),
+                    "{} needs a deploy or admin token",
+                    route.path
+                );
+            }
+            if route.path.starts_with("/v1/") && !mutating {
+                assert_ne!(
                     route.access,
-                    Access::Token,
-                    "{} needs the token",
+                    Access::Open,
+                    "{} needs a token to read",
                     route.path
                 );
             }

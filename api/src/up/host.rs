@@ -39,6 +39,8 @@ pub struct HostConfig {
     pub registry: RegistryConfig,
     /// Bytes of guest log lines kept per app on this host (the oldest go first).
     pub app_log_bytes: usize,
+    /// `/metrics` needs a read token.
+    pub protect_metrics: bool,
 }
 
 /// A running host.
@@ -54,6 +56,8 @@ pub struct Host {
     /// Seals secret values before they are proposed (derived from the cluster secret).
     pub secret_key: SecretKey,
     tokens: TokenCache,
+    /// `/metrics` needs a read token.
+    pub protect_metrics: bool,
 }
 
 pub type SharedHost = Arc<Host>;
@@ -88,6 +92,7 @@ impl Host {
             registries: Registries::new(config.registry),
             secret_key,
             tokens,
+            protect_metrics: config.protect_metrics,
         }))
     }
 

@@ -597,3 +597,74 @@ mod tests {
         assert_eq!(back.decode().unwrap(), event);
     }
 }
+
+/// `POST /v1/tokens`: a scoped token to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// Who or what holds it (shown in `token list` and as `who` of what it changes).
+    pub name: String,
+    /// `read`, `deploy` or `admin`.
+    pub scope: String,
+    /// The only apps a `deploy` token may change (empty: every app).
+    #[serde(default)]
+    pub apps: Vec<String>,
+    /// How long it works, in milliseconds (none: until revoked).
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+}
+
+/// The answer to `POST /v1/tokens`: the token, shown only this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub index: u64,
+    pub id: String,
+    pub token: String,
+    pub info: TokenInfo,
+}
+
+/// A scoped token as `GET /v1/tokens` shows it: never the token or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    pub who: String,
+    pub at: u64,
+}
+
+/// `GET /v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+impl TokenInfo {
+    pub fn of(id: &str, record: &consensus::tokens::TokenRecord) -> TokenInfo {
+        TokenInfo {
+            id: id.to_string(),
+            name: record.name.clone(),
+            scope: record.scope.name().to_string(),
+            apps: record.apps.iter().cloned().collect(),
+            expires_at: record.expires_at,
+            who: record.who.clone(),
+            at: record.at,
+        }
+    }
+}
+
+/// `GET /v1/token`: the caller's name and what its token may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Whoami {
+    pub name: String,
+    /// `read`, `deploy` or `admin`.
+    pub scope: String,
+    /// The only apps a `deploy` token may change (empty: every app).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}

@@ -134,7 +134,16 @@ impl Node {
         )
         .await
         .map_err(|e| format!("cannot start raft: {e}"))?;
+        // Every request this client makes goes to another node of this cluster: it carries
+        // the cluster secret, which lets it read there (hosts' replicas, blobs, Raft views).
+        let mut secret_header = reqwest::header::HeaderValue::from_str(&identity.secret)
+            .map_err(|e| format!("the cluster secret is not a header value: {e}"))?;
+        secret_header.set_sensitive(true);
         let client = crate::http_client::builder()
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::HeaderName::from_static(crate::raft::SECRET_HEADER),
+                secret_header,
+            )]))
             .local_address(config.outgoing_address())
             .connect_timeout(timing::PEER_CONNECT_TIMEOUT)
             .timeout(timing::PEER_REQUEST_TIMEOUT)

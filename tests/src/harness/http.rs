@@ -16,10 +16,15 @@ pub fn client() -> reqwest::blocking::Client {
 }
 
 impl super::Node {
-    /// `GET path` on this node as JSON, if it answers 2xx.
+    /// `GET path` on this node as JSON with its API token (reads need one), if it answers
+    /// 2xx. Before the node has written its token file there is nothing to send, and the
+    /// node answers 401: `None`, like any other answer that is not there yet.
     pub fn get(&self, path: &str) -> Option<serde_json::Value> {
+        let token = std::fs::read_to_string(consensus::data_dir::token_file(&self.data_dir))
+            .unwrap_or_default();
         let r = client()
             .get(format!("http://{}{path}", self.addr))
+            .bearer_auth(token.trim())
             .send()
             .ok()?;
         r.status().is_success().then(|| r.json().ok()).flatten()

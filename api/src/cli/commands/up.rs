@@ -80,6 +80,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         },
         registry: args.registry.config(args.max_component_mib << 20)?,
         app_log_bytes: args.app_log_kib << 10,
+        protect_metrics: args.protect_metrics,
     };
     let membership = Membership {
         join: plan.join,

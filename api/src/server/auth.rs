@@ -1,0 +1,192 @@
+//! Who a request comes from and what it may do. A request to a route that is not open carries
+//! either the cluster secret (another node, for reads and Raft traffic) or a bearer token: the
+//! local admin token (derived from the cluster secret, in `DATA_DIR/api-token`) or a scoped
+//! token (`flt_ID_SECRET`, checked against the hash in the replicated state, so a revocation
+//! takes effect on every node at the same log index). The check inserts the [`Caller`] into
+//! the request for handlers that decide later (a deploy learns its app from the manifest).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawPathParams, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use consensus::node::now_millis;
+use consensus::raft::SECRET_HEADER;
+use consensus::tokens::{parse_token, Need, Refused, Scope, TokenRecord};
+
+use super::errors::ApiError;
+use super::table::Access;
+use crate::token::{same, TokenError};
+use crate::up::SharedHost;
+
+/// Who made a request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// Another node of the cluster (the cluster secret).
+    Node,
+    /// The holder of the local admin token.
+    Admin,
+    /// The holder of a scoped token.
+    Token { id: String, record: TokenRecord },
+}
+
+impl Caller {
+    /// Whether the caller may do what `need` asks, now.
+    pub fn may(&self, need: Need<'_>) -> Result<(), ApiError> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::Node => match need {
+                Need::Read => Ok(()),
+                _ => Err(forbidden("the cluster secret only reads".to_string())),
+            },
+            Caller::Token { id, record } => {
+                record
+                    .allows(need, now_millis())
+                    .map_err(|refused| match refused {
+                        Refused::Expired => unauthorized(
+                            "expired_token",
+                            format!("token {id} ({}) has expired", record.name),
+                        ),
+                        Refused::Scope { has, needs } => forbidden(format!(
+                            "token {id} ({}) has the {} scope; this needs {}",
+                            record.name,
+                            has.name(),
+                            needs.name()
+                        )),
+                        Refused::App(app) => forbidden(format!(
+                            "token {id} ({}) may deploy only {}; not {app}",
+                            record.name,
+                            record.apps.iter().cloned().collect::<Vec<_>>().join(", ")
+                        )),
+                    })
+            }
+        }
+    }
+
+    /// Who the caller is, for the `who` of events when a request names nobody.
+    pub fn name(&self) -> String {
+        match self {
+            Caller::Node => "node".to_string(),
+            Caller::Admin => "admin".to_string(),
+            Caller::Token { record, .. } => record.name.clone(),
+        }
+    }
+}
+
+fn forbidden(message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+fn unauthorized(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+/// The answer to a refused request; a 401 says which scheme would do.
+fn refusal(e: ApiError) -> Response {
+    let mut response = e.into_response();
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The caller of a request, from its headers, or the answer that refuses it.
+fn identify(node: &SharedHost, request: &Request, access: Access) -> Result<Caller, ApiError> {
+    let headers = request.headers();
+    if let Some(given) = headers.get(SECRET_HEADER) {
+        let secret = node.log.identity().secret.as_bytes();
+        if same(given.as_bytes(), secret) && access != Access::Admin {
+            return Ok(Caller::Node);
+        }
+        if access == Access::ClusterSecret {
+            return Err(unauthorized(
+                "bad_cluster_secret",
+                "wrong cluster secret".to_string(),
+            ));
+        }
+    }
+    if access == Access::ClusterSecret {
+        return Err(unauthorized(
+            "bad_cluster_secret",
+            "missing cluster secret".to_string(),
+        ));
+    }
+    let token_error = |e: TokenError| unauthorized(e.code(), e.message().to_string());
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(token_error(TokenError::Missing));
+    };
+    let Some(given) = value.as_bytes().strip_prefix(b"Bearer ") else {
+        return Err(token_error(TokenError::NotBearer));
+    };
+    let given = given.trim_ascii();
+    if same(given, node.api_token().as_bytes()) {
+        return Ok(Caller::Admin);
+    }
+    let scoped = std::str::from_utf8(given).ok().and_then(parse_token);
+    let Some((id, secret)) = scoped else {
+        return Err(token_error(TokenError::Wrong));
+    };
+    let record = node.log.read(|m| m.state().tokens.get(id).cloned());
+    match record {
+        Some(record) if record.matches(secret) => Ok(Caller::Token {
+            id: id.to_string(),
+            record,
+        }),
+        // A revoked token and a wrong one answer alike: neither says which tokens exist.
+        _ => Err(token_error(TokenError::Wrong)),
+    }
+}
+
+/// What a route needs of its caller; deploys name their app later, once the manifest is read.
+fn need<'a>(access: Access, app: Option<&'a str>) -> Need<'a> {
+    match access {
+        Access::Open | Access::Read | Access::ClusterSecret => Need::Read,
+        Access::Deploy => Need::Deploy(app),
+        Access::Admin => Need::Admin,
+    }
+}
+
+/// The middleware of every route that is not open.
+pub async fn require(
+    State((node, access)): State<(SharedHost, Access)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    params: RawPathParams,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let refused = |e: ApiError, request: &Request| {
+        tracing::warn!(
+            "refused {} {} from {peer}: {}",
+            request.method(),
+            request.uri().path(),
+            e.message()
+        );
+        refusal(e)
+    };
+    let caller = match identify(&node, &request, access) {
+        Ok(caller) => caller,
+        Err(response) => return refused(response, &request),
+    };
+    let app = params
+        .iter()
+        .find(|(name, _)| *name == "app")
+        .map(|(_, v)| v.to_string());
+    if let Err(response) = caller.may(need(access, app.as_deref())) {
+        return refused(response, &request);
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// The scope a route's access asks for, as the API documents it.
+pub fn scope_of(access: Access) -> Option<Scope> {
+    match access {
+        Access::Read => Some(Scope::Read),
+        Access::Deploy => Some(Scope::Deploy),
+        Access::Admin => Some(Scope::Admin),
+        Access::Open | Access::ClusterSecret => None,
+    }
+}
