@@ -134,6 +134,9 @@ fn instances_peak(node: &flotilla_tests::Node) -> u64 {
         .unwrap()
 }
 
+/// Requests the load sends before the upgrade starts, and again after it is done.
+const LOAD_STEP: usize = 20;
+
 #[test]
 fn an_upgrade_under_steady_load_fails_no_request() {
     let c = Cluster::start(&[]);
@@ -146,9 +149,10 @@ fn an_upgrade_under_steady_load_fails_no_request() {
         (c.nodes[0].request_app("shop", "/").0 == 200).then_some(())
     });
     let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let addr = c.nodes[0].addr.clone();
     let load = {
-        let stop = stop.clone();
+        let (stop, sent) = (stop.clone(), sent.clone());
         std::thread::spawn(move || {
             let http = flotilla_tests::client();
             let mut seen = Vec::new();
@@ -159,10 +163,18 @@ fn an_upgrade_under_steady_load_fails_no_request() {
                     .send()
                     .unwrap();
                 seen.push((r.status().as_u16(), r.text().unwrap()));
+                sent.fetch_add(1, Ordering::SeqCst);
             }
             seen
         })
     };
+    // The load runs before the upgrade and goes on after it (however fast the upgrade is).
+    let load_runs_on = |what: &str, from: usize| {
+        wait_for(what, Duration::from_secs(60), || {
+            (sent.load(Ordering::SeqCst) >= from + LOAD_STEP).then_some(())
+        })
+    };
+    load_runs_on("the load to run", 0);
     c.nodes[0]
         .deploy(&manifest_with_image("shop", "v2", &echo, 4))
         .unwrap();
@@ -173,9 +185,17 @@ fn an_upgrade_under_steady_load_fails_no_request() {
             .starts_with("GET /x")
             .then_some(())
     });
+    load_runs_on(
+        "the load to go on after the upgrade",
+        sent.load(Ordering::SeqCst),
+    );
     stop.store(true, Ordering::SeqCst);
     let seen = load.join().unwrap();
-    assert!(seen.len() > 5, "the load ran ({} requests)", seen.len());
+    assert!(
+        seen.len() >= 2 * LOAD_STEP,
+        "the load ran ({} requests)",
+        seen.len()
+    );
     let failed: Vec<_> = seen.iter().filter(|(s, _)| *s != 200).collect();
     assert!(failed.is_empty(), "failed during the upgrade: {failed:?}");
     assert!(

@@ -118,11 +118,17 @@ fn scopes_apps_revocation_and_expiry_hold_on_every_node() {
     let (status, answer) = call(
         n,
         "POST",
-        "/v1/apps",
+        "/v1/apps?who=mallory",
         Some(&deploy),
         Some(manifest_with_image("hello", "v1", &digest, 1)),
     );
     assert_eq!(status, 200, "{answer}");
+    // The log records the token's name: a scoped token cannot pass for someone else.
+    let history = n.get("/v1/apps/hello/versions").unwrap();
+    assert_eq!(
+        history["history"][0]["who"], "mallory (token ci)",
+        "{history}"
+    );
     let before = before.max(events(n));
     let (status, answer) = call(
         n,

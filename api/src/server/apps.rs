@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use consensus::{Event, StateMachine};
 use scheduler::Digest;
-use wire::{DeployQuery, StateQuery, WhoQuery};
+use wire::{DeployQuery, StateQuery};
 
 use super::cluster::{local_reports, who_and_when};
 use super::errors::{self, error, error_with_details, node_error, ApiError};
@@ -315,7 +315,7 @@ pub async fn deploy(
         version: version.clone(),
         manifest,
         digests,
-        who: q.who.unwrap_or_else(|| "api".to_string()),
+        who: super::auth::Who::of(Some(&caller), q.who).0,
         at: now_millis(),
     };
     // A tag that moved since the version was deployed is a conflict that names it.
@@ -448,18 +448,18 @@ async fn app_event(node: SharedHost, event: Event) -> Response {
 pub async fn undeploy(
     State(node): State<SharedHost>,
     Path(app): Path<String>,
-    Query(q): Query<WhoQuery>,
+    who: super::auth::Who,
 ) -> Response {
-    let (who, at) = who_and_when(q);
+    let (who, at) = who_and_when(who);
     app_event(node, Event::AppUndeployed { app, who, at }).await
 }
 
 pub async fn delete(
     State(node): State<SharedHost>,
     Path(app): Path<String>,
-    Query(q): Query<WhoQuery>,
+    who: super::auth::Who,
 ) -> Response {
-    let (who, at) = who_and_when(q);
+    let (who, at) = who_and_when(who);
     app_event(node, Event::AppDeleted { app, who, at }).await
 }
 
@@ -518,7 +518,7 @@ pub async fn versions(
 pub async fn rollback(
     State(node): State<SharedHost>,
     Path((app, version)): Path<(String, String)>,
-    Query(q): Query<WhoQuery>,
+    who: super::auth::Who,
 ) -> Response {
     if let Err(e) = node.log.linearize().await {
         return node_error(e);
@@ -547,7 +547,7 @@ pub async fn rollback(
             }
         }
     };
-    let (who, at) = who_and_when(q);
+    let (who, at) = who_and_when(who);
     let event = Event::AppDeployed {
         app: app.clone(),
         version: version.clone(),

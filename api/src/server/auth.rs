@@ -190,3 +190,36 @@ pub fn scope_of(access: Access) -> Option<Scope> {
         Access::Open | Access::ClusterSecret => None,
     }
 }
+
+/// Who a change is recorded as in the log: what the request claims (`?who=`, default `api`),
+/// and for a scoped token always the token's name, which the caller cannot choose.
+#[derive(Debug, Clone)]
+pub struct Who(pub String);
+
+impl Who {
+    pub fn of(caller: Option<&Caller>, claimed: Option<String>) -> Who {
+        Who(match (caller, claimed) {
+            (Some(Caller::Token { record, .. }), Some(c)) if c != record.name => {
+                format!("{c} (token {})", record.name)
+            }
+            (Some(Caller::Token { record, .. }), _) => record.name.clone(),
+            (_, Some(c)) => c,
+            (_, None) => "api".to_string(),
+        })
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Who {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(q) =
+            axum::extract::Query::<wire::WhoQuery>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        Ok(Who::of(parts.extensions.get::<Caller>(), q.who))
+    }
+}

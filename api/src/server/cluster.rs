@@ -15,7 +15,7 @@ use consensus::node::voters;
 use consensus::Event;
 use futures::Stream;
 use serde_json::Value;
-use wire::{EventsQuery, StateQuery, WhoQuery};
+use wire::{EventsQuery, StateQuery};
 
 use super::errors::{error, internal, node_error};
 use super::table;
@@ -441,14 +441,14 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
     .into_response()
 }
 
-/// Who asked (default `api`) and now, for the event.
-pub fn who_and_when(q: WhoQuery) -> (String, u64) {
-    (q.who.unwrap_or_else(|| "api".to_string()), now_millis())
+/// Who asked and now, for the event.
+pub fn who_and_when(who: super::auth::Who) -> (String, u64) {
+    (who.0, now_millis())
 }
 
 /// Appends `api_token_rotated` and answers the new token, once this node applied it.
-pub async fn rotate_token(State(node): State<SharedHost>, Query(q): Query<WhoQuery>) -> Response {
-    let (who, at) = who_and_when(q);
+pub async fn rotate_token(State(node): State<SharedHost>, who: super::auth::Who) -> Response {
+    let (who, at) = who_and_when(who);
     let committed = match node.propose(Event::ApiTokenRotated { who, at }).await {
         Ok(r) => r,
         Err(e) => return node_error(e),

@@ -1,14 +1,14 @@
 //! `/v1/hosts/{host}/labels`: labels change on a running host, as an event; the placements
 //! follow at once, on every node.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use consensus::node::now_millis;
 use consensus::Event;
-use wire::{HostLabels, WhoQuery};
+use wire::HostLabels;
 
 use super::errors::{error, node_error};
 use crate::up::SharedHost;
@@ -29,7 +29,7 @@ fn bad_label(key: &str, value: &str) -> Option<String> {
 pub async fn labels(
     State(node): State<SharedHost>,
     Path(host): Path<String>,
-    Query(q): Query<WhoQuery>,
+    who: super::auth::Who,
     Json(change): Json<HostLabels>,
 ) -> Response {
     if let Some(problem) = change
@@ -71,7 +71,7 @@ pub async fn labels(
     let event = Event::HostLabelsChanged {
         host: host.clone(),
         labels,
-        who: q.who.unwrap_or_else(|| "api".to_string()),
+        who: who.0,
         at: now_millis(),
     };
     match node.propose(event).await {
@@ -134,23 +134,23 @@ fn no_host(host: &str) -> Response {
 async fn host_change(
     node: &SharedHost,
     host: &str,
-    q: WhoQuery,
+    who: super::auth::Who,
     make: impl FnOnce(String, String, consensus::Millis) -> Event,
 ) -> Response {
     if let Err(e) = node.log.linearize().await {
         return node_error(e);
     }
-    propose_unless_so(node, host, q, make).await
+    propose_unless_so(node, host, who, make).await
 }
 
 /// [`host_change`] on a state already read linearizably.
 async fn propose_unless_so(
     node: &SharedHost,
     host: &str,
-    q: WhoQuery,
+    who: super::auth::Who,
     make: impl FnOnce(String, String, consensus::Millis) -> Event,
 ) -> Response {
-    let (who, at) = super::cluster::who_and_when(q);
+    let (who, at) = super::cluster::who_and_when(who);
     let event = make(host.to_string(), who, at);
     let (known, refusal, index) = node.log.read(|m| {
         (
@@ -179,9 +179,9 @@ async fn propose_unless_so(
 pub async fn drain(
     State(node): State<SharedHost>,
     Path(host): Path<String>,
-    Query(q): Query<WhoQuery>,
+    who: super::auth::Who,
 ) -> Response {
-    host_change(&node, &host, q, |host, who, at| Event::HostDrainStarted {
+    host_change(&node, &host, who, |host, who, at| Event::HostDrainStarted {
         host,
         who,
         at,
@@ -193,9 +193,9 @@ pub async fn drain(
 pub async fn undrain(
     State(node): State<SharedHost>,
     Path(host): Path<String>,
-    Query(q): Query<WhoQuery>,
+    who: super::auth::Who,
 ) -> Response {
-    host_change(&node, &host, q, |host, who, at| Event::HostUndrained {
+    host_change(&node, &host, who, |host, who, at| Event::HostUndrained {
         host,
         who,
         at,
@@ -209,7 +209,7 @@ pub async fn undrain(
 pub async fn remove(
     State(node): State<SharedHost>,
     Path(host): Path<String>,
-    Query(q): Query<WhoQuery>,
+    who: super::auth::Who,
 ) -> Response {
     if let Err(e) = node.log.linearize().await {
         return node_error(e);
@@ -246,7 +246,7 @@ pub async fn remove(
             Err(e) => return node_error(e),
         }
     }
-    propose_unless_so(&node, &host, q, |host, who, at| Event::HostRemoved {
+    propose_unless_so(&node, &host, who, |host, who, at| Event::HostRemoved {
         host,
         who,
         at,

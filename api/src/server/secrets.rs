@@ -12,7 +12,7 @@ use consensus::node::now_millis;
 use consensus::secrets::MAX_SECRET_BYTES;
 use consensus::{ClusterState, Event};
 use scheduler::{Diagnostic, Manifest};
-use wire::{SecretDeleteQuery, WhoQuery};
+use wire::SecretDeleteQuery;
 
 use super::errors::{error, error_with_details, node_error, read_body};
 use crate::up::SharedHost;
@@ -61,7 +61,7 @@ fn users(state: &ClusterState, name: &str) -> Vec<String> {
 pub async fn put(
     State(node): State<SharedHost>,
     Path(name): Path<String>,
-    Query(q): Query<WhoQuery>,
+    who: super::auth::Who,
     request: Request,
 ) -> Response {
     if !is_valid_name(&name) {
@@ -91,7 +91,7 @@ pub async fn put(
         sealed: node.secret_key.seal(&name, version, &value),
         name: name.clone(),
         version,
-        who: q.who.unwrap_or_else(|| "api".to_string()),
+        who: who.0,
         at: now_millis(),
     };
     match node.propose(event).await {
@@ -143,6 +143,7 @@ pub async fn delete(
     State(node): State<SharedHost>,
     Path(name): Path<String>,
     Query(q): Query<SecretDeleteQuery>,
+    caller: Option<axum::Extension<super::auth::Caller>>,
 ) -> Response {
     if let Err(e) = node.log.linearize().await {
         return node_error(e);
@@ -170,7 +171,7 @@ pub async fn delete(
     }
     let event = Event::SecretDeleted {
         name: name.clone(),
-        who: q.who.unwrap_or_else(|| "api".to_string()),
+        who: super::auth::Who::of(caller.as_ref().map(|c| &c.0), q.who).0,
         at: now_millis(),
     };
     match node.propose(event).await {

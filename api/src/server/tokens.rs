@@ -77,7 +77,7 @@ pub async fn create(
         apps: request.apps.iter().cloned().collect(),
         expires_at: request.ttl_ms.map(|ttl| at.saturating_add(ttl)),
         hash: hash_secret(&secret),
-        who: q.who.unwrap_or_else(|| caller.name()),
+        who: super::auth::Who::of(Some(&caller), q.who).0,
         at,
     };
     let event = Event::TokenCreated {
@@ -140,7 +140,7 @@ pub async fn revoke(
     }
     let event = Event::TokenRevoked {
         id: id.clone(),
-        who: q.who.unwrap_or_else(|| caller.name()),
+        who: super::auth::Who::of(Some(&caller), q.who).0,
         at: now_millis(),
     };
     match node.propose(event).await {
