@@ -316,6 +316,19 @@ pub struct UpArgs {
     /// and `/readyz`, for scrapers).
     #[arg(long)]
     pub protect_metrics: bool,
+    /// Also serve HTTPS (apps by Host and the API, as on --listen) on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub https_listen: Option<String>,
+    /// With --https-listen: the certificate chain (PEM) for names no --tls-sni is for.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With --https-listen: a certificate for one name, chosen by SNI (an app's domain such as
+    /// hello.example.com, or *.example.com); repeat for several.
+    #[arg(long = "tls-sni", value_name = "NAME=CERT.pem,KEY.pem", value_parser = crate::up::tls::parse_sni)]
+    pub tls_sni: Vec<(String, crate::up::tls::CertFiles)>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

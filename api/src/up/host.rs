@@ -41,6 +41,8 @@ pub struct HostConfig {
     pub app_log_bytes: usize,
     /// `/metrics` needs a read token.
     pub protect_metrics: bool,
+    /// HTTPS beside the plain listener, if asked for.
+    pub tls: super::tls::TlsConfig,
 }
 
 /// A running host.

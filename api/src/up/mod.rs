@@ -6,6 +6,7 @@ pub mod drain;
 pub mod host;
 pub mod local;
 pub mod sources;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -55,6 +56,17 @@ pub async fn run(
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    // Certificates are read and checked before anything starts: a wrong one stops `up` here.
+    let https = match &config.tls.listen {
+        Some(addr) => {
+            let tls = tls::server_config(&config.tls)?;
+            let tcp = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (HTTPS): {e}"))?;
+            Some(tls::TlsListener::new(tcp, tls).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
     let host = Host::open(config, identity.clone()).await?;
     // The database lock is held now: this process is the node of this data directory.
     let registration = local::LocalNode {
@@ -67,7 +79,7 @@ pub async fn run(
     if let Err(e) = registration.register(home) {
         tracing::warn!("cannot register as a local node in {}: {e}", home.display());
     }
-    let result = serve(host, membership.join.as_deref(), fresh, listener).await;
+    let result = serve(host, membership.join.as_deref(), fresh, listener, https).await;
     registration.unregister(home);
     result
 }
@@ -79,6 +91,7 @@ async fn serve(
     join: Option<&str>,
     fresh: bool,
     listener: TcpListener,
+    https: Option<tls::TlsListener>,
 ) -> Result<(), String> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -89,6 +102,20 @@ async fn serve(
         let _ = rx.wait_for(|s| *s).await;
     };
     let app = crate::server::front::FrontDoor::new(host.clone());
+    // HTTPS serves the same front door; it stops with the plain listener.
+    let https_server = https.map(|https| {
+        let (app, graceful) = (app.clone(), stopped(stopping.clone()));
+        tracing::info!(
+            "serving HTTPS on {}",
+            axum::serve::Listener::local_addr(&https)
+                .map_or_else(|e| e.to_string(), |a| a.to_string())
+        );
+        tokio::spawn(async move {
+            axum::serve(https, app)
+                .with_graceful_shutdown(graceful)
+                .await
+        })
+    });
     let graceful = stopped(stopping.clone());
     let mut server = tokio::spawn(async move {
         // Responses stream (headers, then body): without TCP_NODELAY a small body waits for the
@@ -109,6 +136,9 @@ async fn serve(
                 _ = async { stopped(stopping).await; tokio::time::sleep(STOP_GRACE).await } => {
                     tracing::warn!("connections still open {STOP_GRACE:?} after the stop signal: closing them");
                     server.abort();
+                    if let Some(https) = &https_server {
+                        https.abort();
+                    }
                     Ok(())
                 }
             }

@@ -81,6 +81,14 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         registry: args.registry.config(args.max_component_mib << 20)?,
         app_log_bytes: args.app_log_kib << 10,
         protect_metrics: args.protect_metrics,
+        tls: crate::up::tls::TlsConfig {
+            listen: args.https_listen,
+            default: args
+                .tls_cert
+                .zip(args.tls_key)
+                .map(|(cert, key)| crate::up::tls::CertFiles { cert, key }),
+            by_name: args.tls_sni.into_iter().collect(),
+        },
     };
     let membership = Membership {
         join: plan.join,
