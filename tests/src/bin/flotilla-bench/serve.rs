@@ -128,11 +128,54 @@ async fn deploy_hello(
     crate::tools::deploy(http, deploy_to, app, manifest).await
 }
 
+/// A self-signed certificate for `localhost` and its key (P-256), made with the `openssl` CLI:
+/// `(cert, key)` paths in `dir`.
+fn self_signed(dir: &Path) -> Result<(String, String), String> {
+    let (cert, key) = (dir.join("bench-cert.pem"), dir.join("bench-key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .map_err(|e| format!("cannot run openssl (apt-get install openssl): {e}"))?;
+    if !out.status.success() {
+        return Err(format!("openssl: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let text = |p: &Path| p.to_str().unwrap_or_default().to_string();
+    Ok((text(&cert), text(&key)))
+}
+
 /// Runs the whole comparison and prints it.
 pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> {
     std::fs::create_dir_all(&work_dir).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir_in(&work_dir).map_err(|e| e.to_string())?;
-    let cluster = crate::tools::three_nodes(dir.path(), &[])?;
+    // The measured node also serves HTTPS, to measure what TLS costs on the same node.
+    let (cert, key) = self_signed(dir.path())?;
+    let https_port = free_ports(1)[0];
+    let tls_args: Vec<String> = [
+        "--https-listen",
+        &format!("127.0.0.1:{https_port}"),
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let cluster = crate::tools::three_nodes_first_with(dir.path(), &[], &tls_args)?;
     let addrs = cluster.addrs();
     let http = authorized(&cluster.token())?;
 
@@ -176,6 +219,11 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
     let url = format!("http://{}/", addrs[0]);
     let flotilla_1 = wrk(&url, Some("hello-world.localhost"), 1, seconds)?;
     let flotilla_16 = wrk(&url, Some("hello-world.localhost"), 16, seconds)?;
+    // The same through the same node's HTTPS listener (wrk keeps its connections, so this is
+    // the cost of TLS records per request, not of handshakes).
+    let https_url = format!("https://127.0.0.1:{https_port}/");
+    let https_1 = wrk(&https_url, Some("hello-world.localhost"), 1, seconds)?;
+    let https_16 = wrk(&https_url, Some("hello-world.localhost"), 16, seconds)?;
     drop(cluster);
     let wasmtime = wasmtime_cli()?;
     let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world/hello.wasm");
@@ -246,6 +294,19 @@ pub async fn serve_bench(work_dir: PathBuf, seconds: u64) -> Result<(), String> 
             f.2,
             t.1,
             t.2
+        );
+    }
+    println!("\nthe same node over HTTPS (TLS 1.3, P-256 certificate, kept connections) against plain HTTP, same run:\n");
+    println!("| connections | HTTP req/s | HTTPS req/s | HTTPS / HTTP | HTTPS p50 / p99 (ms) |");
+    println!("|---|---|---|---|---|");
+    for (c, plain, tls) in [(1, flotilla_1, https_1), (16, flotilla_16, https_16)] {
+        println!(
+            "| {c} | {:.0} | {:.0} | {:.2}x | {:.2} / {:.2} |",
+            plain.0,
+            tls.0,
+            tls.0 / plain.0,
+            tls.1,
+            tls.2
         );
     }
     println!(

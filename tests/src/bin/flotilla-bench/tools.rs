@@ -16,14 +16,23 @@ const NODE_LOG_FILTER: &str = "warn";
 /// A 3-node Flotilla cluster under `dir`, every node started with `node_args` (the harness
 /// waits with blocking HTTP: this runs it off the async workers).
 pub fn three_nodes(dir: &Path, node_args: &[String]) -> Result<Cluster, String> {
-    tokio::task::block_in_place(|| start_three(dir, node_args))
+    tokio::task::block_in_place(|| start_three(dir, node_args, &[]))
 }
 
-fn start_three(dir: &Path, node_args: &[String]) -> Result<Cluster, String> {
+/// [`three_nodes`], the first of them with `first_only` besides.
+pub fn three_nodes_first_with(
+    dir: &Path,
+    node_args: &[String],
+    first_only: &[String],
+) -> Result<Cluster, String> {
+    tokio::task::block_in_place(|| start_three(dir, node_args, first_only))
+}
+
+fn start_three(dir: &Path, node_args: &[String], first_only: &[String]) -> Result<Cluster, String> {
     let mut cluster = Cluster::launch(Options {
         dir: Some(dir.to_path_buf()),
         rust_log: Some(NODE_LOG_FILTER.to_string()),
-        first_args: node_args.to_vec(),
+        first_args: node_args.iter().chain(first_only).cloned().collect(),
         ..Options::default()
     })?;
     let args: Vec<&str> = node_args.iter().map(String::as_str).collect();
