@@ -37,6 +37,13 @@ impl TestCa {
         reqwest::Certificate::from_pem(self.issuer.pem().as_bytes()).unwrap()
     }
 
+    /// The CA's own certificate as a PEM file, for `--ca`.
+    fn root_file(&self) -> String {
+        let file = self.dir.join(format!("{}.pem", self.name));
+        std::fs::write(&file, self.issuer.pem()).unwrap();
+        path(&file)
+    }
+
     /// A certificate for `names` and its key, as PEM files: `(cert, key)`.
     fn issue(&self, file: &str, names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().unwrap();
@@ -134,6 +141,44 @@ fn https_serves_apps_by_sni_and_the_api_beside_plain_http() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+
+    // The CLI over HTTPS: it trusts the node's certificate through --ca, and not without it.
+    let api = format!("https://localhost:{port}");
+    let cli = |extra: &[&str]| {
+        std::process::Command::new(flotilla_bin())
+            .args([
+                "app",
+                "list",
+                "-o",
+                "json",
+                "--api",
+                &api,
+                "--token",
+                &n.token(),
+            ])
+            .args(extra)
+            .env("FLOTILLA_HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["--ca", &site.root_file()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello-world"));
+    let out = cli(&[]);
+    assert!(
+        !out.status.success(),
+        "a certificate of an unknown CA was taken"
+    );
+    let out = cli(&["--ca", "/nonexistent/ca.pem"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("--ca /nonexistent/ca.pem"),
+        "{said}"
+    );
 
     // Plain HTTP goes on beside it.
     assert_eq!(n.request_app("hello-world", "/").0, 200);

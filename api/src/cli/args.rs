@@ -33,6 +33,10 @@ pub struct Target {
     /// The API token for changes (default: DATA_DIR/api-token of a local node).
     #[arg(long, env = "FLOTILLA_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// With an `https://` --api: also trust the certificate authorities in this PEM file (a
+    /// node's --tls-cert issuer); the system's are trusted as well.
+    #[arg(long, env = "FLOTILLA_CA", global = true, value_name = "CA.pem")]
+    pub ca: Option<PathBuf>,
     /// Tables for people, or JSON for scripts.
     #[arg(short, long, value_enum, default_value = "table", global = true)]
     pub output: Output,
@@ -41,7 +45,7 @@ pub struct Target {
 impl Target {
     /// The API these options name (or the local cluster's).
     pub fn api(&self) -> super::client::Api {
-        super::client::Api::resolve(self.api.clone(), self.token.clone())
+        super::client::Api::resolve(self.api.clone(), self.token.clone(), self.ca.as_deref())
     }
 }
 

@@ -14,9 +14,35 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A node's API, with the token for mutating calls when one is known.
 pub struct Api {
+    /// As given (`HOST:PORT`, or a URL with its scheme), for messages.
     pub addr: String,
+    /// `http://HOST:PORT` or `https://HOST:PORT`: what paths are appended to.
+    base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// Why no call can be made (an unreadable --ca), said at the first call.
+    broken: Option<String>,
+}
+
+/// The URL paths are appended to: `addr` as given when it names its scheme, else plain HTTP.
+fn base_url(addr: &str) -> String {
+    let addr = addr.trim_end_matches('/');
+    if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// The certificate authorities of `path` (PEM), to trust besides the system's.
+fn read_ca(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("--ca {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("--ca {}: not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("--ca {}: holds no certificate", path.display()));
+    }
+    Ok(certs)
 }
 
 /// What a failed call says: the API's message, then one line per detail.
@@ -45,7 +71,11 @@ pub fn describe_error(status: reqwest::StatusCode, body: &[u8]) -> String {
 impl Api {
     /// `--api`/`FLOTILLA_API`, else the first local node, else 127.0.0.1:7001; the token from
     /// `--token`/`FLOTILLA_TOKEN`, else from the data directory of a local node of the cluster.
-    pub fn resolve(api: Option<String>, token: Option<String>) -> Api {
+    pub fn resolve(
+        api: Option<String>,
+        token: Option<String>,
+        ca: Option<&std::path::Path>,
+    ) -> Api {
         let running = local::running(&local::home());
         let addr = api
             .or_else(|| running.first().map(|n| n.api.clone()))
@@ -56,16 +86,26 @@ impl Api {
                 std::fs::read_to_string(consensus::data_dir::token_file(&node.data_dir)).ok()?;
             Some(text.trim().to_string())
         });
-        let http = consensus::http_client::builder()
+        let mut builder = consensus::http_client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .expect("HTTP client");
-        Api { addr, token, http }
+            .timeout(CALL_TIMEOUT);
+        let mut broken = None;
+        match ca.map(read_ca) {
+            Some(Ok(certs)) => builder = builder.tls_certs_merge(certs),
+            Some(Err(e)) => broken = Some(e),
+            None => {}
+        }
+        Api {
+            base: base_url(&addr),
+            addr,
+            token,
+            http: builder.build().expect("HTTP client"),
+            broken,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.base)
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -86,6 +126,9 @@ impl Api {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, String> {
+        if let Some(why) = &self.broken {
+            return Err(why.clone());
+        }
         let response = self
             .authorized(request)
             .send()
@@ -128,4 +171,20 @@ pub fn segment(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_address_without_a_scheme_is_plain_http() {
+        assert_eq!(super::base_url("10.0.0.1:7001"), "http://10.0.0.1:7001");
+        assert_eq!(
+            super::base_url("https://node.example.com/"),
+            "https://node.example.com"
+        );
+        assert_eq!(
+            super::base_url("http://127.0.0.1:7001"),
+            "http://127.0.0.1:7001"
+        );
+    }
 }

@@ -37,7 +37,7 @@ async fn leave(node: &LocalNode, drain_within: Duration) -> Result<(), String> {
     let token = std::fs::read_to_string(consensus::data_dir::token_file(&node.data_dir))
         .ok()
         .map(|t| t.trim().to_string());
-    let api = Api::resolve(Some(node.api.clone()), token);
+    let api = Api::resolve(Some(node.api.clone()), token, None);
     eprintln!(
         "host {} leaves the cluster: draining (at most {}), then handing over its vote",
         node.host,
