@@ -94,16 +94,9 @@ pub enum Event {
     TokenCreated {
         /// Random, chosen by the proposer: the first part of the token.
         id: String,
-        name: String,
-        scope: crate::tokens::Scope,
-        #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
-        apps: std::collections::BTreeSet<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        expires_at: Option<Millis>,
-        /// Hex SHA-256 of the token's secret.
-        hash: String,
-        who: String,
-        at: Millis,
+        /// What the state keeps (its fields are the event's own in the encoding).
+        #[serde(flatten)]
+        record: crate::tokens::TokenRecord,
     },
     /// The token stops working on every node at this event.
     TokenRevoked { id: String, who: String, at: Millis },
@@ -164,7 +157,10 @@ impl Event {
             | Event::HostLeft { at, .. }
             | Event::HostRemoved { at, .. }
             | Event::ApiTokenRotated { at, .. }
-            | Event::TokenCreated { at, .. }
+            | Event::TokenCreated {
+                record: crate::tokens::TokenRecord { at, .. },
+                ..
+            }
             | Event::TokenRevoked { at, .. }
             | Event::SecretPut { at, .. }
             | Event::SecretDeleted { at, .. } => *at,
@@ -353,13 +349,15 @@ mod tests {
             },
             Event::TokenCreated {
                 id: "0123456789abcdef".into(),
-                name: "ci".into(),
-                scope: crate::tokens::Scope::Deploy,
-                apps: ["hello".to_string()].into(),
-                expires_at: Some(9),
-                hash: crate::tokens::hash_secret("s"),
-                who: "w".into(),
-                at: 1,
+                record: crate::tokens::TokenRecord {
+                    name: "ci".into(),
+                    scope: crate::tokens::Scope::Deploy,
+                    apps: ["hello".to_string()].into(),
+                    expires_at: Some(9),
+                    hash: crate::tokens::hash_secret("s"),
+                    who: "w".into(),
+                    at: 1,
+                },
             },
             Event::TokenRevoked {
                 id: "0123456789abcdef".into(),

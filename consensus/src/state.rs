@@ -374,28 +374,8 @@ impl ClusterState {
                 self.hosts.remove(host);
             }
             Event::ApiTokenRotated { .. } => self.api_token_generation += 1,
-            Event::TokenCreated {
-                id,
-                name,
-                scope,
-                apps,
-                expires_at,
-                hash,
-                who,
-                at,
-            } => {
-                self.tokens.insert(
-                    id.clone(),
-                    crate::tokens::TokenRecord {
-                        name: name.clone(),
-                        scope: *scope,
-                        apps: apps.clone(),
-                        expires_at: *expires_at,
-                        hash: hash.clone(),
-                        who: who.clone(),
-                        at: *at,
-                    },
-                );
+            Event::TokenCreated { id, record } => {
+                self.tokens.insert(id.clone(), record.clone());
             }
             Event::TokenRevoked { id, .. } => {
                 self.tokens.remove(id);

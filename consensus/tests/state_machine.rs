@@ -88,13 +88,15 @@ fn arb_event() -> impl Strategy<Value = Event> {
         // A token created twice is ignored the second time; revoking one that is gone too.
         1 => ((0u8..2), (0u8..3)).prop_map(|(n, scope)| Event::TokenCreated {
             id: format!("t{n}"),
-            name: format!("token {n}"),
-            scope: [consensus::tokens::Scope::Read, consensus::tokens::Scope::Deploy, consensus::tokens::Scope::Admin][scope as usize],
-            apps: Default::default(),
-            expires_at: Some(100),
-            hash: consensus::tokens::hash_secret("s"),
-            who: "t".into(),
-            at: 16,
+            record: consensus::tokens::TokenRecord {
+                name: format!("token {n}"),
+                scope: [consensus::tokens::Scope::Read, consensus::tokens::Scope::Deploy, consensus::tokens::Scope::Admin][scope as usize],
+                apps: Default::default(),
+                expires_at: Some(100),
+                hash: consensus::tokens::hash_secret("s"),
+                who: "t".into(),
+                at: 16,
+            },
         }),
         1 => (0u8..2).prop_map(|n| Event::TokenRevoked { id: format!("t{n}"), who: "t".into(), at: 17 }),
     ]

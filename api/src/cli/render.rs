@@ -416,13 +416,12 @@ fn subject(event: &Event) -> String {
         | Event::HostUndrained { host, who, .. }
         | Event::HostRemoved { host, who, .. } => format!("host {host} by {who}"),
         Event::ApiTokenRotated { who, .. } => format!("by {who}"),
-        Event::TokenCreated {
-            id,
-            name,
-            scope,
-            who,
-            ..
-        } => format!("token {id} ({name}, {}) by {who}", scope.name()),
+        Event::TokenCreated { id, record } => format!(
+            "token {id} ({}, {}) by {}",
+            record.name,
+            record.scope.name(),
+            record.who
+        ),
         Event::TokenRevoked { id, who, .. } => format!("token {id} by {who}"),
         Event::SecretPut {
             name, version, who, ..

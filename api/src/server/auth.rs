@@ -17,7 +17,7 @@ use consensus::tokens::{parse_token, Need, Refused, Scope, TokenRecord};
 
 use super::errors::ApiError;
 use super::table::Access;
-use crate::token::{same, TokenError};
+use crate::token::{bearer, same, TokenError};
 use crate::up::SharedHost;
 
 /// Who made a request.
@@ -115,13 +115,8 @@ fn identify(node: &SharedHost, request: &Request, access: Access) -> Result<Call
         ));
     }
     let token_error = |e: TokenError| unauthorized(e.code(), e.message().to_string());
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(token_error(TokenError::Missing));
-    };
-    let Some(given) = value.as_bytes().strip_prefix(b"Bearer ") else {
-        return Err(token_error(TokenError::NotBearer));
-    };
-    let given = given.trim_ascii();
+    let given =
+        bearer(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(token_error)?;
     if same(given, node.api_token().as_bytes()) {
         return Ok(Caller::Admin);
     }

@@ -82,13 +82,7 @@ pub async fn create(
     };
     let event = Event::TokenCreated {
         id: id.clone(),
-        name: record.name.clone(),
-        scope,
-        apps: record.apps.clone(),
-        expires_at: record.expires_at,
-        hash: record.hash.clone(),
-        who: record.who.clone(),
-        at,
+        record: record.clone(),
     };
     match node.propose(event).await {
         Ok(r) => match r.ignored {
@@ -96,12 +90,25 @@ pub async fn create(
             None => Json(wire::TokenCreated {
                 index: r.index,
                 token: token_text(&id, &secret),
-                info: wire::TokenInfo::of(&id, &record),
+                info: info(&id, &record),
                 id,
             })
             .into_response(),
         },
         Err(e) => node_error(e),
+    }
+}
+
+/// A token as the API shows it: never the token or its hash.
+fn info(id: &str, record: &consensus::tokens::TokenRecord) -> wire::TokenInfo {
+    wire::TokenInfo {
+        id: id.to_string(),
+        name: record.name.clone(),
+        scope: record.scope.name().to_string(),
+        apps: record.apps.iter().cloned().collect(),
+        expires_at: record.expires_at,
+        who: record.who.clone(),
+        at: record.at,
     }
 }
 
@@ -113,7 +120,7 @@ pub async fn list(State(node): State<SharedHost>) -> Response {
         m.state()
             .tokens
             .iter()
-            .map(|(id, record)| wire::TokenInfo::of(id, record))
+            .map(|(id, record)| info(id, record))
             .collect()
     });
     Json(wire::TokenList { tokens }).into_response()

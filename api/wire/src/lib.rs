@@ -642,20 +642,6 @@ pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
 }
 
-impl TokenInfo {
-    pub fn of(id: &str, record: &consensus::tokens::TokenRecord) -> TokenInfo {
-        TokenInfo {
-            id: id.to_string(),
-            name: record.name.clone(),
-            scope: record.scope.name().to_string(),
-            apps: record.apps.iter().cloned().collect(),
-            expires_at: record.expires_at,
-            who: record.who.clone(),
-            at: record.at,
-        }
-    }
-}
-
 /// `GET /v1/token`: the caller's name and what its token may do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Whoami {
