@@ -46,6 +46,10 @@ pub struct Browser {
     driver: Child,
     log: PathBuf,
     screenshots: PathBuf,
+    /// chromium's profile and every temporary file chromedriver and chromium make (their
+    /// `TMPDIR`): removed with the session, so test runs leave nothing in `/tmp`. Dropped
+    /// after the driver is stopped (fields drop after `Drop::drop`).
+    _scratch: tempfile::TempDir,
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -78,7 +82,13 @@ impl Browser {
         let addr = free_addr();
         let port = addr.rsplit(':').next().unwrap_or_default().to_string();
         let log = screenshots.join("chromedriver.log");
+        let scratch = tempfile::Builder::new()
+            .prefix("flotilla-browser-")
+            .tempdir()
+            .map_err(|e| BrowserError::Failed(format!("a scratch directory: {e}")))?;
+        let profile = scratch.path().join("profile");
         let driver = Command::new(&driver_bin)
+            .env("TMPDIR", scratch.path())
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
@@ -96,6 +106,7 @@ impl Browser {
             driver,
             log,
             screenshots: screenshots.to_path_buf(),
+            _scratch: scratch,
         };
         let url = format!("http://127.0.0.1:{port}");
         poll("chromedriver to answer", DRIVER_READY_WITHIN, || {
@@ -112,9 +123,12 @@ impl Browser {
             json!({
                 "binary": chromium,
                 // Root in a container has no user namespaces for chromium's sandbox; /dev/shm
-                // is small there.
+                // is small there. The machine has no internet: no background fetches.
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                          "--disable-gpu", "--no-first-run", "--disable-extensions",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--disable-quic",
+                         format!("--user-data-dir={}", profile.display()),
                          format!("--window-size={},{}", DESKTOP.0, DESKTOP.1)],
             }),
         );
