@@ -15,9 +15,14 @@ pub fn identity_file(data_dir: &Path) -> PathBuf {
     data_dir.join("node.json")
 }
 
-/// The cluster secret alone, for joiners on the same machine (0600).
+/// The cluster secret alone (0600).
 pub fn secret_file(data_dir: &Path) -> PathBuf {
     data_dir.join("cluster-secret")
+}
+
+/// The join credential (the cluster secret and the CA's fingerprint), for joiners (0600).
+pub fn join_credential_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("join-credential")
 }
 
 /// The current API token (0600), kept current by the node.

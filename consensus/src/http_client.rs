@@ -16,6 +16,17 @@ pub fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// A builder for requests to other nodes of the cluster: TLS that trusts only the cluster CA
+/// and proves this node with its certificate (see [`crate::pki`]).
+pub fn peer_builder(tls: &crate::pki::NodeTls) -> reqwest::ClientBuilder {
+    builder().tls_backend_preconfigured(tls.client_config())
+}
+
+/// The URL of `path` on another node at `addr` (`HOST:PORT`): always HTTPS.
+pub fn peer_url(addr: &str, path: &str) -> String {
+    format!("https://{addr}{path}")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

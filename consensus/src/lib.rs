@@ -20,6 +20,7 @@ pub mod event;
 pub mod http_client;
 pub mod machine;
 pub mod node;
+pub mod pki;
 pub mod raft;
 pub mod secrets;
 pub mod state;

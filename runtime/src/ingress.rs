@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -48,7 +49,7 @@ pub struct Ingress {
     routes: RwLock<BTreeMap<String, Arc<Route>>>,
     domain: Option<String>,
     queue_wait: Duration,
-    client: Client<HttpConnector, IngressBody>,
+    client: Client<HttpsConnector<HttpConnector>, IngressBody>,
     next: AtomicUsize,
     /// Unique per process start: ids given here never repeat another run's.
     request_prefix: String,
@@ -56,17 +57,25 @@ pub struct Ingress {
 }
 
 impl Ingress {
-    /// Forwards connect from `local` when given (the node's own address).
+    /// Forwards go to other nodes over mutual TLS with `tls` (the node's certificate),
+    /// connecting from `local` when given (the node's own address).
     pub fn new(
         replicas: Arc<ReplicaSet>,
         domain: Option<String>,
         queue_wait: Duration,
         local: Option<std::net::IpAddr>,
+        tls: &consensus::pki::NodeTls,
     ) -> Arc<Self> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_local_address(local);
         connector.set_connect_timeout(Some(FORWARD_CONNECT_TIMEOUT));
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.client_config())
+            .https_only()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(Ingress {
             routes: RwLock::default(),
@@ -209,7 +218,7 @@ impl Ingress {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_string();
-        let uri = match format!("http://{addr}{path}").parse() {
+        let uri = match consensus::http_client::peer_url(addr, &path).parse() {
             Ok(uri) => uri,
             Err(e) => {
                 return text_response(

@@ -13,6 +13,7 @@ pub struct PeerBlobs {
     /// This host, which is not asked.
     pub host: String,
     pub feed: StateFeed,
+    /// The node's client for its peers (mutual TLS).
     pub client: reqwest::Client,
 }
 
@@ -33,7 +34,7 @@ impl PeerBlobs {
 impl BlobSource for PeerBlobs {
     async fn fetch(&self, digest: &Digest, _image: &str) -> Option<Vec<u8>> {
         for addr in self.peers() {
-            let url = format!("http://{addr}/v1/blobs/{digest}");
+            let url = consensus::http_client::peer_url(&addr, &format!("/v1/blobs/{digest}"));
             let Ok(response) = self.client.get(url).send().await else {
                 continue;
             };

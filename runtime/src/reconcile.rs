@@ -149,7 +149,16 @@ mod tests {
             crate::logs::HostLogs::new("me", crate::logs::DEFAULT_APP_LOG_BYTES),
             Arc::new(crate::capabilities::NoSecrets),
         );
-        let ingress = Ingress::new(replicas.clone(), None, Duration::from_millis(10), None);
+        let ca = consensus::pki::ClusterCa::create("test").unwrap();
+        let tls = consensus::pki::NodeTls::new(&ca, &ca.issue("me", &["me".into()]).unwrap())
+            .unwrap();
+        let ingress = Ingress::new(
+            replicas.clone(),
+            None,
+            Duration::from_millis(10),
+            None,
+            &tls,
+        );
         Reconciler {
             host: "me".into(),
             replicas,

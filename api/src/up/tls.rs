@@ -2,29 +2,18 @@
 //! one, with a default certificate and certificates per domain chosen by the name the client
 //! asks for (SNI). Certificates and keys are PEM files the operator gives; each is checked
 //! against its key when the node starts, so a wrong pair stops `up` with a clear error instead
-//! of failing handshakes later. Handshakes run apart from the accept loop, with a deadline, so
-//! a slow or silent client holds up nobody.
+//! of failing handshakes later. The listener itself is `listener.rs`'s, TLS only.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
-/// Longest a client may take to finish its TLS handshake.
-const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
-/// Finished handshakes waiting for the server to take them.
-const ACCEPTED_BACKLOG: usize = 256;
 
 /// A certificate chain and its key, as PEM files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,64 +108,6 @@ pub fn server_config(config: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, St
         .with_cert_resolver(Arc::new(resolver));
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(server))
-}
-
-/// Connections whose TLS handshake is done, for `axum::serve`.
-pub struct TlsListener {
-    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Accepts on `tcp` and runs each handshake on its own task.
-    pub fn new(tcp: TcpListener, tls: Arc<rustls::ServerConfig>) -> std::io::Result<TlsListener> {
-        let local = tcp.local_addr()?;
-        let acceptor = TlsAcceptor::from(tls);
-        let (done, accepted) = mpsc::channel(ACCEPTED_BACKLOG);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!("HTTPS accept: {e}");
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let (acceptor, handed) = (acceptor.clone(), done.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = handed.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer}: {e}"),
-                        Err(_) => tracing::debug!("TLS handshake with {peer}: no answer in time"),
-                    }
-                });
-                if done.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(TlsListener { accepted, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.accepted.recv().await {
-            Some(accepted) => accepted,
-            // The accept loop is gone: nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
 
 /// `NAME=CERT,KEY` of `--tls-sni`.

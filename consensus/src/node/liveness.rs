@@ -113,7 +113,7 @@ pub async fn watch(node: Arc<Node>) {
 async fn probe(client: &reqwest::Client, addr: Option<String>) -> bool {
     let Some(addr) = addr else { return false };
     client
-        .get(format!("http://{addr}/healthz"))
+        .get(crate::http_client::peer_url(&addr, "/healthz"))
         .timeout(PROBE_TIMEOUT)
         .send()
         .await

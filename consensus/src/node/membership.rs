@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::timing::{backoff, JOIN_WITHIN};
 use super::{now_millis, Node, NodeError};
-use crate::raft::{ApplyResponse, LogBatch, NodeId, SECRET_HEADER};
+use crate::raft::{ApplyResponse, LogBatch, NodeId};
 use crate::Event;
 
 /// A join request, sent by a new node to any member (and forwarded to the leader).
@@ -71,8 +71,8 @@ impl Node {
                     .await
                     .map_err(|e| format!("cannot initialize the cluster: {e}"))?;
                 tracing::info!(
-                    "initialized a new cluster; the secret for joiners is in {}",
-                    crate::data_dir::secret_file(data_dir).display()
+                    "initialized a new cluster; the credential for joiners is in {}",
+                    crate::data_dir::join_credential_file(data_dir).display()
                 );
             }
             (Some(via), false) => {
@@ -82,7 +82,7 @@ impl Node {
                     host: self.identity.host.clone(),
                     labels: self.config.labels.clone(),
                 };
-                join_via(&self.client, &self.identity.secret, via, &req).await?;
+                join_via(&self.client, via, &req).await?;
                 // Only a node that is part of a cluster keeps its identity.
                 save()?;
                 tracing::info!("joined the cluster through {via}");
@@ -217,10 +217,9 @@ impl Node {
 }
 
 /// Joins `req` through whichever node leads, starting from `via`; retried (with backoff) for
-/// up to [`JOIN_WITHIN`], except when `via` refuses the secret.
+/// up to [`JOIN_WITHIN`], except when `via` refuses this node's certificate.
 async fn join_via(
     client: &reqwest::Client,
-    secret: &str,
     via: &str,
     req: &JoinRequest,
 ) -> Result<(), String> {
@@ -228,15 +227,15 @@ async fn join_via(
     let mut attempt = 0;
     loop {
         let result = client
-            .post(format!("http://{via}/raft/join"))
-            .header(SECRET_HEADER, secret)
+            .post(crate::http_client::peer_url(via, "/raft/join"))
             .json(req)
             .send()
             .await;
         match result {
             Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) if r.status().as_u16() == 401 => {
-                return Err(format!("{via} refused the cluster secret"));
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+                let body = r.text().await.unwrap_or_default();
+                return Err(format!("{via} refused this node: {body}"));
             }
             Ok(r) => {
                 let status = r.status();

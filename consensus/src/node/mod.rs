@@ -90,6 +90,7 @@ pub struct Node {
     audit: AuditLog,
     /// For requests to other nodes (forwarding, probes, blob fetches), from this node's address.
     client: reqwest::Client,
+    tls: crate::pki::NodeTls,
     proposer: Proposer,
     proposals: Proposals,
     _db: sled::Db,
@@ -98,7 +99,12 @@ pub struct Node {
 impl Node {
     /// Opens the database in the data directory and starts Raft (nothing is served yet: the
     /// node's HTTP server routes `/raft/*` to [`Node::raft`]).
-    pub async fn open(config: LogConfig, identity: Identity) -> Result<Arc<Node>, String> {
+    /// `tls` is the node's certificate, for every connection to another node.
+    pub async fn open(
+        config: LogConfig,
+        identity: Identity,
+        tls: crate::pki::NodeTls,
+    ) -> Result<Arc<Node>, String> {
         let db = sled::Config::new()
             .path(crate::data_dir::database(&config.data_dir))
             .open()
@@ -128,28 +134,21 @@ impl Node {
         let raft = Raft::new(
             identity.node_id,
             Arc::new(raft_config),
-            Network::new(&identity.secret, config.outgoing_address()),
+            Network::new(&tls, config.outgoing_address()),
             log_store,
             state_store,
         )
         .await
         .map_err(|e| format!("cannot start raft: {e}"))?;
-        // Every request this client makes goes to another node of this cluster: it carries
-        // the cluster secret, which lets it read there (hosts' replicas, blobs, Raft views).
-        let mut secret_header = reqwest::header::HeaderValue::from_str(&identity.secret)
-            .map_err(|e| format!("the cluster secret is not a header value: {e}"))?;
-        secret_header.set_sensitive(true);
-        let client = crate::http_client::builder()
-            .default_headers(reqwest::header::HeaderMap::from_iter([(
-                reqwest::header::HeaderName::from_static(crate::raft::SECRET_HEADER),
-                secret_header,
-            )]))
+        // Every request this client makes goes to another node of this cluster: its
+        // certificate lets it read there (hosts' replicas, blobs, Raft views).
+        let client = crate::http_client::peer_builder(&tls)
             .local_address(config.outgoing_address())
             .connect_timeout(timing::PEER_CONNECT_TIMEOUT)
             .timeout(timing::PEER_REQUEST_TIMEOUT)
             .build()
             .map_err(|e| e.to_string())?;
-        let proposer = Proposer::new(raft.clone(), client.clone(), &identity.secret);
+        let proposer = Proposer::new(raft.clone(), client.clone());
         let proposals = proposer.clone().start();
         Ok(Arc::new(Node {
             config,
@@ -158,6 +157,7 @@ impl Node {
             machine,
             audit,
             client,
+            tls,
             proposer,
             proposals,
             _db: db,
@@ -189,6 +189,11 @@ impl Node {
     /// The audit log: every applied event, forever.
     pub fn audit(&self) -> &AuditLog {
         &self.audit
+    }
+
+    /// The node's certificate and the cluster CA.
+    pub fn tls(&self) -> &crate::pki::NodeTls {
+        &self.tls
     }
 
     /// The HTTP client for requests to other nodes.

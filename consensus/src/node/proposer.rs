@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::timing::{backoff, PROPOSE_ATTEMPTS};
-use crate::raft::{ApplyResponse, BatchResponse, LogBatch, NodeId, Raft, SECRET_HEADER};
+use crate::raft::{ApplyResponse, BatchResponse, LogBatch, NodeId, Raft};
 use crate::Event;
 
 /// Most events in one Raft entry.
@@ -47,7 +47,6 @@ impl std::fmt::Display for NodeError {
 pub struct Proposer {
     raft: Raft,
     client: reqwest::Client,
-    secret: Arc<str>,
 }
 
 struct Pending {
@@ -74,12 +73,9 @@ impl Proposals {
 }
 
 impl Proposer {
-    pub fn new(raft: Raft, client: reqwest::Client, secret: &str) -> Self {
-        Proposer {
-            raft,
-            client,
-            secret: Arc::from(secret),
-        }
+    /// `client` is the node's client for its peers (mutual TLS).
+    pub fn new(raft: Raft, client: reqwest::Client) -> Self {
+        Proposer { raft, client }
     }
 
     /// Starts the task that groups proposals into entries.
@@ -205,7 +201,7 @@ impl Proposer {
         Err(NodeError::Unavailable(last_error))
     }
 
-    /// POSTs `body` to `path` on `addr` with the cluster secret. `Ok(None)`: the other node
+    /// POSTs `body` to `path` on node `addr`. `Ok(None)`: the other node
     /// answered that it does not lead (and did nothing). A request that could not connect is
     /// `Unavailable`; one that was sent but got no answer is `Unknown`.
     pub async fn post<B: Serialize, R: for<'de> Deserialize<'de>>(
@@ -216,8 +212,7 @@ impl Proposer {
     ) -> Result<Option<R>, NodeError> {
         let response = self
             .client
-            .post(format!("http://{addr}{path}"))
-            .header(SECRET_HEADER, &*self.secret)
+            .post(crate::http_client::peer_url(addr, path))
             .json(body)
             .send()
             .await

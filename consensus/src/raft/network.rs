@@ -1,11 +1,11 @@
-//! Raft messages between nodes over HTTP (JSON bodies), authenticated with the cluster secret.
+//! Raft messages between nodes over HTTPS (JSON bodies), both ends authenticated by
+//! certificates of the cluster CA (mutual TLS, [`crate::pki`]).
 //!
-//! The receiving side is the node's HTTP server (`api`), which checks [`SECRET_HEADER`] and
-//! answers with the JSON of `Result<Response, RaftError>`. Connection failures are reported to
+//! The receiving side is the node's HTTP server (`api`), which serves `/raft/*` only to a
+//! connection that presented a certificate of the cluster CA, and answers with the JSON of `Result<Response, RaftError>`. Connection failures are reported to
 //! openraft as `Unreachable`, which makes it back off before retrying.
 
 use std::error::Error;
-use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use super::types::{NodeId, TypeConfig};
 
-/// The header that carries the cluster secret on every message between nodes.
+/// The header that carries the cluster secret, once: in a joiner's request for its node
+/// certificate (over TLS to a node of the CA its join credential names).
 pub const SECRET_HEADER: &str = "x-flotilla-cluster-secret";
 
 /// Idle connections to a peer are kept this long for the next message.
@@ -32,31 +33,27 @@ const IDLE_CONNECTION_KEPT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Network {
     client: reqwest::Client,
-    secret: Arc<str>,
 }
 
 impl Network {
-    /// A network that authenticates with `secret` and, when `local` is given, connects from
-    /// that address (the node's own, so that peers and firewalls see who is talking).
-    pub fn new(secret: &str, local: Option<std::net::IpAddr>) -> Self {
-        let client = crate::http_client::builder()
+    /// A network that authenticates with the node's certificate and, when `local` is given,
+    /// connects from that address (the node's own, so that peers and firewalls see who is
+    /// talking).
+    pub fn new(tls: &crate::pki::NodeTls, local: Option<std::net::IpAddr>) -> Self {
+        let client = crate::http_client::peer_builder(tls)
             .connect_timeout(crate::node::timing::PEER_CONNECT_TIMEOUT)
             .pool_idle_timeout(IDLE_CONNECTION_KEPT)
             .tcp_nodelay(true)
             .local_address(local)
             .build()
             .expect("the HTTP client builds");
-        Network {
-            client,
-            secret: Arc::from(secret),
-        }
+        Network { client }
     }
 }
 
 /// A connection to one node.
 pub struct Connection {
     client: reqwest::Client,
-    secret: Arc<str>,
     target: NodeId,
     addr: String,
 }
@@ -70,11 +67,10 @@ impl Connection {
         Resp: DeserializeOwned,
         E: Error + DeserializeOwned,
     {
-        let url = format!("http://{}/raft/{path}", self.addr);
+        let url = crate::http_client::peer_url(&self.addr, &format!("/raft/{path}"));
         let response = self
             .client
             .post(&url)
-            .header(SECRET_HEADER, &*self.secret)
             .timeout(ttl)
             .json(req)
             .send()
@@ -106,7 +102,6 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
         Connection {
             client: self.client.clone(),
-            secret: self.secret.clone(),
             target,
             addr: node.addr.clone(),
         }

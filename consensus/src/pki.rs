@@ -1,0 +1,704 @@
+//! The cluster's own certificate authority and the node certificates it signs: the trust that
+//! every connection between nodes rests on.
+//!
+//! The first node of a cluster creates the CA; a joiner proves it holds the join credential
+//! and receives a node certificate, the CA's certificate and its key (every member can admit
+//! the next one, as every member holds the cluster secret). The join credential names the CA
+//! by the SHA-256 of its certificate, so a joiner accepts only a node of that CA.
+//!
+//! Between nodes, trust is membership: a peer is a node of this cluster when its certificate
+//! chains to the cluster CA (client and server alike). The name in a peer's certificate is not
+//! checked there, since a node is reached at whatever address it registered; clients from
+//! outside (the CLI, browsers) check names as usual, so node certificates carry the node's host
+//! name, its listen address and loopback.
+//!
+//! Files, in `DATA_DIR/tls/`: `ca.pem`, `ca.key`, `node.pem` (the node's certificate, then the
+//! CA's), `node.key`; keys are 0600.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use sha2::{Digest as _, Sha256};
+
+use crate::data_dir::write_private;
+
+/// How long the cluster CA is valid.
+const CA_VALID_DAYS: i64 = 3650;
+/// How long a node certificate is valid (`cluster rotate-certs` is the way to renew it).
+pub const NODE_VALID_DAYS: i64 = 365;
+/// A certificate's validity starts this long before it is made, for clocks a little behind.
+const CLOCK_SKEW_DAYS: i64 = 1;
+/// What a join credential starts with.
+const CREDENTIAL_PREFIX: &str = "flotilla-join";
+
+/// The folder of a node's TLS files.
+pub fn tls_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("tls")
+}
+
+/// The process's one crypto provider (ring, as everywhere in this workspace).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// SHA-256 of a certificate (DER), as 64 hex digits: how a join credential names the CA.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    hex::encode(Sha256::digest(cert.as_ref()))
+}
+
+fn first_cert(pem: &str, what: &str) -> Result<CertificateDer<'static>, String> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .ok_or_else(|| format!("{what} holds no certificate"))?
+        .map_err(|e| format!("{what} is not a PEM certificate: {e}"))
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn days(n: i64) -> time::Duration {
+    time::Duration::days(n)
+}
+
+fn validity(params: &mut CertificateParams, valid_days: i64) {
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - days(CLOCK_SKEW_DAYS);
+    params.not_after = now + days(valid_days);
+}
+
+/// The cluster's certificate authority: its certificate and key, as PEM.
+#[derive(Clone)]
+pub struct ClusterCa {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for ClusterCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterCa")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterCa {
+    /// A new CA (ECDSA P-256), named after `cluster` so that operators can tell clusters apart.
+    pub fn create(cluster: &str) -> Result<ClusterCa, String> {
+        let key = KeyPair::generate().map_err(|e| format!("a CA key: {e}"))?;
+        let mut params = CertificateParams::default();
+        let mut name = DistinguishedName::new();
+        name.push(DnType::OrganizationName, "Flotilla");
+        name.push(DnType::CommonName, format!("Flotilla cluster CA {cluster}"));
+        params.distinguished_name = name;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        validity(&mut params, CA_VALID_DAYS);
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| format!("the CA certificate: {e}"))?;
+        Ok(ClusterCa {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    pub fn cert(&self) -> Result<CertificateDer<'static>, String> {
+        first_cert(&self.cert_pem, "the cluster CA")
+    }
+
+    pub fn fingerprint(&self) -> Result<String, String> {
+        Ok(fingerprint(&self.cert()?))
+    }
+
+    fn issuer(&self) -> Result<Issuer<'static, KeyPair>, String> {
+        let ca_key =
+            KeyPair::from_pem(&self.key_pem).map_err(|e| format!("the CA key is damaged: {e}"))?;
+        Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)
+            .map_err(|e| format!("the CA certificate is damaged: {e}"))
+    }
+
+    /// A certificate for node `host`, valid for `names` (host names or IP addresses) as server
+    /// and as client, signed by this CA (for the node that holds this CA).
+    pub fn issue(&self, host: &str, names: &[String]) -> Result<NodeCert, String> {
+        let key = KeyPair::generate().map_err(|e| format!("a node key: {e}"))?;
+        let cert = node_params(host, names)?
+            .signed_by(&key, &self.issuer()?)
+            .map_err(|e| format!("the node certificate: {e}"))?;
+        Ok(NodeCert {
+            chain_pem: format!("{}{}", cert.pem(), self.cert_pem),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// Signs a joiner's certificate request (PEM): the names it asks for, the usages and
+    /// validity of a node certificate whatever the request says. Answers the chain (the new
+    /// certificate, then the CA's).
+    pub fn sign(&self, request_pem: &str) -> Result<String, String> {
+        let mut request = rcgen::CertificateSigningRequestParams::from_pem(request_pem)
+            .map_err(|e| format!("not a certificate request: {e}"))?;
+        let asked = std::mem::take(&mut request.params);
+        let host = match asked.distinguished_name.get(&DnType::CommonName) {
+            Some(rcgen::DnValue::Utf8String(s)) if !s.is_empty() => s.clone(),
+            Some(rcgen::DnValue::PrintableString(s)) if !s.as_str().is_empty() => {
+                s.as_str().to_string()
+            }
+            _ => return Err("the certificate request names no host (common name)".into()),
+        };
+        let mut params = node_params(&host, &[])?;
+        params.subject_alt_names = asked.subject_alt_names;
+        request.params = params;
+        let cert = request
+            .signed_by(&self.issuer()?)
+            .map_err(|e| format!("the node certificate: {e}"))?;
+        Ok(format!("{}{}", cert.pem(), self.cert_pem))
+    }
+
+    pub fn load(data_dir: &Path) -> Result<Option<ClusterCa>, String> {
+        let dir = tls_dir(data_dir);
+        if !dir.join("ca.pem").exists() {
+            return Ok(None);
+        }
+        Ok(Some(ClusterCa {
+            cert_pem: read(&dir.join("ca.pem"))?,
+            key_pem: read(&dir.join("ca.key"))?,
+        }))
+    }
+
+    pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
+        let dir = tls_dir(data_dir);
+        std::fs::create_dir_all(&dir)?;
+        write_private(&dir.join("ca.key"), self.key_pem.as_bytes())?;
+        write_private(&dir.join("ca.pem"), self.cert_pem.as_bytes())
+    }
+}
+
+fn san(name: &str) -> Result<SanType, String> {
+    match name.parse::<IpAddr>() {
+        Ok(ip) => Ok(SanType::IpAddress(ip)),
+        Err(_) => name
+            .to_string()
+            .try_into()
+            .map(SanType::DnsName)
+            .map_err(|e| format!("`{name}` is not a name for a certificate: {e}")),
+    }
+}
+
+/// What a node certificate is: named `host`, for `names`, server and client, not a CA.
+fn node_params(host: &str, names: &[String]) -> Result<CertificateParams, String> {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, "Flotilla");
+    name.push(DnType::CommonName, host);
+    params.distinguished_name = name;
+    params.subject_alt_names = names.iter().map(|n| san(n)).collect::<Result<_, _>>()?;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    validity(&mut params, NODE_VALID_DAYS);
+    Ok(params)
+}
+
+/// A joiner's new key and its certificate request for `host` and `names`, as PEM: the key
+/// never leaves the joiner.
+pub fn node_request(host: &str, names: &[String]) -> Result<(String, String), String> {
+    let key = KeyPair::generate().map_err(|e| format!("a node key: {e}"))?;
+    // A request carries only the name and the names; the CA decides the rest.
+    let full = node_params(host, names)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = full.distinguished_name;
+    params.subject_alt_names = full.subject_alt_names;
+    let request = params
+        .serialize_request(&key)
+        .map_err(|e| format!("a certificate request: {e}"))?
+        .pem()
+        .map_err(|e| format!("a certificate request: {e}"))?;
+    Ok((request, key.serialize_pem()))
+}
+
+/// A node's certificate chain (its own, then the CA's) and key, as PEM.
+#[derive(Clone)]
+pub struct NodeCert {
+    pub chain_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for NodeCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCert")
+            .field("chain_pem", &self.chain_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeCert {
+    pub fn load(data_dir: &Path) -> Result<NodeCert, String> {
+        let dir = tls_dir(data_dir);
+        Ok(NodeCert {
+            chain_pem: read(&dir.join("node.pem"))?,
+            key_pem: read(&dir.join("node.key"))?,
+        })
+    }
+
+    pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
+        let dir = tls_dir(data_dir);
+        std::fs::create_dir_all(&dir)?;
+        write_private(&dir.join("node.key"), self.key_pem.as_bytes())?;
+        write_private(&dir.join("node.pem"), self.chain_pem.as_bytes())
+    }
+
+    /// When the node's certificate stops being valid, in seconds since the epoch.
+    pub fn not_after(&self) -> Result<i64, String> {
+        let leaf = first_cert(&self.chain_pem, "the node certificate")?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref())
+            .map_err(|e| format!("the node certificate is damaged: {e}"))?;
+        Ok(parsed.validity().not_after.timestamp())
+    }
+}
+
+/// What a joiner is given: the cluster secret and the fingerprint of the cluster CA, as
+/// `flotilla-join:sha256:FINGERPRINT:SECRET` (kept in `DATA_DIR/join-credential`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct JoinCredential {
+    pub ca_fingerprint: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for JoinCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinCredential")
+            .field("ca_fingerprint", &self.ca_fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JoinCredential {
+    pub fn encode(&self) -> String {
+        format!(
+            "{CREDENTIAL_PREFIX}:sha256:{}:{}",
+            self.ca_fingerprint, self.secret
+        )
+    }
+
+    /// Reads a credential; the error never repeats the text (it holds a secret).
+    pub fn parse(text: &str) -> Result<JoinCredential, String> {
+        let text = text.trim();
+        let bad = "the join credential is not `flotilla-join:sha256:FINGERPRINT:SECRET` \
+                   (the first node wrote it to DATA_DIR/join-credential)";
+        let Some(rest) = text.strip_prefix(&format!("{CREDENTIAL_PREFIX}:sha256:")) else {
+            return Err(bad.to_string());
+        };
+        let (fp, secret) = rest.split_once(':').ok_or(bad)?;
+        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex64(fp) || secret.is_empty() {
+            return Err(bad.to_string());
+        }
+        Ok(JoinCredential {
+            ca_fingerprint: fp.to_ascii_lowercase(),
+            secret: secret.to_string(),
+        })
+    }
+}
+
+/// A node's TLS material, loaded: what its server presents and its client proves.
+#[derive(Debug, Clone)]
+pub struct NodeTls {
+    ca: CertificateDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+    not_after: i64,
+}
+
+impl NodeTls {
+    pub fn new(ca: &ClusterCa, node: &NodeCert) -> Result<NodeTls, String> {
+        let chain = CertificateDer::pem_slice_iter(node.chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the node certificate is damaged: {e}"))?;
+        if chain.is_empty() {
+            return Err("the node certificate file holds no certificate".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(node.key_pem.as_bytes())
+            .map_err(|e| format!("the node key is damaged: {e}"))?;
+        Ok(NodeTls {
+            ca: ca.cert()?,
+            chain,
+            key: Arc::new(key),
+            not_after: node.not_after()?,
+        })
+    }
+
+    /// Loads `DATA_DIR/tls/`.
+    pub fn load(data_dir: &Path) -> Result<NodeTls, String> {
+        let ca = ClusterCa::load(data_dir)?.ok_or_else(|| {
+            format!(
+                "{} has no cluster CA (ca.pem): this data directory was made by a Flotilla \
+                 without TLS; start a new cluster in a new data directory",
+                tls_dir(data_dir).display()
+            )
+        })?;
+        NodeTls::new(&ca, &NodeCert::load(data_dir)?)
+    }
+
+    pub fn ca(&self) -> &CertificateDer<'static> {
+        &self.ca
+    }
+
+    /// Seconds since the epoch when this node's certificate expires.
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
+    fn roots(&self) -> Arc<RootCertStore> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca.clone()).expect("the CA parsed before");
+        Arc::new(roots)
+    }
+
+    /// For connections to other nodes: trusts only the cluster CA (whatever name the peer's
+    /// certificate has) and proves this node with its certificate.
+    pub fn client_config(&self) -> rustls::ClientConfig {
+        let provider = provider();
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(MemberVerifier::new(
+                self.ca.clone(),
+                provider,
+            )))
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .expect("the node key was checked against its certificate")
+    }
+
+    /// For the node's listener: presents the node certificate; a client may present a
+    /// certificate, which must then chain to the cluster CA (a node), or none (the CLI, a
+    /// browser, an app's client).
+    pub fn server_config(&self) -> Result<rustls::ServerConfig, String> {
+        let provider = provider();
+        let verifier = WebPkiClientVerifier::builder_with_provider(self.roots(), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| format!("the client verifier: {e}"))?;
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| format!("the node certificate does not match its key: {e}"))?;
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(server)
+    }
+}
+
+/// A server is a member when its certificate chains to the cluster CA; its name is not checked
+/// (see the module's doc).
+#[derive(Debug)]
+struct MemberVerifier {
+    roots: RootCertStore,
+    provider: Arc<CryptoProvider>,
+}
+
+impl MemberVerifier {
+    fn new(ca: CertificateDer<'static>, provider: Arc<CryptoProvider>) -> Self {
+        let mut roots = RootCertStore::empty();
+        roots.add(ca).expect("the CA parsed before");
+        MemberVerifier { roots, provider }
+    }
+}
+
+impl ServerCertVerifier for MemberVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// For a joiner's first request: accepts only a server whose chain holds the CA the join
+/// credential names and whose certificate that CA signed.
+#[derive(Debug)]
+pub struct PinnedCaVerifier {
+    fingerprint: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl PinnedCaVerifier {
+    pub fn new(fingerprint: &str) -> Self {
+        PinnedCaVerifier {
+            fingerprint: fingerprint.to_ascii_lowercase(),
+            provider: provider(),
+        }
+    }
+
+    /// A client configuration that trusts only that CA, with no client certificate.
+    pub fn client_config(self) -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(self))
+            .with_no_client_auth()
+    }
+}
+
+impl ServerCertVerifier for PinnedCaVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(ca) = intermediates
+            .iter()
+            .find(|c| fingerprint(c) == self.fingerprint)
+        else {
+            let theirs = intermediates
+                .last()
+                .map_or_else(|| "none".to_string(), |c| format!("sha256:{}", fingerprint(c)));
+            return Err(rustls::Error::General(format!(
+                "this node is not of the cluster the join credential names: its CA is {theirs}, \
+                 the credential's sha256:{}",
+                self.fingerprint
+            )));
+        };
+        MemberVerifier::new(ca.clone().into_owned(), self.provider.clone()).verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The names a node's certificate is for: its host name, loopback, and `listen`'s address
+/// unless it is a wildcard (`0.0.0.0`, `::`).
+pub fn node_names(host: &str, listen: &str) -> Vec<String> {
+    let mut names = vec![
+        host.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        if !addr.ip().is_unspecified() {
+            names.push(addr.ip().to_string());
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_node_certificate_chains_to_its_ca_and_no_other() {
+        let ca = ClusterCa::create("test").unwrap();
+        let other = ClusterCa::create("other").unwrap();
+        let node = ca.issue("host-1", &node_names("host-1", "10.0.0.2:7001")).unwrap();
+        let tls = NodeTls::new(&ca, &node).unwrap();
+        let leaf = tls.chain[0].clone();
+        let parsed = ParsedCertificate::try_from(&leaf).unwrap();
+        let verify = |ca: &ClusterCa| {
+            let v = MemberVerifier::new(ca.cert().unwrap(), provider());
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &parsed,
+                &v.roots,
+                &[],
+                UnixTime::now(),
+                v.provider.signature_verification_algorithms.all,
+            )
+        };
+        verify(&ca).expect("signed by its CA");
+        assert!(verify(&other).is_err(), "another CA's trust");
+        // The names a CLI checks are in it.
+        for name in ["host-1", "localhost", "127.0.0.1", "10.0.0.2"] {
+            let server = ServerName::try_from(name).unwrap();
+            rustls::client::verify_server_name(&parsed, &server).expect(name);
+        }
+        assert!(tls.server_config().is_ok());
+        let _ = tls.client_config();
+        let year = 365 * 24 * 3600;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!((tls.not_after() - now - year).abs() < 24 * 3600);
+    }
+
+    #[test]
+    fn the_pinned_verifier_names_both_fingerprints() {
+        let ca = ClusterCa::create("test").unwrap();
+        let other = ClusterCa::create("other").unwrap();
+        let node = other.issue("h", &["h".to_string()]).unwrap();
+        let chain = NodeTls::new(&other, &node).unwrap().chain;
+        let pinned = PinnedCaVerifier::new(&ca.fingerprint().unwrap());
+        let e = pinned
+            .verify_server_cert(
+                &chain[0],
+                &chain[1..],
+                &ServerName::try_from("h").unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&other.fingerprint().unwrap()), "{e}");
+        assert!(e.contains(&ca.fingerprint().unwrap()), "{e}");
+        let right = PinnedCaVerifier::new(&other.fingerprint().unwrap());
+        right
+            .verify_server_cert(
+                &chain[0],
+                &chain[1..],
+                &ServerName::try_from("h").unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+            .expect("the named CA");
+    }
+
+    #[test]
+    fn a_joiners_request_is_signed_with_its_names_and_its_key_stays_home() {
+        let ca = ClusterCa::create("test").unwrap();
+        let (request, key_pem) = node_request("joiner", &node_names("joiner", "10.0.0.3:7001"))
+            .unwrap();
+        assert!(!request.contains("PRIVATE KEY"));
+        let chain_pem = ca.sign(&request).unwrap();
+        let tls = NodeTls::new(&ca, &NodeCert { chain_pem, key_pem }).expect("key matches");
+        let parsed = ParsedCertificate::try_from(&tls.chain[0]).unwrap();
+        rustls::client::verify_server_name(&parsed, &ServerName::try_from("10.0.0.3").unwrap())
+            .expect("the name it asked for");
+        assert!(ca.sign("not a request").is_err());
+    }
+
+    #[test]
+    fn credentials_round_trip_and_never_show_their_secret() {
+        let c = JoinCredential {
+            ca_fingerprint: "ab".repeat(32),
+            secret: "s3cr3t".into(),
+        };
+        assert_eq!(JoinCredential::parse(&c.encode()).unwrap(), c);
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        for bad in ["s3cr3t", "flotilla-join:sha256:abc:s3cr3t", &c.encode()[..80]] {
+            let e = JoinCredential::parse(bad).unwrap_err();
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+    }
+
+    #[test]
+    fn files_are_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ClusterCa::create("t").unwrap();
+        ca.save(dir.path()).unwrap();
+        ca.issue("h", &["h".into()]).unwrap().save(dir.path()).unwrap();
+        for key in ["ca.key", "node.key"] {
+            let mode = std::fs::metadata(tls_dir(dir.path()).join(key))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{key}");
+        }
+        let loaded = NodeTls::load(dir.path()).unwrap();
+        assert_eq!(loaded.ca(), &ca.cert().unwrap());
+        assert!(format!("{:?}", ClusterCa::load(dir.path()).unwrap()).contains("ClusterCa"));
+    }
+}
