@@ -314,6 +314,30 @@ impl JoinCredential {
     }
 }
 
+/// A joiner's request for its node certificate (`POST /raft/certificate`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CertificateRequest {
+    /// A PKCS#10 certificate request, PEM: the joiner's host name and names, its public key.
+    pub request_pem: String,
+}
+
+/// What a joiner receives: its certificate chain and the cluster CA, key included, so that it
+/// can admit the next joiner itself.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct CertificateGrant {
+    pub chain_pem: String,
+    pub ca_cert_pem: String,
+    pub ca_key_pem: String,
+}
+
+impl std::fmt::Debug for CertificateGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateGrant")
+            .field("chain_pem", &self.chain_pem)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A node's TLS material, loaded: what its server presents and its client proves.
 #[derive(Debug, Clone)]
 pub struct NodeTls {

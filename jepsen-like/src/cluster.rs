@@ -43,6 +43,7 @@ pub fn start(bin: &Path, dir: &Path, n: usize, voters: usize) -> Result<Cluster,
             rust_log: Some(NODE_LOG_FILTER.to_string()),
             first_args: args(0),
             bin: Some(bin.to_path_buf()),
+            plain_api: true,
         })?;
         for i in 1..n {
             let args = args(i);

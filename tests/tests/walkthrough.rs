@@ -38,7 +38,7 @@ impl Machine {
             .env("FLOTILLA_HOME", self.home.path())
             .env_remove("FLOTILLA_API")
             .env_remove("FLOTILLA_TOKEN")
-            .env_remove("FLOTILLA_CLUSTER_SECRET");
+            .env_remove("FLOTILLA_JOIN_CREDENTIAL");
         cmd
     }
 

@@ -268,9 +268,15 @@ pub struct UpArgs {
     /// A label of this host, k=v (repeatable).
     #[arg(long = "label", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
-    /// The cluster secret (required to join a remote cluster; the first node creates it).
-    #[arg(long, env = "FLOTILLA_CLUSTER_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    /// The join credential (required to join a remote cluster: the first node writes it to
+    /// DATA_DIR/join-credential). It names the cluster CA, so that only that cluster's nodes
+    /// are trusted, and holds the cluster secret: prefer the environment to the flag.
+    #[arg(long = "join-credential", env = "FLOTILLA_JOIN_CREDENTIAL", hide_env_values = true)]
+    pub join_credential: Option<String>,
+    /// Also serve the API over plain HTTP on the node's address (loopback development only:
+    /// tokens and manifests would cross the network in clear). The API is HTTPS otherwise.
+    #[arg(long)]
+    pub insecure_http_api: bool,
     /// This host's name (default: host-<part of the node id>).
     #[arg(long)]
     pub name: Option<String>,
@@ -373,7 +379,7 @@ pub enum Command {
   flotilla up                                   # a cluster of one, in the foreground
   flotilla up --label zone=us-east-1 -d         # one more host on this machine, joins on its own
   flotilla up --data-dir ./n1 --listen 10.0.0.1:7001
-  FLOTILLA_CLUSTER_SECRET=$(cat ./n1/cluster-secret) flotilla up --data-dir ./n2 --listen 10.0.0.2:7001 --join 10.0.0.1:7001")]
+  FLOTILLA_JOIN_CREDENTIAL=$(cat ./n1/join-credential) flotilla up --data-dir ./n2 --listen 10.0.0.2:7001 --join 10.0.0.1:7001")]
     Up(Box<UpArgs>),
     /// Stop local hosts started by `flotilla up` (the latest one, or all).
     #[command(

@@ -24,15 +24,38 @@ pub struct Api {
     broken: Option<String>,
 }
 
-/// The URL paths are appended to: `addr` as given when it names its scheme, else plain HTTP.
+/// The URL paths are appended to: `addr` as given when it names its scheme, else HTTPS (the
+/// API is served over HTTPS unless a node is started with `--insecure-http-api`).
 fn base_url(addr: &str) -> String {
     let addr = addr.trim_end_matches('/');
     if addr.starts_with("http://") || addr.starts_with("https://") {
         addr.to_string()
     } else {
-        format!("http://{addr}")
+        format!("https://{addr}")
     }
 }
+
+/// The cluster CAs this machine knows without being told: every running local node's
+/// (`DATA_DIR/tls/ca.pem`) and `FLOTILLA_HOME/ca.pem` (a remote cluster's, copied here).
+fn local_cas(running: &[local::LocalNode]) -> Vec<reqwest::Certificate> {
+    let mut files: Vec<std::path::PathBuf> = running
+        .iter()
+        .map(|n| consensus::pki::tls_dir(&n.data_dir).join("ca.pem"))
+        .collect();
+    files.push(local::home().join("ca.pem"));
+    files
+        .iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .filter_map(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok())
+        .flatten()
+        .collect()
+}
+
+/// What to do when the node's certificate is not trusted.
+const UNTRUSTED_HINT: &str = "the node's certificate is not signed by a CA this CLI trusts: \
+    copy the cluster CA from any node (DATA_DIR/tls/ca.pem, e.g. \
+    `scp node1:/var/lib/flotilla/tls/ca.pem ~/.flotilla/ca.pem`) to ~/.flotilla/ca.pem, \
+    or pass --ca FILE (FLOTILLA_CA)";
 
 /// The certificate authorities of `path` (PEM), to trust besides the system's.
 fn read_ca(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
@@ -88,7 +111,8 @@ impl Api {
         });
         let mut builder = consensus::http_client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT);
+            .timeout(CALL_TIMEOUT)
+            .tls_certs_merge(local_cas(&running));
         let mut broken = None;
         match ca.map(read_ca) {
             Some(Ok(certs)) => builder = builder.tls_certs_merge(certs),
@@ -133,7 +157,7 @@ impl Api {
             .authorized(request)
             .send()
             .await
-            .map_err(|e| format!("cannot reach the API at {}: {e}", self.addr))?;
+            .map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         let body = response
             .bytes()
@@ -148,6 +172,17 @@ impl Api {
                 self.addr
             )
         })
+    }
+
+    /// Why a request got no answer, with what to do when the node's certificate is unknown.
+    pub fn unreachable(&self, e: &reqwest::Error) -> String {
+        let why = crate::up::certificates::error_chain(e);
+        let hint = if why.contains("UnknownIssuer") || why.contains("invalid peer certificate") {
+            format!("\n{UNTRUSTED_HINT}")
+        } else {
+            String::new()
+        };
+        format!("cannot reach the API at {}: {why}{hint}", self.addr)
     }
 
     /// `GET path`, read as `T`.
@@ -177,7 +212,7 @@ pub fn segment(s: &str) -> String {
 mod tests {
     #[test]
     fn an_address_without_a_scheme_is_plain_http() {
-        assert_eq!(super::base_url("10.0.0.1:7001"), "http://10.0.0.1:7001");
+        assert_eq!(super::base_url("10.0.0.1:7001"), "https://10.0.0.1:7001");
         assert_eq!(
             super::base_url("https://node.example.com/"),
             "https://node.example.com"

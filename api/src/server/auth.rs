@@ -1,5 +1,7 @@
-//! Who a request comes from and what it may do. A request to a route that is not open carries
-//! either the cluster secret (another node, for reads and Raft traffic) or a bearer token: the
+//! Who a request comes from and what it may do. A request to a route that is not open comes
+//! either from another node (a TLS connection with a client certificate of the cluster CA, for
+//! reads and Raft traffic), from a joiner (over TLS, with its join credential's cluster
+//! secret, only for its node certificate), or with a bearer token: the
 //! local admin token (derived from the cluster secret, in `DATA_DIR/api-token`) or a scoped
 //! token (`flt_ID_SECRET`, checked against the hash in the replicated state, so a revocation
 //! takes effect on every node at the same log index). The check inserts the [`Caller`] into
@@ -18,12 +20,13 @@ use consensus::tokens::{parse_token, Need, Refused, Scope, TokenRecord};
 use super::errors::ApiError;
 use super::table::Access;
 use crate::token::{bearer, same, TokenError};
+use crate::up::listener::Transport;
 use crate::up::SharedHost;
 
 /// Who made a request.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    /// Another node of the cluster (the cluster secret).
+    /// Another node of the cluster (its certificate), or a joiner (its join credential).
     Node,
     /// The holder of the local admin token.
     Admin,
@@ -38,7 +41,7 @@ impl Caller {
             Caller::Admin => Ok(()),
             Caller::Node => match need {
                 Need::Read => Ok(()),
-                _ => Err(forbidden("the cluster secret only reads".to_string())),
+                _ => Err(forbidden("another node's certificate only reads".to_string())),
             },
             Caller::Token { id, record } => {
                 record
@@ -75,7 +78,11 @@ impl Caller {
 }
 
 fn forbidden(message: String) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    forbidden_as("forbidden", message)
+}
+
+fn forbidden_as(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code, message)
 }
 
 fn unauthorized(code: &'static str, message: String) -> ApiError {
@@ -93,25 +100,53 @@ fn refusal(e: ApiError) -> Response {
     response
 }
 
-/// The caller of a request, from its headers, or the answer that refuses it.
+/// The caller of a request, from its connection and headers, or the answer that refuses it.
 fn identify(node: &SharedHost, request: &Request, access: Access) -> Result<Caller, ApiError> {
     let headers = request.headers();
-    if let Some(given) = headers.get(SECRET_HEADER) {
-        let secret = node.log.identity().secret.as_bytes();
-        if same(given.as_bytes(), secret) && access != Access::Admin {
-            return Ok(Caller::Node);
+    let transport = request
+        .extensions()
+        .get::<Transport>()
+        .copied()
+        .unwrap_or(Transport::Plain);
+    let member = transport == Transport::Tls { member: true };
+    match access {
+        Access::Node if member => return Ok(Caller::Node),
+        Access::Node => {
+            return Err(forbidden_as(
+                "node_certificate_required",
+                "only another node of this cluster may call this: over TLS, with a client \
+                 certificate of the cluster CA"
+                    .to_string(),
+            ))
         }
-        if access == Access::ClusterSecret {
-            return Err(unauthorized(
-                "bad_cluster_secret",
-                "wrong cluster secret".to_string(),
-            ));
+        Access::JoinCredential if transport == Transport::Plain => {
+            return Err(forbidden_as(
+                "https_required",
+                "the join credential is accepted only over TLS".to_string(),
+            ))
         }
+        Access::JoinCredential => {
+            let secret = node.log.identity().secret.as_bytes();
+            return match headers.get(SECRET_HEADER) {
+                Some(given) if same(given.as_bytes(), secret) => Ok(Caller::Node),
+                _ => Err(unauthorized(
+                    "bad_join_credential",
+                    "the join credential's cluster secret is missing or wrong".to_string(),
+                )),
+            };
+        }
+        _ if member && access != Access::Admin => return Ok(Caller::Node),
+        _ => {}
     }
-    if access == Access::ClusterSecret {
-        return Err(unauthorized(
-            "bad_cluster_secret",
-            "missing cluster secret".to_string(),
+    if transport == Transport::Plain && !node.insecure_http_api {
+        return Err(forbidden_as(
+            "https_required",
+            format!(
+                "the API is served over HTTPS at this address (https://{}); plain HTTP serves \
+                 apps, /healthz, /readyz and /metrics. For loopback development, start the \
+                 node with --insecure-http-api",
+                node.log.config().listen
+            ),
         ));
     }
     let token_error = |e: TokenError| unauthorized(e.code(), e.message().to_string());
@@ -138,7 +173,7 @@ fn identify(node: &SharedHost, request: &Request, access: Access) -> Result<Call
 /// What a route needs of its caller; deploys name their app later, once the manifest is read.
 fn need<'a>(access: Access, app: Option<&'a str>) -> Need<'a> {
     match access {
-        Access::Open | Access::Read | Access::ClusterSecret => Need::Read,
+        Access::Open | Access::Read | Access::Node | Access::JoinCredential => Need::Read,
         Access::Deploy => Need::Deploy(app),
         Access::Admin => Need::Admin,
     }
@@ -182,7 +217,7 @@ pub fn scope_of(access: Access) -> Option<Scope> {
         Access::Read => Some(Scope::Read),
         Access::Deploy => Some(Scope::Deploy),
         Access::Admin => Some(Scope::Admin),
-        Access::Open | Access::ClusterSecret => None,
+        Access::Open | Access::Node | Access::JoinCredential => None,
     }
 }
 

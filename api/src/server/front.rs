@@ -1,7 +1,8 @@
 //! What every connection of the node's listener is served by: a request is looked at once for
 //! its `Host`, and an app's request goes straight to the runtime's ingress (no API routing, no
 //! API middleware, no second body box); every other request goes to the API router with the
-//! peer's address, as `ConnectInfo`.
+//! peer's address, as `ConnectInfo`, and how it came ([`Transport`](crate::up::listener::Transport):
+//! plain, TLS, TLS from another node), for the access check.
 
 use std::convert::Infallible;
 use std::future::{ready, Future, Ready};
@@ -16,6 +17,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use tower_service::Service;
 
+use crate::up::listener::Peer;
 use crate::up::SharedHost;
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -38,7 +40,7 @@ impl FrontDoor {
 
 impl<'a, L> Service<IncomingStream<'a, L>> for FrontDoor
 where
-    L: Listener<Addr = SocketAddr>,
+    L: Listener<Addr = Peer>,
 {
     type Response = Front;
     type Error = Infallible;
@@ -62,7 +64,7 @@ where
 pub struct Front {
     node: SharedHost,
     api: Router,
-    peer: SocketAddr,
+    peer: Peer,
 }
 
 impl Service<Request> for Front {
@@ -83,7 +85,10 @@ impl Service<Request> for Front {
             let node = self.node.clone();
             return Box::pin(async move { Ok(serve_app(&node, &app, request).await) });
         }
-        request.extensions_mut().insert(ConnectInfo(self.peer));
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(self.peer.addr));
+        request.extensions_mut().insert(self.peer.transport);
         Box::pin(self.api.call(request))
     }
 }

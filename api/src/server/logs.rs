@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::Stream;
 
-use consensus::raft::SECRET_HEADER;
 use runtime::logs::LogQuery;
 use wire::{LocalLogs, LogLine, LogsQuery};
 
@@ -90,7 +89,6 @@ async fn fetch(
 ) -> BTreeMap<String, Option<LocalLogs>> {
     let requests = cursors.iter().map(|(host, cursor)| {
         let client = node.log.client().clone();
-        let secret = node.log.identity().secret.clone();
         let (host, cursor, app) = (host.clone(), cursor.clone(), app.to_string());
         async move {
             let mut query = vec![("limit", limit.to_string())];
@@ -102,12 +100,10 @@ async fn fetch(
             }
             let answer = async {
                 client
-                    .get(format!(
-                        "http://{}/v1/local/logs/{}",
-                        cursor.addr,
-                        crate::cli::client::segment(&app)
+                    .get(consensus::http_client::peer_url(
+                        &cursor.addr,
+                        &format!("/v1/local/logs/{}", crate::cli::client::segment(&app)),
                     ))
-                    .header(SECRET_HEADER, secret)
                     .query(&query)
                     .timeout(HOST_ANSWER_WITHIN)
                     .send()

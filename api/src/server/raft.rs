@@ -1,4 +1,5 @@
-//! Routes between nodes: Raft RPCs, forwarded proposals, joins and read indices.
+//! Routes between nodes: Raft RPCs, forwarded proposals, joins and read indices, and a
+//! joiner's node certificate.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use super::{error, node_error};
 use crate::up::SharedHost;
 use consensus::node::JoinRequest;
+use consensus::pki::{CertificateGrant, CertificateRequest};
 
 fn not_leader() -> Response {
     error(
@@ -46,6 +48,25 @@ pub async fn propose(State(node): State<SharedHost>, Json(batch): Json<LogBatch>
         Ok(Some(response)) => Json(response).into_response(),
         Ok(None) => not_leader(),
         Err(e) => node_error(e),
+    }
+}
+
+/// Signs a joiner's certificate request; the access check has seen its join credential.
+pub async fn certificate(
+    State(node): State<SharedHost>,
+    Json(req): Json<CertificateRequest>,
+) -> Response {
+    match node.cluster_ca.sign(&req.request_pem) {
+        Ok(chain_pem) => {
+            tracing::info!("issued a node certificate to a joiner");
+            Json(CertificateGrant {
+                chain_pem,
+                ca_cert_pem: node.cluster_ca.cert_pem.clone(),
+                ca_key_pem: node.cluster_ca.key_pem.clone(),
+            })
+            .into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, "bad_certificate_request", e),
     }
 }
 

@@ -12,14 +12,17 @@ use crate::up::SharedHost;
 pub enum Access {
     /// Anyone who can reach the node.
     Open,
-    /// A token with the `read` scope (or more), or another node (the cluster secret).
+    /// A token with the `read` scope (or more), or another node (its certificate).
     Read,
     /// A token with the `deploy` scope for the app (or `admin`).
     Deploy,
     /// A token with the `admin` scope (or the local admin token).
     Admin,
-    /// Another node of the cluster (the cluster secret header).
-    ClusterSecret,
+    /// Another node of the cluster: a connection with a client certificate of the cluster CA.
+    Node,
+    /// A joiner: over TLS, with the cluster secret of its join credential (it has no node
+    /// certificate yet).
+    JoinCredential,
 }
 
 /// What `/openapi.json` says about a route.
@@ -160,19 +163,20 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(get "/v1/blobs/{digest}", Read, "Download a component by sha256 digest.", blobs::download,
             responses: &[(200, "the bytes"), (404, "not on this host")]),
         route!(get "/v1/local/replicas", Read, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
-        route!(get "/v1/local/logs/{app}", ClusterSecret, "What this host keeps of an app's guest logs (for the node that merges them).", logs::local,
+        route!(get "/v1/local/logs/{app}", Node, "What this host keeps of an app's guest logs (for the node that merges them).", logs::local,
             query: &[("after", "only lines after this sequence number"), ("since", "only lines at or after this time (ms since the Unix epoch)"), ("limit", "most lines, the newest")]),
-        route!(post "/raft/append", ClusterSecret, "Raft AppendEntries.", raft::append, body: JSON),
-        route!(post "/raft/vote", ClusterSecret, "Raft RequestVote.", raft::vote, body: JSON),
-        route!(post "/raft/snapshot", ClusterSecret, "Raft InstallSnapshot (a chunk).", raft::snapshot, body: JSON),
-        route!(post "/raft/propose", ClusterSecret, "A batch of events forwarded to the leader.", raft::propose, body: JSON,
+        route!(post "/raft/append", Node, "Raft AppendEntries.", raft::append, body: JSON),
+        route!(post "/raft/vote", Node, "Raft RequestVote.", raft::vote, body: JSON),
+        route!(post "/raft/snapshot", Node, "Raft InstallSnapshot (a chunk).", raft::snapshot, body: JSON),
+        route!(post "/raft/propose", Node, "A batch of events forwarded to the leader.", raft::propose, body: JSON,
             responses: &[(200, "committed"), (409, "not the leader")]),
-        route!(post "/raft/join", ClusterSecret, "Join the cluster (forwarded to the leader).", raft::join, body: JSON),
-        route!(post "/raft/join-leader", ClusterSecret, "Join, on the leader only.", raft::join_leader, body: JSON,
+        route!(post "/raft/certificate", JoinCredential, "A joiner's node certificate: signs its certificate request (PEM) and answers the chain and the cluster CA (key included, so that every member can admit the next).", raft::certificate, body: JSON),
+        route!(post "/raft/join", Node, "Join the cluster (forwarded to the leader).", raft::join, body: JSON),
+        route!(post "/raft/join-leader", Node, "Join, on the leader only.", raft::join_leader, body: JSON,
             responses: &[(200, "joined"), (409, "not the leader")]),
-        route!(post "/raft/depart-leader", ClusterSecret, "A node leaves the voters or the membership, on the leader only.", raft::depart_leader, body: JSON,
+        route!(post "/raft/depart-leader", Node, "A node leaves the voters or the membership, on the leader only.", raft::depart_leader, body: JSON,
             responses: &[(200, "done"), (409, "not the leader"), (422, "it would leave no quorum")]),
-        route!(post "/raft/read-index", ClusterSecret, "The leader's read index, for linearizable reads.", raft::read_index,
+        route!(post "/raft/read-index", Node, "The leader's read index, for linearizable reads.", raft::read_index,
             responses: &[(200, "the index"), (409, "not the leader")]),
     ]
 }
@@ -210,7 +214,8 @@ pub fn openapi() -> Value {
         });
         operation["security"] = match super::auth::scope_of(doc.access) {
             Some(scope) => json!([{ "bearerToken": [scope.name()] }]),
-            None if doc.access == Access::ClusterSecret => json!([{ "clusterSecret": [] }]),
+            None if doc.access == Access::Node => json!([{ "nodeCertificate": [] }]),
+            None if doc.access == Access::JoinCredential => json!([{ "joinCredential": [] }]),
             None => json!([]),
         };
         if !doc.body.is_empty() {
@@ -237,7 +242,8 @@ pub fn openapi() -> Value {
         "components": {
             "securitySchemes": {
                 "bearerToken": { "type": "http", "scheme": "bearer", "description": "DATA_DIR/api-token of any node (admin), or a scoped token from POST /v1/tokens; the scope a route needs is named" },
-                "clusterSecret": { "type": "apiKey", "in": "header", "name": consensus::raft::SECRET_HEADER },
+                "nodeCertificate": { "type": "mutualTLS", "description": "a client certificate of the cluster CA (another node)" },
+                "joinCredential": { "type": "apiKey", "in": "header", "name": consensus::raft::SECRET_HEADER, "description": "the cluster secret of a join credential, over TLS only" },
             },
             "schemas": {
                 "Error": {
@@ -297,7 +303,7 @@ mod tests {
                 );
             }
             if route.path.starts_with("/raft/") {
-                assert_eq!(route.access, Access::ClusterSecret, "{}", route.path);
+                assert_eq!(route.access, Access::Node, "{}", route.path);
             }
         }
         let documented: usize = doc["paths"]

@@ -59,8 +59,8 @@ pub async fn detach(plan: &UpPlan, args: &[String], given: Given) -> Result<Star
         .stderr(log);
     // Its own process group: a Ctrl-C in this terminal does not reach it.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    if let Some(secret) = &plan.secret {
-        command.env("FLOTILLA_CLUSTER_SECRET", secret);
+    if let Some(credential) = &plan.credential {
+        command.env("FLOTILLA_JOIN_CREDENTIAL", credential);
     }
     let mut child = command
         .spawn()

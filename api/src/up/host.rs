@@ -41,6 +41,8 @@ pub struct HostConfig {
     pub app_log_bytes: usize,
     /// `/metrics` needs a read token.
     pub protect_metrics: bool,
+    /// Also serve the API over plain HTTP (`--insecure-http-api`).
+    pub insecure_http_api: bool,
     /// HTTPS beside the plain listener, if asked for.
     pub tls: super::tls::TlsConfig,
 }
@@ -60,18 +62,29 @@ pub struct Host {
     tokens: TokenCache,
     /// `/metrics` needs a read token.
     pub protect_metrics: bool,
+    /// The API also answers plain HTTP.
+    pub insecure_http_api: bool,
+    /// The cluster CA, which signs joiners' certificates.
+    pub cluster_ca: consensus::pki::ClusterCa,
 }
 
 pub type SharedHost = Arc<Host>;
 
 impl Host {
     /// Opens the log (starting Raft) and the runtime; nothing is served or followed yet.
-    pub async fn open(config: HostConfig, identity: Identity) -> Result<SharedHost, String> {
+    /// `certificates`: the node's certificate (for every connection to another node) and the
+    /// cluster CA (to admit joiners).
+    pub async fn open(
+        config: HostConfig,
+        identity: Identity,
+        certificates: super::certificates::Certificates,
+    ) -> Result<SharedHost, String> {
         let data_dir = config.log.data_dir.clone();
         let outgoing = config.log.outgoing_address();
         let tokens = TokenCache::new(&identity.secret);
         let secret_key = SecretKey::derive(&identity.secret);
-        let log = Node::open(config.log, identity).await?;
+        let peer_tls = certificates.tls.clone();
+        let log = Node::open(config.log, identity, certificates.tls).await?;
         let mut engine_config = config.engine;
         engine_config
             .cache_dir
@@ -83,7 +96,13 @@ impl Host {
         let logs = HostLogs::new(log.host(), config.app_log_bytes);
         let vault = Arc::new(StateVault::new(log.feed(), secret_key.clone()));
         let replicas = ReplicaSet::new(engine, blobs, logs, vault);
-        let ingress = Ingress::new(replicas.clone(), config.domain, config.queue_wait, outgoing);
+        let ingress = Ingress::new(
+            replicas.clone(),
+            config.domain,
+            config.queue_wait,
+            outgoing,
+            &peer_tls,
+        );
         let listeners = Listeners::new(ingress.clone());
         Ok(Arc::new(Host {
             log,
@@ -95,6 +114,8 @@ impl Host {
             secret_key,
             tokens,
             protect_metrics: config.protect_metrics,
+            insecure_http_api: config.insecure_http_api,
+            cluster_ca: certificates.ca,
         }))
     }
 

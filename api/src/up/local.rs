@@ -9,7 +9,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use consensus::data_dir::{address_file, identity_file, pid_file, secret_file};
+use consensus::data_dir::{address_file, identity_file, join_credential_file, pid_file};
 use serde::{Deserialize, Serialize};
 
 /// Where local nodes are registered and default data directories live.
@@ -148,8 +148,8 @@ pub struct UpPlan {
     pub listen: String,
     /// The member to join through, for a new node while a local cluster runs.
     pub join: Option<String>,
-    /// The cluster secret, read from the local cluster's data directory when joining it.
-    pub secret: Option<String>,
+    /// The join credential, read from the local cluster's data directory when joining it.
+    pub credential: Option<String>,
 }
 
 /// The first API address a lone local node takes.
@@ -157,13 +157,13 @@ pub const DEFAULT_API: &str = "127.0.0.1:7001";
 
 /// Fills in what `up` was not told: the data directory (`FLOTILLA_HOME/nodes/node-N`), the
 /// address (the saved one, else 127.0.0.1:7001, else a free port) and, for a new node while a
-/// local cluster runs, that cluster to join and its secret.
+/// local cluster runs, that cluster to join and its join credential.
 pub fn plan_up(
     home: &Path,
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     join: Option<String>,
-    secret: Option<String>,
+    credential: Option<String>,
 ) -> Result<UpPlan, String> {
     let running = running(home);
     let data_dir = data_dir.unwrap_or_else(|| default_data_dir(home, &running));
@@ -182,29 +182,29 @@ pub fn plan_up(
     };
     let fresh = !identity_file(&data_dir).exists();
     let local = running.first().filter(|_| fresh && join.is_none());
-    let (join, secret) = match local {
+    let (join, credential) = match local {
         Some(first) => {
-            let secret = match secret {
+            let credential = match credential {
                 Some(s) => s,
-                None => std::fs::read_to_string(secret_file(&first.data_dir))
+                None => std::fs::read_to_string(join_credential_file(&first.data_dir))
                     .map_err(|e| {
                         format!(
-                            "a local cluster runs ({}), but its secret cannot be read: {e}",
+                            "a local cluster runs ({}), but its join credential cannot be read: {e}",
                             first.api
                         )
                     })?
                     .trim()
                     .to_string(),
             };
-            (Some(first.api.clone()), Some(secret))
+            (Some(first.api.clone()), Some(credential))
         }
-        None => (join, secret),
+        None => (join, credential),
     };
     Ok(UpPlan {
         data_dir,
         listen,
         join,
-        secret,
+        credential,
     })
 }
 
@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(first.join, None);
 
         let me = node(home.path(), 1, std::process::id());
-        std::fs::write(secret_file(&me.data_dir), "s3cret\n").unwrap();
+        std::fs::write(join_credential_file(&me.data_dir), "s3cret\n").unwrap();
         me.register(home.path()).unwrap();
         // Hold the first node's port, as a running node does.
         let held = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -276,7 +276,7 @@ mod tests {
         let second = plan_up(home.path(), None, None, None, None).unwrap();
         assert_eq!(second.data_dir, home.path().join("nodes/node-2"));
         assert_eq!(second.join.as_deref(), Some(me.api.as_str()));
-        assert_eq!(second.secret.as_deref(), Some("s3cret"));
+        assert_eq!(second.credential.as_deref(), Some("s3cret"));
         assert_ne!(second.listen, me.api);
 
         let again = plan_up(home.path(), Some(me.data_dir.clone()), None, None, None);
@@ -291,7 +291,7 @@ mod tests {
         std::fs::write(address_file(&dir), "127.0.0.1:7999\n").unwrap();
         std::fs::write(identity_file(&dir), "{}").unwrap();
         let other = node(home.path(), 2, std::process::id());
-        std::fs::write(secret_file(&other.data_dir), "s\n").unwrap();
+        std::fs::write(join_credential_file(&other.data_dir), "s\n").unwrap();
         other.register(home.path()).unwrap();
         let plan = plan_up(home.path(), None, None, None, None).unwrap();
         assert_eq!(plan.data_dir, dir);

@@ -1,9 +1,11 @@
 //! `flotilla up`: start (or restart) a node, initialize a new cluster or join one, and serve
 //! until stopped.
 
+pub mod certificates;
 pub mod daemon;
 pub mod drain;
 pub mod host;
+pub mod listener;
 pub mod local;
 pub mod sources;
 pub mod tls;
@@ -23,8 +25,8 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct Membership {
     /// Any member of the cluster to join (only at the first start).
     pub join: Option<String>,
-    /// The cluster secret (required to join; the first node creates it).
-    pub secret: Option<String>,
+    /// The join credential (required to join; the first node writes it).
+    pub credential: Option<String>,
     /// This host's name (default: derived from the node id).
     pub name: Option<String>,
 }
@@ -38,24 +40,48 @@ pub async fn run(
     let data_dir = config.log.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let credential = membership
+        .credential
+        .as_deref()
+        .map(consensus::pki::JoinCredential::parse)
+        .transpose()?;
     let (identity, fresh) = match Identity::load(&data_dir)? {
         Some(identity) => (identity, false),
         None => {
-            if membership.join.is_some() && membership.secret.is_none() {
-                return Err("joining needs the cluster secret: pass --secret or set FLOTILLA_CLUSTER_SECRET \
-                            (the first node wrote it to DATA_DIR/cluster-secret)"
+            if membership.join.is_some() && credential.is_none() {
+                return Err("joining needs the join credential: pass --join-credential or set \
+                            FLOTILLA_JOIN_CREDENTIAL (the first node wrote it to \
+                            DATA_DIR/join-credential)"
                     .to_string());
             }
-            let identity =
-                Identity::create(membership.name.as_deref(), membership.secret.as_deref())
-                    .map_err(|e| format!("cannot create the node identity: {e}"))?;
+            let secret = credential
+                .as_ref()
+                .filter(|_| membership.join.is_some())
+                .map(|c| c.secret.as_str());
+            let identity = Identity::create(membership.name.as_deref(), secret)
+                .map_err(|e| format!("cannot create the node identity: {e}"))?;
             (identity, true)
         }
     };
     let listen = config.log.listen.clone();
-    let listener = TcpListener::bind(&listen)
+    let tcp = TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let joining = membership.join.as_deref().zip(credential.as_ref());
+    let certificates =
+        certificates::prepare(&data_dir, &identity, fresh, joining, &listen).await?;
+    let listener = listener::FrontListener::new(
+        tcp,
+        std::sync::Arc::new(certificates.tls.server_config()?),
+        listener::Accepts::Both,
+    )
+    .map_err(|e| e.to_string())?;
+    if config.insecure_http_api {
+        tracing::warn!(
+            "--insecure-http-api: the API also answers plain HTTP on {listen}; tokens and \
+             manifests sent that way cross the network in clear"
+        );
+    }
     // Certificates are read and checked before anything starts: a wrong one stops `up` here.
     let https = match &config.tls.listen {
         Some(addr) => {
@@ -63,11 +89,14 @@ pub async fn run(
             let tcp = TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr} (HTTPS): {e}"))?;
-            Some(tls::TlsListener::new(tcp, tls).map_err(|e| e.to_string())?)
+            Some(
+                listener::FrontListener::new(tcp, tls, listener::Accepts::TlsOnly)
+                    .map_err(|e| e.to_string())?,
+            )
         }
         None => None,
     };
-    let host = Host::open(config, identity.clone()).await?;
+    let host = Host::open(config, identity.clone(), certificates).await?;
     // The database lock is held now: this process is the node of this data directory.
     let registration = local::LocalNode {
         data_dir: data_dir.clone(),
@@ -90,8 +119,8 @@ async fn serve(
     host: SharedHost,
     join: Option<&str>,
     fresh: bool,
-    listener: TcpListener,
-    https: Option<tls::TlsListener>,
+    listener: listener::FrontListener,
+    https: Option<listener::FrontListener>,
 ) -> Result<(), String> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -108,7 +137,7 @@ async fn serve(
         tracing::info!(
             "serving HTTPS on {}",
             axum::serve::Listener::local_addr(&https)
-                .map_or_else(|e| e.to_string(), |a| a.to_string())
+                .map_or_else(|e| e.to_string(), |p| p.addr.to_string())
         );
         tokio::spawn(async move {
             axum::serve(https, app)
@@ -118,12 +147,6 @@ async fn serve(
     });
     let graceful = stopped(stopping.clone());
     let mut server = tokio::spawn(async move {
-        // Responses stream (headers, then body): without TCP_NODELAY a small body waits for the
-        // client's delayed ACK (~40 ms).
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         axum::serve(listener, app)
             .with_graceful_shutdown(graceful)
             .await

@@ -40,6 +40,11 @@ pub struct Options {
     pub first_args: Vec<String>,
     /// The `flotilla` binary (default: [`flotilla_bin`]).
     pub bin: Option<PathBuf>,
+    /// Start nodes with `--insecure-http-api`, so that tests may also send raw requests over
+    /// plain HTTP on loopback (default). The harness's own API calls ([`Node::get`] and the
+    /// like) and the CLI use HTTPS with the cluster CA either way, and traffic between nodes
+    /// is always mutual TLS.
+    pub plain_api: bool,
 }
 
 impl Default for Options {
@@ -50,6 +55,7 @@ impl Default for Options {
             rust_log: None,
             first_args: Vec::new(),
             bin: None,
+            plain_api: true,
         }
     }
 }
@@ -72,7 +78,8 @@ impl Folder {
 /// Real nodes on loopback.
 pub struct Cluster {
     pub nodes: Vec<Node>,
-    pub secret: String,
+    /// The join credential (`DATA_DIR/join-credential` of the first node).
+    pub credential: String,
     options: Options,
     /// The port every node uses with [`Layout::AddressPerNode`].
     shared_port: Option<u16>,
@@ -108,7 +115,7 @@ impl Cluster {
         };
         let mut cluster = Cluster {
             nodes: Vec::new(),
-            secret: String::new(),
+            credential: String::new(),
             options,
             shared_port,
             folder,
@@ -116,14 +123,14 @@ impl Cluster {
         let mut first = cluster.new_node(0);
         first.args = cluster.options.first_args.clone();
         first.spawn()?;
-        let secret_file = consensus::data_dir::secret_file(&first.data_dir);
-        let secret = poll("the first node to initialize", FIRST_LEADS_WITHIN, || {
+        let credential_file = consensus::data_dir::join_credential_file(&first.data_dir);
+        let credential = poll("the first node to initialize", FIRST_LEADS_WITHIN, || {
             let leads = first.cluster().is_some_and(|c| c.is_leader());
-            let secret = std::fs::read_to_string(&secret_file).ok()?;
-            leads.then(|| secret.trim().to_string())
+            let credential = std::fs::read_to_string(&credential_file).ok()?;
+            leads.then(|| credential.trim().to_string())
         })
         .map_err(|e| format!("{e}; its log:\n{}", first.log_text()))?;
-        cluster.secret = secret;
+        cluster.credential = credential;
         cluster.nodes.push(first);
         Ok(cluster)
     }
@@ -137,17 +144,18 @@ impl Cluster {
         let bin = self.options.bin.clone().unwrap_or_else(flotilla_bin);
         let mut node = Node::new(addr, dir, i, &dir.join("home"), &bin);
         node.rust_log = self.options.rust_log.clone();
+        node.plain_api = self.options.plain_api;
         node
     }
 
-    /// Starts a node that joins through node 0 with `secret` (`None`: the cluster's); does
-    /// not wait.
-    pub fn add(&mut self, args: &[&str], secret: Option<&str>) -> usize {
+    /// Starts a node that joins through node 0 with `credential` (`None`: the cluster's);
+    /// does not wait.
+    pub fn add(&mut self, args: &[&str], credential: Option<&str>) -> usize {
         let i = self.nodes.len();
         let mut node = self.new_node(i);
         node.args = vec!["--join".into(), self.nodes[0].addr.clone()];
         node.args.extend(args.iter().map(|s| s.to_string()));
-        node.secret = Some(secret.unwrap_or(&self.secret).to_string());
+        node.credential = Some(credential.unwrap_or(&self.credential).to_string());
         node.spawn().unwrap_or_else(|e| panic!("{e}"));
         self.nodes.push(node);
         i

@@ -15,15 +15,46 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("HTTP client")
 }
 
+/// A client that trusts the cluster CA in `ca_pem` (and nothing else), as the CLI does.
+pub fn client_trusting(ca_pem: &[u8]) -> Result<reqwest::blocking::Client, String> {
+    install_tls_provider();
+    let ca = reqwest::Certificate::from_pem(ca_pem).map_err(|e| e.to_string())?;
+    reqwest::blocking::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .tls_certs_only([ca])
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 impl super::Node {
-    /// `GET path` on this node as JSON with its API token (reads need one), if it answers
-    /// 2xx. Before the node has written its token file there is nothing to send, and the
-    /// node answers 401: `None`, like any other answer that is not there yet.
+    /// The URL of `path` on this node's API: HTTPS.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+
+    /// The CA certificate (PEM) of this node's cluster, once the node has written it.
+    pub fn ca_pem(&self) -> Option<Vec<u8>> {
+        std::fs::read(consensus::pki::tls_dir(&self.data_dir).join("ca.pem")).ok()
+    }
+
+    /// An HTTPS client that trusts this node's cluster CA; `None` before the node has one.
+    pub fn api(&self) -> Option<&reqwest::blocking::Client> {
+        if let Some(client) = self.api_client.get() {
+            return Some(client);
+        }
+        let client = client_trusting(&self.ca_pem()?).ok()?;
+        Some(self.api_client.get_or_init(|| client))
+    }
+
+    /// `GET path` on this node (over HTTPS) as JSON with its API token (reads need one), if
+    /// it answers 2xx. Before the node has written its CA and token there is nothing to ask
+    /// with, and the node answers 401: `None`, like any other answer that is not there yet.
     pub fn get(&self, path: &str) -> Option<serde_json::Value> {
         let token = std::fs::read_to_string(consensus::data_dir::token_file(&self.data_dir))
             .unwrap_or_default();
-        let r = client()
-            .get(format!("http://{}{path}", self.addr))
+        let r = self
+            .api()?
+            .get(self.url(path))
             .bearer_auth(token.trim())
             .send()
             .ok()?;
@@ -60,8 +91,10 @@ impl super::Node {
 
     /// A request with the API token to `path` on this node; status and JSON body.
     pub fn send(&self, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
-        let r = client()
-            .request(method, format!("http://{}{path}", self.addr))
+        let r = self
+            .api()
+            .expect("the node has its certificate")
+            .request(method, self.url(path))
             .bearer_auth(self.token())
             .send()
             .expect("request");
@@ -71,8 +104,10 @@ impl super::Node {
 
     /// Uploads a blob to this node; returns its digest (`sha256:HEX`).
     pub fn upload(&self, bytes: &[u8]) -> String {
-        let r = client()
-            .post(format!("http://{}/v1/blobs", self.addr))
+        let r = self
+            .api()
+            .expect("the node has its certificate")
+            .post(self.url("/v1/blobs"))
             .bearer_auth(self.token())
             .body(bytes.to_vec())
             .send()

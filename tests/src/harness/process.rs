@@ -45,8 +45,12 @@ pub struct Node {
     pub(super) log: PathBuf,
     /// Arguments of `flotilla up` besides `--data-dir` and `--listen`.
     pub(super) args: Vec<String>,
-    /// `FLOTILLA_CLUSTER_SECRET` for a joiner.
-    pub(super) secret: Option<String>,
+    /// `FLOTILLA_JOIN_CREDENTIAL` for a joiner.
+    pub(super) credential: Option<String>,
+    /// `--insecure-http-api`: the API answers plain HTTP too (see `Options::plain_api`).
+    pub(super) plain_api: bool,
+    /// An HTTPS client that trusts this node's cluster CA, once the node has written it.
+    pub(super) api_client: std::sync::OnceLock<reqwest::blocking::Client>,
     /// `FLOTILLA_HOME`: where local nodes register (one per cluster, so that clusters of
     /// concurrent tests never see each other).
     pub(super) home: PathBuf,
@@ -63,7 +67,9 @@ impl Node {
             data_dir: dir.join(format!("node-{i}")),
             log: dir.join(format!("node-{i}.log")),
             args: Vec::new(),
-            secret: None,
+            credential: None,
+            plain_api: true,
+            api_client: std::sync::OnceLock::new(),
             home: home.to_path_buf(),
             rust_log: None,
             bin: bin.to_path_buf(),
@@ -86,12 +92,15 @@ impl Node {
             .args(["--listen", &self.addr])
             .args(&self.args)
             .env("FLOTILLA_HOME", &self.home)
-            .env_remove("FLOTILLA_CLUSTER_SECRET")
+            .env_remove("FLOTILLA_JOIN_CREDENTIAL")
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);
-        if let Some(secret) = &self.secret {
-            cmd.env("FLOTILLA_CLUSTER_SECRET", secret);
+        if let Some(credential) = &self.credential {
+            cmd.env("FLOTILLA_JOIN_CREDENTIAL", credential);
+        }
+        if self.plain_api {
+            cmd.arg("--insecure-http-api");
         }
         if let Some(filter) = &self.rust_log {
             cmd.env("RUST_LOG", filter);

@@ -50,7 +50,7 @@ async fn follow_stream(api: &Api, from: u64, print: impl Fn(&wire::EventRecord))
         .get(api.url(&format!("/v1/events/stream?from={from}")))
         .send()
         .await
-        .map_err(|e| format!("cannot reach the API at {}: {e}", api.addr))?;
+        .map_err(|e| api.unreachable(&e))?;
     if !response.status().is_success() {
         return Err(format!("the event stream answered {}", response.status()));
     }

@@ -57,7 +57,7 @@ pub async fn run(target: &Target, request: LogsRequest) -> super::Outcome {
         .authorized(http.get(api.url(&path)).query(&query))
         .send()
         .await
-        .map_err(|e| format!("cannot reach the API at {}: {e}", api.addr))?;
+        .map_err(|e| api.unreachable(&e))?;
     if !response.status().is_success() {
         let status = response.status();
         let body = response.bytes().await.unwrap_or_default();

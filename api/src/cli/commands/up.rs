@@ -26,7 +26,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         args.data_dir.clone(),
         args.listen.clone(),
         args.join.clone(),
-        args.secret.clone(),
+        args.join_credential.clone(),
     )?;
     if args.detach {
         let given = daemon::Given {
@@ -37,7 +37,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         let own_args: Vec<String> = std::env::args().skip(1).collect();
         let started = daemon::detach(&plan, &own_args, given).await?;
         println!(
-            "host {} is up (pid {}): API http://{}",
+            "host {} is up (pid {}): API https://{}",
             started.host, started.pid, plan.listen
         );
         if let Some(join) = &plan.join {
@@ -81,6 +81,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         registry: args.registry.config(args.max_component_mib << 20)?,
         app_log_bytes: args.app_log_kib << 10,
         protect_metrics: args.protect_metrics,
+        insecure_http_api: args.insecure_http_api,
         tls: crate::up::tls::TlsConfig {
             listen: args.https_listen,
             default: args
@@ -92,7 +93,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
     };
     let membership = Membership {
         join: plan.join,
-        secret: plan.secret,
+        credential: plan.credential,
         name: args.name,
     };
     crate::up::run(config, membership, &home).await

@@ -1,0 +1,168 @@
+//! The node's certificate at `up`: the first node of a cluster creates the cluster CA and
+//! signs its own; a joiner asks a member for one with its join credential, trusting only a
+//! member of the CA the credential names; a restarted node loads what it has. Every node keeps
+//! the join credential in `DATA_DIR/join-credential` (0600) for the next joiner.
+
+use std::path::Path;
+use std::time::Instant;
+
+use consensus::data_dir::{join_credential_file, write_private};
+use consensus::node::timing::{backoff, JOIN_WITHIN, PEER_CONNECT_TIMEOUT, PEER_REQUEST_TIMEOUT};
+use consensus::node::Identity;
+use consensus::pki::{
+    node_names, node_request, CertificateGrant, CertificateRequest, ClusterCa, JoinCredential,
+    NodeCert, NodeTls, PinnedCaVerifier,
+};
+use consensus::raft::SECRET_HEADER;
+
+/// What the node runs with: its certificate and the CA (whose key admits joiners).
+pub struct Certificates {
+    pub tls: NodeTls,
+    pub ca: ClusterCa,
+}
+
+/// Loads, creates or obtains the node's certificate (see the module's doc).
+pub async fn prepare(
+    data_dir: &Path,
+    identity: &Identity,
+    fresh: bool,
+    join: Option<(&str, &JoinCredential)>,
+    listen: &str,
+) -> Result<Certificates, String> {
+    let names = node_names(&identity.host, listen);
+    let ca = match (fresh, join) {
+        (false, _) => ClusterCa::load(data_dir)?.ok_or_else(|| {
+            format!(
+                "{} has no cluster CA: this data directory was made by a Flotilla without \
+                 TLS; start the cluster again in new data directories",
+                consensus::pki::tls_dir(data_dir).display()
+            )
+        })?,
+        (true, None) => {
+            // A first start that stopped before it was done may have made the CA already.
+            let ca = match ClusterCa::load(data_dir)? {
+                Some(ca) => ca,
+                None => ClusterCa::create(&identity.host)?,
+            };
+            save(data_dir, &ca, &ca.issue(&identity.host, &names)?)?;
+            ca
+        }
+        (true, Some((via, credential))) => {
+            let (ca, node) = obtain(via, credential, &identity.host, &names).await?;
+            save(data_dir, &ca, &node)?;
+            ca
+        }
+    };
+    let credential = JoinCredential {
+        ca_fingerprint: ca.fingerprint()?,
+        secret: identity.secret.clone(),
+    };
+    write_private(
+        &join_credential_file(data_dir),
+        format!("{}\n", credential.encode()).as_bytes(),
+    )
+    .map_err(|e| format!("cannot write the join credential: {e}"))?;
+    Ok(Certificates {
+        tls: NodeTls::load(data_dir)?,
+        ca,
+    })
+}
+
+fn save(data_dir: &Path, ca: &ClusterCa, node: &NodeCert) -> Result<(), String> {
+    ca.save(data_dir)
+        .and_then(|()| node.save(data_dir))
+        .map_err(|e| {
+            format!(
+                "cannot write {}: {e}",
+                consensus::pki::tls_dir(data_dir).display()
+            )
+        })
+}
+
+/// Asks the member at `via` for a node certificate: over TLS that accepts only a node of the
+/// credential's CA (so the secret goes to nobody else), retried while `via` cannot be reached.
+async fn obtain(
+    via: &str,
+    credential: &JoinCredential,
+    host: &str,
+    names: &[String],
+) -> Result<(ClusterCa, NodeCert), String> {
+    let (request_pem, key_pem) = node_request(host, names)?;
+    let client = consensus::http_client::builder()
+        .tls_backend_preconfigured(
+            PinnedCaVerifier::new(&credential.ca_fingerprint).client_config(),
+        )
+        .connect_timeout(PEER_CONNECT_TIMEOUT)
+        .timeout(PEER_REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = consensus::http_client::peer_url(via, "/raft/certificate");
+    let deadline = Instant::now() + JOIN_WITHIN;
+    let mut attempt = 0;
+    let grant: CertificateGrant = loop {
+        let sent = client
+            .post(&url)
+            .header(SECRET_HEADER, &credential.secret)
+            .json(&CertificateRequest {
+                request_pem: request_pem.clone(),
+            })
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                break r
+                    .json()
+                    .await
+                    .map_err(|e| format!("{via} answered a certificate this node cannot read: {e}"))?
+            }
+            Ok(r) => {
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                return Err(format!("{via} refused to issue a node certificate ({status}): {body}"));
+            }
+            Err(e) => {
+                let why = error_chain(&e);
+                // The server is not of the credential's cluster: no retry makes it so.
+                if why.contains("not of the cluster") {
+                    return Err(format!("refusing to join through {via}: {why}"));
+                }
+                tracing::warn!("a node certificate from {via}: {why}");
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "could not get a node certificate from {via} within {JOIN_WITHIN:?}"
+            ));
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
+    };
+    let ca = ClusterCa {
+        cert_pem: grant.ca_cert_pem,
+        key_pem: grant.ca_key_pem,
+    };
+    if ca.fingerprint()? != credential.ca_fingerprint {
+        return Err(format!(
+            "{via} answered a CA that is not the one the join credential names"
+        ));
+    }
+    Ok((
+        ca,
+        NodeCert {
+            chain_pem: grant.chain_pem,
+            key_pem,
+        },
+    ))
+}
+
+/// An error with its causes, one after the other (TLS errors hide in the sources).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
