@@ -13,7 +13,7 @@ pub mod toolchains;
 mod wait;
 
 pub use cluster::{Cluster, Layout, Options};
-pub use http::{client, install_tls_provider, Target};
+pub use http::{client, client_trusting, install_tls_provider, Target};
 pub use ports::{free_addr, free_port_on, node_ip};
 pub use process::{flotilla_bin, Node};
 pub use registry::Registry;
