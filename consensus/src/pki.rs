@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -539,9 +539,10 @@ impl ServerCertVerifier for PinnedCaVerifier {
             .iter()
             .find(|c| fingerprint(c) == self.fingerprint)
         else {
-            let theirs = intermediates
-                .last()
-                .map_or_else(|| "none".to_string(), |c| format!("sha256:{}", fingerprint(c)));
+            let theirs = intermediates.last().map_or_else(
+                || "none".to_string(),
+                |c| format!("sha256:{}", fingerprint(c)),
+            );
             return Err(rustls::Error::General(format!(
                 "this node is not of the cluster the join credential names: its CA is {theirs}, \
                  the credential's sha256:{}",
@@ -621,7 +622,9 @@ mod tests {
     fn a_node_certificate_chains_to_its_ca_and_no_other() {
         let ca = ClusterCa::create("test").unwrap();
         let other = ClusterCa::create("other").unwrap();
-        let node = ca.issue("host-1", &node_names("host-1", "10.0.0.2:7001")).unwrap();
+        let node = ca
+            .issue("host-1", &node_names("host-1", "10.0.0.2:7001"))
+            .unwrap();
         let tls = NodeTls::new(&ca, &node).unwrap();
         let leaf = tls.chain[0].clone();
         let parsed = ParsedCertificate::try_from(&leaf).unwrap();
@@ -683,8 +686,8 @@ mod tests {
     #[test]
     fn a_joiners_request_is_signed_with_its_names_and_its_key_stays_home() {
         let ca = ClusterCa::create("test").unwrap();
-        let (request, key_pem) = node_request("joiner", &node_names("joiner", "10.0.0.3:7001"))
-            .unwrap();
+        let (request, key_pem) =
+            node_request("joiner", &node_names("joiner", "10.0.0.3:7001")).unwrap();
         assert!(!request.contains("PRIVATE KEY"));
         let chain_pem = ca.sign(&request).unwrap();
         let tls = NodeTls::new(&ca, &NodeCert { chain_pem, key_pem }).expect("key matches");
@@ -702,7 +705,11 @@ mod tests {
         };
         assert_eq!(JoinCredential::parse(&c.encode()).unwrap(), c);
         assert!(!format!("{c:?}").contains("s3cr3t"));
-        for bad in ["s3cr3t", "flotilla-join:sha256:abc:s3cr3t", &c.encode()[..80]] {
+        for bad in [
+            "s3cr3t",
+            "flotilla-join:sha256:abc:s3cr3t",
+            &c.encode()[..80],
+        ] {
             let e = JoinCredential::parse(bad).unwrap_err();
             assert!(!e.contains("s3cr3t"), "{e}");
         }
@@ -713,7 +720,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca = ClusterCa::create("t").unwrap();
         ca.save(dir.path()).unwrap();
-        ca.issue("h", &["h".into()]).unwrap().save(dir.path()).unwrap();
+        ca.issue("h", &["h".into()])
+            .unwrap()
+            .save(dir.path())
+            .unwrap();
         for key in ["ca.key", "node.key"] {
             let mode = std::fs::metadata(tls_dir(dir.path()).join(key))
                 .unwrap()

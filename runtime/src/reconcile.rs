@@ -150,8 +150,8 @@ mod tests {
             Arc::new(crate::capabilities::NoSecrets),
         );
         let ca = consensus::pki::ClusterCa::create("test").unwrap();
-        let tls = consensus::pki::NodeTls::new(&ca, &ca.issue("me", &["me".into()]).unwrap())
-            .unwrap();
+        let tls =
+            consensus::pki::NodeTls::new(&ca, &ca.issue("me", &["me".into()]).unwrap()).unwrap();
         let ingress = Ingress::new(
             replicas.clone(),
             None,

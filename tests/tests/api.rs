@@ -341,6 +341,7 @@ fn openapi_lists_every_route() {
         "PUT /v1/secrets/{name}",
         "DELETE /v1/secrets/{name}",
         "POST /raft/append",
+        "POST /raft/certificate",
         "POST /raft/vote",
         "POST /raft/snapshot",
         "POST /raft/propose",
@@ -375,10 +376,24 @@ fn openapi_lists_every_route() {
             !body.contains("\"no_route\"") && status != 405,
             "{entry}: {status} {body}"
         );
-        if path.starts_with("/v1/") {
+        let for_nodes = doc["paths"][path_template(entry)][method.to_lowercase()]["security"]
+            .to_string()
+            .contains("nodeCertificate");
+        if for_nodes {
+            assert_eq!(status, 403, "{entry} is for nodes only: {body}");
+            assert!(
+                body.contains("node_certificate_required"),
+                "{entry}: {body}"
+            );
+        } else if path.starts_with("/v1/") {
             assert_eq!(status, 401, "{entry} must need a token (reads too)");
         }
     }
+}
+
+/// The path of `METHOD /path` as the document lists it.
+fn path_template(entry: &str) -> &str {
+    entry.split_once(' ').map_or(entry, |(_, p)| p)
 }
 
 #[test]

@@ -23,6 +23,7 @@ fn cli(node: &Node, args: &[&str], stdin: &[u8]) -> (bool, String, String) {
         .args(args)
         .args(["--api", &node.addr])
         .env("FLOTILLA_TOKEN", node.token())
+        .env("FLOTILLA_CA", node.ca_file())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -219,6 +220,7 @@ fn app_logs_merge_every_host_in_time_order_and_follow_new_lines() {
             &c.nodes[0].addr,
         ])
         .env("FLOTILLA_TOKEN", c.nodes[0].token())
+        .env("FLOTILLA_CA", c.nodes[0].ca_file())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -64,7 +64,11 @@ fn only_nodes_of_this_clusters_ca_get_in() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = https.post(node.url("/raft/vote")).body("{}").send().unwrap();
+    let r = https
+        .post(node.url("/raft/vote"))
+        .body("{}")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 403);
 
     // A client certificate of another CA fails the handshake, and the node says so.
@@ -107,7 +111,10 @@ fn only_nodes_of_this_clusters_ca_get_in() {
     let i = c.add(&[], Some(&wrong_ca));
     let (code, log) = c.nodes[i].wait_exit(EXITS_WITHIN).unwrap();
     assert_ne!(code, Some(0));
-    assert!(log.contains("not of the cluster the join credential names"), "{log}");
+    assert!(
+        log.contains("not of the cluster the join credential names"),
+        "{log}"
+    );
     assert!(!log.contains(&secret), "the secret is never logged");
     assert!(!c.nodes[i].data_dir.join("node.json").exists());
 
@@ -163,7 +170,10 @@ fn the_cli_trusts_the_local_cluster_ca_and_says_how_to_trust_a_remote_one() {
     let out = run(&[]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("tls/ca.pem") && said.contains("--ca"), "{said}");
+    assert!(
+        said.contains("tls/ca.pem") && said.contains("--ca"),
+        "{said}"
+    );
     let ca = consensus::pki::tls_dir(&node.data_dir).join("ca.pem");
     let out = run(&["--ca", ca.to_str().unwrap()]);
     assert!(
@@ -223,9 +233,11 @@ impl Capture {
 
     /// Waits until `needle` is in the capture (packets reach tcpdump's file a little later).
     fn wait_for(&self, needle: &str) {
-        poll("the capture to hold the marker", Duration::from_secs(10), || {
-            holds(&self.read(), needle).then_some(())
-        })
+        poll(
+            "the capture to hold the marker",
+            Duration::from_secs(10),
+            || holds(&self.read(), needle).then_some(()),
+        )
         .unwrap();
     }
 
@@ -256,8 +268,7 @@ fn a_capture_of_a_join_and_a_deploy_shows_no_secret_token_or_manifest() {
     let node = &c.nodes[0];
     let token = node.token();
     let identity: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(node.data_dir.join("node.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(node.data_dir.join("node.json")).unwrap()).unwrap();
     let secret = identity["secret"].as_str().unwrap().to_string();
     c.join(&[]);
     let app = "canary-app-7d1f3c";
@@ -284,8 +295,14 @@ fn a_capture_of_a_join_and_a_deploy_shows_no_secret_token_or_manifest() {
         .unwrap();
     capture.wait_for(visible);
     let captured = capture.stop();
-    assert!(!holds(&captured, &secret), "the cluster secret crossed in clear");
+    assert!(
+        !holds(&captured, &secret),
+        "the cluster secret crossed in clear"
+    );
     assert!(!holds(&captured, &token), "the API token crossed in clear");
     assert!(!holds(&captured, app), "the manifest crossed in clear");
-    assert!(!holds(&captured, "v1.2.3-canary"), "the manifest crossed in clear");
+    assert!(
+        !holds(&captured, "v1.2.3-canary"),
+        "the manifest crossed in clear"
+    );
 }

@@ -271,7 +271,11 @@ pub struct UpArgs {
     /// The join credential (required to join a remote cluster: the first node writes it to
     /// DATA_DIR/join-credential). It names the cluster CA, so that only that cluster's nodes
     /// are trusted, and holds the cluster secret: prefer the environment to the flag.
-    #[arg(long = "join-credential", env = "FLOTILLA_JOIN_CREDENTIAL", hide_env_values = true)]
+    #[arg(
+        long = "join-credential",
+        env = "FLOTILLA_JOIN_CREDENTIAL",
+        hide_env_values = true
+    )]
     pub join_credential: Option<String>,
     /// Also serve the API over plain HTTP on the node's address (loopback development only:
     /// tokens and manifests would cross the network in clear). The API is HTTPS otherwise.

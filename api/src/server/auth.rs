@@ -41,7 +41,9 @@ impl Caller {
             Caller::Admin => Ok(()),
             Caller::Node => match need {
                 Need::Read => Ok(()),
-                _ => Err(forbidden("another node's certificate only reads".to_string())),
+                _ => Err(forbidden(
+                    "another node's certificate only reads".to_string(),
+                )),
             },
             Caller::Token { id, record } => {
                 record

@@ -208,7 +208,7 @@ async fn ask_cluster_status(
     addr: &str,
 ) -> Result<wire::NodeRaft, String> {
     let response = client
-        .get(consensus::http_client::peer_url(&addr, "/v1/cluster"))
+        .get(consensus::http_client::peer_url(addr, "/v1/cluster"))
         .timeout(REPORT_WITHIN)
         .send()
         .await
@@ -354,7 +354,10 @@ pub async fn local_reports(node: &SharedHost) -> BTreeMap<String, wire::LocalRep
             let client = node.log.client().clone();
             async move {
                 let report = client
-                    .get(consensus::http_client::peer_url(&addr, "/v1/local/replicas"))
+                    .get(consensus::http_client::peer_url(
+                        &addr,
+                        "/v1/local/replicas",
+                    ))
                     .timeout(REPORT_WITHIN)
                     .send()
                     .await

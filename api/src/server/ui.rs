@@ -3,11 +3,14 @@
 //! offline). The page reads the same `/v1` routes as the CLI, with the token the person gives
 //! it; `/` sends a browser there when the `Host` is not an app's.
 
-use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
 
 use super::errors::error;
+use crate::up::listener::Transport;
+use crate::up::SharedHost;
 
 /// Where the dashboard lives.
 pub const UI_PATH: &str = "/ui";
@@ -49,13 +52,45 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// `GET /`: a browser that reaches a node by an address that is no app's gets the dashboard.
-pub async fn root() -> Redirect {
-    Redirect::temporary(&format!("{UI_PATH}/"))
+pub async fn root(
+    State(node): State<SharedHost>,
+    transport: Option<Extension<Transport>>,
+    headers: HeaderMap,
+) -> Redirect {
+    Redirect::temporary(&format!("{}{UI_PATH}/", origin(&node, transport, &headers)))
 }
 
-/// `GET /ui` and `GET /ui/`: the page.
-pub async fn index() -> Response {
-    serve(&INDEX)
+/// Where the page must be loaded from: the same origin, except that over plain HTTP (where the
+/// API does not answer unless `--insecure-http-api`) it is the node's HTTPS.
+fn origin(
+    node: &SharedHost,
+    transport: Option<Extension<Transport>>,
+    headers: &HeaderMap,
+) -> String {
+    let plain = transport.is_none_or(|Extension(t)| t == Transport::Plain);
+    if !plain || node.insecure_http_api {
+        return String::new();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(|| node.log.config().listen.clone(), str::to_string);
+    format!("https://{host}")
+}
+
+/// `GET /ui` and `GET /ui/`: the page (over plain HTTP, a redirect to HTTPS unless the API
+/// answers plain HTTP).
+pub async fn index(
+    State(node): State<SharedHost>,
+    transport: Option<Extension<Transport>>,
+    headers: HeaderMap,
+) -> Response {
+    match origin(&node, transport, &headers) {
+        to_https if !to_https.is_empty() => {
+            Redirect::temporary(&format!("{to_https}{UI_PATH}/")).into_response()
+        }
+        _ => serve(&INDEX),
+    }
 }
 
 /// `GET /ui/{file}`: the page's script, style sheet and icon.

@@ -110,15 +110,16 @@ async fn obtain(
             .await;
         match sent {
             Ok(r) if r.status().is_success() => {
-                break r
-                    .json()
-                    .await
-                    .map_err(|e| format!("{via} answered a certificate this node cannot read: {e}"))?
+                break r.json().await.map_err(|e| {
+                    format!("{via} answered a certificate this node cannot read: {e}")
+                })?
             }
             Ok(r) => {
                 let status = r.status();
                 let body = r.text().await.unwrap_or_default();
-                return Err(format!("{via} refused to issue a node certificate ({status}): {body}"));
+                return Err(format!(
+                    "{via} refused to issue a node certificate ({status}): {body}"
+                ));
             }
             Err(e) => {
                 let why = error_chain(&e);

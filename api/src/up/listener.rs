@@ -33,7 +33,9 @@ pub enum Transport {
     Plain,
     /// `member`: the client presented a certificate of the cluster CA (another node). A
     /// certificate of any other authority fails the handshake.
-    Tls { member: bool },
+    Tls {
+        member: bool,
+    },
 }
 
 /// Who is at the other end of a connection.
@@ -186,9 +188,11 @@ impl FrontListener {
                 let _ = stream.set_nodelay(true);
                 let (acceptor, handed) = (acceptor.clone(), done.clone());
                 tokio::spawn(async move {
-                    let admitted =
-                        tokio::time::timeout(HANDSHAKE_WITHIN, admit(stream, peer, &acceptor, accepts))
-                            .await;
+                    let admitted = tokio::time::timeout(
+                        HANDSHAKE_WITHIN,
+                        admit(stream, peer, &acceptor, accepts),
+                    )
+                    .await;
                     match admitted {
                         Ok(Ok(conn)) => {
                             let _ = handed.send(conn).await;

@@ -49,10 +49,12 @@ pub async fn run(
         Some(identity) => (identity, false),
         None => {
             if membership.join.is_some() && credential.is_none() {
-                return Err("joining needs the join credential: pass --join-credential or set \
+                return Err(
+                    "joining needs the join credential: pass --join-credential or set \
                             FLOTILLA_JOIN_CREDENTIAL (the first node wrote it to \
                             DATA_DIR/join-credential)"
-                    .to_string());
+                        .to_string(),
+                );
             }
             let secret = credential
                 .as_ref()
@@ -68,8 +70,7 @@ pub async fn run(
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let joining = membership.join.as_deref().zip(credential.as_ref());
-    let certificates =
-        certificates::prepare(&data_dir, &identity, fresh, joining, &listen).await?;
+    let certificates = certificates::prepare(&data_dir, &identity, fresh, joining, &listen).await?;
     let listener = listener::FrontListener::new(
         tcp,
         std::sync::Arc::new(certificates.tls.server_config()?),

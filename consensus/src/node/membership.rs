@@ -218,11 +218,7 @@ impl Node {
 
 /// Joins `req` through whichever node leads, starting from `via`; retried (with backoff) for
 /// up to [`JOIN_WITHIN`], except when `via` refuses this node's certificate.
-async fn join_via(
-    client: &reqwest::Client,
-    via: &str,
-    req: &JoinRequest,
-) -> Result<(), String> {
+async fn join_via(client: &reqwest::Client, via: &str, req: &JoinRequest) -> Result<(), String> {
     let deadline = Instant::now() + JOIN_WITHIN;
     let mut attempt = 0;
     loop {

@@ -32,9 +32,14 @@ impl super::Node {
         format!("https://{}{path}", self.addr)
     }
 
+    /// Where this node keeps its cluster's CA certificate (for `--ca` / `FLOTILLA_CA`).
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        consensus::pki::tls_dir(&self.data_dir).join("ca.pem")
+    }
+
     /// The CA certificate (PEM) of this node's cluster, once the node has written it.
     pub fn ca_pem(&self) -> Option<Vec<u8>> {
-        std::fs::read(consensus::pki::tls_dir(&self.data_dir).join("ca.pem")).ok()
+        std::fs::read(self.ca_file()).ok()
     }
 
     /// An HTTPS client that trusts this node's cluster CA; `None` before the node has one.
