@@ -90,6 +90,8 @@ pub enum Event {
     /// The API token changed: every node derives the new one from the cluster secret and the
     /// new generation, and stops accepting the old one.
     ApiTokenRotated { who: String, at: Millis },
+    /// Every node replaces its certificate with a new one from the cluster CA (the CA stays).
+    CertificatesRotated { who: String, at: Millis },
     /// A scoped API token was created; only the hash of its secret is recorded.
     TokenCreated {
         /// Random, chosen by the proposer: the first part of the token.
@@ -134,6 +136,7 @@ impl Event {
             Event::HostLeft { .. } => "host_left",
             Event::HostRemoved { .. } => "host_removed",
             Event::ApiTokenRotated { .. } => "api_token_rotated",
+            Event::CertificatesRotated { .. } => "certificates_rotated",
             Event::TokenCreated { .. } => "token_created",
             Event::TokenRevoked { .. } => "token_revoked",
             Event::SecretPut { .. } => "secret_put",
@@ -157,6 +160,7 @@ impl Event {
             | Event::HostLeft { at, .. }
             | Event::HostRemoved { at, .. }
             | Event::ApiTokenRotated { at, .. }
+            | Event::CertificatesRotated { at, .. }
             | Event::TokenCreated {
                 record: crate::tokens::TokenRecord { at, .. },
                 ..
@@ -235,6 +239,7 @@ const KINDS: &[&str] = &[
     "host_left",
     "host_removed",
     "api_token_rotated",
+    "certificates_rotated",
     "token_created",
     "token_revoked",
     "secret_put",
@@ -347,6 +352,10 @@ mod tests {
                 who: "w".into(),
                 at: 1,
             },
+            Event::CertificatesRotated {
+                who: "w".into(),
+                at: 1,
+            },
             Event::TokenCreated {
                 id: "0123456789abcdef".into(),
                 record: crate::tokens::TokenRecord {
@@ -393,6 +402,7 @@ mod tests {
                 | Event::HostLeft { .. }
                 | Event::HostRemoved { .. }
                 | Event::ApiTokenRotated { .. }
+                | Event::CertificatesRotated { .. }
                 | Event::TokenCreated { .. }
                 | Event::TokenRevoked { .. }
                 | Event::SecretPut { .. }
@@ -405,7 +415,7 @@ mod tests {
             );
             assert_eq!(Event::decode(&event.encode()).unwrap(), event);
         }
-        assert_eq!(KINDS.len(), 17, "KINDS has a kind no event writes");
+        assert_eq!(KINDS.len(), 18, "KINDS has a kind no event writes");
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl StateMachine {
                 None => self.placer.remove_host(host),
             },
             Event::ApiTokenRotated { .. }
+            | Event::CertificatesRotated { .. }
             | Event::SecretPut { .. }
             | Event::TokenCreated { .. }
             | Event::TokenRevoked { .. }

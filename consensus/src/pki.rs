@@ -17,17 +17,20 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ParsedCertificate, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest as _, Sha256};
 
@@ -338,30 +341,74 @@ impl std::fmt::Debug for CertificateGrant {
     }
 }
 
-/// A node's TLS material, loaded: what its server presents and its client proves.
+/// The node's certificate as its server presents it and its client proves it: replaced in
+/// place by a rotation, so that new connections take the new one and open ones go on.
+#[derive(Debug)]
+struct LiveCert {
+    current: RwLock<Arc<CertifiedKey>>,
+    /// Seconds since the epoch when the current certificate expires.
+    not_after: AtomicI64,
+}
+
+impl LiveCert {
+    fn current(&self) -> Arc<CertifiedKey> {
+        self.current.read().expect("never poisoned").clone()
+    }
+}
+
+impl ResolvesServerCert for LiveCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+impl ResolvesClientCert for LiveCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A certificate chain and key, as rustls signs with them (checked to belong together).
+fn certified(node: &NodeCert) -> Result<(Arc<CertifiedKey>, i64), String> {
+    let chain = CertificateDer::pem_slice_iter(node.chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the node certificate is damaged: {e}"))?;
+    if chain.is_empty() {
+        return Err("the node certificate file holds no certificate".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(node.key_pem.as_bytes())
+        .map_err(|e| format!("the node key is damaged: {e}"))?;
+    let certified = CertifiedKey::from_der(chain, key, &provider())
+        .map_err(|e| format!("the node certificate does not match its key: {e}"))?;
+    Ok((Arc::new(certified), node.not_after()?))
+}
+
+/// A node's TLS material, loaded: what its server presents and its client proves. Clones
+/// share the certificate, so [`NodeTls::replace`] reaches every client and server made from
+/// any of them.
 #[derive(Debug, Clone)]
 pub struct NodeTls {
     ca: CertificateDer<'static>,
-    chain: Vec<CertificateDer<'static>>,
-    key: Arc<PrivateKeyDer<'static>>,
-    not_after: i64,
+    live: Arc<LiveCert>,
 }
 
 impl NodeTls {
     pub fn new(ca: &ClusterCa, node: &NodeCert) -> Result<NodeTls, String> {
-        let chain = CertificateDer::pem_slice_iter(node.chain_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("the node certificate is damaged: {e}"))?;
-        if chain.is_empty() {
-            return Err("the node certificate file holds no certificate".into());
-        }
-        let key = PrivateKeyDer::from_pem_slice(node.key_pem.as_bytes())
-            .map_err(|e| format!("the node key is damaged: {e}"))?;
+        let (current, not_after) = certified(node)?;
         Ok(NodeTls {
             ca: ca.cert()?,
-            chain,
-            key: Arc::new(key),
-            not_after: node.not_after()?,
+            live: Arc::new(LiveCert {
+                current: RwLock::new(current),
+                not_after: AtomicI64::new(not_after),
+            }),
         })
     }
 
@@ -377,13 +424,26 @@ impl NodeTls {
         NodeTls::new(&ca, &NodeCert::load(data_dir)?)
     }
 
+    /// Presents `node` from now on (on new connections; open ones keep theirs).
+    pub fn replace(&self, node: &NodeCert) -> Result<(), String> {
+        let (current, not_after) = certified(node)?;
+        *self.live.current.write().expect("never poisoned") = current;
+        self.live.not_after.store(not_after, Ordering::Relaxed);
+        Ok(())
+    }
+
     pub fn ca(&self) -> &CertificateDer<'static> {
         &self.ca
     }
 
+    /// The node's certificate chain as presented now.
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.live.current().cert.clone()
+    }
+
     /// Seconds since the epoch when this node's certificate expires.
     pub fn not_after(&self) -> i64 {
-        self.not_after
+        self.live.not_after.load(Ordering::Relaxed)
     }
 
     fn roots(&self) -> Arc<RootCertStore> {
@@ -404,8 +464,7 @@ impl NodeTls {
                 self.ca.clone(),
                 provider,
             )))
-            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
-            .expect("the node key was checked against its certificate")
+            .with_client_cert_resolver(self.live.clone())
     }
 
     /// For the node's listener: presents the node certificate; a client may present a
@@ -421,8 +480,7 @@ impl NodeTls {
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| format!("the node certificate does not match its key: {e}"))?;
+            .with_cert_resolver(self.live.clone());
         server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(server)
     }
@@ -626,7 +684,7 @@ mod tests {
             .issue("host-1", &node_names("host-1", "10.0.0.2:7001"))
             .unwrap();
         let tls = NodeTls::new(&ca, &node).unwrap();
-        let leaf = tls.chain[0].clone();
+        let leaf = tls.chain()[0].clone();
         let parsed = ParsedCertificate::try_from(&leaf).unwrap();
         let verify = |ca: &ClusterCa| {
             let v = MemberVerifier::new(ca.cert().unwrap(), provider());
@@ -657,7 +715,7 @@ mod tests {
         let ca = ClusterCa::create("test").unwrap();
         let other = ClusterCa::create("other").unwrap();
         let node = other.issue("h", &["h".to_string()]).unwrap();
-        let chain = NodeTls::new(&other, &node).unwrap().chain;
+        let chain = NodeTls::new(&other, &node).unwrap().chain();
         let pinned = PinnedCaVerifier::new(&ca.fingerprint().unwrap());
         let e = pinned
             .verify_server_cert(
@@ -691,10 +749,27 @@ mod tests {
         assert!(!request.contains("PRIVATE KEY"));
         let chain_pem = ca.sign(&request).unwrap();
         let tls = NodeTls::new(&ca, &NodeCert { chain_pem, key_pem }).expect("key matches");
-        let parsed = ParsedCertificate::try_from(&tls.chain[0]).unwrap();
+        let chain = tls.chain();
+        let parsed = ParsedCertificate::try_from(&chain[0]).unwrap();
         rustls::client::verify_server_name(&parsed, &ServerName::try_from("10.0.0.3").unwrap())
             .expect("the name it asked for");
         assert!(ca.sign("not a request").is_err());
+    }
+
+    #[test]
+    fn a_replaced_certificate_reaches_every_clone() {
+        let ca = ClusterCa::create("test").unwrap();
+        let tls = NodeTls::new(&ca, &ca.issue("h", &["h".into()]).unwrap()).unwrap();
+        let clone = tls.clone();
+        let before = fingerprint(&clone.chain()[0]);
+        tls.replace(&ca.issue("h", &["h".into()]).unwrap()).unwrap();
+        assert_ne!(fingerprint(&clone.chain()[0]), before);
+        let other = ClusterCa::create("other").unwrap();
+        let mismatched = NodeCert {
+            chain_pem: ca.issue("h", &["h".into()]).unwrap().chain_pem,
+            key_pem: other.key_pem.clone(),
+        };
+        assert!(tls.replace(&mismatched).is_err(), "a key that is not the certificate's");
     }
 
     #[test]

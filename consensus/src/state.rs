@@ -146,6 +146,10 @@ pub struct ClusterState {
     /// the cluster secret and `g` (the token itself is never in the log).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub api_token_generation: u64,
+    /// How many times node certificates were rotated: a node whose certificate is of an
+    /// older generation replaces it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub certificate_generation: u64,
     /// Secrets by name; values are sealed (see [`crate::secrets`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, SecretRecord>,
@@ -184,7 +188,9 @@ impl ClusterState {
             Event::AppDeleted { app, .. } => {
                 (!self.apps.contains_key(app)).then(|| format!("app {app} does not exist"))
             }
-            Event::HostJoined { .. } | Event::ApiTokenRotated { .. } => None,
+            Event::HostJoined { .. }
+            | Event::ApiTokenRotated { .. }
+            | Event::CertificatesRotated { .. } => None,
             Event::TokenCreated { id, .. } => self
                 .tokens
                 .contains_key(id)
@@ -374,6 +380,7 @@ impl ClusterState {
                 self.hosts.remove(host);
             }
             Event::ApiTokenRotated { .. } => self.api_token_generation += 1,
+            Event::CertificatesRotated { .. } => self.certificate_generation += 1,
             Event::TokenCreated { id, record } => {
                 self.tokens.insert(id.clone(), record.clone());
             }

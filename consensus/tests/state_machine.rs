@@ -82,6 +82,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
         1 => host.clone().prop_map(|host| Event::HostLeft { host, at: 14 }),
         1 => host.prop_map(|host| Event::HostRemoved { host, who: "t".into(), at: 15 }),
         1 => Just(Event::ApiTokenRotated { who: "t".into(), at: 8 }),
+        1 => Just(Event::CertificatesRotated { who: "t".into(), at: 8 }),
         // Versions out of order must be ignored; the next one applies.
         2 => ((0u8..2), (1u64..4)).prop_map(|(n, version)| secret_put(&format!("s{n}"), version)),
         1 => (0u8..2).prop_map(|n| Event::SecretDeleted { name: format!("s{n}"), who: "t".into(), at: 10 }),

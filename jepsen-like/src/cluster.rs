@@ -43,7 +43,9 @@ pub fn start(bin: &Path, dir: &Path, n: usize, voters: usize) -> Result<Cluster,
             rust_log: Some(NODE_LOG_FILTER.to_string()),
             first_args: args(0),
             bin: Some(bin.to_path_buf()),
-            plain_api: true,
+            // The API over HTTPS only, as a production cluster: every client below trusts
+            // the cluster CA, and nodes talk mutual TLS.
+            plain_api: false,
         })?;
         for i in 1..n {
             let args = args(i);
@@ -64,13 +66,13 @@ pub fn stop_all(cluster: &mut Cluster) {
     tokio::task::block_in_place(|| cluster.stop_all())
 }
 
-/// `GET http://addr/path` as `T`, if it answers 200 with it within the client's timeout.
+/// `GET https://addr/path` as `T`, if it answers 200 with it within the client's timeout.
 pub async fn get_json<T: DeserializeOwned>(
     http: &reqwest::Client,
     addr: &str,
     path: &str,
 ) -> Option<T> {
-    let r = http.get(format!("http://{addr}{path}")).send().await.ok()?;
+    let r = http.get(api_url(addr, path)).send().await.ok()?;
     if !r.status().is_success() {
         return None;
     }
@@ -89,7 +91,7 @@ pub async fn upload_everywhere(
     let mut digest = String::new();
     for addr in addrs {
         let answer: wire::Uploaded = http
-            .post(format!("http://{addr}/v1/blobs"))
+            .post(api_url(addr, "/v1/blobs"))
             .bearer_auth(token)
             .timeout(UPLOAD_WITHIN)
             .body(bytes.clone())
@@ -118,13 +120,27 @@ pub struct Measured {
     pub image: String,
 }
 
-/// A client that reads and writes with the cluster's admin `token` (reads need a token too),
-/// with the given timeouts.
+/// The URL of `path` on a node's API (HTTPS).
+pub fn api_url(addr: &str, path: &str) -> String {
+    format!("https://{addr}{path}")
+}
+
+/// The cluster CA of a started cluster, for [`authorized_client`].
+pub fn cluster_ca(cluster: &Cluster) -> Result<Vec<u8>, String> {
+    cluster.nodes[0]
+        .ca_pem()
+        .ok_or_else(|| "the first node has no cluster CA".to_string())
+}
+
+/// A client that reads and writes with the cluster's admin `token` (reads need a token too)
+/// over HTTPS, trusting only the cluster CA in `ca_pem`, with the given timeouts.
 pub fn authorized_client(
     token: &str,
+    ca_pem: &[u8],
     connect_within: Duration,
     answer_within: Duration,
 ) -> Result<reqwest::Client, String> {
+    let ca = reqwest::Certificate::from_pem(ca_pem).map_err(|e| format!("cluster CA: {e}"))?;
     let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|e| format!("token: {e}"))?;
     value.set_sensitive(true);
@@ -133,6 +149,7 @@ pub fn authorized_client(
             reqwest::header::AUTHORIZATION,
             value,
         )]))
+        .tls_certs_only([ca])
         .connect_timeout(connect_within)
         .timeout(answer_within)
         .build()
@@ -151,7 +168,13 @@ pub async fn start_measured(
     let cluster = start(bin, dir, n, voters)?;
     let addrs = cluster.addrs();
     let token = cluster.token();
-    let http = authorized_client(&token, Duration::from_millis(300), Duration::from_secs(2))?;
+    let ca = cluster_ca(&cluster)?;
+    let http = authorized_client(
+        &token,
+        &ca,
+        Duration::from_millis(300),
+        Duration::from_secs(2),
+    )?;
     let image = upload_everywhere(&http, &addrs, &token, component).await?;
     Ok(Measured {
         http,

@@ -26,7 +26,7 @@ impl Client {
     async fn deploy(&self, addr: &str, body: String) -> bool {
         let sent = self
             .http
-            .post(format!("http://{addr}/v1/apps"))
+            .post(crate::cluster::api_url(addr, "/v1/apps"))
             .bearer_auth(&self.token)
             .header("content-type", "application/yaml")
             .body(body)

@@ -390,7 +390,7 @@ async fn call(
     let mut last = String::from("no node answered");
     for addr in addrs {
         let request = http
-            .post(format!("http://{addr}{path}"))
+            .post(crate::cluster::api_url(addr, path))
             .bearer_auth(token)
             .json(&body.clone().unwrap_or_else(|| serde_json::json!({})));
         match request.send().await {

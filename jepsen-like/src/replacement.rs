@@ -82,7 +82,7 @@ pub async fn measure(
                     seq += 1;
                     sent.fetch_add(1, Ordering::Relaxed);
                     let ok = http
-                        .post(format!("http://{writer_addr}/v1/apps"))
+                        .post(crate::cluster::api_url(&writer_addr, "/v1/apps"))
                         .bearer_auth(&token)
                         .header("content-type", "application/yaml")
                         .body(manifest("during", &format!("r{round}-{seq}"), &image, 1))

@@ -78,7 +78,9 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     let addrs = cluster.addrs();
     tracing_line(&format!("nodes at {addrs:?}"));
     let token = cluster.token();
-    let http = cluster::authorized_client(&token, Duration::from_secs(1), Duration::from_secs(5))?;
+    let ca = cluster::cluster_ca(&cluster)?;
+    let http =
+        cluster::authorized_client(&token, &ca, Duration::from_secs(1), Duration::from_secs(5))?;
     let image = cluster::upload_everywhere(&http, &addrs, &token, &config.component).await?;
     let cluster = Arc::new(Mutex::new(cluster));
     let recorder = Arc::new(Recorder::new());

@@ -123,20 +123,20 @@ impl Workload {
         let op = self.op(id, node, Call::Deploy { app, version }, self.recorder.now());
         let request = self
             .http
-            .post(format!("http://{}/v1/apps", self.addrs[node]))
+            .post(crate::cluster::api_url(&self.addrs[node], "/v1/apps"))
             .header("content-type", "application/yaml")
             .body(body);
         self.write(op, request).await
     }
 
     async fn undeploy(&self, id: usize, node: usize, app: String) -> Op {
-        let url = format!("http://{}/v1/apps/{app}/undeploy", self.addrs[node]);
+        let url = crate::cluster::api_url(&self.addrs[node], &format!("/v1/apps/{app}/undeploy"));
         let op = self.op(id, node, Call::Undeploy { app }, self.recorder.now());
         self.write(op, self.http.post(url)).await
     }
 
     async fn status(&self, id: usize, node: usize, app: String) -> Op {
-        let url = format!("http://{}/v1/apps/{app}", self.addrs[node]);
+        let url = crate::cluster::api_url(&self.addrs[node], &format!("/v1/apps/{app}"));
         let mut op = self.op(id, node, Call::Status { app }, self.recorder.now());
         match self.http.get(url).send().await {
             Ok(r) => {

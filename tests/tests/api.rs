@@ -340,6 +340,7 @@ fn openapi_lists_every_route() {
         "POST /v1/local/leave",
         "PUT /v1/secrets/{name}",
         "DELETE /v1/secrets/{name}",
+        "POST /v1/cluster/rotate-certs",
         "POST /raft/append",
         "POST /raft/certificate",
         "POST /raft/vote",

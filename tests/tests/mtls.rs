@@ -306,3 +306,100 @@ fn a_capture_of_a_join_and_a_deploy_shows_no_secret_token_or_manifest() {
         "the manifest crossed in clear"
     );
 }
+
+/// SHA-256 of the certificate a new TLS connection to `node` is shown.
+fn presented(node: &flotilla_tests::Node) -> String {
+    let client = reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&node.ca_pem().unwrap()).unwrap()])
+        .tls_info(true)
+        .build()
+        .unwrap();
+    let r = client.get(node.url("/healthz")).send().unwrap();
+    let info = r
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .expect("TLS info");
+    let der = info.peer_certificate().expect("a certificate");
+    consensus::pki::fingerprint(&der.to_vec().into())
+}
+
+#[test]
+fn certificates_rotate_on_every_node_without_a_failed_request() {
+    let mut c = tls_only();
+    c.join(&[]);
+    let before: Vec<wire::CertificateStatus> = c
+        .nodes
+        .iter()
+        .map(|n| n.cluster().unwrap().certificate.expect("a certificate"))
+        .collect();
+    for (node, cert) in c.nodes.iter().zip(&before) {
+        assert_eq!(presented(node), cert.sha256);
+        assert_eq!(cert.generation, 0);
+    }
+
+    // Requests go on through the rotation: over one kept-alive connection and over new ones.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (addr, ca, token) = (
+        c.nodes[1].url("/v1/apps"),
+        c.nodes[1].ca_pem().unwrap(),
+        c.token(),
+    );
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let kept = client_trusting(&ca).unwrap();
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let fresh = client_trusting(&ca).unwrap();
+                for http in [&kept, &fresh] {
+                    match http.get(&addr).bearer_auth(&token).send() {
+                        Ok(r) if r.status().is_success() => ok += 1,
+                        Ok(r) => failed.push(r.status().to_string()),
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+            }
+            (ok, failed)
+        })
+    };
+    let out = c.nodes[0].cli(&["cluster", "rotate-certs"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.join().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        ok > 0 && failed.is_empty(),
+        "{ok} answered, failed: {failed:?}"
+    );
+    for (node, old) in c.nodes.iter().zip(&before) {
+        let now = node.cluster().unwrap().certificate.unwrap();
+        assert_eq!(now.generation, 1);
+        assert_ne!(now.sha256, old.sha256, "a new certificate");
+        assert!(said.contains(&now.sha256[..16]), "{said}");
+        assert_eq!(
+            presented(node),
+            now.sha256,
+            "new connections get the new one"
+        );
+    }
+    // Between nodes too: a deploy through the follower commits, and a restart keeps it.
+    let rotated = c.nodes[1].cluster().unwrap().certificate.unwrap();
+    c.nodes[1]
+        .deploy(&manifest("after-rotation", "v1", 1))
+        .expect("a deploy over rotated certificates");
+    c.nodes[1].restart().unwrap();
+    poll(
+        "node 1 back with its rotated certificate",
+        Duration::from_secs(30),
+        || {
+            let cert = c.nodes[1].cluster()?.certificate?;
+            (cert == rotated).then_some(())
+        },
+    )
+    .unwrap();
+    c.converged(&[0, 1], 1);
+}

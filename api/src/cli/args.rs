@@ -210,6 +210,13 @@ pub enum ClusterCommand {
         after_help = "Examples:\n  flotilla cluster status\n  flotilla cluster status --api 127.0.0.1:7002"
     )]
     Status {},
+    /// Give every node a new certificate from the cluster CA, without downtime; waits until
+    /// every member presents its new one and shows when each expires.
+    #[command(
+        name = "rotate-certs",
+        after_help = "Examples:\n  flotilla cluster rotate-certs"
+    )]
+    RotateCerts {},
 }
 
 #[derive(Subcommand)]

@@ -242,6 +242,31 @@ pub fn inventory(answer: &wire::Inventory) -> String {
 }
 
 /// `cluster status`.
+/// Every member's certificate: generation, expiry, fingerprint.
+pub fn certificates(nodes: &wire::ClusterNodes) -> String {
+    let rows = nodes
+        .nodes
+        .iter()
+        .map(|n| {
+            let cert = n.view.as_ref().and_then(|v| v.certificate.as_ref());
+            vec![
+                n.node_id.to_string(),
+                n.addr.clone(),
+                cert.map_or_else(|| "-".into(), |c| c.generation.to_string()),
+                cert.map_or_else(
+                    || n.error.clone().unwrap_or_else(|| UNKNOWN.to_string()),
+                    |c| time(Some(c.expires_at)),
+                ),
+                cert.map_or_else(|| "-".into(), |c| c.sha256[..16].to_string()),
+            ]
+        })
+        .collect();
+    table(
+        &["NODE", "ADDRESS", "GENERATION", "EXPIRES", "SHA-256"],
+        rows,
+    )
+}
+
 pub fn cluster(c: &wire::ClusterStatus) -> String {
     let id = |v: Option<u64>| v.map_or(UNKNOWN.to_string(), |v| v.to_string());
     let mut out = format!(
@@ -255,6 +280,13 @@ pub fn cluster(c: &wire::ClusterStatus) -> String {
         c.applied_index,
         c.state_hash,
     );
+    if let Some(cert) = &c.certificate {
+        out.push_str(&format!(
+            "certificate: generation {}, expires {}\n",
+            cert.generation,
+            time(Some(cert.expires_at))
+        ));
+    }
     let rows = c
         .members
         .iter()
@@ -415,7 +447,9 @@ fn subject(event: &Event) -> String {
         Event::HostDrainStarted { host, who, .. }
         | Event::HostUndrained { host, who, .. }
         | Event::HostRemoved { host, who, .. } => format!("host {host} by {who}"),
-        Event::ApiTokenRotated { who, .. } => format!("by {who}"),
+        Event::ApiTokenRotated { who, .. } | Event::CertificatesRotated { who, .. } => {
+            format!("by {who}")
+        }
         Event::TokenCreated { id, record } => format!(
             "token {id} ({}, {}) by {}",
             record.name,

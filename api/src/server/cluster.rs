@@ -161,6 +161,7 @@ fn cluster_status(node: &SharedHost) -> wire::ClusterStatus {
             .collect(),
         next_promotion: voters::next_learner(&members),
         warnings: voters::single_zone_warning(&members).into_iter().collect(),
+        certificate: Some(certificate_status(node)),
     }
 }
 
@@ -447,6 +448,41 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
 /// Who asked and now, for the event.
 pub fn who_and_when(who: super::auth::Who) -> (String, u64) {
     (who.0, now_millis())
+}
+
+/// Appends `certificates_rotated`; every node replaces its certificate once it applies it.
+pub async fn rotate_certificates(
+    State(node): State<SharedHost>,
+    who: super::auth::Who,
+) -> Response {
+    let (who, at) = who_and_when(who);
+    let committed = match node.propose(Event::CertificatesRotated { who, at }).await {
+        Ok(r) => r,
+        Err(e) => return node_error(e),
+    };
+    if let Err(e) = node.log.applied_at_least(committed.index).await {
+        return node_error(e);
+    }
+    let generation = node.log.read(|m| m.state().certificate_generation);
+    Json(wire::RotatedCertificates {
+        index: committed.index,
+        generation,
+    })
+    .into_response()
+}
+
+/// This node's certificate as `cluster status` shows it.
+fn certificate_status(node: &SharedHost) -> wire::CertificateStatus {
+    let tls = node.log.tls();
+    wire::CertificateStatus {
+        generation: crate::up::certificates::generation_on_disk(node.data_dir()),
+        expires_at: u64::try_from(tls.not_after()).unwrap_or(0) * 1000,
+        sha256: tls
+            .chain()
+            .first()
+            .map(consensus::pki::fingerprint)
+            .unwrap_or_default(),
+    }
 }
 
 /// Appends `api_token_rotated` and answers the new token, once this node applied it.

@@ -115,6 +115,7 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(delete "/v1/tokens/{id}", Admin, "Revoke a scoped token: every node refuses it from this event on.", tokens::revoke,
             query: &[("who", "who revokes it, for the log")],
             responses: &[(200, "committed"), (404, "no such token")]),
+        route!(post "/v1/cluster/rotate-certs", Admin, "Rotate node certificates: every node issues itself a new one from the cluster CA once it applies the event, and presents it on new connections (open ones go on).", cluster::rotate_certificates),
         route!(post "/v1/token/rotate", Admin, "Rotate the API token: the old one stops working on every node; the answer carries the new one.", cluster::rotate_token),
         route!(get "/v1/apps", Read, "Every app with its status, desired and serving versions and replica count.", apps::list),
         route!(post "/v1/apps", Deploy, "Deploy a wadm manifest (YAML or JSON). With dry_run, validate and answer the placements it would get, appending nothing.", apps::deploy,

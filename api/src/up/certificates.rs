@@ -2,18 +2,26 @@
 //! signs its own; a joiner asks a member for one with its join credential, trusting only a
 //! member of the CA the credential names; a restarted node loads what it has. Every node keeps
 //! the join credential in `DATA_DIR/join-credential` (0600) for the next joiner.
+//!
+//! Rotation (`certificates_rotated` in the log): a node whose certificate is of an older
+//! generation than the state's issues itself a new one with the CA key it holds, saves it and
+//! presents it on new connections (open ones go on with the old one: no downtime). The
+//! generation of the certificate on disk is kept in `DATA_DIR/tls/generation`.
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use consensus::data_dir::{join_credential_file, write_private};
 use consensus::node::timing::{backoff, JOIN_WITHIN, PEER_CONNECT_TIMEOUT, PEER_REQUEST_TIMEOUT};
-use consensus::node::Identity;
+use consensus::node::{Identity, StateFeed};
 use consensus::pki::{
     node_names, node_request, CertificateGrant, CertificateRequest, ClusterCa, JoinCredential,
     NodeCert, NodeTls, PinnedCaVerifier,
 };
 use consensus::raft::SECRET_HEADER;
+
+/// How often the rotation generation is checked, besides every applied index.
+const ROTATION_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// What the node runs with: its certificate and the CA (whose key admits joiners).
 pub struct Certificates {
@@ -166,4 +174,64 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+fn generation_file(data_dir: &Path) -> PathBuf {
+    consensus::pki::tls_dir(data_dir).join("generation")
+}
+
+/// The rotation generation of the certificate on disk (0 before any rotation).
+pub fn generation_on_disk(data_dir: &Path) -> u64 {
+    std::fs::read_to_string(generation_file(data_dir))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// What rotating needs: where the files are, who this node is, the CA, the live certificate.
+pub struct Rotation {
+    pub data_dir: PathBuf,
+    pub host: String,
+    pub listen: String,
+    pub ca: ClusterCa,
+    pub tls: NodeTls,
+}
+
+impl Rotation {
+    /// A new certificate for this node, saved and presented from now on, of `generation`.
+    fn rotate(&self, generation: u64) -> Result<(), String> {
+        let node = self
+            .ca
+            .issue(&self.host, &node_names(&self.host, &self.listen))?;
+        node.save(&self.data_dir)
+            .map_err(|e| format!("cannot write the node certificate: {e}"))?;
+        self.tls.replace(&node)?;
+        write_private(
+            &generation_file(&self.data_dir),
+            format!("{generation}\n").as_bytes(),
+        )
+        .map_err(|e| format!("cannot write the certificate generation: {e}"))
+    }
+
+    /// Follows the state: rotates when its generation passes the one on disk. Runs until the
+    /// process ends.
+    pub async fn keep_current_forever(self, mut feed: StateFeed) {
+        let mut have = generation_on_disk(&self.data_dir);
+        loop {
+            let want = feed.read(|m| m.state().certificate_generation);
+            if want > have {
+                match self.rotate(want) {
+                    Ok(()) => {
+                        have = want;
+                        tracing::info!(
+                            "rotated the node certificate (generation {want}); valid until {}",
+                            self.tls.not_after()
+                        );
+                    }
+                    Err(e) => tracing::warn!("cannot rotate the node certificate: {e}"),
+                }
+            }
+            feed.changed(ROTATION_CHECK_EVERY).await;
+        }
+    }
 }

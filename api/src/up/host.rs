@@ -164,5 +164,13 @@ impl Host {
             crate::token::keep_file_current_forever(host.log.feed(), host.data_dir(), &host.tokens)
                 .await
         });
+        let rotation = super::certificates::Rotation {
+            data_dir: self.data_dir().to_path_buf(),
+            host: self.log.host().to_string(),
+            listen: self.log.config().listen.clone(),
+            ca: self.cluster_ca.clone(),
+            tls: self.log.tls().clone(),
+        };
+        tokio::spawn(rotation.keep_current_forever(self.log.feed()));
     }
 }

@@ -65,6 +65,28 @@ pub struct ClusterStatus {
     /// What weakens the quorum (all voters in one zone).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// This node's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateStatus>,
+}
+
+/// A node's certificate (from the cluster CA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateStatus {
+    /// Its rotation generation (`cluster rotate-certs` counts up).
+    pub generation: u64,
+    /// Milliseconds since the epoch when it stops being valid.
+    pub expires_at: u64,
+    /// SHA-256 of the certificate (DER), 64 hex digits.
+    pub sha256: String,
+}
+
+/// `POST /v1/cluster/rotate-certs`: every node replaces its certificate once it has applied
+/// the event at `index`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotatedCertificates {
+    pub index: u64,
+    pub generation: u64,
 }
 
 /// One member of the Raft cluster as the answering node sees it.
@@ -122,6 +144,8 @@ pub struct NodeRaft {
     pub leader_id: Option<u64>,
     pub applied_index: u64,
     pub state_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateStatus>,
 }
 
 impl From<&ClusterStatus> for NodeRaft {
@@ -133,6 +157,7 @@ impl From<&ClusterStatus> for NodeRaft {
             leader_id: c.leader_id,
             applied_index: c.applied_index,
             state_hash: c.state_hash.clone(),
+            certificate: c.certificate.clone(),
         }
     }
 }

@@ -133,9 +133,10 @@ impl super::Node {
         }
     }
 
-    /// Deploys `manifest` through this node; the answer, or the error status and body.
+    /// Deploys `manifest` through this node (HTTPS); the answer, or the error status and body.
     pub fn deploy(&self, manifest: &str) -> Result<wire::Committed, String> {
-        self.target().deploy_with(manifest, &self.token())
+        let http = self.api().ok_or("the node has no certificate yet")?;
+        deploy_over(http, &self.url("/v1/apps"), manifest, &self.token())
     }
 }
 
@@ -161,18 +162,29 @@ impl Target {
     /// Deploys `manifest` through this node with `token`; the answer, or the error status and
     /// body.
     pub fn deploy_with(&self, manifest: &str, token: &str) -> Result<wire::Committed, String> {
-        let r = client()
-            .post(format!("http://{}/v1/apps", self.addr))
-            .bearer_auth(token)
-            .body(manifest.to_string())
-            .send()
-            .map_err(|e| e.to_string())?;
-        let status = r.status();
-        let body = r.text().map_err(|e| e.to_string())?;
-        if status.is_success() {
-            serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
-        } else {
-            Err(format!("{status}: {body}"))
-        }
+        let url = format!("http://{}/v1/apps", self.addr);
+        deploy_over(&client(), &url, manifest, token)
+    }
+}
+
+/// POSTs `manifest` to `url` with `token`; the answer, or the error status and body.
+fn deploy_over(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    manifest: &str,
+    token: &str,
+) -> Result<wire::Committed, String> {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .body(manifest.to_string())
+        .send()
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    let body = r.text().map_err(|e| e.to_string())?;
+    if status.is_success() {
+        serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
+    } else {
+        Err(format!("{status}: {body}"))
     }
 }
