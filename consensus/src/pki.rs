@@ -769,7 +769,10 @@ mod tests {
             chain_pem: ca.issue("h", &["h".into()]).unwrap().chain_pem,
             key_pem: other.key_pem.clone(),
         };
-        assert!(tls.replace(&mismatched).is_err(), "a key that is not the certificate's");
+        assert!(
+            tls.replace(&mismatched).is_err(),
+            "a key that is not the certificate's"
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Apps whose manifest links wasmCloud's HTTP server provider to a component with an
 //! `address` are also served on that address, on every node: a listener per address, started
-//! and stopped as deployments change, its bind failure reported like a replica's.
+//! and stopped as deployments change, its bind failure reported like a replica's. A link that
+//! names `tls_cert_file` and `tls_priv_key_file` (as wasmCloud's provider takes them: PEM files
+//! on each host) is served over HTTPS; a file that cannot be read, or a key that is not the
+//! certificate's, is reported the same way.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -12,11 +15,19 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::task::AbortHandle;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
 use crate::ingress::Ingress;
+use crate::plan::Listening;
+
+/// Longest a client of a link address may take to finish its TLS handshake.
+const HANDSHAKE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct Listeners {
     ingress: Arc<Ingress>,
-    running: Mutex<BTreeMap<String, (String, AbortHandle)>>,
+    running: Mutex<BTreeMap<String, (Listening, AbortHandle)>>,
     failures: Mutex<BTreeMap<String, (String, String)>>,
 }
 
@@ -37,12 +48,12 @@ impl Listeners {
             .clone()
     }
 
-    /// Listens on exactly the `address → app` pairs of `wanted`.
-    pub async fn sync(&self, wanted: BTreeMap<String, String>) {
+    /// Listens on exactly the addresses of `wanted`, each as it says.
+    pub async fn sync(&self, wanted: BTreeMap<String, Listening>) {
         {
             let mut running = self.running.lock().expect("listeners lock");
-            running.retain(|addr, (app, task)| {
-                let keep = wanted.get(addr) == Some(app);
+            running.retain(|addr, (listening, task)| {
+                let keep = wanted.get(addr) == Some(listening);
                 if !keep {
                     task.abort();
                 }
@@ -50,7 +61,7 @@ impl Listeners {
             });
         }
         let mut failures = BTreeMap::new();
-        for (addr, app) in wanted {
+        for (addr, listening) in wanted {
             if self
                 .running
                 .lock()
@@ -59,13 +70,24 @@ impl Listeners {
             {
                 continue;
             }
+            let app = listening.app.clone();
+            let tls = match tls_acceptor(&listening) {
+                Ok(tls) => tls,
+                Err(e) => {
+                    failures.insert(
+                        addr.clone(),
+                        (app, format!("cannot serve TLS on {addr}: {e}")),
+                    );
+                    continue;
+                }
+            };
             match tokio::net::TcpListener::bind(&addr).await {
                 Ok(listener) => {
-                    let task = tokio::spawn(serve(listener, app.clone(), self.ingress.clone()));
+                    let task = tokio::spawn(serve(listener, app, tls, self.ingress.clone()));
                     self.running
                         .lock()
                         .expect("listeners lock")
-                        .insert(addr, (app, task.abort_handle()));
+                        .insert(addr, (listening, task.abort_handle()));
                 }
                 Err(e) => {
                     failures.insert(addr.clone(), (app, format!("cannot listen on {addr}: {e}")));
@@ -76,14 +98,46 @@ impl Listeners {
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, app: String, ingress: Arc<Ingress>) {
+/// The TLS of a link that names a certificate and key; `None` for plain HTTP.
+fn tls_acceptor(listening: &Listening) -> Result<Option<TlsAcceptor>, String> {
+    let (cert, key) = match (&listening.tls_cert_file, &listening.tls_priv_key_file) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => return Err("tls_cert_file and tls_priv_key_file go together".to_string()),
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls_cert_file {cert}: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!("tls_cert_file {cert} holds no certificate"));
+    }
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_priv_key_file {key}: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(chain, key_der)
+    .map_err(|e| format!("{cert} and {key} are not a certificate and its key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: String,
+    tls: Option<TlsAcceptor>,
+    ingress: Arc<Ingress>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         // Responses stream: without TCP_NODELAY a small body waits for a delayed ACK.
         let _ = stream.set_nodelay(true);
-        let (app, ingress) = (app.clone(), ingress.clone());
+        let (app, ingress, tls) = (app.clone(), ingress.clone(), tls.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 let (app, ingress) = (app.clone(), ingress.clone());
@@ -93,9 +147,23 @@ async fn serve(listener: tokio::net::TcpListener, app: String, ingress: Arc<Ingr
                     Ok::<_, Infallible>(ingress.handle(&app, request).await)
                 }
             });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match tls {
+                None => {
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(tls) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HANDSHAKE_WITHIN, tls.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
         });
     }
 }

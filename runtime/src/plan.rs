@@ -96,12 +96,22 @@ fn draining_hosts(state: &ClusterState) -> Vec<(&String, &consensus::HostRecord)
         .collect()
 }
 
-/// `address → app` for every app whose http-server capability links to a component with an
-/// `address` in its source config.
+/// What one http-server link address serves: an app, over TLS when its link names a
+/// certificate and key (wasmCloud's `tls_cert_file` and `tls_priv_key_file`, files on each
+/// host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listening {
+    pub app: String,
+    pub tls_cert_file: Option<String>,
+    pub tls_priv_key_file: Option<String>,
+}
+
+/// `address → what it serves` for every app whose http-server capability links to a
+/// component with an `address` in its source config.
 pub fn http_server_addresses(
     state: &ClusterState,
     placements: &Placements,
-) -> BTreeMap<String, String> {
+) -> BTreeMap<String, Listening> {
     let mut out = BTreeMap::new();
     for (app, _, _, version) in serving_versions(state, placements) {
         for c in &version.manifest.components {
@@ -115,8 +125,13 @@ pub fn http_server_addresses(
             }
             for link in c.links.iter().filter(|l| l.is_incoming_http()) {
                 if let Some(address) = link.source_address() {
-                    out.entry(address.to_string())
-                        .or_insert_with(|| app.clone());
+                    out.entry(address.to_string()).or_insert_with(|| Listening {
+                        app: app.clone(),
+                        tls_cert_file: link.source_setting("tls_cert_file").map(str::to_string),
+                        tls_priv_key_file: link
+                            .source_setting("tls_priv_key_file")
+                            .map(str::to_string),
+                    });
                 }
             }
         }
@@ -236,7 +251,14 @@ mod tests {
         let addresses = http_server_addresses(&state, &placements);
         assert_eq!(
             addresses,
-            BTreeMap::from([("127.0.0.1:7499".to_string(), "linked".to_string())])
+            BTreeMap::from([(
+                "127.0.0.1:7499".to_string(),
+                Listening {
+                    app: "linked".to_string(),
+                    tls_cert_file: None,
+                    tls_priv_key_file: None,
+                }
+            )])
         );
     }
 

@@ -35,7 +35,7 @@ pub struct Reconciler {
 pub struct HostPlan {
     pub desired: Vec<DesiredReplica>,
     pub routes: BTreeMap<String, Route>,
-    pub addresses: BTreeMap<String, String>,
+    pub addresses: BTreeMap<String, crate::plan::Listening>,
     /// Every app in the state: the log lines of the others (deleted apps) are forgotten.
     pub apps: std::collections::BTreeSet<String>,
 }

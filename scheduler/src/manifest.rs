@@ -240,10 +240,15 @@ impl Link {
 
     /// The `address` set in the link's source config (the http-server listen address).
     pub fn source_address(&self) -> Option<&str> {
+        self.source_setting("address")
+    }
+
+    /// A setting of the link's source config, by key (the first config that sets it).
+    pub fn source_setting(&self, key: &str) -> Option<&str> {
         self.source_config
             .iter()
             .filter_map(|c| c.properties.as_ref())
-            .find_map(|p| p.get("address"))
+            .find_map(|p| p.get(key))
             .map(String::as_str)
     }
 }

@@ -211,3 +211,76 @@ fn a_certificate_that_is_not_its_keys_stops_up() {
         "{said}"
     );
 }
+
+/// `manifest` with an http-server capability linked to `web` on `address`, and the link's
+/// source config `extra` lines (wasmCloud's `tls_cert_file`, `tls_priv_key_file`).
+fn with_http_server(manifest: &str, address: &str, extra: &[(&str, &str)]) -> String {
+    let extra: String = extra
+        .iter()
+        .map(|(k, v)| format!("                    {k}: {v}\n"))
+        .collect();
+    format!(
+        "{manifest}    - name: httpserver\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.23.0\n      traits:\n        - type: link\n          properties:\n            target:\n              name: web\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            source:\n              config:\n                - name: listen\n                  properties:\n                    address: {address}\n{extra}"
+    )
+}
+
+#[test]
+fn an_http_server_link_address_serves_https_with_the_links_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path(), "links");
+    let (cert, key) = ca.issue("linked", &["linked.example.com"]);
+    let c = Cluster::start(&[]);
+    let digest = c.nodes[0].upload(HELLO);
+    let address: SocketAddr = free_addr().parse().unwrap();
+    c.nodes[0]
+        .deploy(&with_http_server(
+            &manifest_with_image("linked", "v1", &digest, 1),
+            &address.to_string(),
+            &[("tls_cert_file", &cert), ("tls_priv_key_file", &key)],
+        ))
+        .unwrap();
+    let https = client_for(&ca, "linked.example.com", address);
+    let answer = wait_for(
+        "the app over HTTPS on its own address",
+        Duration::from_secs(60),
+        || {
+            let r = https
+                .get(format!("https://linked.example.com:{}/", address.port()))
+                .send()
+                .ok()?;
+            r.status().is_success().then(|| r.text().unwrap())
+        },
+    );
+    assert_eq!(answer, "Hello from Flotilla!\n");
+    assert!(
+        flotilla_tests::client()
+            .get(format!("http://{address}/"))
+            .send()
+            .map_or(true, |r| !r.status().is_success()),
+        "plain HTTP is not answered on a TLS address"
+    );
+
+    // A key that is not the certificate's: the status says so, naming the files.
+    let (_, other_key) = ca.issue("other", &["other.example.com"]);
+    let broken: SocketAddr = free_addr().parse().unwrap();
+    c.nodes[0]
+        .deploy(&with_http_server(
+            &manifest_with_image("broken", "v1", &digest, 1),
+            &broken.to_string(),
+            &[("tls_cert_file", &cert), ("tls_priv_key_file", &other_key)],
+        ))
+        .unwrap();
+    let status = wait_for(
+        "the TLS failure in the status",
+        Duration::from_secs(60),
+        || {
+            let s = c.nodes[0].get("/v1/apps/broken")?;
+            (!s["runtime_failures"].as_array()?.is_empty()).then_some(s)
+        },
+    );
+    let failure = status["runtime_failures"][0].as_str().unwrap();
+    assert!(
+        failure.contains(&format!("cannot serve TLS on {broken}")) && failure.contains(&other_key),
+        "{failure}"
+    );
+}

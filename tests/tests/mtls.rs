@@ -181,6 +181,42 @@ fn the_cli_trusts_the_local_cluster_ca_and_says_how_to_trust_a_remote_one() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // A stream that follows (no overall timeout) trusts the same CAs and sends the token.
+    let mut follower = Command::new(flotilla_bin())
+        .args(["--api", &node.addr, "events", "--follow", "-o", "json"])
+        .env("FLOTILLA_HOME", elsewhere.path())
+        .env("FLOTILLA_TOKEN", node.token())
+        .env("FLOTILLA_CA", &ca)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = poll("the first followed event", Duration::from_secs(30), || {
+        received.try_recv().ok()
+    });
+    let _ = follower.kill();
+    let mut said = String::new();
+    if let Some(mut err) = follower.stderr.take() {
+        let _ = err.read_to_string(&mut said);
+    }
+    let _ = follower.wait();
+    let first = first.unwrap_or_else(|e| panic!("{e}: {said}"));
+    assert!(first.contains("host_joined"), "{first}");
 }
 
 /// `tcpdump` on loopback until stopped; its capture file.

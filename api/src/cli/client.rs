@@ -20,6 +20,8 @@ pub struct Api {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// The same trust without an overall timeout, for streams that follow.
+    streaming: reqwest::Client,
     /// Why no call can be made (an unreadable --ca), said at the first call.
     broken: Option<String>,
 }
@@ -109,21 +111,27 @@ impl Api {
                 std::fs::read_to_string(consensus::data_dir::token_file(&node.data_dir)).ok()?;
             Some(text.trim().to_string())
         });
-        let mut builder = consensus::http_client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .tls_certs_merge(local_cas(&running));
+        let mut trusted = local_cas(&running);
         let mut broken = None;
         match ca.map(read_ca) {
-            Some(Ok(certs)) => builder = builder.tls_certs_merge(certs),
+            Some(Ok(certs)) => trusted.extend(certs),
             Some(Err(e)) => broken = Some(e),
             None => {}
         }
+        let builder = || {
+            consensus::http_client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tls_certs_merge(trusted.clone())
+        };
         Api {
             base: base_url(&addr),
             addr,
             token,
-            http: builder.build().expect("HTTP client"),
+            http: builder()
+                .timeout(CALL_TIMEOUT)
+                .build()
+                .expect("HTTP client"),
+            streaming: builder().build().expect("HTTP client"),
             broken,
         }
     }
@@ -134,6 +142,11 @@ impl Api {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// A client with the same trust but no overall timeout: for a stream that follows.
+    pub fn streaming(&self) -> &reqwest::Client {
+        &self.streaming
     }
 
     /// `request` with the token, if one is known.

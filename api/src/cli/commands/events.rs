@@ -42,12 +42,12 @@ async fn page_through(api: &Api, from: u64, print: impl Fn(&wire::EventRecord)) 
 async fn follow_stream(api: &Api, from: u64, print: impl Fn(&wire::EventRecord)) -> super::Outcome {
     use eventsource_stream::Eventsource;
     use futures::StreamExt;
-    // A follow has no overall timeout: a fresh client without one.
-    let http = consensus::http_client::builder()
-        .build()
-        .expect("HTTP client");
-    let response = http
-        .get(api.url(&format!("/v1/events/stream?from={from}")))
+    // A follow has no overall timeout.
+    let response = api
+        .authorized(
+            api.streaming()
+                .get(api.url(&format!("/v1/events/stream?from={from}"))),
+        )
         .send()
         .await
         .map_err(|e| api.unreachable(&e))?;

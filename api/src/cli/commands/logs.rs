@@ -49,12 +49,9 @@ pub async fn run(target: &Target, request: LogsRequest) -> super::Outcome {
     use eventsource_stream::Eventsource;
     use futures::StreamExt;
     query.push(("follow", "true".to_string()));
-    // A follow has no overall timeout: a fresh client without one.
-    let http = consensus::http_client::builder()
-        .build()
-        .expect("HTTP client");
+    // A follow has no overall timeout.
     let response = api
-        .authorized(http.get(api.url(&path)).query(&query))
+        .authorized(api.streaming().get(api.url(&path)).query(&query))
         .send()
         .await
         .map_err(|e| api.unreachable(&e))?;
