@@ -1,6 +1,8 @@
 //! `flotilla-bench log`: committed writes per second and latency of the replicated log, on a
 //! 3-node loopback cluster with fsync, against a 3-member etcd cluster driven by the same
-//! client code with the same value size.
+//! client code with the same value size; and Flotilla's API over HTTPS against the same over
+//! plain HTTP (`--insecure-http-api`) on the same cluster, in turns, for the cost of TLS to
+//! clients (between nodes it is mutual TLS in both).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,6 +20,8 @@ enum Target {
     Flotilla {
         addrs: Arc<Vec<String>>,
         token: String,
+        /// `https` or `http`.
+        scheme: &'static str,
     },
     /// `POST /v3/kv/put` through etcd's HTTP/JSON gateway.
     Etcd { addrs: Arc<Vec<String>> },
@@ -42,9 +46,13 @@ impl Target {
     ) -> Result<(), String> {
         let body = manifest(client, seq, size);
         let response = match self {
-            Target::Flotilla { addrs, token } => {
+            Target::Flotilla {
+                addrs,
+                token,
+                scheme,
+            } => {
                 let addr = &addrs[(client + seq as usize) % addrs.len()];
-                http.post(format!("http://{addr}/v1/apps"))
+                http.post(format!("{scheme}://{addr}/v1/apps"))
                     .bearer_auth(token)
                     .body(body)
                     .send()
@@ -83,10 +91,18 @@ pub struct RunResult {
     pub errors: u64,
 }
 
-async fn run(target: &Target, clients: usize, duration: Duration, size: usize) -> RunResult {
+/// `trusted`: the certificate authorities of an HTTPS target.
+async fn run(
+    target: &Target,
+    trusted: &[reqwest::Certificate],
+    clients: usize,
+    duration: Duration,
+    size: usize,
+) -> RunResult {
     let http = consensus::http_client::builder()
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
+        .tls_certs_merge(trusted.to_vec())
         .build()
         .expect("client");
     // Warm up connections and caches, then measure.
@@ -213,14 +229,20 @@ pub async fn log_bench(
     );
 
     let mut flotilla = Vec::new();
+    let mut over_https = Vec::new();
     {
         let cluster = crate::tools::three_nodes(dir.path(), node_args)?;
-        let target = Target::Flotilla {
+        let ca = cluster.nodes[0].ca_pem().ok_or("the cluster has no CA")?;
+        let trusted = [reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?];
+        let target = |scheme| Target::Flotilla {
             addrs: Arc::new(cluster.addrs()),
             token: cluster.token(),
+            scheme,
         };
+        let (plain, https) = (target("http"), target("https"));
         for &c in clients {
-            flotilla.push(run(&target, c, duration, value_size).await);
+            flotilla.push(run(&plain, &[], c, duration, value_size).await);
+            over_https.push(run(&https, &trusted, c, duration, value_size).await);
         }
     }
     let mut etcd = Vec::new();
@@ -240,7 +262,7 @@ pub async fn log_bench(
             addrs: Arc::new(addrs),
         };
         for &c in clients {
-            etcd.push(run(&target, c, duration, value_size).await);
+            etcd.push(run(&target, &[], c, duration, value_size).await);
         }
     }
     println!(
@@ -270,6 +292,25 @@ pub async fn log_bench(
             ms(e.p99),
             f.errors,
             e.errors
+        );
+    }
+    println!(
+        "\nThe same Flotilla cluster, its API over HTTPS and over plain HTTP, in turns:\n\n| clients | HTTP writes/s | HTTPS writes/s | HTTPS / HTTP | HTTP p50 / p99 (ms) | HTTPS p50 / p99 (ms) | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (i, &c) in clients.iter().enumerate() {
+        let (p, t) = (flotilla[i], over_https[i]);
+        println!(
+            "| {c} | {:.0} | {:.0} | {:.2}x | {:.2} / {:.2} | {:.2} / {:.2} | {}/{} |",
+            p.writes_per_sec,
+            t.writes_per_sec,
+            t.writes_per_sec / p.writes_per_sec.max(1e-9),
+            ms(p.p50),
+            ms(p.p99),
+            ms(t.p50),
+            ms(t.p99),
+            p.errors,
+            t.errors
         );
     }
     Ok(())
