@@ -136,10 +136,20 @@ fn only_nodes_of_this_clusters_ca_get_in() {
     assert!(!c.nodes[i].data_dir.join("node.json").exists());
     assert_eq!(c.nodes[0].cluster().unwrap().nodes.len(), 1);
 
-    // With the right credential, a node joins and the two agree.
+    // With the right credential, two nodes join: a cluster of three that talks only TLS.
     c.nodes.truncate(1);
     c.join(&[]);
-    c.converged(&[0, 1], 1);
+    c.join(&[]);
+    c.nodes[2]
+        .deploy(&manifest("over-tls", "v1", 1))
+        .expect("a deploy through a joiner");
+    c.converged(&[0, 1, 2], 4);
+    let r = plain
+        .post(format!("http://{}/raft/append", c.nodes[2].addr))
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "plain-HTTP Raft to a joiner");
 }
 
 #[test]
