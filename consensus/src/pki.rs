@@ -264,6 +264,46 @@ impl NodeCert {
         write_private(&dir.join("node.pem"), self.chain_pem.as_bytes())
     }
 
+    /// The host names and IP addresses the node's certificate is for.
+    pub fn names(&self) -> Result<Vec<String>, String> {
+        use x509_parser::extensions::GeneralName;
+        let leaf = first_cert(&self.chain_pem, "the node certificate")?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref())
+            .map_err(|e| format!("the node certificate is damaged: {e}"))?;
+        let sans = parsed
+            .subject_alternative_name()
+            .map_err(|e| format!("the node certificate is damaged: {e}"))?;
+        let mut names: Vec<String> = sans
+            .map(|ext| {
+                ext.value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        GeneralName::DNSName(s) => Some(s.to_string()),
+                        GeneralName::IPAddress(b) => match b.len() {
+                            4 => <[u8; 4]>::try_from(*b)
+                                .ok()
+                                .map(|a| IpAddr::from(a).to_string()),
+                            16 => <[u8; 16]>::try_from(*b)
+                                .ok()
+                                .map(|a| IpAddr::from(a).to_string()),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Whether the certificate is for every one of `names`.
+    pub fn covers(&self, names: &[String]) -> Result<bool, String> {
+        let has = self.names()?;
+        Ok(names.iter().all(|n| has.contains(n)))
+    }
+
     /// When the node's certificate stops being valid, in seconds since the epoch.
     pub fn not_after(&self) -> Result<i64, String> {
         let leaf = first_cert(&self.chain_pem, "the node certificate")?;
@@ -651,9 +691,9 @@ impl ServerCertVerifier for PinnedCaVerifier {
     }
 }
 
-/// The names a node's certificate is for: its host name, loopback, and `listen`'s address
-/// unless it is a wildcard (`0.0.0.0`, `::`).
-pub fn node_names(host: &str, listen: &str) -> Vec<String> {
+/// The names a node's certificate is for: its host name, loopback, `listen`'s address unless
+/// it is a wildcard (`0.0.0.0`, `::`), and `extra` (`up --tls-san`).
+pub fn node_names(host: &str, listen: &str, extra: &[String]) -> Vec<String> {
     let mut names = vec![
         host.to_string(),
         "localhost".to_string(),
@@ -665,6 +705,7 @@ pub fn node_names(host: &str, listen: &str) -> Vec<String> {
             names.push(addr.ip().to_string());
         }
     }
+    names.extend(extra.iter().cloned());
     names.sort();
     names.dedup();
     names
@@ -680,9 +721,16 @@ mod tests {
     fn a_node_certificate_chains_to_its_ca_and_no_other() {
         let ca = ClusterCa::create("test").unwrap();
         let other = ClusterCa::create("other").unwrap();
+        let extra = ["node1.example.com".to_string()];
         let node = ca
-            .issue("host-1", &node_names("host-1", "10.0.0.2:7001"))
+            .issue("host-1", &node_names("host-1", "10.0.0.2:7001", &extra))
             .unwrap();
+        assert!(node
+            .covers(&node_names("host-1", "10.0.0.2:7001", &extra))
+            .unwrap());
+        assert!(!node
+            .covers(&node_names("host-1", "10.0.0.3:7001", &[]))
+            .unwrap());
         let tls = NodeTls::new(&ca, &node).unwrap();
         let leaf = tls.chain()[0].clone();
         let parsed = ParsedCertificate::try_from(&leaf).unwrap();
@@ -699,7 +747,13 @@ mod tests {
         verify(&ca).expect("signed by its CA");
         assert!(verify(&other).is_err(), "another CA's trust");
         // The names a CLI checks are in it.
-        for name in ["host-1", "localhost", "127.0.0.1", "10.0.0.2"] {
+        for name in [
+            "host-1",
+            "localhost",
+            "127.0.0.1",
+            "10.0.0.2",
+            "node1.example.com",
+        ] {
             let server = ServerName::try_from(name).unwrap();
             rustls::client::verify_server_name(&parsed, &server).expect(name);
         }
@@ -745,7 +799,7 @@ mod tests {
     fn a_joiners_request_is_signed_with_its_names_and_its_key_stays_home() {
         let ca = ClusterCa::create("test").unwrap();
         let (request, key_pem) =
-            node_request("joiner", &node_names("joiner", "10.0.0.3:7001")).unwrap();
+            node_request("joiner", &node_names("joiner", "10.0.0.3:7001", &[])).unwrap();
         assert!(!request.contains("PRIVATE KEY"));
         let chain_pem = ca.sign(&request).unwrap();
         let tls = NodeTls::new(&ca, &NodeCert { chain_pem, key_pem }).expect("key matches");

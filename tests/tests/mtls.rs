@@ -154,7 +154,33 @@ fn only_nodes_of_this_clusters_ca_get_in() {
 
 #[test]
 fn the_cli_trusts_the_local_cluster_ca_and_says_how_to_trust_a_remote_one() {
-    let c = tls_only();
+    let mut c = tls_only();
+    // A name clients use (--tls-san): a restarted node gets a certificate for it, and a
+    // client that checks names accepts it.
+    let addr: std::net::SocketAddr = c.nodes[0].addr.parse().unwrap();
+    c.nodes[0].set_args(&["--tls-san", "flotilla-node.test"]);
+    c.nodes[0].restart().unwrap();
+    let named = reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&c.nodes[0].ca_pem().unwrap()).unwrap()])
+        .resolve("flotilla-node.test", addr)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    poll(
+        "the node's certificate for its new name",
+        Duration::from_secs(30),
+        || {
+            named
+                .get(format!(
+                    "https://flotilla-node.test:{}/healthz",
+                    addr.port()
+                ))
+                .send()
+                .ok()
+                .filter(|r| r.status().is_success())
+        },
+    )
+    .unwrap();
     let node = &c.nodes[0];
     // On the node's machine (its FLOTILLA_HOME): HTTPS with no flags.
     let out = node.cli(&["app", "list"]);

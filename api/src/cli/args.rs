@@ -350,6 +350,11 @@ pub struct UpArgs {
     /// hello.example.com, or *.example.com); repeat for several.
     #[arg(long = "tls-sni", value_name = "NAME=CERT.pem,KEY.pem", value_parser = crate::up::tls::parse_sni)]
     pub tls_sni: Vec<(String, crate::up::tls::CertFiles)>,
+    /// Another name or IP address the node's own certificate (from the cluster CA) is for:
+    /// the address clients use when the node listens on 0.0.0.0, or a DNS name; repeatable.
+    /// A node whose certificate lacks one is given a new certificate when it starts.
+    #[arg(long = "tls-san", value_name = "NAME|IP")]
+    pub tls_san: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

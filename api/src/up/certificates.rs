@@ -15,8 +15,8 @@ use consensus::data_dir::{join_credential_file, write_private};
 use consensus::node::timing::{backoff, JOIN_WITHIN, PEER_CONNECT_TIMEOUT, PEER_REQUEST_TIMEOUT};
 use consensus::node::{Identity, StateFeed};
 use consensus::pki::{
-    node_names, node_request, CertificateGrant, CertificateRequest, ClusterCa, JoinCredential,
-    NodeCert, NodeTls, PinnedCaVerifier,
+    node_request, CertificateGrant, CertificateRequest, ClusterCa, JoinCredential, NodeCert,
+    NodeTls, PinnedCaVerifier,
 };
 use consensus::raft::SECRET_HEADER;
 
@@ -35,28 +35,37 @@ pub async fn prepare(
     identity: &Identity,
     fresh: bool,
     join: Option<(&str, &JoinCredential)>,
-    listen: &str,
+    names: &[String],
 ) -> Result<Certificates, String> {
-    let names = node_names(&identity.host, listen);
     let ca = match (fresh, join) {
-        (false, _) => ClusterCa::load(data_dir)?.ok_or_else(|| {
-            format!(
-                "{} has no cluster CA: this data directory was made by a Flotilla without \
-                 TLS; start the cluster again in new data directories",
-                consensus::pki::tls_dir(data_dir).display()
-            )
-        })?,
+        (false, _) => {
+            let ca = ClusterCa::load(data_dir)?.ok_or_else(|| {
+                format!(
+                    "{} has no cluster CA: this data directory was made by a Flotilla without \
+                     TLS; start the cluster again in new data directories",
+                    consensus::pki::tls_dir(data_dir).display()
+                )
+            })?;
+            // A new --listen address or --tls-san: a certificate for the names asked now.
+            if !NodeCert::load(data_dir)?.covers(names)? {
+                let node = ca.issue(&identity.host, names)?;
+                node.save(data_dir)
+                    .map_err(|e| format!("cannot write the node certificate: {e}"))?;
+                tracing::info!("issued the node a certificate for {}", names.join(", "));
+            }
+            ca
+        }
         (true, None) => {
             // A first start that stopped before it was done may have made the CA already.
             let ca = match ClusterCa::load(data_dir)? {
                 Some(ca) => ca,
                 None => ClusterCa::create(&identity.host)?,
             };
-            save(data_dir, &ca, &ca.issue(&identity.host, &names)?)?;
+            save(data_dir, &ca, &ca.issue(&identity.host, names)?)?;
             ca
         }
         (true, Some((via, credential))) => {
-            let (ca, node) = obtain(via, credential, &identity.host, &names).await?;
+            let (ca, node) = obtain(via, credential, &identity.host, names).await?;
             save(data_dir, &ca, &node)?;
             ca
         }
@@ -192,7 +201,8 @@ pub fn generation_on_disk(data_dir: &Path) -> u64 {
 pub struct Rotation {
     pub data_dir: PathBuf,
     pub host: String,
-    pub listen: String,
+    /// The names its certificates are for.
+    pub names: Vec<String>,
     pub ca: ClusterCa,
     pub tls: NodeTls,
 }
@@ -200,9 +210,7 @@ pub struct Rotation {
 impl Rotation {
     /// A new certificate for this node, saved and presented from now on, of `generation`.
     fn rotate(&self, generation: u64) -> Result<(), String> {
-        let node = self
-            .ca
-            .issue(&self.host, &node_names(&self.host, &self.listen))?;
+        let node = self.ca.issue(&self.host, &self.names)?;
         node.save(&self.data_dir)
             .map_err(|e| format!("cannot write the node certificate: {e}"))?;
         self.tls.replace(&node)?;

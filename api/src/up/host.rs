@@ -43,6 +43,8 @@ pub struct HostConfig {
     pub protect_metrics: bool,
     /// Also serve the API over plain HTTP (`--insecure-http-api`).
     pub insecure_http_api: bool,
+    /// More names for the node's certificate (`--tls-san`).
+    pub tls_names: Vec<String>,
     /// HTTPS beside the plain listener, if asked for.
     pub tls: super::tls::TlsConfig,
 }
@@ -66,6 +68,8 @@ pub struct Host {
     pub insecure_http_api: bool,
     /// The cluster CA, which signs joiners' certificates.
     pub cluster_ca: consensus::pki::ClusterCa,
+    /// More names for the node's certificate (`--tls-san`).
+    pub tls_names: Vec<String>,
 }
 
 pub type SharedHost = Arc<Host>;
@@ -115,6 +119,7 @@ impl Host {
             tokens,
             protect_metrics: config.protect_metrics,
             insecure_http_api: config.insecure_http_api,
+            tls_names: config.tls_names,
             cluster_ca: certificates.ca,
         }))
     }
@@ -167,7 +172,11 @@ impl Host {
         let rotation = super::certificates::Rotation {
             data_dir: self.data_dir().to_path_buf(),
             host: self.log.host().to_string(),
-            listen: self.log.config().listen.clone(),
+            names: consensus::pki::node_names(
+                self.log.host(),
+                &self.log.config().listen,
+                &self.tls_names,
+            ),
             ca: self.cluster_ca.clone(),
             tls: self.log.tls().clone(),
         };

@@ -82,6 +82,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         app_log_bytes: args.app_log_kib << 10,
         protect_metrics: args.protect_metrics,
         insecure_http_api: args.insecure_http_api,
+        tls_names: args.tls_san,
         tls: crate::up::tls::TlsConfig {
             listen: args.https_listen,
             default: args
