@@ -613,6 +613,15 @@ impl PinnedCaVerifier {
         }
     }
 
+    /// What checks handshake signatures (no roots: the chain is checked in
+    /// `verify_server_cert`).
+    fn signatures(&self) -> MemberVerifier {
+        MemberVerifier {
+            roots: RootCertStore::empty(),
+            provider: self.provider.clone(),
+        }
+    }
+
     /// A client configuration that trusts only that CA, with no client certificate.
     pub fn client_config(self) -> rustls::ClientConfig {
         rustls::ClientConfig::builder_with_provider(self.provider.clone())
@@ -656,18 +665,14 @@ impl ServerCertVerifier for PinnedCaVerifier {
         )
     }
 
+    // Handshake signatures are checked as between members.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures().verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -676,18 +681,11 @@ impl ServerCertVerifier for PinnedCaVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures().verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures().supported_verify_schemes()
     }
 }
 
