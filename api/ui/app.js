@@ -379,7 +379,7 @@ function drawRaft(region, nodes, names) {
       agreement),
     h("div", { class: "table-wrap" },
       h("table", { id: "raft-nodes" },
-        h("thead", {}, h("tr", {}, ["Host", "Role", "Vote", "Term", "Applied", "State hash", "Address"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, ["Host", "Role", "Vote", "Term", "Applied", "State hash", "Certificate expires", "Address"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, [...nodes.nodes].sort((a, b) => nodeName(a, names).localeCompare(nodeName(b, names))).map((n) => h("tr", {},
           h("td", {}, nodeName(n, names)),
           h("td", {}, n.view ? badge(n.view.state) : badge("unreachable")),
@@ -387,6 +387,7 @@ function drawRaft(region, nodes, names) {
           h("td", { class: "num" }, n.view ? n.view.term : ""),
           h("td", { class: "num" }, n.view ? n.view.applied_index : ""),
           h("td", { class: "mono" }, n.view ? shortHash(n.view.state_hash) : (n.error || "")),
+          h("td", { class: "num", "data-cert-expires": "" }, n.view && n.view.certificate ? time(n.view.certificate.expires_at) : ""),
           h("td", { class: "mono" }, n.addr)))))));
 }
 

@@ -163,6 +163,25 @@ fn the_dashboard_follows_the_walkthrough_live() {
         )
         .unwrap();
     assert_eq!(roles, json!(["leader", "voter", "voter"]));
+    // Each node's certificate expiry, as each node reports it.
+    let expiries: Vec<u64> = c
+        .nodes
+        .iter()
+        .map(|n| n.cluster().unwrap().certificate.unwrap().expires_at)
+        .collect();
+    let expected = b
+        .eval(
+            "return arguments[0].map(ms => new Date(ms).toISOString().replace('T', ' ').slice(0, 19)).sort()",
+            vec![json!(expiries)],
+        )
+        .unwrap();
+    let shown = b
+        .eval(
+            "return [...document.querySelectorAll('#raft-nodes td[data-cert-expires]')].map(e => e.textContent).sort()",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(shown, expected);
     b.screenshot("overview").unwrap();
 
     // With a read token the page changes nothing.
