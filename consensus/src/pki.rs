@@ -17,7 +17,6 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rcgen::{
@@ -48,6 +47,51 @@ const CREDENTIAL_PREFIX: &str = "flotilla-join";
 /// The folder of a node's TLS files.
 pub fn tls_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tls")
+}
+
+/// The cluster CA's certificate and key, in `DATA_DIR/tls/`.
+const CA_FILES: (&str, &str) = ("ca.pem", "ca.key");
+/// The node's certificate chain and key, in `DATA_DIR/tls/`.
+const NODE_FILES: (&str, &str) = ("node.pem", "node.key");
+
+/// A certificate and its key from `DATA_DIR/tls/`.
+fn read_pair(data_dir: &Path, (cert, key): (&str, &str)) -> Result<(String, String), String> {
+    let dir = tls_dir(data_dir);
+    Ok((read(&dir.join(cert))?, read(&dir.join(key))?))
+}
+
+/// Writes a certificate and its key to `DATA_DIR/tls/`, both 0600 (the key first: a
+/// certificate on disk always has its key).
+fn write_pair(
+    data_dir: &Path,
+    (cert, key): (&str, &str),
+    cert_pem: &str,
+    key_pem: &str,
+) -> std::io::Result<()> {
+    let dir = tls_dir(data_dir);
+    std::fs::create_dir_all(&dir)?;
+    write_private(&dir.join(key), key_pem.as_bytes())?;
+    write_private(&dir.join(cert), cert_pem.as_bytes())
+}
+
+fn generation_file(data_dir: &Path) -> PathBuf {
+    tls_dir(data_dir).join("generation")
+}
+
+/// The rotation generation of the node certificate on disk (0 before any rotation).
+pub fn generation_on_disk(data_dir: &Path) -> u64 {
+    std::fs::read_to_string(generation_file(data_dir))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Records that the node certificate on disk is of rotation `generation`.
+pub fn save_generation(data_dir: &Path, generation: u64) -> std::io::Result<()> {
+    write_private(
+        &generation_file(data_dir),
+        format!("{generation}\n").as_bytes(),
+    )
 }
 
 /// The process's one crypto provider (ring, as everywhere in this workspace).
@@ -169,21 +213,15 @@ impl ClusterCa {
     }
 
     pub fn load(data_dir: &Path) -> Result<Option<ClusterCa>, String> {
-        let dir = tls_dir(data_dir);
-        if !dir.join("ca.pem").exists() {
+        if !tls_dir(data_dir).join(CA_FILES.0).exists() {
             return Ok(None);
         }
-        Ok(Some(ClusterCa {
-            cert_pem: read(&dir.join("ca.pem"))?,
-            key_pem: read(&dir.join("ca.key"))?,
-        }))
+        let (cert_pem, key_pem) = read_pair(data_dir, CA_FILES)?;
+        Ok(Some(ClusterCa { cert_pem, key_pem }))
     }
 
     pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
-        let dir = tls_dir(data_dir);
-        std::fs::create_dir_all(&dir)?;
-        write_private(&dir.join("ca.key"), self.key_pem.as_bytes())?;
-        write_private(&dir.join("ca.pem"), self.cert_pem.as_bytes())
+        write_pair(data_dir, CA_FILES, &self.cert_pem, &self.key_pem)
     }
 }
 
@@ -250,18 +288,12 @@ impl std::fmt::Debug for NodeCert {
 
 impl NodeCert {
     pub fn load(data_dir: &Path) -> Result<NodeCert, String> {
-        let dir = tls_dir(data_dir);
-        Ok(NodeCert {
-            chain_pem: read(&dir.join("node.pem"))?,
-            key_pem: read(&dir.join("node.key"))?,
-        })
+        let (chain_pem, key_pem) = read_pair(data_dir, NODE_FILES)?;
+        Ok(NodeCert { chain_pem, key_pem })
     }
 
     pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
-        let dir = tls_dir(data_dir);
-        std::fs::create_dir_all(&dir)?;
-        write_private(&dir.join("node.key"), self.key_pem.as_bytes())?;
-        write_private(&dir.join("node.pem"), self.chain_pem.as_bytes())
+        write_pair(data_dir, NODE_FILES, &self.chain_pem, &self.key_pem)
     }
 
     /// The host names and IP addresses the node's certificate is for.
@@ -381,24 +413,65 @@ impl std::fmt::Debug for CertificateGrant {
     }
 }
 
+/// What a node's certificate is, as `cluster status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// The rotation generation it was issued for.
+    pub generation: u64,
+    /// Seconds since the epoch when it expires.
+    pub not_after: i64,
+    /// SHA-256 of the certificate (DER), 64 hex digits.
+    pub sha256: String,
+}
+
+/// The certificate presented now: the key rustls signs with, and what it is.
+#[derive(Debug)]
+struct Presented {
+    key: Arc<CertifiedKey>,
+    info: CertificateInfo,
+}
+
+impl Presented {
+    /// `node` as rustls signs with it (checked to belong together), of `generation`.
+    fn new(node: &NodeCert, generation: u64) -> Result<Presented, String> {
+        let chain = CertificateDer::pem_slice_iter(node.chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the node certificate is damaged: {e}"))?;
+        let Some(leaf) = chain.first() else {
+            return Err("the node certificate file holds no certificate".into());
+        };
+        let sha256 = fingerprint(leaf);
+        let key = PrivateKeyDer::from_pem_slice(node.key_pem.as_bytes())
+            .map_err(|e| format!("the node key is damaged: {e}"))?;
+        let key = CertifiedKey::from_der(chain, key, &provider())
+            .map_err(|e| format!("the node certificate does not match its key: {e}"))?;
+        Ok(Presented {
+            key: Arc::new(key),
+            info: CertificateInfo {
+                generation,
+                not_after: node.not_after()?,
+                sha256,
+            },
+        })
+    }
+}
+
 /// The node's certificate as its server presents it and its client proves it: replaced in
 /// place by a rotation, so that new connections take the new one and open ones go on.
 #[derive(Debug)]
 struct LiveCert {
-    current: RwLock<Arc<CertifiedKey>>,
-    /// Seconds since the epoch when the current certificate expires.
-    not_after: AtomicI64,
+    current: RwLock<Arc<Presented>>,
 }
 
 impl LiveCert {
-    fn current(&self) -> Arc<CertifiedKey> {
+    fn current(&self) -> Arc<Presented> {
         self.current.read().expect("never poisoned").clone()
     }
 }
 
 impl ResolvesServerCert for LiveCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+        Some(self.current().key.clone())
     }
 }
 
@@ -408,27 +481,12 @@ impl ResolvesClientCert for LiveCert {
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+        Some(self.current().key.clone())
     }
 
     fn has_certs(&self) -> bool {
         true
     }
-}
-
-/// A certificate chain and key, as rustls signs with them (checked to belong together).
-fn certified(node: &NodeCert) -> Result<(Arc<CertifiedKey>, i64), String> {
-    let chain = CertificateDer::pem_slice_iter(node.chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the node certificate is damaged: {e}"))?;
-    if chain.is_empty() {
-        return Err("the node certificate file holds no certificate".into());
-    }
-    let key = PrivateKeyDer::from_pem_slice(node.key_pem.as_bytes())
-        .map_err(|e| format!("the node key is damaged: {e}"))?;
-    let certified = CertifiedKey::from_der(chain, key, &provider())
-        .map_err(|e| format!("the node certificate does not match its key: {e}"))?;
-    Ok((Arc::new(certified), node.not_after()?))
 }
 
 /// A node's TLS material, loaded: what its server presents and its client proves. Clones
@@ -441,34 +499,21 @@ pub struct NodeTls {
 }
 
 impl NodeTls {
-    pub fn new(ca: &ClusterCa, node: &NodeCert) -> Result<NodeTls, String> {
-        let (current, not_after) = certified(node)?;
+    /// `node`, signed by `ca`, issued for rotation `generation`.
+    pub fn new(ca: &ClusterCa, node: &NodeCert, generation: u64) -> Result<NodeTls, String> {
         Ok(NodeTls {
             ca: ca.cert()?,
             live: Arc::new(LiveCert {
-                current: RwLock::new(current),
-                not_after: AtomicI64::new(not_after),
+                current: RwLock::new(Arc::new(Presented::new(node, generation)?)),
             }),
         })
     }
 
-    /// Loads `DATA_DIR/tls/`.
-    pub fn load(data_dir: &Path) -> Result<NodeTls, String> {
-        let ca = ClusterCa::load(data_dir)?.ok_or_else(|| {
-            format!(
-                "{} has no cluster CA (ca.pem): this data directory was made by a Flotilla \
-                 without TLS; start a new cluster in a new data directory",
-                tls_dir(data_dir).display()
-            )
-        })?;
-        NodeTls::new(&ca, &NodeCert::load(data_dir)?)
-    }
-
-    /// Presents `node` from now on (on new connections; open ones keep theirs).
-    pub fn replace(&self, node: &NodeCert) -> Result<(), String> {
-        let (current, not_after) = certified(node)?;
-        *self.live.current.write().expect("never poisoned") = current;
-        self.live.not_after.store(not_after, Ordering::Relaxed);
+    /// Presents `node` (of rotation `generation`) from now on: on new connections; open ones
+    /// keep theirs.
+    pub fn replace(&self, node: &NodeCert, generation: u64) -> Result<(), String> {
+        let presented = Arc::new(Presented::new(node, generation)?);
+        *self.live.current.write().expect("never poisoned") = presented;
         Ok(())
     }
 
@@ -476,14 +521,14 @@ impl NodeTls {
         &self.ca
     }
 
-    /// The node's certificate chain as presented now.
-    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
-        self.live.current().cert.clone()
+    /// What the certificate presented now is.
+    pub fn certificate(&self) -> CertificateInfo {
+        self.live.current().info.clone()
     }
 
-    /// Seconds since the epoch when this node's certificate expires.
-    pub fn not_after(&self) -> i64 {
-        self.live.not_after.load(Ordering::Relaxed)
+    #[cfg(test)]
+    fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.live.current().key.cert.clone()
     }
 
     fn roots(&self) -> Arc<RootCertStore> {
@@ -597,6 +642,63 @@ impl ServerCertVerifier for MemberVerifier {
     }
 }
 
+/// Why a joiner refuses a node: the node's chain does not hold the CA the join credential
+/// names (carried inside rustls' error, so callers find it by type, not by message).
+#[derive(Debug)]
+pub struct NotThisCluster {
+    /// `sha256:HEX` of the CA the node showed, or `none`.
+    pub theirs: String,
+    pub wanted: String,
+}
+
+impl std::fmt::Display for NotThisCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this node is not of the cluster the join credential names: its CA is {}, the \
+             credential's sha256:{}",
+            self.theirs, self.wanted
+        )
+    }
+}
+
+impl std::error::Error for NotThisCluster {}
+
+/// The TLS error among `e` and its causes (I/O errors included, which hide theirs from
+/// `source()`).
+pub fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An I/O error's `source()` skips the error it wraps: look at that one first.
+        let wrapped = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        cause = wrapped.or_else(|| e.source());
+    }
+    None
+}
+
+/// Whether `e` is a peer's certificate refused: unknown authority, expired, not a node's.
+pub fn is_refused_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(tls_error(e), Some(rustls::Error::InvalidCertificate(_)))
+}
+
+/// The joiner's refusal of a node of another cluster, if that is what `e` is.
+pub fn not_this_cluster<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a NotThisCluster> {
+    match tls_error(e)? {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            other.0.downcast_ref::<NotThisCluster>()
+        }
+        _ => None,
+    }
+}
+
 /// For a joiner's first request: accepts only a server whose chain holds the CA the join
 /// credential names and whose certificate that CA signed.
 #[derive(Debug)]
@@ -650,11 +752,12 @@ impl ServerCertVerifier for PinnedCaVerifier {
                 || "none".to_string(),
                 |c| format!("sha256:{}", fingerprint(c)),
             );
-            return Err(rustls::Error::General(format!(
-                "this node is not of the cluster the join credential names: its CA is {theirs}, \
-                 the credential's sha256:{}",
-                self.fingerprint
-            )));
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(NotThisCluster {
+                    theirs,
+                    wanted: self.fingerprint.clone(),
+                }))),
+            ));
         };
         MemberVerifier::new(ca.clone().into_owned(), self.provider.clone()).verify_server_cert(
             end_entity,
@@ -729,7 +832,7 @@ mod tests {
         assert!(!node
             .covers(&node_names("host-1", "10.0.0.3:7001", &[]))
             .unwrap());
-        let tls = NodeTls::new(&ca, &node).unwrap();
+        let tls = NodeTls::new(&ca, &node, 0).unwrap();
         let leaf = tls.chain()[0].clone();
         let parsed = ParsedCertificate::try_from(&leaf).unwrap();
         let verify = |ca: &ClusterCa| {
@@ -759,7 +862,10 @@ mod tests {
         let _ = tls.client_config();
         let year = 365 * 24 * 3600;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        assert!((tls.not_after() - now - year).abs() < 24 * 3600);
+        let info = tls.certificate();
+        assert!((info.not_after - now - year).abs() < 24 * 3600);
+        assert_eq!(info.sha256, fingerprint(&leaf));
+        assert_eq!(info.generation, 0);
     }
 
     #[test]
@@ -767,7 +873,7 @@ mod tests {
         let ca = ClusterCa::create("test").unwrap();
         let other = ClusterCa::create("other").unwrap();
         let node = other.issue("h", &["h".to_string()]).unwrap();
-        let chain = NodeTls::new(&other, &node).unwrap().chain();
+        let chain = NodeTls::new(&other, &node, 0).unwrap().chain();
         let pinned = PinnedCaVerifier::new(&ca.fingerprint().unwrap());
         let e = pinned
             .verify_server_cert(
@@ -780,6 +886,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(&other.fingerprint().unwrap()), "{e}");
+        let refused = pinned
+            .verify_server_cert(
+                &chain[0],
+                &chain[1..],
+                &ServerName::try_from("h").unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+            .unwrap_err();
+        let refusal = not_this_cluster(&refused).expect("found by type");
+        assert_eq!(refusal.wanted, ca.fingerprint().unwrap());
         assert!(e.contains(&ca.fingerprint().unwrap()), "{e}");
         let right = PinnedCaVerifier::new(&other.fingerprint().unwrap());
         right
@@ -800,7 +917,7 @@ mod tests {
             node_request("joiner", &node_names("joiner", "10.0.0.3:7001", &[])).unwrap();
         assert!(!request.contains("PRIVATE KEY"));
         let chain_pem = ca.sign(&request).unwrap();
-        let tls = NodeTls::new(&ca, &NodeCert { chain_pem, key_pem }).expect("key matches");
+        let tls = NodeTls::new(&ca, &NodeCert { chain_pem, key_pem }, 0).expect("key matches");
         let chain = tls.chain();
         let parsed = ParsedCertificate::try_from(&chain[0]).unwrap();
         rustls::client::verify_server_name(&parsed, &ServerName::try_from("10.0.0.3").unwrap())
@@ -811,18 +928,21 @@ mod tests {
     #[test]
     fn a_replaced_certificate_reaches_every_clone() {
         let ca = ClusterCa::create("test").unwrap();
-        let tls = NodeTls::new(&ca, &ca.issue("h", &["h".into()]).unwrap()).unwrap();
+        let tls = NodeTls::new(&ca, &ca.issue("h", &["h".into()]).unwrap(), 0).unwrap();
         let clone = tls.clone();
         let before = fingerprint(&clone.chain()[0]);
-        tls.replace(&ca.issue("h", &["h".into()]).unwrap()).unwrap();
+        tls.replace(&ca.issue("h", &["h".into()]).unwrap(), 1)
+            .unwrap();
         assert_ne!(fingerprint(&clone.chain()[0]), before);
+        assert_eq!(clone.certificate().generation, 1);
+        assert_eq!(clone.certificate().sha256, fingerprint(&clone.chain()[0]));
         let other = ClusterCa::create("other").unwrap();
         let mismatched = NodeCert {
             chain_pem: ca.issue("h", &["h".into()]).unwrap().chain_pem,
             key_pem: other.key_pem.clone(),
         };
         assert!(
-            tls.replace(&mismatched).is_err(),
+            tls.replace(&mismatched, 2).is_err(),
             "a key that is not the certificate's"
         );
     }
@@ -861,8 +981,14 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");
         }
-        let loaded = NodeTls::load(dir.path()).unwrap();
-        assert_eq!(loaded.ca(), &ca.cert().unwrap());
-        assert!(format!("{:?}", ClusterCa::load(dir.path()).unwrap()).contains("ClusterCa"));
+        assert_eq!(generation_on_disk(dir.path()), 0);
+        save_generation(dir.path(), 3).unwrap();
+        assert_eq!(generation_on_disk(dir.path()), 3);
+        let loaded = ClusterCa::load(dir.path()).unwrap().unwrap();
+        let node = NodeCert::load(dir.path()).unwrap();
+        let tls = NodeTls::new(&loaded, &node, generation_on_disk(dir.path())).unwrap();
+        assert_eq!(tls.ca(), &ca.cert().unwrap());
+        assert_eq!(tls.certificate().generation, 3);
+        assert!(!format!("{loaded:?}").contains("PRIVATE KEY"));
     }
 }

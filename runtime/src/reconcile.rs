@@ -151,7 +151,7 @@ mod tests {
         );
         let ca = consensus::pki::ClusterCa::create("test").unwrap();
         let tls =
-            consensus::pki::NodeTls::new(&ca, &ca.issue("me", &["me".into()]).unwrap()).unwrap();
+            consensus::pki::NodeTls::new(&ca, &ca.issue("me", &["me".into()]).unwrap(), 0).unwrap();
         let ingress = Ingress::new(
             replicas.clone(),
             None,

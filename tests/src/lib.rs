@@ -32,3 +32,15 @@ pub fn manifest(name: &str, version: &str, replicas: u32) -> String {
 pub fn manifest_with_image(name: &str, version: &str, image: &str, replicas: u32) -> String {
     manifest(name, version, replicas).replace("file://./web.wasm", image)
 }
+
+/// `manifest` with an http-server capability linked to `web` on `address`, and the link's
+/// source config `extra` lines (wasmCloud's `tls_cert_file`, `tls_priv_key_file`).
+pub fn with_http_server(manifest: &str, address: &str, extra: &[(&str, &str)]) -> String {
+    let extra: String = extra
+        .iter()
+        .map(|(k, v)| format!("                    {k}: {v}\n"))
+        .collect();
+    format!(
+        "{manifest}    - name: httpserver\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.23.0\n      traits:\n        - type: link\n          properties:\n            target:\n              name: web\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            source:\n              config:\n                - name: listen\n                  properties:\n                    address: {address}\n{extra}"
+    )
+}

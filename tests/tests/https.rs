@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use flotilla_tests::harness::install_tls_provider;
-use flotilla_tests::{flotilla_bin, free_addr, manifest_with_image, wait_for, Cluster};
+use flotilla_tests::{
+    flotilla_bin, free_addr, manifest_with_image, wait_for, with_http_server, Cluster,
+};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
 const HELLO: &[u8] = include_bytes!("../../examples/hello-world/hello.wasm");
@@ -210,18 +212,6 @@ fn a_certificate_that_is_not_its_keys_stops_up() {
         said.contains("are not a certificate and its key") && said.contains(&cert),
         "{said}"
     );
-}
-
-/// `manifest` with an http-server capability linked to `web` on `address`, and the link's
-/// source config `extra` lines (wasmCloud's `tls_cert_file`, `tls_priv_key_file`).
-fn with_http_server(manifest: &str, address: &str, extra: &[(&str, &str)]) -> String {
-    let extra: String = extra
-        .iter()
-        .map(|(k, v)| format!("                    {k}: {v}\n"))
-        .collect();
-    format!(
-        "{manifest}    - name: httpserver\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.23.0\n      traits:\n        - type: link\n          properties:\n            target:\n              name: web\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            source:\n              config:\n                - name: listen\n                  properties:\n                    address: {address}\n{extra}"
-    )
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_tests::{manifest_with_image, wait_for, Cluster};
+use flotilla_tests::{manifest_with_image, wait_for, with_http_server, Cluster};
 use serde_json::Value;
 use test_components::Guest;
 
@@ -225,13 +225,6 @@ fn a_blob_no_host_has_reaches_the_app_status_with_the_host_and_the_reason() {
     assert_eq!(c.nodes[0].request_app("ghost", "/").0, 503);
 }
 
-/// The manifest with an http-server capability linked to `web`, listening on `address`.
-fn with_http_server(manifest: &str, address: &str) -> String {
-    format!(
-        "{manifest}    - name: httpserver\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/http-server:0.23.0\n      traits:\n        - type: link\n          properties:\n            target:\n              name: web\n            namespace: wasi\n            package: http\n            interfaces: [incoming-handler]\n            source:\n              config:\n                - name: listen\n                  properties:\n                    address: {address}\n"
-    )
-}
-
 #[test]
 fn an_http_server_link_address_is_served_and_a_bind_failure_shows_in_the_status() {
     let c = Cluster::start(&[]);
@@ -241,6 +234,7 @@ fn an_http_server_link_address_is_served_and_a_bind_failure_shows_in_the_status(
         .deploy(&with_http_server(
             &manifest_with_image("linked", "v1", &digest, 1),
             &address,
+            &[],
         ))
         .unwrap();
     let answer = wait_for(
@@ -263,6 +257,7 @@ fn an_http_server_link_address_is_served_and_a_bind_failure_shows_in_the_status(
         .deploy(&with_http_server(
             &manifest_with_image("blocked", "v1", &digest, 1),
             &taken_addr,
+            &[],
         ))
         .unwrap();
     let status = wait_for(

@@ -190,7 +190,7 @@ impl Api {
     /// Why a request got no answer, with what to do when the node's certificate is unknown.
     pub fn unreachable(&self, e: &reqwest::Error) -> String {
         let why = crate::up::certificates::error_chain(e);
-        let hint = if why.contains("UnknownIssuer") || why.contains("invalid peer certificate") {
+        let hint = if consensus::pki::is_refused_certificate(e) {
             format!("\n{UNTRUSTED_HINT}")
         } else {
             String::new()

@@ -456,13 +456,13 @@ pub async fn rotate_certificates(
     who: super::auth::Who,
 ) -> Response {
     let (who, at) = who_and_when(who);
-    let committed = match node.propose(Event::CertificatesRotated { who, at }).await {
+    let committed = match node
+        .propose_applied(Event::CertificatesRotated { who, at })
+        .await
+    {
         Ok(r) => r,
         Err(e) => return node_error(e),
     };
-    if let Err(e) = node.log.applied_at_least(committed.index).await {
-        return node_error(e);
-    }
     let generation = node.log.read(|m| m.state().certificate_generation);
     Json(wire::RotatedCertificates {
         index: committed.index,
@@ -471,30 +471,27 @@ pub async fn rotate_certificates(
     .into_response()
 }
 
-/// This node's certificate as `cluster status` shows it.
+/// This node's certificate as `cluster status` shows it (kept with the certificate: no file
+/// is read per request).
 fn certificate_status(node: &SharedHost) -> wire::CertificateStatus {
-    let tls = node.log.tls();
+    let info = node.log.tls().certificate();
     wire::CertificateStatus {
-        generation: crate::up::certificates::generation_on_disk(node.data_dir()),
-        expires_at: u64::try_from(tls.not_after()).unwrap_or(0) * 1000,
-        sha256: tls
-            .chain()
-            .first()
-            .map(consensus::pki::fingerprint)
-            .unwrap_or_default(),
+        generation: info.generation,
+        expires_at: u64::try_from(info.not_after).unwrap_or(0) * 1000,
+        sha256: info.sha256,
     }
 }
 
 /// Appends `api_token_rotated` and answers the new token, once this node applied it.
 pub async fn rotate_token(State(node): State<SharedHost>, who: super::auth::Who) -> Response {
     let (who, at) = who_and_when(who);
-    let committed = match node.propose(Event::ApiTokenRotated { who, at }).await {
+    let committed = match node
+        .propose_applied(Event::ApiTokenRotated { who, at })
+        .await
+    {
         Ok(r) => r,
         Err(e) => return node_error(e),
     };
-    if let Err(e) = node.log.applied_at_least(committed.index).await {
-        return node_error(e);
-    }
     Json(wire::RotatedToken {
         index: committed.index,
         token: node.api_token().to_string(),

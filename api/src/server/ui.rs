@@ -57,25 +57,26 @@ pub async fn root(
     transport: Option<Extension<Transport>>,
     headers: HeaderMap,
 ) -> Redirect {
-    Redirect::temporary(&format!("{}{UI_PATH}/", origin(&node, transport, &headers)))
+    let origin = https_origin(&node, transport, &headers).unwrap_or_default();
+    Redirect::temporary(&format!("{origin}{UI_PATH}/"))
 }
 
-/// Where the page must be loaded from: the same origin, except that over plain HTTP (where the
-/// API does not answer unless `--insecure-http-api`) it is the node's HTTPS.
-fn origin(
+/// Where a page asked for over plain HTTP must be loaded from instead: the node's HTTPS,
+/// since the API does not answer plain HTTP unless `--insecure-http-api`. `None`: here.
+fn https_origin(
     node: &SharedHost,
     transport: Option<Extension<Transport>>,
     headers: &HeaderMap,
-) -> String {
+) -> Option<String> {
     let plain = transport.is_none_or(|Extension(t)| t == Transport::Plain);
     if !plain || node.insecure_http_api {
-        return String::new();
+        return None;
     }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map_or_else(|| node.log.config().listen.clone(), str::to_string);
-    format!("https://{host}")
+    Some(format!("https://{host}"))
 }
 
 /// `GET /ui` and `GET /ui/`: the page (over plain HTTP, a redirect to HTTPS unless the API
@@ -85,11 +86,9 @@ pub async fn index(
     transport: Option<Extension<Transport>>,
     headers: HeaderMap,
 ) -> Response {
-    match origin(&node, transport, &headers) {
-        to_https if !to_https.is_empty() => {
-            Redirect::temporary(&format!("{to_https}{UI_PATH}/")).into_response()
-        }
-        _ => serve(&INDEX),
+    match https_origin(&node, transport, &headers) {
+        Some(origin) => Redirect::temporary(&format!("{origin}{UI_PATH}/")).into_response(),
+        None => serve(&INDEX),
     }
 }
 

@@ -15,29 +15,31 @@ use consensus::data_dir::{join_credential_file, write_private};
 use consensus::node::timing::{backoff, JOIN_WITHIN, PEER_CONNECT_TIMEOUT, PEER_REQUEST_TIMEOUT};
 use consensus::node::{Identity, StateFeed};
 use consensus::pki::{
-    node_request, CertificateGrant, CertificateRequest, ClusterCa, JoinCredential, NodeCert,
-    NodeTls, PinnedCaVerifier,
+    generation_on_disk, node_request, save_generation, CertificateGrant, CertificateRequest,
+    ClusterCa, JoinCredential, NodeCert, NodeTls, PinnedCaVerifier,
 };
 use consensus::raft::SECRET_HEADER;
 
 /// How often the rotation generation is checked, besides every applied index.
 const ROTATION_CHECK_EVERY: Duration = Duration::from_secs(5);
 
-/// What the node runs with: its certificate and the CA (whose key admits joiners).
+/// What the node runs with: its certificate, the CA (whose key admits joiners) and the names
+/// its certificates are for.
 pub struct Certificates {
     pub tls: NodeTls,
     pub ca: ClusterCa,
+    pub names: Vec<String>,
 }
 
-/// Loads, creates or obtains the node's certificate (see the module's doc).
+/// Loads, creates or obtains the node's certificate for `names` (see the module's doc).
 pub async fn prepare(
     data_dir: &Path,
     identity: &Identity,
     fresh: bool,
     join: Option<(&str, &JoinCredential)>,
-    names: &[String],
+    names: Vec<String>,
 ) -> Result<Certificates, String> {
-    let ca = match (fresh, join) {
+    let (ca, node) = match (fresh, join) {
         (false, _) => {
             let ca = ClusterCa::load(data_dir)?.ok_or_else(|| {
                 format!(
@@ -46,14 +48,15 @@ pub async fn prepare(
                     consensus::pki::tls_dir(data_dir).display()
                 )
             })?;
+            let mut node = NodeCert::load(data_dir)?;
             // A new --listen address or --tls-san: a certificate for the names asked now.
-            if !NodeCert::load(data_dir)?.covers(names)? {
-                let node = ca.issue(&identity.host, names)?;
+            if !node.covers(&names)? {
+                node = ca.issue(&identity.host, &names)?;
                 node.save(data_dir)
                     .map_err(|e| format!("cannot write the node certificate: {e}"))?;
                 tracing::info!("issued the node a certificate for {}", names.join(", "));
             }
-            ca
+            (ca, node)
         }
         (true, None) => {
             // A first start that stopped before it was done may have made the CA already.
@@ -61,13 +64,14 @@ pub async fn prepare(
                 Some(ca) => ca,
                 None => ClusterCa::create(&identity.host)?,
             };
-            save(data_dir, &ca, &ca.issue(&identity.host, names)?)?;
-            ca
+            let node = ca.issue(&identity.host, &names)?;
+            save(data_dir, &ca, &node)?;
+            (ca, node)
         }
         (true, Some((via, credential))) => {
-            let (ca, node) = obtain(via, credential, &identity.host, names).await?;
+            let (ca, node) = obtain(via, credential, &identity.host, &names).await?;
             save(data_dir, &ca, &node)?;
-            ca
+            (ca, node)
         }
     };
     let credential = JoinCredential {
@@ -80,8 +84,9 @@ pub async fn prepare(
     )
     .map_err(|e| format!("cannot write the join credential: {e}"))?;
     Ok(Certificates {
-        tls: NodeTls::load(data_dir)?,
+        tls: NodeTls::new(&ca, &node, generation_on_disk(data_dir))?,
         ca,
+        names,
     })
 }
 
@@ -139,12 +144,11 @@ async fn obtain(
                 ));
             }
             Err(e) => {
-                let why = error_chain(&e);
                 // The server is not of the credential's cluster: no retry makes it so.
-                if why.contains("not of the cluster") {
-                    return Err(format!("refusing to join through {via}: {why}"));
+                if let Some(refusal) = consensus::pki::not_this_cluster(&e) {
+                    return Err(format!("refusing to join through {via}: {refusal}"));
                 }
-                tracing::warn!("a node certificate from {via}: {why}");
+                tracing::warn!("a node certificate from {via}: {}", error_chain(&e));
             }
         }
         if Instant::now() > deadline {
@@ -185,18 +189,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn generation_file(data_dir: &Path) -> PathBuf {
-    consensus::pki::tls_dir(data_dir).join("generation")
-}
-
-/// The rotation generation of the certificate on disk (0 before any rotation).
-pub fn generation_on_disk(data_dir: &Path) -> u64 {
-    std::fs::read_to_string(generation_file(data_dir))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// What rotating needs: where the files are, who this node is, the CA, the live certificate.
 pub struct Rotation {
     pub data_dir: PathBuf,
@@ -212,28 +204,27 @@ impl Rotation {
     fn rotate(&self, generation: u64) -> Result<(), String> {
         let node = self.ca.issue(&self.host, &self.names)?;
         node.save(&self.data_dir)
+            .and_then(|()| save_generation(&self.data_dir, generation))
             .map_err(|e| format!("cannot write the node certificate: {e}"))?;
-        self.tls.replace(&node)?;
-        write_private(
-            &generation_file(&self.data_dir),
-            format!("{generation}\n").as_bytes(),
-        )
-        .map_err(|e| format!("cannot write the certificate generation: {e}"))
+        self.tls.replace(&node, generation)
     }
 
     /// Follows the state: rotates when its generation passes the one on disk. Runs until the
     /// process ends.
     pub async fn keep_current_forever(self, mut feed: StateFeed) {
-        let mut have = generation_on_disk(&self.data_dir);
+        let mut have = self.tls.certificate().generation;
         loop {
             let want = feed.read(|m| m.state().certificate_generation);
             if want > have {
                 match self.rotate(want) {
                     Ok(()) => {
                         have = want;
+                        let info = self.tls.certificate();
                         tracing::info!(
-                            "rotated the node certificate (generation {want}); valid until {}",
-                            self.tls.not_after()
+                            "rotated the node certificate (generation {want}, sha256 {}); \
+                             valid until {} s after the epoch",
+                            info.sha256,
+                            info.not_after
                         );
                     }
                     Err(e) => tracing::warn!("cannot rotate the node certificate: {e}"),

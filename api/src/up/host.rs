@@ -68,8 +68,9 @@ pub struct Host {
     pub insecure_http_api: bool,
     /// The cluster CA, which signs joiners' certificates.
     pub cluster_ca: consensus::pki::ClusterCa,
-    /// More names for the node's certificate (`--tls-san`).
-    pub tls_names: Vec<String>,
+    /// The names the node's certificates are for (its host, loopback, `--listen`,
+    /// `--tls-san`).
+    certificate_names: Vec<String>,
 }
 
 pub type SharedHost = Arc<Host>;
@@ -119,7 +120,7 @@ impl Host {
             tokens,
             protect_metrics: config.protect_metrics,
             insecure_http_api: config.insecure_http_api,
-            tls_names: config.tls_names,
+            certificate_names: certificates.names,
             cluster_ca: certificates.ca,
         }))
     }
@@ -139,6 +140,14 @@ impl Host {
         let started = Instant::now();
         let committed = self.log.propose(event).await?;
         self.metrics.observe_commit(started.elapsed());
+        Ok(committed)
+    }
+
+    /// [`Host::propose`], then waits until this node has applied the event too (for an
+    /// answer that reads what the event changed here).
+    pub async fn propose_applied(&self, event: Event) -> Result<ApplyResponse, NodeError> {
+        let committed = self.propose(event).await?;
+        self.log.applied_at_least(committed.index).await?;
         Ok(committed)
     }
 
@@ -172,11 +181,7 @@ impl Host {
         let rotation = super::certificates::Rotation {
             data_dir: self.data_dir().to_path_buf(),
             host: self.log.host().to_string(),
-            names: consensus::pki::node_names(
-                self.log.host(),
-                &self.log.config().listen,
-                &self.tls_names,
-            ),
+            names: self.certificate_names.clone(),
             ca: self.cluster_ca.clone(),
             tls: self.log.tls().clone(),
         };

@@ -135,10 +135,10 @@ async fn admit(
     peer: SocketAddr,
     acceptor: &TlsAcceptor,
     accepts: Accepts,
-) -> Result<(Conn, Peer), String> {
+) -> io::Result<(Conn, Peer)> {
     let tls = match accepts {
         Accepts::TlsOnly => true,
-        Accepts::Both => starts_tls(&stream).await.map_err(|e| e.to_string())?,
+        Accepts::Both => starts_tls(&stream).await?,
     };
     if !tls {
         return Ok((
@@ -149,7 +149,7 @@ async fn admit(
             },
         ));
     }
-    let tls = acceptor.accept(stream).await.map_err(|e| e.to_string())?;
+    let tls = acceptor.accept(stream).await?;
     let member = tls
         .get_ref()
         .1
@@ -198,7 +198,7 @@ impl FrontListener {
                             let _ = handed.send(conn).await;
                         }
                         // A certificate of another authority is refused here, and said.
-                        Ok(Err(e)) if e.contains("certificate") => {
+                        Ok(Err(e)) if consensus::pki::is_refused_certificate(&e) => {
                             tracing::warn!("refused a TLS connection from {peer}: {e}");
                         }
                         Ok(Err(e)) => tracing::debug!("TLS handshake with {peer}: {e}"),

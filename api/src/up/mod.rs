@@ -71,7 +71,7 @@ pub async fn run(
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let joining = membership.join.as_deref().zip(credential.as_ref());
     let names = consensus::pki::node_names(&identity.host, &listen, &config.tls_names);
-    let certificates = certificates::prepare(&data_dir, &identity, fresh, joining, &names).await?;
+    let certificates = certificates::prepare(&data_dir, &identity, fresh, joining, names).await?;
     let listener = listener::FrontListener::new(
         tcp,
         std::sync::Arc::new(certificates.tls.server_config()?),
