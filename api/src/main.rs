@@ -41,11 +41,26 @@ fn main() -> ExitCode {
     // Two TLS stacks are in the tree (wasmtime-wasi-http's and the registry client's): name
     // the one rustls provider so that neither panics at its first handshake.
     consensus::http_client::install_tls_provider();
-    match api::cli::commands::run(api::cli::args::Cli::parse()) {
+    let cli = api::cli::args::Cli::parse();
+    if !matches!(cli.command, api::cli::args::Command::Up(_)) {
+        exit_quietly_when_output_closes();
+    }
+    match api::cli::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("flotilla {}: {}", failure.command, failure.message);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores `SIGPIPE`, so a `println!` into a closed pipe (`flotilla app status APP -o json
+/// | head`) panics. A command's output going nowhere is not an error: let the signal end the
+/// process quietly, as it does for other command-line tools. Not for `up`, a server, whose
+/// writes to closed connections must stay errors.
+fn exit_quietly_when_output_closes() {
+    // SAFETY: restores a signal's default disposition; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -493,7 +493,7 @@ const appPage = {
     this.status = status;
     const { applied_index, ...shown } = status;
     const r = this.regions;
-    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures], () => this.drawHead(status));
+    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings], () => this.drawHead(status));
     redraw(r.spreads, [shown.placement, shown.spreads], () => this.drawSpreads(status));
     redraw(r.hosts, shown.runtime, () => this.drawRuntime(status));
     redraw(r.traffic, traffic.newest(), () => this.drawTraffic());
@@ -514,7 +514,8 @@ const appPage = {
         h("span", { style: "margin-left:auto" },
           h("button", { type: "button", id: "undeploy", disabled: !writable || s.undeployed, title: why, onclick: () => this.undeploy() }, "Undeploy"), " ",
           h("button", { type: "button", id: "delete", class: "danger", disabled: !writable, title: why, onclick: () => this.remove() }, "Delete"))),
-      messages.length ? h("ul", { class: "messages", id: "app-messages" }, messages.map((m) => h("li", {}, m))) : null);
+      messages.length ? h("ul", { class: "messages", id: "app-messages" }, messages.map((m) => h("li", {}, m))) : null,
+      (s.warnings || []).length ? h("ul", { class: "warnings", id: "app-warnings" }, s.warnings.map((m) => h("li", {}, "warning: " + m))) : null);
   },
 
   drawSpreads(s) {

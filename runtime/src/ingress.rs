@@ -22,6 +22,23 @@ use crate::replicas::{PermitBody, ReplicaSet};
 
 /// Header counting how many nodes a request has been forwarded through.
 pub const HOPS_HEADER: &str = "x-flotilla-hops";
+/// Header naming the app a forwarded request is for. A request that came in on an app's own
+/// address carries the client's `Host` (say `127.0.0.1:8000`), which names no app on the
+/// peer: the peer's front door routes a member's request by this header instead, so that it
+/// reaches the peer's replicas of the app and never its API or dashboard.
+pub const APP_HEADER: &str = "x-flotilla-app";
+/// Seconds a client is asked to wait before retrying an app that is not ready here.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// How a request named its app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// By the `Host` header on the node's front door: a name that may be no app's (404).
+    ByHost,
+    /// By an app's own address, or by a peer that routes the app here: the app exists, and
+    /// until its route is ready here the answer is 503 with `Retry-After`.
+    Routed,
+}
 /// Most forwards of one request.
 pub const MAX_HOPS: u32 = 2;
 /// Names the request a guest's log lines belong to: kept when the client (or the forwarding
@@ -126,6 +143,7 @@ impl Ingress {
     pub async fn handle(
         &self,
         app: &str,
+        arrival: Arrival,
         mut request: Request<IngressBody>,
     ) -> Response<HyperOutgoingBody> {
         let hops: u32 = request
@@ -135,7 +153,9 @@ impl Ingress {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let request_id = self.request_id(&mut request);
-        let mut response = self.route_request(app, request, hops, &request_id).await;
+        let mut response = self
+            .route_request(app, arrival, request, hops, &request_id)
+            .await;
         if let Ok(value) = hyper::header::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
@@ -166,15 +186,19 @@ impl Ingress {
     async fn route_request(
         &self,
         app: &str,
+        arrival: Arrival,
         mut request: Request<IngressBody>,
         hops: u32,
         request_id: &str,
     ) -> Response<HyperOutgoingBody> {
         let Some(route) = self.routes.read().expect("routes lock").get(app).cloned() else {
-            return text_response(
-                StatusCode::NOT_FOUND,
-                format!("no app named {app} is deployed\n"),
-            );
+            return match arrival {
+                Arrival::ByHost => text_response(
+                    StatusCode::NOT_FOUND,
+                    format!("no app named {app} is deployed\n"),
+                ),
+                Arrival::Routed => retry_later(format!("app {app} is not ready here yet\n")),
+            };
         };
         if let Some(replica) = self.replicas.get(app, &route.component) {
             let permit = match replica.permits().try_acquire_owned() {
@@ -200,16 +224,14 @@ impl Ingress {
                 .unavailable
                 .clone()
                 .unwrap_or_else(|| "no host runs it yet".to_string());
-            return text_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("app {app} is not running: {why}\n"),
-            );
+            return retry_later(format!("app {app} is not running: {why}\n"));
         }
         if hops >= MAX_HOPS {
-            return text_response(
-                StatusCode::LOOP_DETECTED,
-                format!("app {app}: forwarded {hops} times, giving up\n"),
-            );
+            // Every host this request went through was placed but not ready (a deploy that
+            // is still starting, routes a step behind): a retry will find a replica.
+            return retry_later(format!(
+                "app {app}: forwarded {hops} times without finding a ready replica\n"
+            ));
         }
         let (host, addr) =
             &route.remote[self.next.fetch_add(1, Ordering::Relaxed) % route.remote.len()];
@@ -229,6 +251,12 @@ impl Ingress {
         };
         *request.uri_mut() = uri;
         request.headers_mut().insert(HOPS_HEADER, (hops + 1).into());
+        match hyper::header::HeaderValue::from_str(app) {
+            Ok(value) => request.headers_mut().insert(APP_HEADER, value),
+            Err(_) => {
+                return text_response(StatusCode::BAD_REQUEST, format!("bad app name {app}\n"))
+            }
+        };
         match self.client.request(request).await {
             Ok(response) => {
                 response.map(|b| b.map_err(wasmtime_wasi_http::Error::Hyper).boxed_unsync())
@@ -242,12 +270,25 @@ impl Ingress {
 }
 
 fn busy(app: &str, capacity: u32) -> Response<HyperOutgoingBody> {
-    let mut response = text_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("app {app}: all {capacity} replicas are busy, retry shortly\n"),
-    );
+    retry_later(format!(
+        "app {app}: all {capacity} replicas are busy, retry shortly\n"
+    ))
+}
+
+/// 503 with `Retry-After`: the app exists but cannot answer here now.
+fn retry_later(message: String) -> Response<HyperOutgoingBody> {
+    let mut response = text_response(StatusCode::SERVICE_UNAVAILABLE, message);
     response
         .headers_mut()
-        .insert(hyper::header::RETRY_AFTER, 1.into());
+        .insert(hyper::header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
     response
+}
+
+/// The app a peer named for a forwarded request ([`APP_HEADER`]).
+pub fn forwarded_app(headers: &hyper::HeaderMap) -> Option<String> {
+    headers
+        .get(APP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }

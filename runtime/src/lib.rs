@@ -23,5 +23,6 @@ pub mod listeners;
 pub mod logs;
 pub mod peers;
 pub mod plan;
+pub mod port_holder;
 pub mod reconcile;
 pub mod replicas;

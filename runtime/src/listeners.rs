@@ -1,6 +1,10 @@
 //! Apps whose manifest links wasmCloud's HTTP server provider to a component with an
 //! `address` are also served on that address, on every node: a listener per address, started
-//! and stopped as deployments change, its bind failure reported like a replica's. A link that
+//! and stopped as deployments change, its bind failure reported like a replica's (with the
+//! process that holds the port, when the system tells). Every node binds with `SO_REUSEPORT`,
+//! so the hosts of one cluster that share a machine share the address (the kernel spreads new
+//! connections among them), while a port held by a process outside the cluster (which did not
+//! set it) still fails to bind and is retried at every reconcile. A link that
 //! names `tls_cert_file` and `tls_priv_key_file` (as wasmCloud's provider takes them: PEM files
 //! on each host) is served over HTTPS; a file that cannot be read, or a key that is not the
 //! certificate's, is reported the same way.
@@ -19,7 +23,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::ingress::Ingress;
+use crate::ingress::{Arrival, Ingress};
 use crate::plan::Listening;
 
 /// Longest a client of a link address may take to finish its TLS handshake.
@@ -46,6 +50,16 @@ impl Listeners {
             .lock()
             .expect("listener failures lock")
             .clone()
+    }
+
+    /// `address → app` of the addresses this host listens on.
+    pub fn listening(&self) -> BTreeMap<String, String> {
+        self.running
+            .lock()
+            .expect("listeners lock")
+            .iter()
+            .map(|(addr, (listening, _))| (addr.clone(), listening.app.clone()))
+            .collect()
     }
 
     /// Listens on exactly the addresses of `wanted`, each as it says.
@@ -81,7 +95,7 @@ impl Listeners {
                     continue;
                 }
             };
-            match tokio::net::TcpListener::bind(&addr).await {
+            match bind_shared(&addr) {
                 Ok(listener) => {
                     let task = tokio::spawn(serve(listener, app, tls, self.ingress.clone()));
                     self.running
@@ -90,12 +104,41 @@ impl Listeners {
                         .insert(addr, (listening, task.abort_handle()));
                 }
                 Err(e) => {
-                    failures.insert(addr.clone(), (app, format!("cannot listen on {addr}: {e}")));
+                    let holder = (e.kind() == std::io::ErrorKind::AddrInUse)
+                        .then(|| crate::port_holder::describe(&addr))
+                        .flatten()
+                        .map(|who| format!(" (held by {who})"))
+                        .unwrap_or_default();
+                    failures.insert(
+                        addr.clone(),
+                        (app, format!("cannot listen on {addr}: {e}{holder}")),
+                    );
                 }
             }
         }
         *self.failures.lock().expect("listener failures lock") = failures;
     }
+}
+
+/// Most connections waiting to be accepted on a link address.
+const ACCEPT_BACKLOG: u32 = 1024;
+
+/// A listener on `addr` that other sockets with `SO_REUSEPORT` of this user (the cluster's
+/// other hosts on this machine) may share.
+fn bind_shared(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    // `HOST:PORT` as wasmCloud takes it: an IP address, or a name such as `localhost`.
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "names no address"))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// The TLS of a link that names a certificate and key; `None` for plain HTTP.
@@ -144,7 +187,7 @@ async fn serve(
                 async move {
                     let request =
                         request.map(|b| b.map_err(wasmtime_wasi_http::Error::Hyper).boxed_unsync());
-                    Ok::<_, Infallible>(ingress.handle(&app, request).await)
+                    Ok::<_, Infallible>(ingress.handle(&app, Arrival::Routed, request).await)
                 }
             });
             match tls {

@@ -59,6 +59,7 @@ pub fn status(s: &wire::AppStatus) -> String {
         s.status,
         &s.placement,
         &s.runtime_failures,
+        &s.warnings,
         |host, component| {
             s.runtime
                 .get(host)
@@ -81,7 +82,9 @@ pub fn dry_run(d: &wire::DryRun) -> String {
             .unwrap_or_default()
     );
     if let Some(p) = &d.placement {
-        out.push_str(&placement(&d.app, p.status, p, &[], |_, _| "0".to_string()));
+        out.push_str(&placement(&d.app, p.status, p, &[], &[], |_, _| {
+            "0".to_string()
+        }));
     }
     out
 }
@@ -92,6 +95,7 @@ fn placement(
     status: scheduler::Status,
     p: &scheduler::AppPlacement,
     failures: &[String],
+    warnings: &[String],
     running: impl Fn(&str, &str) -> String,
 ) -> String {
     let mut out = format!(
@@ -101,6 +105,9 @@ fn placement(
     );
     for m in p.messages.iter().chain(failures) {
         out.push_str(&format!("  ! {m}\n"));
+    }
+    for w in warnings {
+        out.push_str(&format!("  warning: {w}\n"));
     }
     let mut rows = Vec::new();
     for (component, c) in &p.components {

@@ -11,8 +11,9 @@ use consensus::{Event, StateMachine};
 use scheduler::Digest;
 use wire::{DeployQuery, StateQuery};
 
-use super::cluster::{local_reports, who_and_when};
+use super::cluster::who_and_when;
 use super::errors::{self, error, error_with_details, node_error, ApiError};
+use super::reports::{app_runtime, local_reports};
 use super::table;
 use crate::up::SharedHost;
 use consensus::node::now_millis;
@@ -614,6 +615,7 @@ pub async fn status(
             spreads: m.spreads(&app).unwrap_or_default(),
             runtime: BTreeMap::new(),
             runtime_failures: Vec::new(),
+            warnings: Vec::new(),
             config: effective_config(&record.versions[&record.desired].manifest),
             secrets: secret_references(&record.versions[&record.desired].manifest),
         };
@@ -621,32 +623,13 @@ pub async fn status(
     };
     // Every live host is asked: a replica can fail to start (missing blob, no compile) or an
     // http-server address fail to bind on any of them.
-    let mut ready = true;
-    for (id, report) in local_reports(&node).await {
-        let of_app = wire::HostReplicas {
-            host: String::new(),
-            running: report
-                .running
-                .into_iter()
-                .filter(|r| r.app == app)
-                .collect(),
-            failed: report.failed.into_iter().filter(|r| r.app == app).collect(),
-        };
-        for f in &of_app.failed {
-            answer
-                .runtime_failures
-                .push(format!("host {id}: {}: {}", f.component, f.reason));
-        }
-        if placed.contains(&id) && of_app.running.is_empty() {
-            ready = false;
-        }
-        if !of_app.running.is_empty() || !of_app.failed.is_empty() {
-            answer.runtime.insert(id, of_app);
-        }
-    }
+    let runtime = app_runtime(&app, &placed, local_reports(&node).await);
+    answer.runtime = runtime.by_host;
+    answer.runtime_failures = runtime.failures;
+    answer.warnings = runtime.warnings;
     if !answer.runtime_failures.is_empty() {
         answer.status = scheduler::Status::Failed;
-    } else if !ready && answer.status == scheduler::Status::Deployed {
+    } else if !runtime.ready && answer.status == scheduler::Status::Deployed {
         answer.status = scheduler::Status::Reconciling;
     }
     Json(answer).into_response()

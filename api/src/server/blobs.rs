@@ -77,6 +77,7 @@ pub async fn local_replicas(State(node): State<SharedHost>) -> Response {
                 app,
                 component,
                 reason,
+                address: None,
             });
     let listener_failures =
         node.listeners
@@ -86,11 +87,19 @@ pub async fn local_replicas(State(node): State<SharedHost>) -> Response {
                 app,
                 component: format!("http-server {address}"),
                 reason,
+                address: Some(address),
             });
+    let listening = node
+        .listeners
+        .listening()
+        .into_iter()
+        .map(|(address, app)| wire::ListeningAddress { app, address })
+        .collect();
     Json(wire::LocalReplicas {
         host: node.log.host().to_string(),
         running,
         failed: replica_failures.chain(listener_failures).collect(),
+        listening,
     })
     .into_response()
 }

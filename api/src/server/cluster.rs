@@ -2,7 +2,6 @@
 //! the state (live or at an index), the event log (JSON or server-sent events), the inventory
 //! of hosts, and token rotation.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use serde_json::Value;
 use wire::{EventsQuery, StateQuery};
 
 use super::errors::{error, internal, node_error};
+use super::reports::{local_reports, REPORT_WITHIN};
 use super::table;
 use crate::up::SharedHost;
 use consensus::node::now_millis;
@@ -326,54 +326,6 @@ pub async fn event_stream(
             }
         });
     Sse::new(stream).keep_alive(KeepAlive::default())
-}
-
-/// How long a host may take to report its replicas before it is left out of an answer.
-const REPORT_WITHIN: Duration = Duration::from_secs(1);
-
-/// `host → API address` of the live hosts (only `only`, when given).
-pub(super) fn live_api_addresses(
-    node: &SharedHost,
-    only: Option<&str>,
-) -> BTreeMap<String, String> {
-    node.log.read(|m| {
-        m.state()
-            .hosts
-            .iter()
-            .filter(|(id, h)| h.live && only.is_none_or(|o| o == id.as_str()))
-            .filter_map(|(id, h)| Some((id.clone(), h.addresses.get("api")?.clone())))
-            .collect()
-    })
-}
-
-/// What each live host reports running (`/v1/local/replicas`), by host; hosts that do not
-/// answer within [`REPORT_WITHIN`] are left out.
-pub async fn local_reports(node: &SharedHost) -> BTreeMap<String, wire::LocalReplicas> {
-    let requests = live_api_addresses(node, None)
-        .into_iter()
-        .map(|(id, addr)| {
-            let client = node.log.client().clone();
-            async move {
-                let report = client
-                    .get(consensus::http_client::peer_url(
-                        &addr,
-                        "/v1/local/replicas",
-                    ))
-                    .timeout(REPORT_WITHIN)
-                    .send()
-                    .await
-                    .ok()?
-                    .json::<wire::LocalReplicas>()
-                    .await
-                    .ok()?;
-                Some((id, report))
-            }
-        });
-    consensus::node::join_all(requests)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 /// Every host with its labels and the replicas placed on it and running on it.

@@ -17,7 +17,9 @@ use axum::Router;
 use http_body_util::BodyExt;
 use tower_service::Service;
 
-use crate::up::listener::Peer;
+use runtime::ingress::Arrival;
+
+use crate::up::listener::{Peer, Transport};
 use crate::up::SharedHost;
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -77,13 +79,27 @@ impl Service<Request> for Front {
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        // A request another node forwards names its app (it may have come in on the app's
+        // own address, whose `Host` names no app here); only members are taken at their word.
+        let from_member = matches!(self.peer.transport, Transport::Tls { member: true });
+        if let Some(app) = from_member
+            .then(|| runtime::ingress::forwarded_app(request.headers()))
+            .flatten()
+        {
+            let node = self.node.clone();
+            return Box::pin(
+                async move { Ok(serve_app(&node, &app, Arrival::Routed, request).await) },
+            );
+        }
         let host = request
             .headers()
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok());
         if let Some(app) = self.node.ingress.app_of(host) {
             let node = self.node.clone();
-            return Box::pin(async move { Ok(serve_app(&node, &app, request).await) });
+            return Box::pin(
+                async move { Ok(serve_app(&node, &app, Arrival::ByHost, request).await) },
+            );
         }
         request
             .extensions_mut()
@@ -93,13 +109,14 @@ impl Service<Request> for Front {
     }
 }
 
-/// A request for `app` (`APP.localhost` or `APP.<domain>`), through the ingress.
-async fn serve_app(node: &SharedHost, app: &str, request: Request) -> Response {
+/// A request for `app` (`APP.localhost` or `APP.<domain>`, or forwarded by a peer), through
+/// the ingress.
+async fn serve_app(node: &SharedHost, app: &str, arrival: Arrival, request: Request) -> Response {
     let request = request.map(|body| {
         body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
             .boxed_unsync()
     });
-    let response = node.ingress.handle(app, request).await;
+    let response = node.ingress.handle(app, arrival, request).await;
     node.metrics.count_request(app, response.status().as_u16());
     response.map(axum::body::Body::new)
 }

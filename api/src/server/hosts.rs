@@ -95,7 +95,7 @@ pub async fn status(State(node): State<SharedHost>, Path(host): Path<String>) ->
             .is_some_and(|h| !h.retained().is_empty())
     });
     let reports = if draining {
-        super::cluster::local_reports(&node).await
+        super::reports::local_reports(&node).await
     } else {
         Default::default()
     };

@@ -50,7 +50,7 @@ pub async fn leave(State(node): State<SharedHost>, Query(q): Query<LeaveQuery>) 
     let waiting = if drained {
         Vec::new()
     } else {
-        let reports = super::cluster::local_reports(&node).await;
+        let reports = super::reports::local_reports(&node).await;
         node.log
             .read(|m| crate::up::drain::pending(m.state(), m.placements(), &me, &reports))
     };

@@ -16,8 +16,8 @@ use futures::Stream;
 use runtime::logs::LogQuery;
 use wire::{LocalLogs, LogLine, LogsQuery};
 
-use super::cluster::live_api_addresses;
 use super::errors::{error, node_error};
+use super::reports::live_api_addresses;
 use crate::up::SharedHost;
 
 /// Lines answered when the query names no limit.

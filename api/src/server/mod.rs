@@ -14,6 +14,7 @@ mod hosts;
 mod leave;
 mod logs;
 mod raft;
+pub(crate) mod reports;
 mod secrets;
 pub mod table;
 mod tokens;

@@ -95,7 +95,7 @@ pub async fn watch(host: SharedHost) {
         if hosts.is_empty() {
             continue;
         }
-        let reports = crate::server::cluster::local_reports(&host).await;
+        let reports = crate::server::reports::local_reports(&host).await;
         for drained in hosts {
             let waiting = host
                 .log
@@ -141,6 +141,7 @@ mod tests {
                 tier: "optimized".into(),
             }],
             failed: Vec::new(),
+            listening: Vec::new(),
         }
     }
 

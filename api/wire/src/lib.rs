@@ -316,8 +316,13 @@ pub struct AppStatus {
     pub spreads: BTreeMap<String, Vec<SpreadPlacement>>,
     /// By host: its replicas of this app that run and that failed.
     pub runtime: BTreeMap<String, HostReplicas>,
-    /// `host H: COMPONENT: REASON` for every replica that could not start.
+    /// `host H: COMPONENT: REASON` for every replica that could not start, and every app
+    /// address no host could listen on: what makes the app `Failed`.
     pub runtime_failures: Vec<String>,
+    /// The same for what does not keep the app from serving (an address some hosts could not
+    /// listen on while others serve it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The config each component of the desired version sees through wasi:config (its own
     /// `config` entries, then the target config of links to it; later keys override).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -356,6 +361,16 @@ pub struct LocalReplicas {
     pub host: String,
     pub running: Vec<RunningReplica>,
     pub failed: Vec<FailedReplica>,
+    /// The http-server link addresses this host listens on, with their app.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listening: Vec<ListeningAddress>,
+}
+
+/// An app's own address (an http-server link's `address`) that a host listens on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListeningAddress {
+    pub app: String,
+    pub address: String,
 }
 
 /// One host's replicas of one app, in [`AppStatus::runtime`].
@@ -383,6 +398,9 @@ pub struct FailedReplica {
     pub app: String,
     pub component: String,
     pub reason: String,
+    /// For an http-server address this host could not listen on: the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// `GET /v1/apps/APP/versions`.

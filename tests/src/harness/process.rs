@@ -221,14 +221,21 @@ impl Node {
     /// Runs the CLI against this node, as an operator on its machine would (its token, its
     /// `FLOTILLA_HOME`), and answers its output.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.bin)
+        self.cli_command(args)
+            .output()
+            .expect("the flotilla binary runs")
+    }
+
+    /// The command [`Node::cli`] runs, for a test that wires its output itself.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
             .args(["--api", &self.addr])
             .args(args)
             .env("FLOTILLA_HOME", &self.home)
             .env("FLOTILLA_TOKEN", self.token())
-            .stdin(Stdio::null())
-            .output()
-            .expect("the flotilla binary runs")
+            .stdin(Stdio::null());
+        command
     }
 
     /// The API token, from this node's data directory (waits until the node wrote it).

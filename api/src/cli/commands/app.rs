@@ -232,7 +232,12 @@ pub async fn wait_deployed(api: &Api, app: &str, limit: Duration) -> Result<(), 
             last = progress;
         }
         match status.status {
-            scheduler::Status::Deployed => return Ok(()),
+            scheduler::Status::Deployed => {
+                for warning in &status.warnings {
+                    eprintln!("  {app}: warning: {warning}");
+                }
+                return Ok(());
+            }
             scheduler::Status::Failed => {
                 let mut reasons: Vec<&String> = status
                     .placement
