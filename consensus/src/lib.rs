@@ -8,6 +8,9 @@
 //! any index) and, in [`raft`], openraft's log and state-machine storage on sled and the HTTP
 //! network between nodes.
 //!
+//! Also owns [`kv`]: the cluster's built-in key-value store, whose writes go through the log as
+//! data (no event index, not in the audit log) and are applied atomically with their log index.
+//!
 //! Also owns [`secrets`]: the key derived from the cluster secret and the sealing of secret
 //! values, so that only ciphertext is ever proposed, stored or answered.
 //!
@@ -18,6 +21,7 @@ pub mod audit;
 pub mod data_dir;
 pub mod event;
 pub mod http_client;
+pub mod kv;
 pub mod machine;
 pub mod node;
 pub mod pki;

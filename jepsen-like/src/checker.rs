@@ -60,6 +60,8 @@ pub struct Stats {
     pub reads_ok: usize,
     pub faults: usize,
     pub events_in_log: usize,
+    /// Increments of the built-in key-value store acknowledged to clients.
+    pub increments_ok: usize,
 }
 
 /// At most this many failures of one kind are listed (the count is always given).
@@ -298,6 +300,11 @@ pub fn check(history: &[Op], nodes: &[NodeFinal], state: &ClusterState) -> Verdi
     }
     failures.add("hosts do not run their placements", misplaced);
 
+    // 7. Increments of the built-in key-value store: none lost or doubled, reads in real time.
+    for (kind, found) in crate::counters::check(history) {
+        failures.add(kind, found);
+    }
+
     let writes: Vec<&Op> = history.iter().filter(|o| is_write(o)).collect();
     let count = |outcome| writes.iter().filter(|o| o.outcome == outcome).count();
     let stats = Stats {
@@ -315,6 +322,10 @@ pub fn check(history: &[Op], nodes: &[NodeFinal], state: &ClusterState) -> Verdi
             .filter(|o| matches!(o.call, Call::Nemesis { .. }))
             .count(),
         events_in_log: reference.events.len(),
+        increments_ok: history
+            .iter()
+            .filter(|o| matches!(o.call, Call::Increment { .. }) && o.outcome == Outcome::Ok)
+            .count(),
     };
     Verdict {
         valid: failures.0.is_empty(),
@@ -421,6 +432,7 @@ mod tests {
             outcome,
             index,
             detail: String::new(),
+            value: None,
         }
     }
 

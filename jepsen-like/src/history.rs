@@ -27,6 +27,11 @@ pub enum Call {
     Request {
         app: String,
     },
+    /// An increment of `key` in the built-in key-value store, through the counter component
+    /// (wasmCloud's http-keyvalue-counter): its answer is the count after it.
+    Increment {
+        key: String,
+    },
     /// A fault and its healing, by the nemesis.
     Nemesis {
         fault: String,
@@ -63,6 +68,9 @@ pub struct Op {
     pub index: Option<u64>,
     /// HTTP status or error text, for people reading the history.
     pub detail: String,
+    /// For an acknowledged increment, the count it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<u64>,
 }
 
 /// The history being recorded, shared by clients and the nemesis.

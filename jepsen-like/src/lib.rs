@@ -13,6 +13,7 @@
 
 pub mod checker;
 pub mod cluster;
+pub mod counters;
 pub mod failover;
 pub mod history;
 pub mod nemesis;

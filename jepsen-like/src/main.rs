@@ -182,6 +182,10 @@ fn main() -> ExitCode {
             env!("CARGO_MANIFEST_DIR"),
             "/../examples/hello-world/hello.wasm"
         )),
+        counter: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/keyvalue-counter/counter.wasm"
+        )),
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     if let Some(rounds) = args.failover_rounds {

@@ -350,6 +350,7 @@ pub async fn run(
             outcome: Outcome::Ok,
             index: None,
             detail: String::new(),
+            value: None,
         });
         tracing_line(&format!("nemesis: healed {description}"));
         if let Some(ms) = restored {

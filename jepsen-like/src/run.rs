@@ -33,6 +33,9 @@ pub struct Config {
     pub dir: PathBuf,
     pub flotilla: PathBuf,
     pub component: PathBuf,
+    /// The counter component (wasmCloud's http-keyvalue-counter) whose increments exercise
+    /// the built-in key-value store.
+    pub counter: PathBuf,
 }
 
 /// Availability and recovery, for people.
@@ -82,8 +85,10 @@ pub async fn run(config: &Config) -> Result<Report, String> {
     let http =
         cluster::authorized_client(&token, &ca, Duration::from_secs(1), Duration::from_secs(5))?;
     let image = cluster::upload_everywhere(&http, &addrs, &token, &config.component).await?;
+    let counter = cluster::upload_everywhere(&http, &addrs, &token, &config.counter).await?;
     let cluster = Arc::new(Mutex::new(cluster));
     let recorder = Arc::new(Recorder::new());
+    deploy_counter(&http, &addrs, &counter, &recorder).await?;
     let workload = Arc::new(Workload {
         addrs: addrs.clone(),
         token: token.clone(),
@@ -142,6 +147,7 @@ pub async fn run(config: &Config) -> Result<Report, String> {
         &hash[..12]
     ));
     let converged = Instant::now();
+    final_counts(&workload, survivors[0]).await;
     let state = final_state(&addrs[0], &http).await?;
     let placements = scheduler::place(&state.scheduler_state());
     // Reconciliation is asynchronous: give every host time to run its share, then read what
@@ -233,6 +239,72 @@ async fn converge(addrs: &[String], http: &reqwest::Client) -> Result<(u64, Stri
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Deploys the counter app on every node (recorded like any acknowledged deploy) and waits until
+/// it is running.
+async fn deploy_counter(
+    http: &reqwest::Client,
+    addrs: &[String],
+    image: &str,
+    recorder: &Recorder,
+) -> Result<(), String> {
+    use crate::workload::{counter_manifest, COUNTER_APP};
+    let invoked_us = recorder.now();
+    let answer = http
+        .post(cluster::api_url(&addrs[0], "/v1/apps"))
+        .header("content-type", "application/yaml")
+        .body(counter_manifest(image, addrs.len() as u64))
+        .send()
+        .await
+        .map_err(|e| format!("deploying the counter: {e}"))?;
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("deploying the counter: {status} {body}"));
+    }
+    recorder.record(Op {
+        process: "setup".to_string(),
+        node: Some(0),
+        call: Call::Deploy {
+            app: COUNTER_APP.to_string(),
+            version: "v1".to_string(),
+        },
+        invoked_us,
+        completed_us: recorder.now(),
+        outcome: Outcome::Ok,
+        index: body["index"].as_u64(),
+        detail: status.to_string(),
+        value: None,
+    });
+    poll("the counter to run", Duration::from_secs(120), || async {
+        let s: serde_json::Value =
+            get_json(http, &addrs[0], &format!("/v1/apps/{COUNTER_APP}")).await?;
+        (s["status"] == "Deployed").then_some(())
+    })
+    .await
+}
+
+/// One more increment of every key once the cluster has healed (by the checker's process): its
+/// answer less one is what the clients' increments added up to. A certain failure (a refused
+/// connection) is tried again; anything else is recorded as it is.
+async fn final_counts(workload: &Workload, node: usize) {
+    use crate::workload::COUNTER_KEYS;
+    for key in COUNTER_KEYS {
+        for _ in 0..FINAL_COUNT_ATTEMPTS {
+            let op = workload
+                .increment(crate::counters::FINAL_PROCESS, node, key.to_string())
+                .await;
+            let retry = op.outcome == Outcome::Fail;
+            workload.recorder.record(op);
+            if !retry {
+                break;
+            }
+        }
+    }
+}
+
+/// Tries at the final count of a key that certainly failed.
+const FINAL_COUNT_ATTEMPTS: usize = 5;
 
 async fn final_state(addr: &str, http: &reqwest::Client) -> Result<ClusterState, String> {
     let body: wire::StateAnswer = get_json(http, addr, "/v1/state?stale=true")

@@ -1,7 +1,8 @@
 //! Concurrent clients against random nodes: deploys of new versions of a few apps (every
 //! version unique in the run, so that each acknowledged one can be searched for), undeploys,
-//! linearizable status reads, and HTTP requests to the apps. Every operation is recorded with
-//! what its answer proves: ok, fail (certainly not done) or info (unknown).
+//! linearizable status reads, HTTP requests to the apps, and increments of a few keys of the
+//! built-in key-value store through a counter component. Every operation is recorded with what
+//! its answer proves: ok, fail (certainly not done) or info (unknown).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +21,33 @@ pub struct Workload {
     pub apps: Vec<String>,
     pub recorder: Arc<Recorder>,
     pub http: reqwest::Client,
+}
+
+/// The app whose counter component increments keys of the built-in store.
+pub const COUNTER_APP: &str = "kv-counter";
+/// The keys the clients increment.
+pub const COUNTER_KEYS: [&str; 3] = ["k0", "k1", "k2"];
+
+/// The counter app: wasmCloud's http-keyvalue-counter component linked to the cluster's own
+/// store, `replicas` over every host.
+pub fn counter_manifest(image: &str, replicas: u64) -> String {
+    format!(
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {COUNTER_APP}\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: counter\n      type: component\n      properties:\n        image: {image}\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: {replicas}\n        - type: link\n          properties:\n            target:\n              name: store\n            namespace: wasi\n            package: keyvalue\n            interfaces: [atomics, store]\n    - name: store\n      type: capability\n      properties:\n        image: flotilla+builtin://keyvalue\n"
+    )
+}
+
+/// What an answer of the counter proves: `Counter /KEY: N` is an increment that counted N. A
+/// refused connection never reached a node; any other failure may or may not have been
+/// applied (a write whose outcome is unknown to the node answers 500 like one it refused).
+pub fn increment_outcome(status: u16, body: &str) -> (Outcome, Option<u64>) {
+    if status == 200 {
+        let value = body.trim().rsplit(": ").next().and_then(|n| n.parse().ok());
+        return match value {
+            Some(v) => (Outcome::Ok, Some(v)),
+            None => (Outcome::Info, None),
+        };
+    }
+    (Outcome::Info, None)
 }
 
 /// The manifest of `app` at `version`.
@@ -63,10 +91,13 @@ impl Workload {
                 self.deploy(id, node, app, version, replicas).await
             } else if roll < 58 {
                 self.undeploy(id, node, app).await
-            } else if roll < 80 {
+            } else if roll < 75 {
                 self.status(id, node, app).await
-            } else {
+            } else if roll < 85 {
                 self.request(id, node, app).await
+            } else {
+                let key = rng.pick(&COUNTER_KEYS).to_string();
+                self.increment(&format!("c{id}"), node, key).await
             };
             self.recorder.record(op);
             tokio::time::sleep(Duration::from_millis(rng.between(5, 40))).await;
@@ -83,6 +114,7 @@ impl Workload {
             outcome: Outcome::Info,
             index: None,
             detail: String::new(),
+            value: None,
         }
     }
 
@@ -159,6 +191,28 @@ impl Workload {
         op
     }
 
+    /// One increment of `key` through node `node`'s ingress, by `process`.
+    pub async fn increment(&self, process: &str, node: usize, key: String) -> Op {
+        let url = format!("http://{}/{key}", self.addrs[node]);
+        let host = format!("{COUNTER_APP}.localhost");
+        let mut op = self.op(0, node, Call::Increment { key }, self.recorder.now());
+        op.process = process.to_string();
+        match self.http.get(url).header("host", host).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body = r.text().await.unwrap_or_default();
+                (op.outcome, op.value) = increment_outcome(status, &body);
+                op.detail = format!("{status} {}", body.trim());
+            }
+            Err(e) => {
+                op.outcome = transport_outcome(&e);
+                op.detail = e.to_string();
+            }
+        }
+        op.completed_us = self.recorder.now();
+        op
+    }
+
     async fn request(&self, id: usize, node: usize, app: String) -> Op {
         let url = format!("http://{}/", self.addrs[node]);
         let host = format!("{app}.localhost");
@@ -196,6 +250,23 @@ mod tests {
         for unknown in [500, 502, 504] {
             assert_eq!(write_outcome(unknown), Outcome::Info, "{unknown}");
         }
+    }
+
+    #[test]
+    fn counter_answers_are_increments_and_the_app_is_valid() {
+        assert_eq!(
+            increment_outcome(200, "Counter /k0: 7\n"),
+            (Outcome::Ok, Some(7))
+        );
+        assert_eq!(
+            increment_outcome(500, "outcome unknown"),
+            (Outcome::Info, None)
+        );
+        let m = counter_manifest(&format!("sha256:{}", "0".repeat(64)), 3);
+        assert!(scheduler::parse_manifest(m.as_bytes())
+            .unwrap()
+            .unusable
+            .is_empty());
     }
 
     #[test]

@@ -24,6 +24,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::capabilities::keyvalue::Backends;
+use crate::capabilities::links::LinkSelection;
 use crate::capabilities::stdio::GuestOutput;
 use crate::capabilities::{Grants, SecretVault};
 use crate::logs::{LogSink, Stream};
@@ -49,6 +51,8 @@ pub struct EngineConfig {
     /// Called on the compiling thread after each compile: compiling a large component frees
     /// hundreds of MB that an allocator may keep (the binary hands its allocator's collect).
     pub after_compile: Option<fn()>,
+    /// The node's own listening addresses (API, Raft, HTTPS): no guest may call them.
+    pub node_addresses: Vec<std::net::SocketAddr>,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +64,7 @@ impl Default for EngineConfig {
             cache_dir: None,
             baseline_tier: true,
             after_compile: None,
+            node_addresses: Vec::new(),
         }
     }
 }
@@ -76,6 +81,10 @@ pub struct GuestState {
     pub(crate) sink: LogSink,
     /// Where its secrets are opened.
     pub(crate) vault: Arc<dyn SecretVault>,
+    /// The host's connections to the capabilities it links to.
+    pub(crate) backends: Arc<Backends>,
+    /// The link names it chose with `wasmcloud:bus/lattice.set-link-name`.
+    pub(crate) link_selection: LinkSelection,
     _alive: Alive,
 }
 
@@ -84,6 +93,7 @@ pub struct GuestState {
 pub struct GuestContext {
     pub sink: LogSink,
     pub vault: Arc<dyn SecretVault>,
+    pub backends: Arc<Backends>,
 }
 
 impl GuestContext {
@@ -99,6 +109,7 @@ impl GuestContext {
         GuestContext {
             sink: LogSink::new(logs, origin),
             vault: Arc::new(crate::capabilities::NoSecrets),
+            backends: Backends::new(None),
         }
     }
 }
@@ -146,9 +157,61 @@ impl WasiHttpView for GuestState {
     }
 }
 
-/// Outgoing HTTP is denied unless the app's manifest links an http-client capability.
+/// Outgoing HTTP is denied unless the app's manifest links an http-client capability; with a
+/// link, a request may go anywhere its `allowed_hosts` allow, except to the link-local range
+/// (169.254.0.0/16, fe80::/10: cloud metadata services) and to the node's own listening
+/// addresses. A refused request fails with `HTTP-request-denied` and a line in the app's log
+/// naming the rule.
 pub struct OutgoingPolicy {
     pub allowed: bool,
+    pub hosts: Option<Vec<scheduler::outbound::AllowedHost>>,
+    pub node_addresses: Arc<Vec<std::net::SocketAddr>>,
+    pub sink: LogSink,
+}
+
+impl OutgoingPolicy {
+    /// Why a request to `scheme://host:port` is refused by the allow-list, if it is.
+    fn refused_by_list(&self, scheme: &str, host: &str, port: u16) -> Option<String> {
+        let hosts = self.hosts.as_ref()?;
+        (!hosts.iter().any(|h| h.allows(scheme, host, port))).then(|| {
+            let listed: Vec<&str> = hosts.iter().map(|h| h.text.as_str()).collect();
+            format!(
+                "{scheme}://{host}:{port} is not in the http-client link's allowed_hosts ({})",
+                listed.join(", ")
+            )
+        })
+    }
+
+    fn deny(&self, why: &str) {
+        self.sink.log(
+            crate::logs::Level::Warn,
+            Stream::Logging,
+            "flotilla:http",
+            &format!("outgoing request denied: {why}"),
+        );
+    }
+}
+
+/// Why a request to `ip:port` is never allowed, if it is not.
+fn refused_address(
+    ip: std::net::IpAddr,
+    port: u16,
+    node: &[std::net::SocketAddr],
+) -> Option<String> {
+    let link_local = match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    if link_local {
+        return Some(format!(
+            "{ip} is link-local (cloud metadata services live there)"
+        ));
+    }
+    let own = node.iter().any(|a| {
+        a.port() == port
+            && (a.ip() == ip || a.ip().is_unspecified() || ip.is_loopback() || ip.is_unspecified())
+    });
+    own.then(|| format!("{ip}:{port} is this node's own address"))
 }
 
 impl WasiHttpHooks for OutgoingPolicy {
@@ -172,8 +235,37 @@ impl WasiHttpHooks for OutgoingPolicy {
         if !self.allowed {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("http").to_string();
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        if let Some(why) = self.refused_by_list(&scheme, &host, port) {
+            self.deny(&why);
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        let node = self.node_addresses.clone();
+        let sink = self.sink.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
+            // Every address the name resolves to is checked (the connection then resolves it
+            // again: a name that changes in between is not caught).
+            let addresses =
+                tokio::net::lookup_host((host.trim_start_matches('[').trim_end_matches(']'), port))
+                    .await
+                    .map_err(|_| wasmtime_wasi_http::Error::DestinationNotFound)?;
+            for address in addresses {
+                if let Some(why) = refused_address(address.ip(), port, &node) {
+                    sink.log(
+                        crate::logs::Level::Warn,
+                        Stream::Logging,
+                        "flotilla:http",
+                        &format!("outgoing request denied: {why}"),
+                    );
+                    return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+                }
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
@@ -221,6 +313,8 @@ pub struct WasmEngine {
     instantiations: AtomicU64,
     /// Request instances alive now, and the most at once.
     alive: Arc<AliveCount>,
+    /// `config.node_addresses`, shared by every request's outgoing policy.
+    node_addresses: Arc<Vec<std::net::SocketAddr>>,
 }
 
 impl WasmEngine {
@@ -256,12 +350,13 @@ impl WasmEngine {
             optimized,
             baseline: OnceLock::new(),
             base,
-            config,
             failures: Mutex::default(),
             optimize_failures: Mutex::default(),
             compilations: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
             alive: Arc::default(),
+            node_addresses: Arc::new(config.node_addresses.clone()),
+            config,
         });
         let ticker = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -455,10 +550,15 @@ impl WasmEngine {
             http: WasiHttpCtx::new(),
             hooks: OutgoingPolicy {
                 allowed: prepared.grants.allow_outgoing,
+                hosts: prepared.grants.outgoing_hosts.clone(),
+                node_addresses: self.node_addresses.clone(),
+                sink: context.sink.clone(),
             },
             grants: prepared.grants.clone(),
             sink: context.sink,
             vault: context.vault,
+            backends: context.backends,
+            link_selection: LinkSelection::default(),
             _alive: Alive::new(&self.alive),
         };
         let mut store = Store::new(&prepared.engine, state);

@@ -7,7 +7,9 @@
 //! blob store ([`blobs`]) and peer fetch ([`peers`]), the replicas with their permits
 //! ([`replicas`]), the pure plan of what this host runs ([`plan`]), the [`reconcile`] loop that
 //! follows the committed placements from a [`consensus::node::StateFeed`], and the [`ingress`]
-//! (with [`listeners`] for http-server link addresses) that routes by `Host` and forwards.
+//! (with [`listeners`] for http-server link addresses) that routes by `Host` and forwards, and the
+//! guest [`capabilities`] served in the host (config, secrets, logs, key-value stores through
+//! named links), whose backends it is handed (it never reaches the log itself).
 //!
 //! Must never: change desired state (it only reads placements committed by `consensus`), let one
 //! guest's failure (trap, infinite loop, memory bomb) affect another request, or call into the

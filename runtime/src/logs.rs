@@ -255,6 +255,11 @@ impl LogSink {
         }
     }
 
+    /// Which app, component and request the lines are of.
+    pub fn origin(&self) -> &LineOrigin {
+        &self.origin
+    }
+
     pub fn log(&self, level: Level, stream: Stream, context: &str, message: &str) {
         self.logs
             .push(&self.origin, level, stream, context, message);

@@ -11,6 +11,8 @@ use consensus::node::StateFeed;
 use consensus::StateMachine;
 
 use crate::blobs::BlobSource;
+#[cfg(test)]
+use crate::capabilities::keyvalue::Backends;
 use crate::ingress::{Ingress, Route};
 use crate::listeners::Listeners;
 use crate::replicas::{DesiredReplica, ReplicaSet};
@@ -63,6 +65,9 @@ impl Reconciler {
         self.replicas.reconcile(plan.desired, source).await;
         self.replicas
             .logs()
+            .retain_apps(|app| plan.apps.contains(app));
+        self.replicas
+            .backends()
             .retain_apps(|app| plan.apps.contains(app));
     }
 
@@ -148,6 +153,7 @@ mod tests {
             BlobStore::open(dir).unwrap(),
             crate::logs::HostLogs::new("me", crate::logs::DEFAULT_APP_LOG_BYTES),
             Arc::new(crate::capabilities::NoSecrets),
+            Backends::new(None),
         );
         let ca = consensus::pki::ClusterCa::create("test").unwrap();
         let tls =

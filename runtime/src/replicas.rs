@@ -15,6 +15,8 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::capabilities::keyvalue::Backends;
+
 use crate::blobs::{BlobSource, BlobStore};
 use crate::capabilities::{Grants, SecretVault};
 use crate::compiler::Tier;
@@ -151,6 +153,7 @@ pub struct ReplicaSet {
     blobs: BlobStore,
     logs: Arc<HostLogs>,
     vault: Arc<dyn SecretVault>,
+    backends: Arc<Backends>,
     live: RwLock<BTreeMap<ReplicaKey, Arc<Replica>>>,
     failures: RwLock<BTreeMap<ReplicaKey, String>>,
     fetch_backoff: Mutex<BTreeMap<scheduler::Digest, FetchBackoff>>,
@@ -159,14 +162,17 @@ pub struct ReplicaSet {
 }
 
 impl ReplicaSet {
-    /// Replicas run by `engine` from `blobs`, logging into `logs` and opening secrets from `vault`.
+    /// Replicas run by `engine` from `blobs`, logging into `logs`, opening secrets from
+    /// `vault` and reaching the capabilities they link to through `backends`.
     pub fn new(
         engine: Arc<WasmEngine>,
         blobs: BlobStore,
         logs: Arc<HostLogs>,
         vault: Arc<dyn SecretVault>,
+        backends: Arc<Backends>,
     ) -> Arc<Self> {
         Arc::new(ReplicaSet {
+            backends,
             engine,
             blobs,
             logs,
@@ -200,7 +206,13 @@ impl ReplicaSet {
         GuestContext {
             sink: LogSink::new(self.logs.clone(), origin),
             vault: self.vault.clone(),
+            backends: self.backends.clone(),
         }
+    }
+
+    /// The host's connections to capabilities, and their health.
+    pub fn backends(&self) -> &Arc<Backends> {
+        &self.backends
     }
 
     pub fn get(&self, app: &str, component: &str) -> Option<Arc<Replica>> {
@@ -470,6 +482,7 @@ mod tests {
             BlobStore::open(dir).unwrap(),
             HostLogs::new("me", crate::logs::DEFAULT_APP_LOG_BYTES),
             Arc::new(crate::capabilities::NoSecrets),
+            Backends::new(None),
         )
     }
 

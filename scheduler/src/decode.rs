@@ -79,6 +79,8 @@ pub(crate) struct LinkOrigin {
     /// One location per config of `target_config` then `source_config`, in model order.
     pub target_config: Vec<Loc>,
     pub source_config: Vec<Loc>,
+    /// One location per secret of `target.secrets`.
+    pub target_secrets: Vec<Loc>,
 }
 
 /// The fields of a mapping, checked against the names it may have.
@@ -814,6 +816,7 @@ impl Decoder<'_> {
 
         let mut target = None;
         let mut target_config = Vec::new();
+        let mut target_secrets = Vec::new();
         match f.get("target") {
             None => self.missing(&f, "target"),
             Some((n, l)) => {
@@ -832,7 +835,11 @@ impl Decoder<'_> {
                         if let Some((sn, sl)) = t.get("secrets") {
                             let sl = sl.clone();
                             for (i, item) in self.sequence(&sl, sn).iter().enumerate() {
-                                self.secret(&sl.index(i, item), item);
+                                let item_loc = sl.index(i, item);
+                                if let Some(secret) = self.secret(&item_loc, item) {
+                                    target_secrets.push(secret);
+                                    origin.target_secrets.push(item_loc);
+                                }
                             }
                         }
                     }
@@ -883,6 +890,7 @@ impl Decoder<'_> {
             target: target?,
             target_config: target_config.into_iter().map(|(c, _)| c).collect(),
             source_config: source_config.into_iter().map(|(c, _)| c).collect(),
+            target_secrets,
         })
     }
 }

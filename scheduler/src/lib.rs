@@ -20,9 +20,11 @@ pub mod digest;
 pub mod document;
 pub mod image;
 pub mod manifest;
+pub mod outbound;
 pub mod parse;
 pub mod placement;
 pub mod placer;
+pub mod provider;
 pub mod rank;
 pub mod split;
 pub mod state;
@@ -35,6 +37,7 @@ pub use manifest::{Component, ComponentKind, Link, Manifest, Scaler, ScalerKind,
 pub use parse::{parse_manifest, Parsed, Rejected};
 pub use placement::{AppPlacement, ComponentPlacement, Placements, SpreadPlacement, Status};
 pub use placer::Placer;
+pub use provider::Provider;
 pub use state::{App, AppVersion, Host, HostId, State};
 pub use validate::is_valid_name;
 

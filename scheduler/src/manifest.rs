@@ -79,6 +79,29 @@ impl Manifest {
             .collect()
     }
 
+    /// The provider the host serves for capability component `name`, if it is one.
+    pub fn capability_provider(&self, name: &str) -> Option<crate::provider::Provider> {
+        self.component(name)
+            .filter(|t| t.kind == ComponentKind::Capability)
+            .and_then(|t| t.image.as_ref())
+            .and_then(crate::provider::Provider::of)
+    }
+
+    /// The config a capability uses for one link to it: the capability's own `config`
+    /// entries, then the link's target config (later keys override), as wasmCloud's providers
+    /// merge them.
+    pub fn link_target_config(&self, link: &Link) -> BTreeMap<String, String> {
+        let own = self
+            .component(&link.target)
+            .into_iter()
+            .flat_map(|c| c.config.iter());
+        own.chain(link.target_config.iter())
+            .filter_map(|c| c.properties.as_ref())
+            .flat_map(|p| p.iter())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The `backend` property of the policy named `policy`, if it is declared with one.
     pub fn policy_backend(&self, policy: &str) -> Option<&str> {
         self.policies
@@ -217,6 +240,10 @@ pub struct Link {
     pub target_config: Vec<ConfigProperty>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_config: Vec<ConfigProperty>,
+    /// `target.secrets`: secrets the target (a capability) uses for this link, such as a
+    /// Redis `URL` with a password.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_secrets: Vec<SecretProperty>,
 }
 
 impl Link {

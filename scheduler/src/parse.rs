@@ -14,6 +14,10 @@ pub struct Parsed {
     /// Where each component's `secrets` entries are written, in the manifest's order: a check
     /// the caller makes against its own state (does the secret exist?) names field and line.
     pub secret_origins: Vec<SecretOrigin>,
+    /// What wadm accepts but Flotilla cannot run with: link config a capability served in the
+    /// host cannot use (a Redis `URL` that does not parse, a NATS link without `bucket`), each
+    /// with its field and line. A deploy is refused with these (422), nothing proposed.
+    pub unusable: Vec<Diagnostic>,
 }
 
 /// Where one `secrets` entry of a component is written.
@@ -68,11 +72,16 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Parsed, Rejected> {
         validate(m, &origins, &mut diags);
     }
     match manifest {
-        Some(manifest) if !diags.has_errors() => Ok(Parsed {
-            secret_origins: secret_origins(&manifest, &origins),
-            manifest,
-            warnings: diags.into_vec(),
-        }),
+        Some(manifest) if !diags.has_errors() => {
+            let mut unusable = Diagnostics::default();
+            crate::validate::check_link_backends(&manifest, &origins, &mut unusable);
+            Ok(Parsed {
+                secret_origins: secret_origins(&manifest, &origins),
+                manifest,
+                warnings: diags.into_vec(),
+                unusable: unusable.into_vec(),
+            })
+        }
         _ => Err(Rejected {
             diagnostics: diags.into_vec(),
         }),

@@ -10,6 +10,7 @@ use crate::manifest::{
     Component, ComponentKind, Scaler, ScalerKind, Spread, DEFAULT_SPREAD_WEIGHT,
 };
 use crate::placement::{AppPlacement, ComponentPlacement, Placements, SpreadPlacement, Status};
+use crate::provider::Provider;
 use crate::rank::{score, stable_hash};
 use crate::split::largest_remainder;
 use crate::state::{App, AppVersion, Host, HostId, State};
@@ -635,13 +636,12 @@ fn fixed(status: Status, message: Option<String>) -> (ComponentPlacement, Compon
 /// Why a component cannot run at all, whatever the hosts.
 fn unrunnable(c: &Component) -> Option<String> {
     match (c.kind, &c.image) {
-        (ComponentKind::Capability, Some(img)) if img.is_http_server_provider() || img.is_http_client_provider() => {
-            None
-        }
+        (ComponentKind::Capability, Some(img)) if Provider::of(img).is_some() => None,
         (ComponentKind::Capability, image) => Some(format!(
-            "capability provider '{}' ({}) cannot run on Flotilla: only the wasmCloud HTTP server and HTTP client providers are built in",
+            "capability provider '{}' ({}) cannot run on Flotilla: the providers served in the host are {}",
             c.name,
-            image.as_ref().map_or_else(|| "shared".to_string(), ToString::to_string)
+            image.as_ref().map_or_else(|| "shared".to_string(), ToString::to_string),
+            crate::provider::supported_images()
         )),
         (ComponentKind::Component, _) if c.application.is_some() => Some(format!(
             "shared components (from application '{}') are not supported yet",
@@ -664,7 +664,7 @@ fn place_component(
         return fixed(Status::Deployed, None);
     };
     if c.kind == ComponentKind::Capability {
-        // The built-in HTTP server and client need no replicas of their own.
+        // Capabilities are served in the host: they need no replicas of their own.
         return fixed(Status::Deployed, None);
     }
     let spreads = effective_spreads(scaler);

@@ -101,6 +101,48 @@ pub(crate) fn validate(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
     check_secrets(m, o, d);
 }
 
+/// A link to a capability Flotilla serves in the host must carry config that capability can
+/// use (a Redis `URL` that parses, a NATS `bucket`): refused at deploy with the place it came
+/// from, rather than failing at the guest's first call.
+pub(crate) fn check_link_backends(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
+    for (c, co) in m.components.iter().zip(&o.components) {
+        for (link, lo) in c.links.iter().zip(&co.links) {
+            let Some(provider) = m.capability_provider(&link.target) else {
+                continue;
+            };
+            let config = m.link_target_config(link);
+            for (key, message) in provider.config_problems(&config) {
+                // The link's own target config entry that sets the key, else the link.
+                let at = link
+                    .target_config
+                    .iter()
+                    .zip(&lo.target_config)
+                    .rev()
+                    .find(|(cfg, _)| {
+                        cfg.properties
+                            .as_ref()
+                            .is_some_and(|p| p.contains_key(&key))
+                    })
+                    .map(|(_, loc)| Loc {
+                        path: format!("{}.properties.{key}", loc.path),
+                        pos: loc.pos,
+                    })
+                    .unwrap_or_else(|| lo.target.clone());
+                d.error(
+                    at.path,
+                    at.pos,
+                    format!(
+                        "link '{}' of component '{}' to '{}': {message}",
+                        link.name_or_default(),
+                        c.name,
+                        link.target
+                    ),
+                );
+            }
+        }
+    }
+}
+
 fn check_links(m: &Manifest, o: &Origins, d: &mut Diagnostics, names: &BTreeSet<&str>) {
     let mut config_names = BTreeSet::new();
     for (c, co) in m.components.iter().zip(&o.components) {

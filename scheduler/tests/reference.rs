@@ -248,7 +248,7 @@ fn app_status_is_the_worst_of_its_components() {
 }
 
 #[test]
-fn registry_images_and_foreign_providers_fail_with_a_reason() {
+fn providers_served_in_the_host_place_and_foreign_ones_fail_with_a_reason() {
     let yaml =
         std::fs::read("../../shared/corpus/wadm-manifests/wadm--oam--kvcounter.yaml").unwrap();
     let m = scheduler::parse_manifest(&yaml).unwrap().manifest;
@@ -261,12 +261,33 @@ fn registry_images_and_foreign_providers_fail_with_a_reason() {
         Status::Deployed,
         "the HTTP server is built in"
     );
-    let kv = &a.components["kvredis"];
-    assert_eq!(kv.status, Status::Failed);
+    assert_eq!(
+        a.components["kvredis"].status,
+        Status::Deployed,
+        "Redis key-value is served in the host"
+    );
+
+    let yaml =
+        std::fs::read("../../shared/corpus/wadm-manifests/wadm--oam--sqldbpostgres.yaml").unwrap();
+    let m = scheduler::parse_manifest(&yaml).unwrap().manifest;
+    let provider = m
+        .components
+        .iter()
+        .find(|c| c.kind == scheduler::ComponentKind::Capability)
+        .unwrap()
+        .name
+        .clone();
+    let mut app = deployed("x", "v1", vec![]);
+    app.desired.manifest = m;
+    let p = place(&state(&[("h1", host(&[]))], vec![("pg", app)]));
+    let pg = &p.apps["pg"].components[&provider];
+    assert_eq!(pg.status, Status::Failed);
     assert!(
-        kv.messages[0].contains("'kvredis'") && kv.messages[0].contains("cannot run"),
-        "{:?}",
-        kv.messages
+        pg.messages[0].contains(&format!("'{provider}'"))
+            && pg.messages[0].contains("cannot run")
+            && pg.messages[0].contains("keyvalue-redis"),
+        "names the provider and the supported images: {:?}",
+        pg.messages
     );
 }
 

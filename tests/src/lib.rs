@@ -13,7 +13,7 @@ pub mod harness;
 
 use std::time::Duration;
 
-pub use harness::{client, flotilla_bin, free_addr, Cluster, Node, Target};
+pub use harness::{client, flotilla_bin, free_addr, Cluster, Node, Server, ServerKind, Target};
 
 /// Polls `check` until it returns `Some` (see [`harness::poll`]); panics naming `what` after
 /// `timeout`.

@@ -333,6 +333,10 @@ pub struct UpArgs {
     /// oldest lines go first.
     #[arg(long, default_value_t = 1024)]
     pub app_log_kib: usize,
+    /// Bytes of keys and values one app may keep in the built-in key-value store
+    /// (`flotilla+builtin://keyvalue`), in MiB; a write beyond it is refused with the figure.
+    #[arg(long, default_value_t = crate::up::keyvalue::DEFAULT_QUOTA_MIB)]
+    pub kv_quota_mib: u64,
     /// `/metrics` needs a token with the `read` scope (by default it is open, like `/healthz`
     /// and `/readyz`, for scrapers).
     #[arg(long)]

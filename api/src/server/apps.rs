@@ -281,6 +281,19 @@ pub async fn deploy(
             );
         }
     };
+    if !parsed.unusable.is_empty() {
+        let first = parsed.unusable[0].to_string();
+        let message = match parsed.unusable.len() {
+            1 => first,
+            n => format!("{first} (and {} more)", n - 1),
+        };
+        return error_with_details(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unusable_link_config",
+            message,
+            parsed.unusable,
+        );
+    }
     let manifest = parsed.manifest;
     // A deploy token may be limited to some apps: the app is known only now.
     if let Err(refused) = caller.may(consensus::tokens::Need::Deploy(Some(&manifest.name))) {

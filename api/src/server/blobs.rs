@@ -95,11 +95,25 @@ pub async fn local_replicas(State(node): State<SharedHost>) -> Response {
         .into_iter()
         .map(|(address, app)| wire::ListeningAddress { app, address })
         .collect();
+    let links = node
+        .replicas
+        .backends()
+        .health()
+        .into_iter()
+        .map(|h| wire::LinkHealth {
+            app: h.app,
+            component: h.component,
+            link: h.link,
+            target: h.target,
+            failure: h.failure,
+        })
+        .collect();
     Json(wire::LocalReplicas {
         host: node.log.host().to_string(),
         running,
         failed: replica_failures.chain(listener_failures).collect(),
         listening,
+        links,
     })
     .into_response()
 }

@@ -99,7 +99,18 @@ pub fn app_runtime(
                 .into_iter()
                 .filter(|l| l.app == app)
                 .collect(),
+            links: report.links.into_iter().filter(|l| l.app == app).collect(),
         };
+        // A backend that cannot be reached fails the calls that need it; the app serves the
+        // rest (and the host reconnects), so it is a warning.
+        for l in &of_app.links {
+            if let Some(why) = &l.failure {
+                out.warnings.push(format!(
+                    "host {host}: component '{}': link '{}' to '{}': {why}",
+                    l.component, l.link, l.target
+                ));
+            }
+        }
         for f in &of_app.failed {
             let line = format!("host {host}: {}: {}", f.component, f.reason);
             match &f.address {
@@ -112,7 +123,7 @@ pub fn app_runtime(
         if placed.contains(&host) && of_app.running.is_empty() {
             out.ready = false;
         }
-        if !of_app.running.is_empty() || !of_app.failed.is_empty() {
+        if !of_app.running.is_empty() || !of_app.failed.is_empty() || !of_app.links.is_empty() {
             out.by_host.insert(host, of_app);
         }
     }
@@ -150,6 +161,7 @@ mod tests {
                     address: address.to_string(),
                 })
                 .collect(),
+            links: Vec::new(),
         }
     }
 

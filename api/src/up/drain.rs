@@ -142,6 +142,7 @@ mod tests {
             }],
             failed: Vec::new(),
             listening: Vec::new(),
+            links: Vec::new(),
         }
     }
 

@@ -39,6 +39,9 @@ pub struct HostConfig {
     pub registry: RegistryConfig,
     /// Bytes of guest log lines kept per app on this host (the oldest go first).
     pub app_log_bytes: usize,
+    /// Bytes of keys and values an app may hold in the built-in key-value store (each write
+    /// carries the quota of the node that takes it).
+    pub kv_quota_bytes: u64,
     /// `/metrics` needs a read token.
     pub protect_metrics: bool,
     /// Also serve the API over plain HTTP (`--insecure-http-api`).
@@ -100,7 +103,12 @@ impl Host {
             .map_err(|e| format!("cannot open the blob store: {e}"))?;
         let logs = HostLogs::new(log.host(), config.app_log_bytes);
         let vault = Arc::new(StateVault::new(log.feed(), secret_key.clone()));
-        let replicas = ReplicaSet::new(engine, blobs, logs, vault);
+        let store = Arc::new(super::keyvalue::NodeStore {
+            node: log.clone(),
+            quota_bytes: config.kv_quota_bytes,
+        });
+        let backends = runtime::capabilities::keyvalue::Backends::new(Some(store));
+        let replicas = ReplicaSet::new(engine, blobs, logs, vault, backends);
         let ingress = Ingress::new(
             replicas.clone(),
             config.domain,

@@ -5,6 +5,7 @@ pub mod certificates;
 pub mod daemon;
 pub mod drain;
 pub mod host;
+pub mod keyvalue;
 pub mod listener;
 pub mod local;
 pub mod sources;

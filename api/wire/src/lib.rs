@@ -364,6 +364,24 @@ pub struct LocalReplicas {
     /// The http-server link addresses this host listens on, with their app.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listening: Vec<ListeningAddress>,
+    /// The capability links (key-value stores) used on this host, and how their last call
+    /// went.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkHealth>,
+}
+
+/// How a component's link to a capability fares on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkHealth {
+    pub app: String,
+    pub component: String,
+    /// The link's name.
+    pub link: String,
+    /// The capability component it leads to.
+    pub target: String,
+    /// Why its last call failed; absent when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// An app's own address (an http-server link's `address`) that a host listens on.

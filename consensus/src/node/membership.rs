@@ -203,7 +203,7 @@ impl Node {
         let event = host_joined(&req.host, &req.addr, &req.labels);
         Ok(self
             .proposer
-            .write_here(LogBatch(vec![event]))
+            .write_here(LogBatch::of_events([event]))
             .await?
             .map(|r| r.event(0)))
     }

@@ -88,6 +88,7 @@ pub struct Node {
     raft: Raft,
     machine: SharedMachine,
     audit: AuditLog,
+    kv: crate::kv::KvStore,
     /// For requests to other nodes (forwarding, probes, blob fetches), from this node's address.
     client: reqwest::Client,
     tls: crate::pki::NodeTls,
@@ -118,6 +119,7 @@ impl Node {
         let state_store = StateStore::open(&db)?;
         let machine = state_store.shared();
         let audit = state_store.audit().clone();
+        let kv = state_store.kv().clone();
         let raft_config = openraft::Config {
             cluster_name: "flotilla".to_string(),
             heartbeat_interval: timing::HEARTBEAT.as_millis() as u64,
@@ -156,6 +158,7 @@ impl Node {
             raft,
             machine,
             audit,
+            kv,
             client,
             tls,
             proposer,
@@ -224,6 +227,21 @@ impl Node {
     /// leader) and answers once it is committed, with its event index.
     pub async fn propose(&self, event: Event) -> Result<ApplyResponse, NodeError> {
         self.proposals.propose(event).await
+    }
+
+    /// Writes to the built-in key-value store through the log (grouped with concurrent
+    /// proposals) and answers what applying it answered.
+    pub async fn propose_kv(
+        &self,
+        command: crate::kv::KvCommand,
+    ) -> Result<crate::kv::KvOutcome, NodeError> {
+        self.proposals.propose_kv(command).await
+    }
+
+    /// The built-in key-value store as this node has applied it (call
+    /// [`Node::read_barrier`] first for a linearizable read).
+    pub fn kv(&self) -> &crate::kv::KvStore {
+        &self.kv
     }
 
     /// Reads this node's state machine (as far as it has applied).

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::timing::{backoff, PROPOSE_ATTEMPTS};
-use crate::raft::{ApplyResponse, BatchResponse, LogBatch, NodeId, Raft};
+use crate::kv::{KvCommand, KvOutcome};
+use crate::raft::{ApplyResponse, BatchResponse, LogBatch, LogItem, NodeId, Raft};
 use crate::Event;
 
 /// Most events in one Raft entry.
@@ -50,8 +51,14 @@ pub struct Proposer {
 }
 
 struct Pending {
-    event: Event,
-    reply: oneshot::Sender<Result<ApplyResponse, NodeError>>,
+    item: LogItem,
+    reply: oneshot::Sender<Result<Answer, NodeError>>,
+}
+
+/// What a committed proposal answered.
+enum Answer {
+    Event(ApplyResponse),
+    Kv(KvOutcome),
 }
 
 /// The queue of proposals waiting to be grouped into an entry.
@@ -61,9 +68,28 @@ pub struct Proposals(mpsc::Sender<Pending>);
 impl Proposals {
     /// Proposes one event and waits for its commit: the answer carries its event index.
     pub async fn propose(&self, event: Event) -> Result<ApplyResponse, NodeError> {
+        match self.submit(LogItem::Event(event)).await? {
+            Answer::Event(applied) => Ok(applied),
+            Answer::Kv(_) => Err(NodeError::Internal(
+                "an event answered as a write".to_string(),
+            )),
+        }
+    }
+
+    /// Proposes one key-value write and waits until it is committed and applied here.
+    pub async fn propose_kv(&self, command: KvCommand) -> Result<KvOutcome, NodeError> {
+        match self.submit(LogItem::Kv(command)).await? {
+            Answer::Kv(outcome) => Ok(outcome),
+            Answer::Event(_) => Err(NodeError::Internal(
+                "a write answered as an event".to_string(),
+            )),
+        }
+    }
+
+    async fn submit(&self, item: LogItem) -> Result<Answer, NodeError> {
         let (reply, answer) = oneshot::channel();
         self.0
-            .send(Pending { event, reply })
+            .send(Pending { item, reply })
             .await
             .map_err(|_| NodeError::Unavailable("the node is stopping".to_string()))?;
         answer
@@ -98,12 +124,26 @@ impl Proposer {
                 }
                 let proposer = self.clone();
                 tokio::spawn(async move {
-                    let (events, replies): (Vec<Event>, Vec<_>) =
-                        batch.into_iter().map(|p| (p.event, p.reply)).unzip();
-                    let result = proposer.write(LogBatch(events)).await;
+                    let (items, replies): (Vec<LogItem>, Vec<_>) =
+                        batch.into_iter().map(|p| (p.item, p.reply)).unzip();
+                    let kinds: Vec<bool> =
+                        items.iter().map(|i| matches!(i, LogItem::Kv(_))).collect();
+                    let result = proposer.write(LogBatch(items)).await;
                     drop(permit);
-                    for (i, reply) in replies.into_iter().enumerate() {
-                        let _ = reply.send(result.clone().map(|r| r.event(i)));
+                    let (mut event_at, mut kv_at) = (0, 0);
+                    for (is_kv, reply) in kinds.into_iter().zip(replies) {
+                        let answer = result.clone().and_then(|r| {
+                            if is_kv {
+                                kv_at += 1;
+                                r.kv.get(kv_at - 1).cloned().map(Answer::Kv).ok_or_else(|| {
+                                    NodeError::Internal("a write without an outcome".to_string())
+                                })
+                            } else {
+                                event_at += 1;
+                                Ok(Answer::Event(r.event(event_at - 1)))
+                            }
+                        });
+                        let _ = reply.send(answer);
                     }
                 });
             }

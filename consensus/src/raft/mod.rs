@@ -13,4 +13,4 @@ pub mod types;
 pub use log_store::LogStore;
 pub use network::{Network, SECRET_HEADER};
 pub use state_store::{SharedMachine, StateStore};
-pub use types::{ApplyResponse, BatchResponse, LogBatch, NodeId, Raft, TypeConfig};
+pub use types::{ApplyResponse, BatchResponse, LogBatch, LogItem, NodeId, Raft, TypeConfig};

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{BatchResponse, NodeId, TypeConfig};
 use crate::audit::AuditLog;
+use crate::kv::{KvOutcome, KvSnapshot, KvStore};
 use crate::machine::{self, StateMachine};
 use crate::state::Applied;
 
@@ -48,6 +49,9 @@ struct SnapshotData {
     state: machine::Snapshot,
     /// The audit history up to the snapshot: `(index, encoded event)`.
     audit: Vec<(u64, Vec<u8>)>,
+    /// The built-in key-value store.
+    #[serde(default)]
+    kv: KvSnapshot,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,6 +65,7 @@ pub struct StateStore {
     db: sled::Db,
     meta: sled::Tree,
     audit: AuditLog,
+    kv: KvStore,
     shared: SharedMachine,
 }
 
@@ -78,6 +83,7 @@ impl StateStore {
     pub fn open(db: &sled::Db) -> Result<Self, String> {
         let meta = db.open_tree(META_TREE).map_err(|e| e.to_string())?;
         let audit = AuditLog::new(db).map_err(|e| e.to_string())?;
+        let kv = KvStore::open(db).map_err(|e| e.to_string())?;
         let mark: AppliedMark = match meta.get(APPLIED_KEY).map_err(|e| e.to_string())? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string())?,
             None => AppliedMark {
@@ -96,8 +102,13 @@ impl StateStore {
             db: db.clone(),
             meta,
             audit,
+            kv,
             shared,
         })
+    }
+
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
     }
 
     /// The machine, for readers.
@@ -121,17 +132,58 @@ impl StateStore {
     }
 }
 
+impl StateStore {
+    /// Applies an entry's key-value writes: those of an app the state does not have are
+    /// refused (the same on every node: the state is at the same index), the others go to the
+    /// store in one atomic batch with the entry's log index.
+    fn apply_kv(
+        &self,
+        machine: &StateMachine,
+        log_index: u64,
+        commands: Vec<crate::kv::KvCommand>,
+    ) -> StorageResult<Vec<KvOutcome>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known = |app: &str| machine.state().apps.contains_key(app);
+        let (kept, positions): (Vec<_>, Vec<_>) = commands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| known(&c.app))
+            .map(|(i, c)| (c.clone(), i))
+            .unzip();
+        let applied = self.kv.apply(log_index, &kept).map_err(sm_write_err)?;
+        let mut outcomes: Vec<KvOutcome> = commands
+            .iter()
+            .map(|c| KvOutcome::Refused {
+                reason: format!("no app named {}", c.app),
+            })
+            .collect();
+        for (outcome, i) in applied.into_iter().zip(positions) {
+            outcomes[i] = outcome;
+        }
+        Ok(outcomes)
+    }
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for StateStore {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let (state, last_applied, membership) = {
+        // The store is exported under the same lock as the state, so both are at one index.
+        let (state, last_applied, membership, kv) = {
             let m = self.shared.read().expect("state machine lock");
-            (m.machine.snapshot(), m.last_applied, m.membership.clone())
+            let kv = self.kv.export().map_err(sm_read_err)?;
+            (
+                m.machine.snapshot(),
+                m.last_applied,
+                m.membership.clone(),
+                kv,
+            )
         };
         let audit = self
             .audit
             .encoded_upto(state.applied)
             .map_err(sm_read_err)?;
-        let data = serde_json::to_vec(&SnapshotData { state, audit }).map_err(sm_read_err)?;
+        let data = serde_json::to_vec(&SnapshotData { state, audit, kv }).map_err(sm_read_err)?;
         let snapshot_id = match last_applied {
             Some(l) => format!("{}-{}", l.leader_id, l.index),
             None => "empty".to_string(),
@@ -179,27 +231,38 @@ impl RaftStateMachine<TypeConfig> for StateStore {
                 m.last_applied = Some(entry.log_id);
                 let first_index = m.machine.applied() + 1;
                 let mut ignored = Vec::new();
+                let mut kv = Vec::new();
                 match entry.payload {
                     EntryPayload::Blank => {}
                     EntryPayload::Membership(membership) => {
                         m.membership = StoredMembership::new(Some(entry.log_id), membership);
                     }
                     EntryPayload::Normal(batch) => {
-                        for event in &batch.0 {
+                        let events: Vec<_> = batch.events().cloned().collect();
+                        for event in &events {
                             let index = m.machine.applied() + 1;
-                            ignored.push(match m.machine.apply(index, event) {
+                            let applied = m.machine.apply(index, event);
+                            if let (Applied::Changed, crate::Event::AppDeleted { app, .. }) =
+                                (&applied, event)
+                            {
+                                // An app's key-value data goes with the app.
+                                self.kv.remove_app(app).map_err(sm_write_err)?;
+                            }
+                            ignored.push(match applied {
                                 Applied::Ignored(reason) => Some(reason),
                                 Applied::Changed => None,
                             });
                         }
                         self.audit
-                            .append_all(first_index, &batch.0)
+                            .append_all(first_index, &events)
                             .map_err(sm_write_err)?;
+                        kv = self.apply_kv(&m.machine, entry.log_id.index, batch.kv_commands())?;
                     }
                 }
                 responses.push(BatchResponse {
                     first_index,
                     ignored,
+                    kv,
                 });
             }
             self.save_mark(&m)?;
@@ -227,6 +290,7 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         let bytes = snapshot.into_inner();
         let data: SnapshotData = serde_json::from_slice(&bytes).map_err(sm_read_err)?;
         self.audit.replace_all(&data.audit).map_err(sm_write_err)?;
+        self.kv.import(&data.kv).map_err(sm_write_err)?;
         {
             let mut m = self.shared.write().expect("state machine lock");
             m.machine = StateMachine::from_snapshot(data.state);

@@ -5,6 +5,7 @@ use std::io::Cursor;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::Event;
+use crate::kv::{KvCommand, KvOutcome};
 
 /// A node's Raft id: random at its first start, kept in its data directory.
 pub type NodeId = u64;
@@ -20,24 +21,102 @@ openraft::declare_raft_types!(
 
 pub type Raft = openraft::Raft<TypeConfig>;
 
-/// The events of one log entry, in order: concurrent proposals are grouped into one entry
-/// (group commit). Each event is written with its encoding version (see [`Event::encode`]) so
-/// that a node reading a log written by a newer build fails with a clear error.
+/// What one log entry carries, in order: the events and key-value writes of concurrent
+/// proposals (group commit). Each event is written with its encoding version (see
+/// [`Event::encode`]) so that a node reading a log written by a newer build fails with a clear
+/// error; a key-value write is written as `{"v": 1, "kind": "kv_write", ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogBatch(pub Vec<LogItem>);
+
+/// One proposal in a log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogBatch(pub Vec<Event>);
+pub enum LogItem {
+    /// A change of desired state: numbered, applied to the state machine, kept in the audit log.
+    Event(Event),
+    /// A write to the built-in key-value store: data, not history (see [`crate::kv`]).
+    Kv(KvCommand),
+}
+
+/// The `kind` of a key-value write in the log.
+const KV_KIND: &str = "kv_write";
+
+#[derive(Serialize, Deserialize)]
+struct VersionedKv<'a> {
+    v: u32,
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(flatten)]
+    command: std::borrow::Cow<'a, KvCommand>,
+}
+
+#[derive(Deserialize)]
+struct KindOnly<'a> {
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
+impl LogBatch {
+    /// A batch of events only.
+    pub fn of_events(events: impl IntoIterator<Item = Event>) -> LogBatch {
+        LogBatch(events.into_iter().map(LogItem::Event).collect())
+    }
+
+    /// The batch's events, in order.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.0.iter().filter_map(|i| match i {
+            LogItem::Event(e) => Some(e),
+            LogItem::Kv(_) => None,
+        })
+    }
+
+    /// The batch's key-value writes, in order.
+    pub fn kv_commands(&self) -> Vec<KvCommand> {
+        self.0
+            .iter()
+            .filter_map(|i| match i {
+                LogItem::Kv(c) => Some(c.clone()),
+                LogItem::Event(_) => None,
+            })
+            .collect()
+    }
+}
 
 impl Serialize for LogBatch {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(Event::versioned))
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for item in &self.0 {
+            match item {
+                LogItem::Event(e) => seq.serialize_element(&e.versioned())?,
+                LogItem::Kv(c) => seq.serialize_element(&VersionedKv {
+                    v: crate::event::EVENT_VERSION,
+                    kind: KV_KIND.into(),
+                    command: std::borrow::Cow::Borrowed(c),
+                })?,
+            }
+        }
+        seq.end()
     }
 }
 
 impl<'de> Deserialize<'de> for LogBatch {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Each event is kept as raw JSON and decoded with its version checked first.
+        // Each item is kept as raw JSON: a key-value write by its kind, an event decoded with
+        // its version checked first.
         let raw = Vec::<Box<serde_json::value::RawValue>>::deserialize(deserializer)?;
         raw.iter()
-            .map(|r| Event::decode(r.get().as_bytes()).map_err(serde::de::Error::custom))
+            .map(|r| {
+                let is_kv =
+                    serde_json::from_str::<KindOnly>(r.get()).is_ok_and(|k| k.kind == KV_KIND);
+                if is_kv {
+                    serde_json::from_str::<VersionedKv>(r.get())
+                        .map(|v| LogItem::Kv(v.command.into_owned()))
+                        .map_err(serde::de::Error::custom)
+                } else {
+                    Event::decode(r.get().as_bytes())
+                        .map(LogItem::Event)
+                        .map_err(serde::de::Error::custom)
+                }
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(LogBatch)
     }
@@ -49,6 +128,9 @@ impl<'de> Deserialize<'de> for LogBatch {
 pub struct BatchResponse {
     pub first_index: u64,
     pub ignored: Vec<Option<String>>,
+    /// The outcome of each key-value write of the entry, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kv: Vec<KvOutcome>,
 }
 
 /// The outcome of one event: its index, and why it changed nothing, if it did not.
@@ -76,14 +158,23 @@ mod tests {
     #[test]
     fn batches_round_trip_with_versions() {
         let batch = LogBatch(vec![
-            Event::HostLost {
+            LogItem::Event(Event::HostLost {
                 host: "a".into(),
                 at: 1,
-            },
-            Event::HostReturned {
+            }),
+            LogItem::Kv(KvCommand {
+                app: "counter".into(),
+                bucket: "default".into(),
+                write: crate::kv::KvWrite::Set {
+                    key: "k".into(),
+                    value: vec![0, 1, 255],
+                },
+                quota_bytes: 10,
+            }),
+            LogItem::Event(Event::HostReturned {
                 host: "a".into(),
                 at: 2,
-            },
+            }),
         ]);
         let json = serde_json::to_string(&batch).unwrap();
         assert!(json.starts_with("[{") && json.contains("\"v\":1"), "{json}");

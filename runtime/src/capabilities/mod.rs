@@ -1,9 +1,13 @@
 //! What a guest may use besides wasi:cli and wasi:http, and the host side of it: the config it
 //! sees (`wasi:config/store` and the older `wasi:config/runtime`), the secrets it may reveal
-//! (`wasmcloud:secrets/store` and `reveal`), and where its stdout, stderr and `wasi:logging`
-//! lines go. The host traits are generated from the WIT vendored under `runtime/wit/deps`.
+//! (`wasmcloud:secrets/store` and `reveal`), where its stdout, stderr and `wasi:logging`
+//! lines go, and the capabilities it links to: key-value stores ([`keyvalue`]), chosen by named
+//! links ([`links`], `wasmcloud:bus/lattice`). One folder or file per interface, a backend
+//! trait and one file per backend, as Spin's factors and wasmCloud v2's plugins are laid out. The host traits are generated from the WIT vendored under `runtime/wit/deps`.
 
 mod config;
+pub mod keyvalue;
+pub mod links;
 mod logging;
 mod secrets;
 pub mod stdio;
@@ -18,6 +22,17 @@ pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "flotilla:host/capabilities",
+        // Key-value calls wait on a backend (Redis, NATS, the cluster's log): async on the
+        // host, blocking to the guest.
+        imports: {
+            "wasi:keyvalue": async | trappable,
+            "wasmcloud:bus": trappable,
+        },
+        with: {
+            "wasi:keyvalue/store.bucket": crate::capabilities::keyvalue::Bucket,
+            "wasmcloud:bus/lattice@1.0.0.call-target-interface": crate::capabilities::links::CallTarget,
+            "wasmcloud:bus/lattice@2.0.0.call-target-interface": crate::capabilities::links::CallTarget,
+        },
     });
 }
 
@@ -26,10 +41,15 @@ pub(crate) mod bindings {
 pub struct Grants {
     /// Whether it may make outgoing HTTP requests (it links an http-client capability).
     pub allow_outgoing: bool,
+    /// The hosts it may call (`allowed_hosts` of its http-client links); `None`: any host
+    /// (but never the link-local range or the node's own addresses).
+    pub outgoing_hosts: Option<Vec<scheduler::outbound::AllowedHost>>,
     /// Its effective config ([`scheduler::Manifest::effective_config`]).
     pub config: BTreeMap<String, String>,
     /// The secrets it references, by the name the guest asks for.
     pub secrets: BTreeMap<String, SecretGrant>,
+    /// Its links to capabilities served in the host (key-value stores), by interface and name.
+    pub links: links::InterfaceLinks,
 }
 
 /// One `secrets` entry of a component: which stored secret a name reveals.
@@ -43,29 +63,55 @@ pub struct SecretGrant {
     pub version: Option<u64>,
 }
 
+/// `name → grant` of a list of `secrets` entries (a component's own, or a link's target's).
+pub(crate) fn secret_grants(
+    entries: &[scheduler::manifest::SecretProperty],
+) -> BTreeMap<String, SecretGrant> {
+    entries
+        .iter()
+        .map(|s| {
+            let grant = SecretGrant {
+                key: s.key.clone(),
+                field: s.field.clone(),
+                version: s.version.as_deref().and_then(|v| v.parse().ok()),
+            };
+            (s.name.clone(), grant)
+        })
+        .collect()
+}
+
 impl Grants {
     /// What `manifest` grants `component`.
     pub fn of(manifest: &scheduler::Manifest, component: &str) -> Grants {
         let secrets = manifest
             .component(component)
-            .map(|c| {
-                c.secrets
-                    .iter()
-                    .map(|s| {
-                        let grant = SecretGrant {
-                            key: s.key.clone(),
-                            field: s.field.clone(),
-                            version: s.version.as_deref().and_then(|v| v.parse().ok()),
-                        };
-                        (s.name.clone(), grant)
-                    })
-                    .collect()
-            })
+            .map(|c| secret_grants(&c.secrets))
             .unwrap_or_default();
+        let links = links::links_of(manifest, component);
         Grants {
             allow_outgoing: crate::plan::allows_outgoing(manifest, component),
+            outgoing_hosts: outgoing_allow_list(&links),
             config: manifest.effective_config(component),
             secrets,
+            links,
         }
     }
+}
+
+/// The union of the `allowed_hosts` of a component's http-client links; `None` when one of
+/// them restricts nothing (or there is none).
+fn outgoing_allow_list(
+    links: &links::InterfaceLinks,
+) -> Option<Vec<scheduler::outbound::AllowedHost>> {
+    let http_clients = links
+        .get("wasi:http/outgoing-handler")?
+        .values()
+        .filter(|l| l.provider == scheduler::Provider::HttpClient);
+    let mut all = Vec::new();
+    for link in http_clients {
+        let list = link.config.get(scheduler::provider::ALLOWED_HOSTS)?;
+        // Checked at deploy: an entry that does not parse was refused then.
+        all.extend(scheduler::outbound::parse_allowed_hosts(list).ok()?);
+    }
+    Some(all)
 }

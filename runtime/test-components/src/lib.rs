@@ -1,13 +1,13 @@
 //! # test-components — wasi:http guests for Flotilla's tests, built from WAT
 //!
 //! Owns the WebAssembly text of small wasi:http 0.2 components (hello, echo, busy, spin,
-//! memory hog, trap, outgoing, config, secret, logger, log flood) and turns it into component binaries with `wat` and
+//! memory hog, trap, outgoing, config, secret, logger, log flood, key-value counter) and turns it into component binaries with `wat` and
 //! `wit-component`, without any wasm compiler target. Each component is the shared prelude
 //! (`wat/prelude.wat`: imports, a bump allocator, response helpers) plus its own handler.
 //!
 //! Must never: be a dependency of production code paths; it exists for tests, examples and
-//! benchmarks (`examples/hello-world/hello.wasm` and `examples/config-secrets-logs/secret.wasm`
-//! are built from here).
+//! benchmarks (`examples/hello-world/hello.wasm`, `examples/config-secrets-logs/secret.wasm` and
+//! `examples/keyvalue-counter/counter.wasm` are built from here).
 
 use std::path::Path;
 
@@ -17,10 +17,13 @@ use wit_component::{ComponentEncoder, StringEncoding};
 const PRELUDE: &str = include_str!("../wat/prelude.wat");
 
 /// Folders of `runtime/wit/deps` whose packages guests may import.
-const HOSTED_PACKAGES: [&str; 3] = [
+const HOSTED_PACKAGES: [&str; 6] = [
     "wasi-config-0.2.0-draft",
     "wasi-logging-0.1.0-draft",
     "wasmcloud-secrets-0.1.0-draft",
+    "wasi-keyvalue-0.2.0-draft",
+    "wasmcloud-bus-1.0.0",
+    "wasmcloud-bus-2.0.0",
 ];
 
 /// A test guest.
@@ -48,10 +51,13 @@ pub enum Guest {
     Logger,
     /// Writes log lines in a loop that never ends.
     LogFlood,
+    /// wasmCloud's http-keyvalue-counter: increments the key named by the path through the
+    /// linked key-value store (`?link_name=NAME` picks the link) and answers `Counter PATH: N`.
+    Counter,
 }
 
 impl Guest {
-    pub const ALL: [Guest; 11] = [
+    pub const ALL: [Guest; 12] = [
         Guest::Hello,
         Guest::Echo,
         Guest::Busy,
@@ -63,6 +69,7 @@ impl Guest {
         Guest::Secret,
         Guest::Logger,
         Guest::LogFlood,
+        Guest::Counter,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +85,7 @@ impl Guest {
             Guest::Secret => "secret",
             Guest::Logger => "logger",
             Guest::LogFlood => "log_flood",
+            Guest::Counter => "counter",
         }
     }
 
@@ -94,6 +102,7 @@ impl Guest {
             Guest::Secret => include_str!("../wat/secret.wat"),
             Guest::Logger => include_str!("../wat/logger.wat"),
             Guest::LogFlood => include_str!("../wat/log_flood.wat"),
+            Guest::Counter => include_str!("../wat/counter.wat"),
         }
     }
 
@@ -170,6 +179,7 @@ mod tests {
         for (guest, dir, stem) in [
             (Guest::Hello, "hello-world", "hello"),
             (Guest::Secret, "config-secrets-logs", "secret"),
+            (Guest::Counter, "keyvalue-counter", "counter"),
         ] {
             let dir = examples.join(dir);
             let source = std::fs::read_to_string(dir.join(format!("{stem}.wat"))).expect("source");

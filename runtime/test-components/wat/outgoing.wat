@@ -1,4 +1,5 @@
-  ;; outgoing: tries `GET http://127.0.0.1:9/`, waits for the answer and says how it went:
+  ;; outgoing: tries `GET http://HOST:PORT/` for a request `...?HOST:PORT` (`127.0.0.1:9` without
+  ;; a query), waits for the answer and says how it went:
   ;; `outgoing: sent` (200) when a response came, or
   ;; `outgoing: error N` (502) with N the wasi:http error-code case (15 = HTTP-request-denied).
   (import "wasi:http/types@0.2.12" "[constructor]outgoing-request" (func $request_new (param i32) (result i32)))
@@ -6,6 +7,7 @@
   (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-authority" (func $set_authority (param i32 i32 i32 i32) (result i32)))
   (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-path-with-query" (func $set_path (param i32 i32 i32 i32) (result i32)))
   (import "wasi:http/outgoing-handler@0.2.12" "handle" (func $send (param i32 i32 i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]incoming-request.path-with-query" (func $path (param i32 i32)))
   (import "wasi:http/types@0.2.12" "[method]future-incoming-response.subscribe" (func $subscribe (param i32) (result i32)))
   (import "wasi:http/types@0.2.12" "[method]future-incoming-response.get" (func $get (param i32 i32)))
   (import "wasi:io/poll@0.2.12" "[method]pollable.block" (func $block (param i32)))
@@ -14,9 +16,26 @@
   (data (i32.const 320) "127.0.0.1:9/")
   (func (export "wasi:http/incoming-handler@0.2.12#handle") (param $request i32) (param $out i32)
     (local $code i32) (local $req i32) (local $future i32)
+    (local $p i32) (local $n i32) (local $i i32) (local $to i32) (local $to_len i32)
+    ;; The authority: what follows `?`, else 127.0.0.1:9.
+    (local.set $to (i32.const 320))
+    (local.set $to_len (i32.const 11))
+    (call $path (local.get $request) (i32.const 48))
+    (local.set $p (i32.load (i32.const 52)))
+    (local.set $n (i32.load (i32.const 56)))
+    (block $none
+      (loop $scan
+        (br_if $none (i32.ge_u (local.get $i) (local.get $n)))
+        (if (i32.eq (i32.load8_u (i32.add (local.get $p) (local.get $i))) (i32.const 63))
+          (then
+            (local.set $to (i32.add (local.get $p) (i32.add (local.get $i) (i32.const 1))))
+            (local.set $to_len (i32.sub (local.get $n) (i32.add (local.get $i) (i32.const 1))))
+            (br $none)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $scan)))
     (local.set $req (call $request_new (call $fields_new)))
     (drop (call $set_scheme (local.get $req) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0)))
-    (drop (call $set_authority (local.get $req) (i32.const 1) (i32.const 320) (i32.const 11)))
+    (drop (call $set_authority (local.get $req) (i32.const 1) (local.get $to) (local.get $to_len)))
     (drop (call $set_path (local.get $req) (i32.const 1) (i32.const 331) (i32.const 1)))
     (call $send (local.get $req) (i32.const 0) (i32.const 0) (i32.const 64))
     ;; result<future-incoming-response, error-code>: the case at 64, the payload at 72.

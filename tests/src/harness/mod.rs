@@ -9,6 +9,7 @@ mod http;
 mod ports;
 mod process;
 mod registry;
+mod servers;
 pub mod toolchains;
 mod wait;
 
@@ -17,4 +18,5 @@ pub use http::{client, client_trusting, install_tls_provider, Target};
 pub use ports::{free_addr, free_port_on, node_ip};
 pub use process::{flotilla_bin, Node};
 pub use registry::Registry;
+pub use servers::{Server, ServerKind};
 pub use wait::{poll, poll_async, POLL};

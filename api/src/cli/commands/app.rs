@@ -133,6 +133,14 @@ async fn change(api: &Api, request: reqwest::RequestBuilder) -> Result<wire::Com
 pub fn validate(file: &Path) -> Result<String, String> {
     let (_, manifest_and_warnings) = read(file)?;
     let parsed = manifest_and_warnings?;
+    if !parsed.unusable.is_empty() {
+        let lines: Vec<String> = parsed.unusable.iter().map(|d| format!("  {d}")).collect();
+        return Err(format!(
+            "{} is valid for wadm but cannot run on Flotilla:\n{}",
+            file.display(),
+            lines.join("\n")
+        ));
+    }
     let mut report = format!("{}: valid (app {})\n", file.display(), parsed.manifest.name);
     for w in &parsed.warnings {
         report.push_str(&format!("  {w}\n"));

@@ -58,6 +58,13 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         )
         .with_writer(std::io::stderr)
         .init();
+    // No guest may call this node's own ports (its API and Raft, its HTTPS listener).
+    let node_addresses = [Some(plan.listen.as_str()), args.https_listen.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|a| std::net::ToSocketAddrs::to_socket_addrs(a).ok())
+        .flatten()
+        .collect();
     let config = HostConfig {
         log: LogConfig {
             data_dir: plan.data_dir,
@@ -76,10 +83,12 @@ pub async fn run(args: UpArgs) -> super::Outcome {
             cpu_deadline: Duration::from_millis(args.cpu_deadline_ms),
             baseline_tier: !args.no_baseline_tier,
             after_compile: Some(return_freed_memory),
+            node_addresses,
             ..Default::default()
         },
         registry: args.registry.config(args.max_component_mib << 20)?,
         app_log_bytes: args.app_log_kib << 10,
+        kv_quota_bytes: args.kv_quota_mib << 20,
         protect_metrics: args.protect_metrics,
         insecure_http_api: args.insecure_http_api,
         tls_names: args.tls_san,

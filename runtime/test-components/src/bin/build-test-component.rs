@@ -9,7 +9,7 @@ use test_components::Guest;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [name, out] = args.as_slice() else {
-        eprintln!("usage: build-test-component NAME OUT_DIR   (NAME: hello, echo, busy, spin, memory_hog, trap, outgoing, config, secret, logger, log_flood)");
+        eprintln!("usage: build-test-component NAME OUT_DIR   (NAME: hello, echo, busy, spin, memory_hog, trap, outgoing, config, secret, logger, log_flood, counter)");
         return ExitCode::from(2);
     };
     let Some(guest) = Guest::ALL.into_iter().find(|g| g.name() == name) else {

@@ -1,0 +1,291 @@
+//! The capability providers Flotilla serves in the host, told apart by a capability's image
+//! (wasmCloud's provider images and Flotilla's own `flotilla+builtin://` ones), and what each
+//! needs from a link's config. Pure: the runtime connects to the backends; this only names
+//! them and checks their configuration at deploy time.
+
+use std::collections::BTreeMap;
+
+use crate::image::ImageRef;
+
+/// The image of the cluster's own replicated key-value store.
+pub const BUILTIN_KEYVALUE_IMAGE: &str = "flotilla+builtin://keyvalue";
+
+/// A capability provider whose interfaces the host serves itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Provider {
+    /// wasmCloud's HTTP server: Flotilla's ingress.
+    HttpServer,
+    /// wasmCloud's HTTP client: outgoing HTTP from the host.
+    HttpClient,
+    /// `wasi:keyvalue` on Redis (wasmCloud's `keyvalue-redis`, formerly `kvredis`).
+    KeyValueRedis,
+    /// `wasi:keyvalue` on NATS JetStream key-value buckets (wasmCloud's `keyvalue-nats`).
+    KeyValueNats,
+    /// `wasi:keyvalue` on the store the cluster replicates through its own Raft log.
+    KeyValueBuiltin,
+}
+
+/// Every provider, in the order users are told about them.
+pub const PROVIDERS: [Provider; 5] = [
+    Provider::HttpServer,
+    Provider::HttpClient,
+    Provider::KeyValueRedis,
+    Provider::KeyValueNats,
+    Provider::KeyValueBuiltin,
+];
+
+impl Provider {
+    /// The provider a capability's image names, if Flotilla serves it.
+    pub fn of(image: &ImageRef) -> Option<Provider> {
+        if let ImageRef::Oci(reference) = image {
+            if reference == BUILTIN_KEYVALUE_IMAGE {
+                return Some(Provider::KeyValueBuiltin);
+            }
+        }
+        match image.oci_repository_name()? {
+            "http-server" | "httpserver" => Some(Provider::HttpServer),
+            "http-client" | "httpclient" => Some(Provider::HttpClient),
+            "keyvalue-redis" | "kvredis" | "kv-redis" => Some(Provider::KeyValueRedis),
+            "keyvalue-nats" | "kvnats" | "kv-nats" => Some(Provider::KeyValueNats),
+            _ => None,
+        }
+    }
+
+    /// How the image is written, for messages (`ghcr.io/wasmcloud/keyvalue-redis:*`).
+    pub fn image_pattern(self) -> &'static str {
+        match self {
+            Provider::HttpServer => "ghcr.io/wasmcloud/http-server:*",
+            Provider::HttpClient => "ghcr.io/wasmcloud/http-client:*",
+            Provider::KeyValueRedis => "ghcr.io/wasmcloud/keyvalue-redis:* (or kvredis)",
+            Provider::KeyValueNats => "ghcr.io/wasmcloud/keyvalue-nats:*",
+            Provider::KeyValueBuiltin => BUILTIN_KEYVALUE_IMAGE,
+        }
+    }
+
+    /// Whether it serves `wasi:keyvalue`.
+    pub fn is_keyvalue(self) -> bool {
+        matches!(
+            self,
+            Provider::KeyValueRedis | Provider::KeyValueNats | Provider::KeyValueBuiltin
+        )
+    }
+
+    /// What is wrong with a link's effective config for this provider (keys as the provider
+    /// takes them), as `(key, message)`; empty when it can be used.
+    pub fn config_problems(self, config: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        match self {
+            Provider::KeyValueRedis => match setting_any_case(config, "url") {
+                Some((key, url)) => redis_url_problem(url)
+                    .map(|why| vec![(key.to_string(), why)])
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+            Provider::KeyValueNats => {
+                let mut out = Vec::new();
+                if config.get("bucket").is_none_or(|b| b.trim().is_empty()) {
+                    out.push((
+                        "bucket".to_string(),
+                        "a keyvalue-nats link needs `bucket` (the JetStream key-value bucket) in its target config".to_string(),
+                    ));
+                }
+                if let Some(uri) = config.get("cluster_uri") {
+                    if let Some(why) = nats_uri_problem(uri) {
+                        out.push(("cluster_uri".to_string(), why));
+                    }
+                }
+                out
+            }
+            Provider::HttpClient => match config.get(ALLOWED_HOSTS) {
+                Some(list) => match crate::outbound::parse_allowed_hosts(list) {
+                    Ok(_) => Vec::new(),
+                    Err(why) => vec![(ALLOWED_HOSTS.to_string(), why)],
+                },
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The http-client link's list of the hosts a component may call (wasmCloud v2's key).
+pub const ALLOWED_HOSTS: &str = "allowed_hosts";
+
+/// The supported provider images, one per line, for an error that names an unsupported one.
+pub fn supported_images() -> String {
+    PROVIDERS
+        .iter()
+        .map(|p| p.image_pattern())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `(key as written, value)` of the first key equal to `key` ignoring ASCII case (wasmCloud's
+/// Redis provider takes `URL`, `url` or `Url`).
+pub fn setting_any_case<'a>(
+    config: &'a BTreeMap<String, String>,
+    key: &str,
+) -> Option<(&'a str, &'a str)> {
+    config
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// Why `url` is not a Redis URL the backend can connect with.
+fn redis_url_problem(url: &str) -> Option<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some(format!(
+            "`{url}` is not a Redis URL (redis://HOST[:PORT][/DB] or rediss://…)"
+        ));
+    };
+    if !matches!(scheme, "redis" | "rediss" | "redis+unix" | "unix") {
+        return Some(format!(
+            "`{scheme}://` is not a Redis scheme (redis://, rediss://, redis+unix://)"
+        ));
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    if matches!(scheme, "redis" | "rediss") && host_port.is_empty() {
+        return Some(format!("`{}` names no host", redact_password(url)));
+    }
+    if let Some((_, port)) = host_port
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.ends_with(']'))
+    {
+        if port.parse::<u16>().is_err() {
+            return Some(format!(
+                "`{}` has a bad port `{port}`",
+                redact_password(url)
+            ));
+        }
+    }
+    let db = rest[authority.len()..]
+        .trim_start_matches('/')
+        .split('?')
+        .next()
+        .unwrap_or("");
+    if !db.is_empty() && db.parse::<u32>().is_err() && matches!(scheme, "redis" | "rediss") {
+        return Some(format!(
+            "`{}`: the database `{db}` is not a number",
+            redact_password(url)
+        ));
+    }
+    None
+}
+
+/// Why `uri` is not a NATS server address (`nats://HOST:PORT`, `HOST:PORT`, comma-separated).
+fn nats_uri_problem(uri: &str) -> Option<String> {
+    for one in uri.split(',').map(str::trim) {
+        let without_scheme = one.split_once("://").map_or(one, |(scheme, rest)| {
+            if matches!(scheme, "nats" | "tls" | "ws" | "wss") {
+                rest
+            } else {
+                ""
+            }
+        });
+        if without_scheme.is_empty() {
+            return Some(format!("`{one}` is not a NATS address (nats://HOST:PORT)"));
+        }
+        let host_port = without_scheme.rsplit('@').next().unwrap_or("");
+        if let Some((_, port)) = host_port.rsplit_once(':') {
+            if port.parse::<u16>().is_err() {
+                return Some(format!("`{one}` has a bad port `{port}`"));
+            }
+        }
+    }
+    None
+}
+
+/// `url` with the password of its user info replaced, for messages.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or("");
+            let hidden = if user_info.contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".to_string()
+            };
+            format!("{scheme}://{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(s: &str) -> ImageRef {
+        ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn tells_providers_by_image() {
+        assert_eq!(
+            Provider::of(&image("ghcr.io/wasmcloud/keyvalue-redis:0.30.0")),
+            Some(Provider::KeyValueRedis)
+        );
+        assert_eq!(
+            Provider::of(&image("wasmcloud.azurecr.io/kvredis:0.22.0")),
+            Some(Provider::KeyValueRedis)
+        );
+        assert_eq!(
+            Provider::of(&image("ghcr.io/wasmcloud/keyvalue-nats:0.4.1")),
+            Some(Provider::KeyValueNats)
+        );
+        assert_eq!(
+            Provider::of(&image("flotilla+builtin://keyvalue")),
+            Some(Provider::KeyValueBuiltin)
+        );
+        assert_eq!(
+            Provider::of(&image("ghcr.io/wasmcloud/http-server:0.27.0")),
+            Some(Provider::HttpServer)
+        );
+        assert_eq!(
+            Provider::of(&image("ghcr.io/wasmcloud/messaging-kafka:0.5.1")),
+            None
+        );
+    }
+
+    #[test]
+    fn checks_redis_urls_and_nats_buckets() {
+        let config = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let ok = Provider::KeyValueRedis
+            .config_problems(&config(&[("URL", "redis://127.0.0.1:6379/0")]));
+        assert!(ok.is_empty(), "{ok:?}");
+        let none = Provider::KeyValueRedis.config_problems(&config(&[]));
+        assert!(none.is_empty(), "the default URL applies");
+        let bad = Provider::KeyValueRedis.config_problems(&config(&[("url", "127.0.0.1:6379")]));
+        assert_eq!(bad[0].0, "url");
+        let port = Provider::KeyValueRedis
+            .config_problems(&config(&[("Url", "redis://:hunter2@localhost:63a79")]));
+        assert!(port[0].1.contains("bad port"), "{port:?}");
+        assert!(!port[0].1.contains("hunter2"), "{port:?}");
+        let no_bucket = Provider::KeyValueNats
+            .config_problems(&config(&[("cluster_uri", "nats://127.0.0.1:4222")]));
+        assert_eq!(no_bucket[0].0, "bucket");
+        assert!(Provider::KeyValueNats
+            .config_problems(&config(&[("bucket", "counts")]))
+            .is_empty());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_password("redis://user:secret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact_password("redis://host:6379"), "redis://host:6379");
+    }
+}
