@@ -15,7 +15,7 @@ use crate::tools::{free_ports, ms, wait_until, Processes};
 
 /// One system under test: how to write one value.
 #[derive(Clone)]
-enum Target {
+pub(crate) enum Target {
     /// `POST /v1/apps` with a manifest (one `app_deployed` event per write).
     Flotilla {
         addrs: Arc<Vec<String>>,
@@ -25,6 +25,12 @@ enum Target {
     },
     /// `POST /v3/kv/put` through etcd's HTTP/JSON gateway.
     Etcd { addrs: Arc<Vec<String>> },
+    /// `GET /KEY` of a counter app (wasmCloud's http-keyvalue-counter): one increment of its
+    /// key-value store per request, a key per client.
+    Counter {
+        addrs: Arc<Vec<String>>,
+        app: String,
+    },
 }
 
 /// A manifest of about `size` bytes, unique per (client, sequence number).
@@ -55,6 +61,13 @@ impl Target {
                 http.post(format!("{scheme}://{addr}/v1/apps"))
                     .bearer_auth(token)
                     .body(body)
+                    .send()
+                    .await
+            }
+            Target::Counter { addrs, app } => {
+                let addr = &addrs[(client + seq as usize) % addrs.len()];
+                http.get(format!("http://{addr}/key-{client}"))
+                    .header("host", format!("{app}.localhost"))
                     .send()
                     .await
             }
@@ -92,7 +105,7 @@ pub struct RunResult {
 }
 
 /// `trusted`: the certificate authorities of an HTTPS target.
-async fn run(
+pub(crate) async fn run(
     target: &Target,
     trusted: &[reqwest::Certificate],
     clients: usize,
@@ -152,7 +165,7 @@ async fn run(
     }
 }
 
-async fn start_etcd(dir: &Path) -> Result<(Processes, Vec<String>), String> {
+pub(crate) async fn start_etcd(dir: &Path) -> Result<(Processes, Vec<String>), String> {
     let ports = free_ports(6);
     let (clients, peers) = ports.split_at(3);
     let initial = (0..3)

@@ -3,6 +3,7 @@
 //! run.
 
 mod cold_start;
+mod kv;
 mod log;
 mod noisy;
 mod registry;
@@ -64,6 +65,20 @@ enum Bench {
         #[arg(long)]
         skip_etcd: bool,
     },
+    /// Key-value writes through a component: the counter on the built-in store against etcd's
+    /// puts, and the counter on Redis against hello (Debian's redis-server and etcd-server).
+    #[command(after_help = "Examples:\n  target/release/flotilla-bench kv --seconds 5")]
+    Kv {
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent clients, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        clients: Vec<usize>,
+        /// Where the clusters keep their data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// Deploy → first 200 of a component by OCI tag from a real registry (Debian's
     /// docker-registry) against the same bytes uploaded to a node.
     #[command(after_help = "Examples:\n  target/release/flotilla-bench registry --rounds 5")]
@@ -117,6 +132,11 @@ fn main() -> ExitCode {
         } => runtime.block_on(log::log_bench(
             work_dir, seconds, value_size, &clients, &node_args, skip_etcd,
         )),
+        Bench::Kv {
+            seconds,
+            clients,
+            work_dir,
+        } => runtime.block_on(kv::kv_bench(work_dir, seconds, &clients)),
         Bench::Registry { rounds, work_dir } => {
             runtime.block_on(registry::registry_bench(work_dir, rounds))
         }
