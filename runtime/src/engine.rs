@@ -278,7 +278,10 @@ impl WasiHttpHooks for OutgoingPolicy {
 /// A compiled component, ready to instantiate once per request.
 #[derive(Clone)]
 pub struct Prepared {
-    pub(crate) pre: ProxyPre<GuestState>,
+    /// Every component: linked against the host's imports.
+    pub(crate) instance: wasmtime::component::InstancePre<GuestState>,
+    /// A component that exports `wasi:http/incoming-handler`: HTTP requests can be served.
+    pub(crate) pre: Option<ProxyPre<GuestState>>,
     pub(crate) grants: Arc<Grants>,
     /// The engine that compiled it: its instances live in that engine's pool.
     engine: Engine,
@@ -289,6 +292,11 @@ impl Prepared {
     /// Which compiler's code it runs.
     pub fn tier(&self) -> Tier {
         self.tier
+    }
+
+    /// Whether it exports `wasi:http/incoming-handler`.
+    pub fn serves_http(&self) -> bool {
+        self.pre.is_some()
     }
 }
 
@@ -525,12 +533,15 @@ impl WasmEngine {
                 .baseline()
                 .context("a baseline component on a node without a baseline tier")?,
         };
-        let pre = compiler
+        let instance = compiler
             .linker
             .instantiate_pre(component)
             .context("linking the component")?;
+        // A component invoked otherwise (a key-value watcher) need not serve HTTP.
+        let pre = ProxyPre::new(instance.clone()).ok();
         Ok(Prepared {
-            pre: ProxyPre::new(pre).context("the component is not a wasi:http proxy")?,
+            instance,
+            pre,
             grants: Arc::new(grants),
             engine: compiler.engine.clone(),
             tier,
@@ -582,7 +593,7 @@ impl WasmEngine {
     /// calling the guest: what the per-request instantiation costs (for benchmarks).
     pub async fn instantiate_once(&self, prepared: &Prepared, context: GuestContext) -> Result<()> {
         let mut store = self.store(prepared, context);
-        prepared.pre.instantiate_async(&mut store).await?;
+        prepared.instance.instantiate_async(&mut store).await?;
         Ok(())
     }
 }

@@ -35,6 +35,12 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
+    let Some(pre) = prepared.pre.clone() else {
+        return text_response(
+            StatusCode::NOT_IMPLEMENTED,
+            "the component does not export wasi:http/incoming-handler: it serves no HTTP\n",
+        );
+    };
     let mut store = engine.store(prepared, context);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let setup = store
@@ -51,7 +57,6 @@ where
             )
         }
     };
-    let pre = prepared.pre.clone();
     let task = tokio::spawn(async move {
         let proxy = pre.instantiate_async(&mut store).await?;
         proxy

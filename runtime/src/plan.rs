@@ -139,6 +139,78 @@ pub fn http_server_addresses(
     out
 }
 
+/// A set of Redis keys a host watches for one component (wasmCloud's watcher link: from a
+/// `keyvalue-redis` capability to the component, `watch=SET@key,DEL@key` in its source config).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Watch {
+    pub app: String,
+    pub component: String,
+    /// The capability the link comes from.
+    pub capability: String,
+    /// The Redis URL (may hold a password: never shown).
+    pub url: String,
+    pub keys: Vec<(scheduler::provider::WatchOp, String)>,
+}
+
+/// The watches `host` keeps: each watched component's events are handled once in the cluster,
+/// by the first host (in host order) its placement puts replicas on.
+pub fn watches(host: &str, state: &ClusterState, placements: &Placements) -> Vec<Watch> {
+    let mut out = Vec::new();
+    for (app, placement, _, version) in serving_versions(state, placements) {
+        let manifest = &version.manifest;
+        for capability in &manifest.components {
+            if manifest.capability_provider(&capability.name)
+                != Some(scheduler::Provider::KeyValueRedis)
+            {
+                continue;
+            }
+            for link in capability
+                .links
+                .iter()
+                .filter(|l| l.interfaces.iter().any(|i| i == "watcher"))
+            {
+                let first = placement
+                    .components
+                    .get(&link.target)
+                    .and_then(|c| c.hosts.iter().find(|(_, n)| **n > 0).map(|(h, _)| h));
+                if first.map(String::as_str) != Some(host) {
+                    continue;
+                }
+                let keys = link
+                    .source_setting(scheduler::provider::WATCH)
+                    .and_then(|w| scheduler::provider::parse_watch(w).ok())
+                    .unwrap_or_default();
+                if keys.is_empty() {
+                    continue;
+                }
+                // The URL: the link's own config (source, then target), then the capability's.
+                let own: BTreeMap<String, String> = capability
+                    .config
+                    .iter()
+                    .chain(&link.target_config)
+                    .chain(&link.source_config)
+                    .filter_map(|c| c.properties.as_ref())
+                    .flat_map(|p| p.iter())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let url = scheduler::provider::setting_any_case(&own, "url")
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_else(|| {
+                        crate::capabilities::keyvalue::redis::DEFAULT_URL.to_string()
+                    });
+                out.push(Watch {
+                    app: app.clone(),
+                    component: link.target.clone(),
+                    capability: capability.name.clone(),
+                    url,
+                    keys,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// What `host` must run, and the route of every deployed app. A draining host also runs what
 /// it retained (make before break), and is routed to for it until its drain is complete.
 pub fn plan(

@@ -11,6 +11,7 @@ use consensus::node::StateFeed;
 use consensus::StateMachine;
 
 use crate::blobs::BlobSource;
+use crate::capabilities::keyvalue::watch::Watchers;
 #[cfg(test)]
 use crate::capabilities::keyvalue::Backends;
 use crate::ingress::{Ingress, Route};
@@ -30,6 +31,8 @@ pub struct Reconciler {
     pub replicas: Arc<ReplicaSet>,
     pub ingress: Arc<Ingress>,
     pub listeners: Arc<Listeners>,
+    /// The Redis key watches of components this host is first to run.
+    pub watchers: Arc<Watchers>,
 }
 
 /// What one state asks of this host: its replicas, the route of every app, and the
@@ -38,6 +41,7 @@ pub struct HostPlan {
     pub desired: Vec<DesiredReplica>,
     pub routes: BTreeMap<String, Route>,
     pub addresses: BTreeMap<String, crate::plan::Listening>,
+    pub watches: Vec<crate::plan::Watch>,
     /// Every app in the state: the log lines of the others (deleted apps) are forgotten.
     pub apps: std::collections::BTreeSet<String>,
 }
@@ -52,6 +56,7 @@ impl Reconciler {
             desired,
             routes,
             addresses: crate::plan::http_server_addresses(state, placements),
+            watches: crate::plan::watches(&self.host, state, placements),
             apps: state.apps.keys().cloned().collect(),
         }
     }
@@ -63,6 +68,8 @@ impl Reconciler {
         self.ingress.set_routes(plan.routes);
         self.listeners.sync(plan.addresses).await;
         self.replicas.reconcile(plan.desired, source).await;
+        // After the replicas: a watch calls a replica that is running.
+        self.watchers.sync(plan.watches);
         self.replicas
             .logs()
             .retain_apps(|app| plan.apps.contains(app));
@@ -167,6 +174,7 @@ mod tests {
         );
         Reconciler {
             host: "me".into(),
+            watchers: Watchers::new(replicas.clone()),
             replicas,
             listeners: Listeners::new(ingress.clone()),
             ingress,

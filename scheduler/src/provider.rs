@@ -110,6 +110,41 @@ impl Provider {
 /// The http-client link's list of the hosts a component may call (wasmCloud v2's key).
 pub const ALLOWED_HOSTS: &str = "allowed_hosts";
 
+/// A key event a Redis watcher link asks for (`watch=SET@key,DEL@key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WatchOp {
+    /// `SET@key`: the component's `on-set` is called with the new value.
+    Set,
+    /// `DEL@key`: its `on-delete` is called.
+    Delete,
+}
+
+/// The source config key of a watcher link.
+pub const WATCH: &str = "watch";
+
+/// Parses a watcher link's `watch` value: `SET@key,DEL@key` (case of the operation ignored).
+pub fn parse_watch(value: &str) -> Result<Vec<(WatchOp, String)>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (op, key) = entry
+                .split_once('@')
+                .ok_or_else(|| format!("`{entry}` is not OP@KEY (SET@key or DEL@key)"))?;
+            let op = match op.to_ascii_uppercase().as_str() {
+                "SET" => WatchOp::Set,
+                "DEL" => WatchOp::Delete,
+                other => return Err(format!("`{entry}`: `{other}` is not SET or DEL")),
+            };
+            if key.is_empty() {
+                return Err(format!("`{entry}` names no key"));
+            }
+            Ok((op, key.to_string()))
+        })
+        .collect()
+}
+
 /// The supported provider images, one per line, for an error that names an unsupported one.
 pub fn supported_images() -> String {
     PROVIDERS
@@ -278,6 +313,19 @@ mod tests {
         assert!(Provider::KeyValueNats
             .config_problems(&config(&[("bucket", "counts")]))
             .is_empty());
+    }
+
+    #[test]
+    fn watch_lists_name_their_keys() {
+        assert_eq!(
+            parse_watch("SET@a, del@b").unwrap(),
+            vec![
+                (WatchOp::Set, "a".to_string()),
+                (WatchOp::Delete, "b".to_string())
+            ]
+        );
+        assert!(parse_watch("GET@a").unwrap_err().contains("not SET or DEL"));
+        assert!(parse_watch("a").unwrap_err().contains("OP@KEY"));
     }
 
     #[test]

@@ -107,11 +107,33 @@ pub(crate) fn validate(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
 pub(crate) fn check_link_backends(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
     for (c, co) in m.components.iter().zip(&o.components) {
         for (link, lo) in c.links.iter().zip(&co.links) {
-            let Some(provider) = m.capability_provider(&link.target) else {
+            let problems = if let Some(provider) = m.capability_provider(&link.target) {
+                provider.config_problems(&m.link_target_config(link))
+            } else if let Some(provider) = m
+                .capability_provider(&c.name)
+                .filter(|p| p.is_keyvalue() && link.interfaces.iter().any(|i| i == "watcher"))
+            {
+                // A watcher link goes from the store to the component: its own config names
+                // the server and what to watch.
+                let own = link
+                    .source_config
+                    .iter()
+                    .chain(&link.target_config)
+                    .filter_map(|c| c.properties.as_ref())
+                    .flat_map(|p| p.iter())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let mut found = provider.config_problems(&own);
+                if let Some(watch) = link.source_setting(crate::provider::WATCH) {
+                    if let Err(why) = crate::provider::parse_watch(watch) {
+                        found.push((crate::provider::WATCH.to_string(), why));
+                    }
+                }
+                found
+            } else {
                 continue;
             };
-            let config = m.link_target_config(link);
-            for (key, message) in provider.config_problems(&config) {
+            for (key, message) in problems {
                 // The link's own target config entry that sets the key, else the link.
                 let at = link
                     .target_config

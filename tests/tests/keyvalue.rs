@@ -435,3 +435,58 @@ fn the_official_counter_manifest_runs_on_redis_and_on_the_builtin_store() {
     // The Redis one counted in Redis, under the raw key.
     assert_eq!(redis.redis(&["GET", "/visits"]).as_deref(), Some("3"));
 }
+
+/// wasmCloud's Redis watcher: a link from the `keyvalue-redis` capability to the component,
+/// `watch=SET@key,DEL@key`; the component's `on-set` and `on-delete` are called.
+#[test]
+fn a_watched_redis_key_calls_the_component_on_set_and_on_delete() {
+    let redis = Server::start(ServerKind::Redis);
+    let c = Cluster::start(&[]);
+    let node = &c.nodes[0];
+    let digest = node.upload(&Guest::Watcher.build().unwrap());
+    let url = redis.url();
+    let manifest = format!(
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: watch\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: kvwatcher\n      type: component\n      properties:\n        image: {digest}\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n    - name: kvredis\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/keyvalue-redis:0.30.0\n      traits:\n        - type: link\n          properties:\n            target:\n              name: kvwatcher\n              config:\n                - name: redis-url\n                  properties:\n                    url: {url}\n            namespace: wasi\n            package: keyvalue\n            interfaces: [watcher]\n            source:\n              config:\n                - name: watch\n                  properties:\n                    watch: SET@watched,DEL@watched\n"
+    );
+    node.deploy(&manifest).unwrap();
+    // Redis does not send keyspace events by default: the status says what to set.
+    let status = wait_for("the watch failure", Duration::from_secs(60), || {
+        let s = node.get("/v1/apps/watch")?;
+        s["warnings"]
+            .as_array()?
+            .iter()
+            .any(|w| {
+                w.as_str()
+                    .is_some_and(|w| w.contains("notify-keyspace-events"))
+            })
+            .then_some(s)
+    });
+    assert!(status.to_string().contains("kvredis"), "{status}");
+
+    redis
+        .redis(&["CONFIG", "SET", "notify-keyspace-events", "K$g"])
+        .unwrap();
+    let logged = |text: &str| {
+        node.get("/v1/apps/watch/logs")
+            .is_some_and(|l| l.to_string().contains(text))
+    };
+    // Set until the watch, resubscribed, sees one (it may not be subscribed yet).
+    wait_for("on-set", Duration::from_secs(30), || {
+        redis.redis(&["SET", "watched", "first-value"]);
+        logged("first-value").then_some(())
+    });
+    // Keys it does not watch call nothing.
+    redis.redis(&["SET", "other", "not-watched"]);
+    redis.redis(&["DEL", "watched"]).unwrap();
+    wait_for("on-delete", Duration::from_secs(30), || {
+        logged("deleted").then_some(())
+    });
+    assert!(!logged("not-watched"));
+    wait_for("the warning gone", Duration::from_secs(30), || {
+        let s = node.get("/v1/apps/watch")?;
+        s["warnings"]
+            .as_array()
+            .is_none_or(|w| w.is_empty())
+            .then_some(())
+    });
+}

@@ -95,19 +95,28 @@ pub async fn local_replicas(State(node): State<SharedHost>) -> Response {
         .into_iter()
         .map(|(address, app)| wire::ListeningAddress { app, address })
         .collect();
-    let links = node
-        .replicas
-        .backends()
-        .health()
-        .into_iter()
-        .map(|h| wire::LinkHealth {
-            app: h.app,
-            component: h.component,
-            link: h.link,
-            target: h.target,
-            failure: h.failure,
-        })
-        .collect();
+    let links =
+        node.replicas
+            .backends()
+            .health()
+            .into_iter()
+            .map(|h| wire::LinkHealth {
+                app: h.app,
+                component: h.component,
+                link: h.link,
+                target: h.target,
+                failure: h.failure,
+            })
+            .chain(node.watchers.failures().into_iter().map(
+                |((app, component), (capability, why))| wire::LinkHealth {
+                    app,
+                    component,
+                    link: "watcher".to_string(),
+                    target: capability,
+                    failure: Some(why),
+                },
+            ))
+            .collect();
     Json(wire::LocalReplicas {
         host: node.log.host().to_string(),
         running,

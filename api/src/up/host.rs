@@ -58,6 +58,8 @@ pub struct Host {
     pub replicas: Arc<ReplicaSet>,
     pub ingress: Arc<Ingress>,
     pub listeners: Arc<Listeners>,
+    /// The Redis key watches of components this host is first to run.
+    pub watchers: Arc<runtime::capabilities::keyvalue::watch::Watchers>,
     pub metrics: Metrics,
     /// Where OCI images of deploys are resolved, and pinned components fetched when no peer
     /// has them.
@@ -117,8 +119,10 @@ impl Host {
             &peer_tls,
         );
         let listeners = Listeners::new(ingress.clone());
+        let watchers = runtime::capabilities::keyvalue::watch::Watchers::new(replicas.clone());
         Ok(Arc::new(Host {
             log,
+            watchers,
             replicas,
             ingress,
             listeners,
@@ -171,6 +175,7 @@ impl Host {
             replicas: self.replicas.clone(),
             ingress: self.ingress.clone(),
             listeners: self.listeners.clone(),
+            watchers: self.watchers.clone(),
         };
         let source = PeersThenRegistry {
             peers: PeerBlobs {

@@ -54,10 +54,13 @@ pub enum Guest {
     /// wasmCloud's http-keyvalue-counter: increments the key named by the path through the
     /// linked key-value store (`?link_name=NAME` picks the link) and answers `Counter PATH: N`.
     Counter,
+    /// A key-value watcher (no HTTP): logs each `on-set` (context: the key, message: the
+    /// value) and `on-delete` (message `deleted`).
+    Watcher,
 }
 
 impl Guest {
-    pub const ALL: [Guest; 12] = [
+    pub const ALL: [Guest; 13] = [
         Guest::Hello,
         Guest::Echo,
         Guest::Busy,
@@ -70,6 +73,7 @@ impl Guest {
         Guest::Logger,
         Guest::LogFlood,
         Guest::Counter,
+        Guest::Watcher,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +90,7 @@ impl Guest {
             Guest::Logger => "logger",
             Guest::LogFlood => "log_flood",
             Guest::Counter => "counter",
+            Guest::Watcher => "watcher",
         }
     }
 
@@ -103,12 +108,17 @@ impl Guest {
             Guest::Logger => include_str!("../wat/logger.wat"),
             Guest::LogFlood => include_str!("../wat/log_flood.wat"),
             Guest::Counter => include_str!("../wat/counter.wat"),
+            Guest::Watcher => include_str!("../wat/watcher.wat"),
         }
     }
 
     /// The whole core module in WebAssembly text: the handler's own imports (which must come
     /// before any function), the prelude, then the rest of the handler.
     pub fn source(self) -> String {
+        if self.world() != HTTP_WORLD {
+            // Not a wasi:http guest: its text is the whole module.
+            return self.handler().to_string();
+        }
         let (imports, rest): (Vec<&str>, Vec<&str>) = self
             .handler()
             .lines()
@@ -121,9 +131,17 @@ impl Guest {
         )
     }
 
+    /// The world of `runtime/test-components/wit` it is built for.
+    pub fn world(self) -> &'static str {
+        match self {
+            Guest::Watcher => "watcher",
+            _ => HTTP_WORLD,
+        }
+    }
+
     /// The component binary.
     pub fn build(self) -> Result<Vec<u8>> {
-        component_from_wat(&self.source())
+        component_of_world(&self.source(), self.world())
             .with_context(|| format!("building test component {}", self.name()))
     }
 }
@@ -132,6 +150,14 @@ impl Guest {
 /// interfaces with the canonical ABI and exports `wasi:http/incoming-handler@0.2.12#handle`,
 /// `memory` and `cabi_realloc`.
 pub fn component_from_wat(wat: &str) -> Result<Vec<u8>> {
+    component_of_world(wat, HTTP_WORLD)
+}
+
+/// The world of the wasi:http guests.
+const HTTP_WORLD: &str = "guest";
+
+/// Builds a component of `world` (of `runtime/test-components/wit`) from a core module's text.
+fn component_of_world(wat: &str, world: &str) -> Result<Vec<u8>> {
     let mut module = wat::parse_str(wat).context("parsing the WAT")?;
     let mut resolve = wit_parser::Resolve::default();
     // The config, secrets and logging packages are the ones the runtime hosts, vendored once
@@ -144,7 +170,7 @@ pub fn component_from_wat(wat: &str) -> Result<Vec<u8>> {
     }
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
     let (package, _) = resolve.push_dir(&wit).context("loading the WIT")?;
-    let world = resolve.select_world(&[package], Some("guest"))?;
+    let world = resolve.select_world(&[package], Some(world))?;
     wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)?;
     ComponentEncoder::default()
         .module(&module)?

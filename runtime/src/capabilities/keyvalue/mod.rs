@@ -11,6 +11,7 @@ pub mod backend;
 pub mod builtin;
 pub mod nats;
 pub mod redis;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
