@@ -127,6 +127,63 @@ impl Toolchain {
     }
 }
 
+/// The Python key-value example (`examples/python-keyvalue`), built with componentize-py against
+/// its own world (wasi:http plus the key-value and link-selection packages Flotilla vendors, as
+/// its README assembles them), or taken from the cache: its path.
+pub fn build_python_keyvalue() -> Result<PathBuf, BuildError> {
+    let app_dir = repo().join("examples/python-keyvalue");
+    let read = |path: PathBuf| {
+        std::fs::read(&path).map_err(|e| BuildError::Failed(format!("{}: {e}", path.display())))
+    };
+    let source = read(app_dir.join("app.py"))?;
+    let world = read(app_dir.join("wit/world.wit"))?;
+    let key = Digest::of(
+        &[
+            source.as_slice(),
+            world.as_slice(),
+            COMPONENTIZE_PY.as_bytes(),
+        ]
+        .concat(),
+    );
+    let stem = format!("python-keyvalue-{}", &key.hex()[..16]);
+    let out = dir().join(format!("{stem}.wasm"));
+    if out.exists() {
+        return Ok(out);
+    }
+    let wit = dir().join(format!("{stem}-wit"));
+    let deps = wit.join("deps");
+    let failed = |e: std::io::Error| BuildError::Failed(format!("assembling the WIT: {e}"));
+    std::fs::create_dir_all(&deps).map_err(failed)?;
+    std::fs::write(wit.join("world.wit"), &world).map_err(failed)?;
+    for entry in std::fs::read_dir(wit_dir()?.join("deps")).map_err(failed)? {
+        let entry = entry.map_err(failed)?;
+        std::fs::copy(entry.path(), deps.join(entry.file_name())).map_err(failed)?;
+    }
+    let vendored = repo().join("runtime/wit/deps");
+    for package in ["wasi-keyvalue-0.2.0-draft", "wasmcloud-bus-2.0.0"] {
+        std::fs::create_dir_all(deps.join(package)).map_err(failed)?;
+        for entry in std::fs::read_dir(vendored.join(package)).map_err(failed)? {
+            let entry = entry.map_err(failed)?;
+            std::fs::copy(entry.path(), deps.join(package).join(entry.file_name()))
+                .map_err(failed)?;
+        }
+    }
+    let tmp = out.with_extension("tmp.wasm");
+    let mut command = Command::new(componentize_py()?);
+    command
+        .arg("-d")
+        .arg(&wit)
+        .args(["-w", "keyvalue-app", "componentize", "-p"])
+        .arg(&app_dir)
+        .arg("app")
+        .arg("-o")
+        .arg(&tmp);
+    run(&mut command, "building the Python key-value example")
+        .map_err(|e| BuildError::Failed(e.0))?;
+    std::fs::rename(&tmp, &out).map_err(|e| BuildError::Failed(e.to_string()))?;
+    Ok(out)
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
