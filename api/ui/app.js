@@ -493,7 +493,7 @@ const appPage = {
     this.status = status;
     const { applied_index, ...shown } = status;
     const r = this.regions;
-    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings], () => this.drawHead(status));
+    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings, shown.capabilities], () => this.drawHead(status));
     redraw(r.spreads, [shown.placement, shown.spreads], () => this.drawSpreads(status));
     redraw(r.hosts, shown.runtime, () => this.drawRuntime(status));
     redraw(r.traffic, traffic.newest(), () => this.drawTraffic());
@@ -515,7 +515,9 @@ const appPage = {
           h("button", { type: "button", id: "undeploy", disabled: !writable || s.undeployed, title: why, onclick: () => this.undeploy() }, "Undeploy"), " ",
           h("button", { type: "button", id: "delete", class: "danger", disabled: !writable, title: why, onclick: () => this.remove() }, "Delete"))),
       messages.length ? h("ul", { class: "messages", id: "app-messages" }, messages.map((m) => h("li", {}, m))) : null,
-      (s.warnings || []).length ? h("ul", { class: "warnings", id: "app-warnings" }, s.warnings.map((m) => h("li", {}, "warning: " + m))) : null);
+      (s.warnings || []).length ? h("ul", { class: "warnings", id: "app-warnings" }, s.warnings.map((m) => h("li", {}, "warning: " + m))) : null,
+      Object.keys(s.capabilities || {}).length ? h("p", { class: "muted", id: "app-capabilities" },
+        Object.entries(s.capabilities).map(([name, served]) => h("span", { class: "capability" }, `${name}: ${served} `))) : null);
   },
 
   drawSpreads(s) {

@@ -62,6 +62,17 @@ impl Provider {
         }
     }
 
+    /// What serves it, for people (`app status`, the dashboard).
+    pub fn served_by(self) -> &'static str {
+        match self {
+            Provider::HttpServer => "the ingress of every host",
+            Provider::HttpClient => "outgoing HTTP from the host",
+            Provider::KeyValueRedis => "key-value on Redis",
+            Provider::KeyValueNats => "key-value on NATS JetStream",
+            Provider::KeyValueBuiltin => "the cluster's own replicated key-value store",
+        }
+    }
+
     /// Whether it serves `wasi:keyvalue`.
     pub fn is_keyvalue(self) -> bool {
         matches!(

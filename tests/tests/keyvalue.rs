@@ -132,6 +132,15 @@ fn concurrent_counter_counts_every_success(image: &str, config: &[(&str, &str)],
     let (ok, failed) = hammer(&c.targets(), app, "hits");
     assert_eq!(failed, 0, "every increment succeeds");
     assert_eq!(final_count(&c.nodes[1].target(), app, "hits"), ok);
+    // The status says what serves the capability.
+    let status = c.nodes[2].get(&format!("/v1/apps/{app}")).unwrap();
+    assert!(
+        status["capabilities"]["kv"]
+            .as_str()
+            .unwrap()
+            .contains("key-value"),
+        "{status}"
+    );
 }
 
 #[test]

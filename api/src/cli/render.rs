@@ -54,7 +54,7 @@ pub fn time(millis: Option<u64>) -> String {
 
 /// `app status`: the status, versions, messages and replicas per host.
 pub fn status(s: &wire::AppStatus) -> String {
-    placement(
+    let text = placement(
         &s.app,
         s.status,
         &s.placement,
@@ -67,7 +67,15 @@ pub fn status(s: &wire::AppStatus) -> String {
                 .map_or(0, |r| r.replicas)
                 .to_string()
         },
-    )
+    );
+    // What serves each capability, under the status line.
+    let (head, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let capabilities: String = s
+        .capabilities
+        .iter()
+        .map(|(name, served)| format!("  capability {name}: {served}\n"))
+        .collect();
+    format!("{head}\n{capabilities}{rest}")
 }
 
 /// `app deploy --dry-run`: the placement it would get.

@@ -584,6 +584,18 @@ fn effective_config(manifest: &scheduler::Manifest) -> BTreeMap<String, BTreeMap
         .collect()
 }
 
+/// `capability → what serves it` for every capability the host serves.
+fn capabilities(manifest: &scheduler::Manifest) -> BTreeMap<String, String> {
+    manifest
+        .components
+        .iter()
+        .filter_map(|c| {
+            let provider = manifest.capability_provider(&c.name)?;
+            Some((c.name.clone(), provider.served_by().to_string()))
+        })
+        .collect()
+}
+
 /// `component → (name → stored secret)` for every component that references secrets.
 fn secret_references(manifest: &scheduler::Manifest) -> BTreeMap<String, BTreeMap<String, String>> {
     manifest
@@ -631,6 +643,7 @@ pub async fn status(
             warnings: Vec::new(),
             config: effective_config(&record.versions[&record.desired].manifest),
             secrets: secret_references(&record.versions[&record.desired].manifest),
+            capabilities: capabilities(&record.versions[&record.desired].manifest),
         };
         (answer, placed)
     };

@@ -331,6 +331,10 @@ pub struct AppStatus {
     /// the stored secret (`key`), never a value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
+    /// Each capability of the desired version → what serves it in the host (for the built-in
+    /// key-value store: "the cluster's own replicated key-value store").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capabilities: BTreeMap<String, String>,
 }
 
 impl AppStatus {
