@@ -823,7 +823,11 @@ impl Decoder<'_> {
                 let l = l.clone();
                 origin.target = l.clone();
                 if let Value::Map(_) = n.value {
-                    if let Some(t) = self.fields(&l, n, &["name", "config", "secrets"]) {
+                    // wadm ignores unknown keys under a link's target (and source): so do
+                    // we, with a warning.
+                    if let Some(t) =
+                        self.fields_with(&l, n, &["name", "config", "secrets"], Unknown::Ignore)
+                    {
                         if let Some((_, nl)) = t.get("name") {
                             origin.target = nl.clone();
                         }
@@ -851,7 +855,7 @@ impl Decoder<'_> {
         let mut source_config = Vec::new();
         if let Some((n, l)) = f.get("source") {
             let l = l.clone();
-            if let Some(s) = self.fields(&l, n, &["config", "secrets"]) {
+            if let Some(s) = self.fields_with(&l, n, &["config", "secrets"], Unknown::Ignore) {
                 if let Some((cn, cl)) = s.get("config") {
                     let cl = cl.clone();
                     source_config = self.link_configs(&cl, cn);

@@ -423,3 +423,25 @@ mod never_panics {
         }
     }
 }
+
+/// wadm ignores unknown keys directly under a link's `source` and `target` (wasmCloud's
+/// `echo-messaging/wadm.yaml` has `source: {name: …}`): accepted, with a warning naming them.
+#[test]
+fn unknown_keys_under_a_links_source_and_target_are_warnings() {
+    let yaml = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: rust-echo-messaging\n  annotations:\n    version: v0.0.1\nspec:\n  components:\n    - name: echo\n      type: component\n      properties:\n        image: ghcr.io/wasmcloud/components/echo-messaging-rust:0.2.0\n        id: echo\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n        - type: link\n          properties:\n            namespace: wasmcloud\n            package: messaging\n            interfaces: [consumer]\n            source:\n              name: echo\n            target:\n              name: nats\n              config:\n                - name: provider-tgt\n                  properties:\n                    subscriptions: wasmcloud.echo\n    - name: nats\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/messaging-nats:0.27.0\n      traits:\n        - type: link\n          properties:\n            namespace: wasmcloud\n            package: messaging\n            interfaces: [handler]\n            target:\n              name: echo\n              colour: blue\n            source:\n              name: nats\n              config:\n                - name: provider-src\n                  properties:\n                    subscriptions: wasmcloud.echo\n";
+    let parsed = scheduler::parse_manifest(yaml.as_bytes()).expect("wadm accepts it");
+    let warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("traits[1].properties.source.name") && w.contains("line 24")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("target.colour")),
+        "{warnings:?}"
+    );
+    let link = &parsed.manifest.components[1].links[0];
+    assert_eq!(link.target, "echo");
+    assert_eq!(link.source_setting("subscriptions"), Some("wasmcloud.echo"));
+}
