@@ -184,15 +184,7 @@ pub fn watches(host: &str, state: &ClusterState, placements: &Placements) -> Vec
                     continue;
                 }
                 // The URL: the link's own config (source, then target), then the capability's.
-                let own: BTreeMap<String, String> = capability
-                    .config
-                    .iter()
-                    .chain(&link.target_config)
-                    .chain(&link.source_config)
-                    .filter_map(|c| c.properties.as_ref())
-                    .flat_map(|p| p.iter())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let own = link_own_config(capability, link);
                 let url = scheduler::provider::setting_any_case(&own, "url")
                     .map(|(_, v)| v.to_string())
                     .unwrap_or_else(|| {
@@ -209,6 +201,86 @@ pub fn watches(host: &str, state: &ClusterState, placements: &Placements) -> Vec
         }
     }
     out
+}
+
+/// One subscription a host keeps for a component (wasmCloud's handler link: from a
+/// `messaging-nats` capability to the component, `subscriptions` in its source config).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Inbound {
+    pub app: String,
+    pub component: String,
+    /// The capability the link comes from.
+    pub capability: String,
+    /// The NATS servers, as the client takes them.
+    pub cluster_uris: String,
+    pub subject: String,
+    /// The queue group: the one the subscription names, else `APP.COMPONENT`, so that the
+    /// hosts running the component share each message.
+    pub queue: String,
+}
+
+/// The subscriptions `host` keeps: every subscription of a handler link to a component placed
+/// on it.
+pub fn inbound(host: &str, state: &ClusterState, placements: &Placements) -> Vec<Inbound> {
+    let mut out = Vec::new();
+    for (app, placement, _, version) in serving_versions(state, placements) {
+        let manifest = &version.manifest;
+        for capability in &manifest.components {
+            if manifest.capability_provider(&capability.name)
+                != Some(scheduler::Provider::MessagingNats)
+            {
+                continue;
+            }
+            for link in capability
+                .links
+                .iter()
+                .filter(|l| l.interfaces.iter().any(|i| i == "handler"))
+            {
+                let here = placement
+                    .components
+                    .get(&link.target)
+                    .and_then(|c| c.hosts.get(host))
+                    .is_some_and(|n| *n > 0);
+                if !here {
+                    continue;
+                }
+                let subscriptions = link
+                    .source_setting(scheduler::provider::SUBSCRIPTIONS)
+                    .and_then(|s| scheduler::provider::parse_subscriptions(s).ok())
+                    .unwrap_or_default();
+                let own = link_own_config(capability, link);
+                let cluster_uris = crate::capabilities::messaging::cluster_uris(&own);
+                for s in subscriptions {
+                    out.push(Inbound {
+                        app: app.clone(),
+                        component: link.target.clone(),
+                        capability: capability.name.clone(),
+                        cluster_uris: cluster_uris.clone(),
+                        queue: s.queue.unwrap_or_else(|| format!("{app}.{}", link.target)),
+                        subject: s.subject,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The config of a link that goes from a capability: the capability's own, then the link's
+/// target config, then its source config (later keys override).
+fn link_own_config(
+    capability: &scheduler::manifest::Component,
+    link: &scheduler::Link,
+) -> BTreeMap<String, String> {
+    capability
+        .config
+        .iter()
+        .chain(&link.target_config)
+        .chain(&link.source_config)
+        .filter_map(|c| c.properties.as_ref())
+        .flat_map(|p| p.iter())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// What `host` must run, and the route of every deployed app. A draining host also runs what

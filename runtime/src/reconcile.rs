@@ -14,6 +14,7 @@ use crate::blobs::BlobSource;
 use crate::capabilities::keyvalue::watch::Watchers;
 #[cfg(test)]
 use crate::capabilities::keyvalue::Backends;
+use crate::capabilities::messaging::inbound::Subscriptions;
 use crate::ingress::{Ingress, Route};
 use crate::listeners::Listeners;
 use crate::replicas::{DesiredReplica, ReplicaSet};
@@ -33,6 +34,8 @@ pub struct Reconciler {
     pub listeners: Arc<Listeners>,
     /// The Redis key watches of components this host is first to run.
     pub watchers: Arc<Watchers>,
+    /// The messaging subscriptions of components this host runs.
+    pub subscriptions: Arc<Subscriptions>,
 }
 
 /// What one state asks of this host: its replicas, the route of every app, and the
@@ -42,6 +45,7 @@ pub struct HostPlan {
     pub routes: BTreeMap<String, Route>,
     pub addresses: BTreeMap<String, crate::plan::Listening>,
     pub watches: Vec<crate::plan::Watch>,
+    pub inbound: Vec<crate::plan::Inbound>,
     /// Every app in the state: the log lines of the others (deleted apps) are forgotten.
     pub apps: std::collections::BTreeSet<String>,
 }
@@ -57,6 +61,7 @@ impl Reconciler {
             routes,
             addresses: crate::plan::http_server_addresses(state, placements),
             watches: crate::plan::watches(&self.host, state, placements),
+            inbound: crate::plan::inbound(&self.host, state, placements),
             apps: state.apps.keys().cloned().collect(),
         }
     }
@@ -70,6 +75,7 @@ impl Reconciler {
         self.replicas.reconcile(plan.desired, source).await;
         // After the replicas: a watch calls a replica that is running.
         self.watchers.sync(plan.watches);
+        self.subscriptions.sync(plan.inbound);
         self.replicas
             .logs()
             .retain_apps(|app| plan.apps.contains(app));
@@ -175,6 +181,7 @@ mod tests {
         Reconciler {
             host: "me".into(),
             watchers: Watchers::new(replicas.clone()),
+            subscriptions: Subscriptions::new(replicas.clone()),
             replicas,
             listeners: Listeners::new(ingress.clone()),
             ingress,

@@ -23,15 +23,18 @@ pub enum Provider {
     KeyValueNats,
     /// `wasi:keyvalue` on the store the cluster replicates through its own Raft log.
     KeyValueBuiltin,
+    /// `wasmcloud:messaging` on NATS (wasmCloud's `messaging-nats`).
+    MessagingNats,
 }
 
 /// Every provider, in the order users are told about them.
-pub const PROVIDERS: [Provider; 5] = [
+pub const PROVIDERS: [Provider; 6] = [
     Provider::HttpServer,
     Provider::HttpClient,
     Provider::KeyValueRedis,
     Provider::KeyValueNats,
     Provider::KeyValueBuiltin,
+    Provider::MessagingNats,
 ];
 
 impl Provider {
@@ -47,6 +50,7 @@ impl Provider {
             "http-client" | "httpclient" => Some(Provider::HttpClient),
             "keyvalue-redis" | "kvredis" | "kv-redis" => Some(Provider::KeyValueRedis),
             "keyvalue-nats" | "kvnats" | "kv-nats" => Some(Provider::KeyValueNats),
+            "messaging-nats" | "nats-messaging" | "nats_messaging" => Some(Provider::MessagingNats),
             _ => None,
         }
     }
@@ -59,6 +63,7 @@ impl Provider {
             Provider::KeyValueRedis => "ghcr.io/wasmcloud/keyvalue-redis:* (or kvredis)",
             Provider::KeyValueNats => "ghcr.io/wasmcloud/keyvalue-nats:*",
             Provider::KeyValueBuiltin => BUILTIN_KEYVALUE_IMAGE,
+            Provider::MessagingNats => "ghcr.io/wasmcloud/messaging-nats:*",
         }
     }
 
@@ -70,6 +75,7 @@ impl Provider {
             Provider::KeyValueRedis => "key-value on Redis",
             Provider::KeyValueNats => "key-value on NATS JetStream",
             Provider::KeyValueBuiltin => "the cluster's own replicated key-value store",
+            Provider::MessagingNats => "messaging on NATS",
         }
     }
 
@@ -106,6 +112,20 @@ impl Provider {
                 }
                 out
             }
+            Provider::MessagingNats => {
+                let mut out = Vec::new();
+                if let Some(uris) = config.get(CLUSTER_URIS) {
+                    if let Some(why) = nats_uri_problem(uris) {
+                        out.push((CLUSTER_URIS.to_string(), why));
+                    }
+                }
+                if let Some(list) = config.get(SUBSCRIPTIONS) {
+                    if let Err(why) = parse_subscriptions(list) {
+                        out.push((SUBSCRIPTIONS.to_string(), why));
+                    }
+                }
+                out
+            }
             Provider::HttpClient => match config.get(ALLOWED_HOSTS) {
                 Some(list) => match crate::outbound::parse_allowed_hosts(list) {
                     Ok(_) => Vec::new(),
@@ -120,6 +140,48 @@ impl Provider {
 
 /// The http-client link's list of the hosts a component may call (wasmCloud v2's key).
 pub const ALLOWED_HOSTS: &str = "allowed_hosts";
+
+/// The NATS servers of a messaging link (wasmCloud's key; comma-separated).
+pub const CLUSTER_URIS: &str = "cluster_uris";
+/// The subjects a handler link subscribes to: `subject` or `subject|queue`, comma-separated.
+pub const SUBSCRIPTIONS: &str = "subscriptions";
+
+/// One subscription of a handler link: a subject, and the queue group it was given, if any.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Subscription {
+    pub subject: String,
+    pub queue: Option<String>,
+}
+
+/// Parses a handler link's `subscriptions`.
+pub fn parse_subscriptions(value: &str) -> Result<Vec<Subscription>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|entry| {
+            let (subject, queue) = match entry.split_once('|') {
+                Some((s, q)) => (s.trim(), Some(q.trim().to_string())),
+                None => (entry, None),
+            };
+            if subject.is_empty() || subject.contains(char::is_whitespace) {
+                return Err(format!("`{entry}` is not a NATS subject"));
+            }
+            if queue
+                .as_deref()
+                .is_some_and(|q| q.is_empty() || q.contains(char::is_whitespace))
+            {
+                return Err(format!(
+                    "`{entry}`: the queue group after `|` is empty or has spaces"
+                ));
+            }
+            Ok(Subscription {
+                subject: subject.to_string(),
+                queue,
+            })
+        })
+        .collect()
+}
 
 /// A key event a Redis watcher link asks for (`watch=SET@key,DEL@key`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -324,6 +386,28 @@ mod tests {
         assert!(Provider::KeyValueNats
             .config_problems(&config(&[("bucket", "counts")]))
             .is_empty());
+    }
+
+    #[test]
+    fn subscriptions_take_queue_groups() {
+        assert_eq!(
+            parse_subscriptions("a.b, c.>|workers").unwrap(),
+            vec![
+                Subscription {
+                    subject: "a.b".into(),
+                    queue: None
+                },
+                Subscription {
+                    subject: "c.>".into(),
+                    queue: Some("workers".into())
+                },
+            ]
+        );
+        assert!(parse_subscriptions("a|").is_err());
+        assert_eq!(
+            Provider::of(&ImageRef::parse("ghcr.io/wasmcloud/messaging-nats:0.27.0").unwrap()),
+            Some(Provider::MessagingNats)
+        );
     }
 
     #[test]

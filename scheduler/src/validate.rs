@@ -109,12 +109,9 @@ pub(crate) fn check_link_backends(m: &Manifest, o: &Origins, d: &mut Diagnostics
         for (link, lo) in c.links.iter().zip(&co.links) {
             let problems = if let Some(provider) = m.capability_provider(&link.target) {
                 provider.config_problems(&m.link_target_config(link))
-            } else if let Some(provider) = m
-                .capability_provider(&c.name)
-                .filter(|p| p.is_keyvalue() && link.interfaces.iter().any(|i| i == "watcher"))
-            {
-                // A watcher link goes from the store to the component: its own config names
-                // the server and what to watch.
+            } else if let Some(provider) = m.capability_provider(&c.name) {
+                // A link from a capability to a component (a key-value watcher, a messaging
+                // handler): its own config names the server, what to watch or subscribe to.
                 let own = link
                     .source_config
                     .iter()

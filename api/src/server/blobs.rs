@@ -116,6 +116,15 @@ pub async fn local_replicas(State(node): State<SharedHost>) -> Response {
                     failure: Some(why),
                 },
             ))
+            .chain(node.subscriptions.failures().into_iter().map(
+                |((app, component), (capability, why))| wire::LinkHealth {
+                    app,
+                    component,
+                    link: "handler".to_string(),
+                    target: capability,
+                    failure: Some(why),
+                },
+            ))
             .collect();
     Json(wire::LocalReplicas {
         host: node.log.host().to_string(),

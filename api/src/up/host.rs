@@ -60,6 +60,8 @@ pub struct Host {
     pub listeners: Arc<Listeners>,
     /// The Redis key watches of components this host is first to run.
     pub watchers: Arc<runtime::capabilities::keyvalue::watch::Watchers>,
+    /// The messaging subscriptions of components this host runs.
+    pub subscriptions: Arc<runtime::capabilities::messaging::inbound::Subscriptions>,
     pub metrics: Metrics,
     /// Where OCI images of deploys are resolved, and pinned components fetched when no peer
     /// has them.
@@ -120,9 +122,12 @@ impl Host {
         );
         let listeners = Listeners::new(ingress.clone());
         let watchers = runtime::capabilities::keyvalue::watch::Watchers::new(replicas.clone());
+        let subscriptions =
+            runtime::capabilities::messaging::inbound::Subscriptions::new(replicas.clone());
         Ok(Arc::new(Host {
             log,
             watchers,
+            subscriptions,
             replicas,
             ingress,
             listeners,
@@ -176,6 +181,7 @@ impl Host {
             ingress: self.ingress.clone(),
             listeners: self.listeners.clone(),
             watchers: self.watchers.clone(),
+            subscriptions: self.subscriptions.clone(),
         };
         let source = PeersThenRegistry {
             peers: PeerBlobs {

@@ -9,6 +9,7 @@ mod config;
 pub mod keyvalue;
 pub mod links;
 mod logging;
+pub mod messaging;
 mod secrets;
 pub mod stdio;
 pub mod vault;
@@ -26,6 +27,7 @@ pub(crate) mod bindings {
         // host, blocking to the guest.
         imports: {
             "wasi:keyvalue": async | trappable,
+            "wasmcloud:messaging": async | trappable,
             "wasmcloud:bus": trappable,
         },
         with: {

@@ -17,13 +17,14 @@ use wit_component::{ComponentEncoder, StringEncoding};
 const PRELUDE: &str = include_str!("../wat/prelude.wat");
 
 /// Folders of `runtime/wit/deps` whose packages guests may import.
-const HOSTED_PACKAGES: [&str; 6] = [
+const HOSTED_PACKAGES: [&str; 7] = [
     "wasi-config-0.2.0-draft",
     "wasi-logging-0.1.0-draft",
     "wasmcloud-secrets-0.1.0-draft",
     "wasi-keyvalue-0.2.0-draft",
     "wasmcloud-bus-1.0.0",
     "wasmcloud-bus-2.0.0",
+    "wasmcloud-messaging-0.2.0",
 ];
 
 /// A test guest.
@@ -57,10 +58,13 @@ pub enum Guest {
     /// A key-value watcher (no HTTP): logs each `on-set` (context: the key, message: the
     /// value) and `on-delete` (message `deleted`).
     Watcher,
+    /// wasmCloud's echo-messaging (no HTTP): publishes each message's body to its reply-to;
+    /// a body of `trap`, `spin` or `fail` traps, loops or answers an error.
+    EchoMessaging,
 }
 
 impl Guest {
-    pub const ALL: [Guest; 13] = [
+    pub const ALL: [Guest; 14] = [
         Guest::Hello,
         Guest::Echo,
         Guest::Busy,
@@ -74,6 +78,7 @@ impl Guest {
         Guest::LogFlood,
         Guest::Counter,
         Guest::Watcher,
+        Guest::EchoMessaging,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +96,7 @@ impl Guest {
             Guest::LogFlood => "log_flood",
             Guest::Counter => "counter",
             Guest::Watcher => "watcher",
+            Guest::EchoMessaging => "echo_messaging",
         }
     }
 
@@ -109,6 +115,7 @@ impl Guest {
             Guest::LogFlood => include_str!("../wat/log_flood.wat"),
             Guest::Counter => include_str!("../wat/counter.wat"),
             Guest::Watcher => include_str!("../wat/watcher.wat"),
+            Guest::EchoMessaging => include_str!("../wat/echo_messaging.wat"),
         }
     }
 
@@ -135,6 +142,7 @@ impl Guest {
     pub fn world(self) -> &'static str {
         match self {
             Guest::Watcher => "watcher",
+            Guest::EchoMessaging => "messaging-handler",
             _ => HTTP_WORLD,
         }
     }

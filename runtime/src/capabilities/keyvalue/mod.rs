@@ -138,6 +138,21 @@ impl Backends {
         Ok(store)
     }
 
+    /// The host's connection to the NATS servers of `uri` (one per server list, reconnecting
+    /// by itself), shared by key-value buckets and messaging.
+    pub async fn nats_client(&self, uri: &str) -> Result<async_nats::Client, KvError> {
+        let mut clients = self.nats.lock().await;
+        if let Some(c) = clients.get(uri) {
+            return Ok(c.clone());
+        }
+        if let Some(e) = self.recently_refused(uri) {
+            return Err(e);
+        }
+        let c = self.remember(uri, nats::connect(uri).await)?;
+        clients.insert(uri.to_string(), c.clone());
+        Ok(c)
+    }
+
     async fn nats(
         &self,
         uri: &str,
@@ -153,17 +168,7 @@ impl Backends {
         if let Some(e) = self.recently_refused(&refusal_key) {
             return Err(e);
         }
-        let client = {
-            let mut clients = self.nats.lock().await;
-            match clients.get(uri) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = self.remember(&refusal_key, nats::connect(uri).await)?;
-                    clients.insert(uri.to_string(), c.clone());
-                    c
-                }
-            }
-        };
+        let client = self.nats_client(uri).await?;
         let opened = nats::NatsStore::open(client, uri, bucket, create).await;
         let store = Arc::new(self.remember(&refusal_key, opened)?);
         buckets.insert(key, store.clone());
@@ -171,12 +176,12 @@ impl Backends {
     }
 
     /// Records how a call on `link` went; answers whether a failure should be logged now.
-    fn report(
+    pub(crate) fn report(
         &self,
         app: &str,
         component: &str,
         link: &LinkGrant,
-        failure: Option<&KvError>,
+        failure: Option<&str>,
     ) -> bool {
         let key = (app.to_string(), component.to_string(), link.name.clone());
         let mut health = self.health.lock().expect("health lock");
@@ -275,25 +280,35 @@ impl GuestState {
         secret.or_else(|| setting_any_case(&link.config, key).map(|(_, v)| v.to_string()))
     }
 
-    /// Records a backend's failure (in the app's log, now and then, and its health) and gives it
-    /// back for the guest.
+    /// Records a key-value backend's failure and gives it back for the guest.
     fn failed(&self, link: &LinkGrant, error: KvError) -> KvError {
-        let origin = self.sink.origin();
-        if self
-            .backends
-            .report(&origin.app, &origin.component, link, Some(&error))
-        {
-            self.sink.log(
-                Level::Error,
-                Stream::Logging,
-                "flotilla:keyvalue",
-                &format!("link '{}' to '{}': {error}", link.name, link.target),
-            );
-        }
+        self.link_failed(link, "flotilla:keyvalue", &error.to_string());
         error
     }
 
     fn succeeded(&self, link: &LinkGrant) {
+        self.link_succeeded(link);
+    }
+
+    /// Records a failed call on `link`: in its health (for `app status`) and, now and then,
+    /// in the app's log under `context`.
+    pub(crate) fn link_failed(&self, link: &LinkGrant, context: &str, error: &str) {
+        let origin = self.sink.origin();
+        if self
+            .backends
+            .report(&origin.app, &origin.component, link, Some(error))
+        {
+            self.sink.log(
+                Level::Error,
+                Stream::Logging,
+                context,
+                &format!("link '{}' to '{}': {error}", link.name, link.target),
+            );
+        }
+    }
+
+    /// Records a call on `link` that succeeded.
+    pub(crate) fn link_succeeded(&self, link: &LinkGrant) {
         let origin = self.sink.origin();
         self.backends
             .report(&origin.app, &origin.component, link, None);

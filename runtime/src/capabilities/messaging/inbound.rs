@@ -1,0 +1,270 @@
+//! Messages that invoke components: for every subscription of a handler link to a component
+//! this host runs, the host queue-subscribes on NATS (the hosts running the component share
+//! the queue group, so a message is handled once in the cluster) and calls the component's
+//! exported `wasmcloud:messaging/handler@0.2.0.handle-message` for each message, on a fresh
+//! instance under one of the replica's permits: a flood waits for permits instead of
+//! exhausting memory. A handler's error, trap or exhausted deadline fails that message only
+//! (logged in the app's log with the subject); the subscription goes on. When the component
+//! moves away (a drain included), the subscription is drained: messages NATS already handed
+//! to this host are handled before it lets go.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::capabilities::bindings::wasmcloud::messaging::types::BrokerMessage;
+use crate::capabilities::keyvalue::Backends;
+use crate::engine::{GuestContext, Prepared, WasmEngine};
+use crate::logs::{Level, Stream};
+use crate::plan::Inbound;
+use crate::replicas::ReplicaSet;
+
+/// The interface a handler component exports.
+const HANDLER_EXPORT: &str = "wasmcloud:messaging/handler@0.2.0";
+/// How long after a subscription could not start it is tried again.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
+/// Longest wait for a replica of the component to be running here.
+const REPLICA_POLL: Duration = Duration::from_millis(200);
+
+/// `(app, component) → (capability, why)` of subscriptions that are not running.
+type Failures = BTreeMap<(String, String), (String, String)>;
+
+/// The subscriptions this host keeps, each a task.
+pub struct Subscriptions {
+    replicas: Arc<ReplicaSet>,
+    running: Mutex<BTreeMap<Inbound, watch::Sender<bool>>>,
+    failures: Arc<Mutex<Failures>>,
+}
+
+impl Subscriptions {
+    pub fn new(replicas: Arc<ReplicaSet>) -> Arc<Subscriptions> {
+        Arc::new(Subscriptions {
+            replicas,
+            running: Mutex::default(),
+            failures: Arc::default(),
+        })
+    }
+
+    /// Why subscriptions are not running now.
+    pub fn failures(&self) -> Failures {
+        self.failures
+            .lock()
+            .expect("subscription failures lock")
+            .clone()
+    }
+
+    /// Keeps exactly the subscriptions of `wanted`; the others are drained.
+    pub fn sync(&self, wanted: Vec<Inbound>) {
+        let mut running = self.running.lock().expect("subscriptions lock");
+        running.retain(|inbound, stop| {
+            let keep = wanted.contains(inbound);
+            if !keep {
+                let _ = stop.send(true);
+                self.failures
+                    .lock()
+                    .expect("subscription failures lock")
+                    .remove(&(inbound.app.clone(), inbound.component.clone()));
+            }
+            keep
+        });
+        for inbound in wanted {
+            if running.contains_key(&inbound) {
+                continue;
+            }
+            let (stop, stopped) = watch::channel(false);
+            tokio::spawn(follow(
+                inbound.clone(),
+                self.replicas.clone(),
+                self.failures.clone(),
+                stopped,
+            ));
+            running.insert(inbound, stop);
+        }
+    }
+}
+
+/// How a subscription ended.
+enum Ended {
+    /// Drained after being told to stop.
+    Stopped,
+    Failed(String),
+}
+
+async fn follow(
+    inbound: Inbound,
+    replicas: Arc<ReplicaSet>,
+    failures: Arc<Mutex<Failures>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let key = (inbound.app.clone(), inbound.component.clone());
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let clear = || {
+            failures
+                .lock()
+                .expect("subscription failures lock")
+                .remove(&key);
+        };
+        match serve(&inbound, &replicas, &mut stop, clear).await {
+            Ended::Stopped => return,
+            Ended::Failed(why) => {
+                failures.lock().expect("subscription failures lock").insert(
+                    key.clone(),
+                    (
+                        inbound.capability.clone(),
+                        format!(
+                            "subscribing to {} on {}: {why}",
+                            inbound.subject, inbound.cluster_uris
+                        ),
+                    ),
+                );
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RESUBSCRIBE_AFTER) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn serve(
+    inbound: &Inbound,
+    replicas: &Arc<ReplicaSet>,
+    stop: &mut watch::Receiver<bool>,
+    subscribed: impl FnOnce(),
+) -> Ended {
+    let backends: &Arc<Backends> = replicas.backends();
+    let client = match backends.nats_client(&inbound.cluster_uris).await {
+        Ok(c) => c,
+        Err(e) => return Ended::Failed(e.to_string()),
+    };
+    let mut subscriber = match client
+        .queue_subscribe(inbound.subject.clone(), inbound.queue.clone())
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return Ended::Failed(e.to_string()),
+    };
+    subscribed();
+    loop {
+        // A permit first: at most `replicas` messages of this component run here at once, and
+        // the next message is taken from NATS only when one is free.
+        let permit = loop {
+            if let Some(replica) = replicas.get(&inbound.app, &inbound.component) {
+                tokio::select! {
+                    permit = replica.permits().acquire_owned() => match permit {
+                        Ok(p) => break p,
+                        Err(_) => continue,
+                    },
+                    _ = stop.changed() => return drain(inbound, replicas, subscriber).await,
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(REPLICA_POLL) => {}
+                _ = stop.changed() => return drain(inbound, replicas, subscriber).await,
+            }
+        };
+        let message = tokio::select! {
+            m = subscriber.next() => m,
+            _ = stop.changed() => {
+                drop(permit);
+                return drain(inbound, replicas, subscriber).await;
+            }
+        };
+        let Some(message) = message else {
+            return Ended::Failed("the subscription ended".to_string());
+        };
+        let (inbound, replicas) = (inbound.clone(), replicas.clone());
+        tokio::spawn(async move {
+            handle(&inbound, &replicas, message).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Stops taking new messages and handles those NATS already handed to this host.
+async fn drain(
+    inbound: &Inbound,
+    replicas: &Arc<ReplicaSet>,
+    mut subscriber: async_nats::Subscriber,
+) -> Ended {
+    let _ = subscriber.drain().await;
+    while let Some(message) = subscriber.next().await {
+        let Some(replica) = replicas.get(&inbound.app, &inbound.component) else {
+            break;
+        };
+        let Ok(permit) = replica.permits().acquire_owned().await else {
+            break;
+        };
+        handle(inbound, replicas, message).await;
+        drop(permit);
+    }
+    Ended::Stopped
+}
+
+/// Calls the component for one message; a failure is logged with the subject.
+async fn handle(inbound: &Inbound, replicas: &ReplicaSet, message: async_nats::Message) {
+    let Some(replica) = replicas.get(&inbound.app, &inbound.component) else {
+        return;
+    };
+    let subject = message.subject.to_string();
+    let context = replicas.context(
+        &inbound.app,
+        &inbound.component,
+        &format!("message:{subject}"),
+    );
+    let sink = context.sink.clone();
+    let msg = BrokerMessage {
+        subject: subject.clone(),
+        body: message.payload.to_vec(),
+        reply_to: message.reply.map(|r| r.to_string()),
+    };
+    if let Err(why) = call(replicas.engine(), &replica.prepared, context, msg).await {
+        sink.log(
+            Level::Error,
+            Stream::Logging,
+            "flotilla:messaging",
+            &format!("handling a message on {subject} failed: {why}"),
+        );
+    }
+}
+
+/// Instantiates the component and calls its `handle-message` export.
+async fn call(
+    engine: &WasmEngine,
+    prepared: &Prepared,
+    context: GuestContext,
+    msg: BrokerMessage,
+) -> Result<(), String> {
+    let mut store = engine.store(prepared, context);
+    let instance = prepared
+        .instance
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let interface = instance
+        .get_export_index(&mut store, None, HANDLER_EXPORT)
+        .ok_or_else(|| format!("the component does not export {HANDLER_EXPORT}"))?;
+    let index = instance
+        .get_export_index(&mut store, Some(&interface), "handle-message")
+        .ok_or_else(|| format!("{HANDLER_EXPORT} has no handle-message"))?;
+    let function = instance
+        .get_typed_func::<(BrokerMessage,), (Result<(), String>,)>(&mut store, &index)
+        .map_err(|e| format!("{e:#}"))?;
+    match function.call_async(&mut store, (msg,)).await {
+        Ok((Ok(()),)) => Ok(()),
+        Ok((Err(why),)) => Err(format!("the handler answered an error: {why}")),
+        Err(e) => Err(match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => {
+                "the component exceeded its CPU deadline".to_string()
+            }
+            Some(trap) => format!("the component trapped: {trap}"),
+            None => format!("{e:#}"),
+        }),
+    }
+}

@@ -1,0 +1,212 @@
+//! Messaging for guests against a real NATS server: wasmCloud's echo-messaging (a component
+//! that serves no HTTP, invoked by messages through a handler link's `subscriptions`, answering
+//! through its consumer link) on 3 hosts; each message handled once in the cluster, none lost
+//! while a host drains; a handler that traps, loops or fails costs that message only.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use flotilla_tests::{wait_for, Cluster, Server, ServerKind};
+use futures::StreamExt;
+use test_components::Guest;
+
+/// The echo app: `echo` with `replicas` over every host, its consumer link and the handler
+/// link's subscription to `subject`, on the NATS at `uri`.
+fn echo_app(digest: &str, replicas: u32, uri: &str, subject: &str) -> String {
+    format!(
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: echo\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: echo\n      type: component\n      properties:\n        image: {digest}\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: {replicas}\n        - type: link\n          properties:\n            namespace: wasmcloud\n            package: messaging\n            interfaces: [consumer]\n            target:\n              name: nats\n              config:\n                - name: uris\n                  properties:\n                    cluster_uris: {uri}\n    - name: nats\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/messaging-nats:0.27.0\n      traits:\n        - type: link\n          properties:\n            namespace: wasmcloud\n            package: messaging\n            interfaces: [handler]\n            target:\n              name: echo\n            source:\n              config:\n                - name: provider-src\n                  properties:\n                    subscriptions: {subject}\n                    cluster_uris: {uri}\n"
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Requests `body` on `subject` until the echo answers (the subscriptions may still be starting).
+async fn echoed(client: &async_nats::Client, subject: &str, body: &str) -> String {
+    for _ in 0..120 {
+        let request = client.request(subject.to_string(), body.to_string().into());
+        if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_millis(500), request).await {
+            return String::from_utf8_lossy(&reply.payload).into_owned();
+        }
+    }
+    panic!("no echo of {body} on {subject}");
+}
+
+/// Publishes `n` numbered messages with reply-to `acks` while `during` runs, then collects
+/// the acknowledgements: how many times each number was echoed.
+async fn publish_and_count(
+    client: &async_nats::Client,
+    subject: &str,
+    n: usize,
+    during: impl std::future::Future<Output = ()>,
+) -> BTreeMap<usize, usize> {
+    let mut acks = client.subscribe("acks").await.unwrap();
+    client.flush().await.unwrap();
+    let publish = async {
+        for i in 0..n {
+            client
+                .publish_with_reply(subject.to_string(), "acks", format!("m{i}").into())
+                .await
+                .unwrap();
+            if i % 50 == 0 {
+                client.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        client.flush().await.unwrap();
+    };
+    tokio::join!(publish, during);
+    let mut counts = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while counts.values().sum::<usize>() < n {
+        let next = tokio::time::timeout_at(deadline, acks.next()).await;
+        let Ok(Some(ack)) = next else { break };
+        let text = String::from_utf8_lossy(&ack.payload).into_owned();
+        let i: usize = text.trim_start_matches('m').parse().unwrap();
+        *counts.entry(i).or_insert(0) += 1;
+    }
+    // Anything more that comes would be a message handled twice.
+    while let Ok(Some(ack)) = tokio::time::timeout(Duration::from_millis(500), acks.next()).await {
+        let text = String::from_utf8_lossy(&ack.payload).into_owned();
+        let i: usize = text.trim_start_matches('m').parse().unwrap();
+        *counts.entry(i).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn assert_each_once(counts: &BTreeMap<usize, usize>, n: usize) {
+    let missing: Vec<usize> = (0..n).filter(|i| !counts.contains_key(i)).collect();
+    let twice: Vec<(&usize, &usize)> = counts.iter().filter(|(_, c)| **c != 1).collect();
+    assert!(missing.is_empty(), "never handled: {missing:?}");
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+}
+
+#[test]
+fn echo_on_three_hosts_handles_each_message_once_and_loses_none_in_a_drain() {
+    let nats = Server::start(ServerKind::Nats);
+    let mut c = Cluster::start(&[]);
+    c.join(&[]);
+    c.join(&[]);
+    let digest = c.nodes[0].upload(&Guest::EchoMessaging.build().unwrap());
+    c.nodes[0]
+        .deploy(&echo_app(&digest, 3, &nats.url(), "wasmcloud.echo"))
+        .unwrap();
+    for n in &c.nodes {
+        wait_for(
+            "an echo replica on every host",
+            Duration::from_secs(60),
+            || (n.replicas_of("echo") > 0).then_some(()),
+        );
+    }
+    let rt = runtime();
+    let client = rt.block_on(async_nats::connect(nats.url())).unwrap();
+    assert_eq!(
+        rt.block_on(echoed(&client, "wasmcloud.echo", "hello")),
+        "hello"
+    );
+
+    // 1,000 messages: each handled once in the whole cluster, not once per host.
+    let counts = rt.block_on(publish_and_count(&client, "wasmcloud.echo", 1000, async {}));
+    assert_each_once(&counts, 1000);
+
+    // A host drained while messages flow: its subscription drains, none is lost.
+    let hosts = c.host_names();
+    let target = c.nodes[0].target();
+    let token = c.token();
+    let drained = hosts[2].clone();
+    let counts = rt.block_on(publish_and_count(
+        &client,
+        "wasmcloud.echo",
+        1000,
+        async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let url = format!("http://{}/v1/hosts/{drained}/drain", target.addr);
+            let answer = tokio::task::spawn_blocking(move || {
+                flotilla_tests::client()
+                    .post(url)
+                    .bearer_auth(token)
+                    .send()
+                    .map(|r| r.status().as_u16())
+            })
+            .await
+            .unwrap();
+            assert_eq!(answer.ok(), Some(200));
+        },
+    ));
+    assert_each_once(&counts, 1000);
+    wait_for(
+        "the drained host to run nothing",
+        Duration::from_secs(60),
+        || (c.nodes[2].replicas_of("echo") == 0).then_some(()),
+    );
+}
+
+#[test]
+fn a_handler_that_traps_loops_or_fails_costs_that_message_only() {
+    let nats = Server::start(ServerKind::Nats);
+    let c = Cluster::start(&["--cpu-deadline-ms", "500"]);
+    let node = &c.nodes[0];
+    let digest = node.upload(&Guest::EchoMessaging.build().unwrap());
+    node.deploy(&echo_app(&digest, 2, &nats.url(), "jobs.>|workers"))
+        .unwrap();
+    wait_for("the echo replica", Duration::from_secs(60), || {
+        (node.replicas_of("echo") > 0).then_some(())
+    });
+    let rt = runtime();
+    let client = rt.block_on(async_nats::connect(nats.url())).unwrap();
+    assert_eq!(rt.block_on(echoed(&client, "jobs.first", "one")), "one");
+    for bad in ["trap", "spin", "fail"] {
+        rt.block_on(client.publish("jobs.bad", bad.into())).unwrap();
+    }
+    assert_eq!(rt.block_on(echoed(&client, "jobs.after", "two")), "two");
+    let logs = wait_for(
+        "the failures in the app's log",
+        Duration::from_secs(30),
+        || {
+            let logs = node.get("/v1/apps/echo/logs")?.to_string();
+            (logs.contains("trapped")
+                && logs.contains("CPU deadline")
+                && logs.contains("asked to fail"))
+            .then_some(logs)
+        },
+    );
+    assert!(logs.contains("jobs.bad"), "the subject is named: {logs}");
+}
+
+#[test]
+fn a_component_requests_and_publishes_through_its_consumer_link() {
+    // The echo component publishes its answer through `consumer.publish`; a request with no
+    // subscriber comes back as an error of the interface, logged with the subject.
+    let nats = Server::start(ServerKind::Nats);
+    let c = Cluster::start(&[]);
+    let node = &c.nodes[0];
+    let digest = node.upload(&Guest::EchoMessaging.build().unwrap());
+    // Its consumer link names a server that is not there: publishing fails, the handler says
+    // so, and the subscription (on the real server) goes on.
+    let app = echo_app(&digest, 1, &nats.url(), "echo.broken").replacen(
+        &format!("cluster_uris: {}", nats.url()),
+        "cluster_uris: nats://127.0.0.1:1",
+        1,
+    );
+    node.deploy(&app).unwrap();
+    wait_for("the echo replica", Duration::from_secs(60), || {
+        (node.replicas_of("echo") > 0).then_some(())
+    });
+    let rt = runtime();
+    let client = rt.block_on(async_nats::connect(nats.url())).unwrap();
+    let status = wait_for(
+        "the consumer link's failure",
+        Duration::from_secs(60),
+        || {
+            rt.block_on(client.publish_with_reply("echo.broken", "nobody", "x".into()))
+                .unwrap();
+            let s = node.get("/v1/apps/echo")?;
+            (!s["warnings"].as_array()?.is_empty()).then_some(s)
+        },
+    );
+    assert!(status.to_string().contains("127.0.0.1:1"), "{status}");
+}
