@@ -117,6 +117,20 @@ pub enum Event {
         who: String,
         at: Millis,
     },
+    /// A named config (what wadm manifests reference by `name` without `properties`): its
+    /// properties, replacing the previous ones whole. Components that use it see the new
+    /// values from this event on (it rolls out like a new version).
+    ConfigPut {
+        name: String,
+        properties: BTreeMap<String, String>,
+        who: String,
+        at: Millis,
+    },
+    ConfigDeleted {
+        name: String,
+        who: String,
+        at: Millis,
+    },
 }
 
 impl Event {
@@ -141,6 +155,8 @@ impl Event {
             Event::TokenRevoked { .. } => "token_revoked",
             Event::SecretPut { .. } => "secret_put",
             Event::SecretDeleted { .. } => "secret_deleted",
+            Event::ConfigPut { .. } => "config_put",
+            Event::ConfigDeleted { .. } => "config_deleted",
         }
     }
 
@@ -167,7 +183,9 @@ impl Event {
             }
             | Event::TokenRevoked { at, .. }
             | Event::SecretPut { at, .. }
-            | Event::SecretDeleted { at, .. } => *at,
+            | Event::SecretDeleted { at, .. }
+            | Event::ConfigPut { at, .. }
+            | Event::ConfigDeleted { at, .. } => *at,
         }
     }
 
@@ -244,6 +262,8 @@ const KINDS: &[&str] = &[
     "token_revoked",
     "secret_put",
     "secret_deleted",
+    "config_put",
+    "config_deleted",
 ];
 
 /// Why bytes from the log are not an event this build understands.
@@ -385,6 +405,17 @@ mod tests {
                 who: "w".into(),
                 at: 1,
             },
+            Event::ConfigPut {
+                name: "c".into(),
+                properties: BTreeMap::from([("k".to_string(), "v".to_string())]),
+                who: "w".into(),
+                at: 1,
+            },
+            Event::ConfigDeleted {
+                name: "c".into(),
+                who: "w".into(),
+                at: 1,
+            },
         ];
         for event in every_kind {
             // A new variant must be added above: this match has no wildcard.
@@ -406,7 +437,9 @@ mod tests {
                 | Event::TokenCreated { .. }
                 | Event::TokenRevoked { .. }
                 | Event::SecretPut { .. }
-                | Event::SecretDeleted { .. } => {}
+                | Event::SecretDeleted { .. }
+                | Event::ConfigPut { .. }
+                | Event::ConfigDeleted { .. } => {}
             }
             assert!(
                 KINDS.contains(&event.kind()),
@@ -415,7 +448,7 @@ mod tests {
             );
             assert_eq!(Event::decode(&event.encode()).unwrap(), event);
         }
-        assert_eq!(KINDS.len(), 18, "KINDS has a kind no event writes");
+        assert_eq!(KINDS.len(), 20, "KINDS has a kind no event writes");
     }
 
     #[test]

@@ -34,6 +34,6 @@ pub use audit::{AuditError, AuditLog};
 pub use event::{DecodeError, Event, Millis, EVENT_VERSION};
 pub use machine::{replay, state_hash, Snapshot, StateMachine};
 pub use state::{
-    AppRecord, Applied, ClusterState, Deployment, HostRecord, SecretRecord, SecretVersion,
-    VersionRecord,
+    AppRecord, Applied, ClusterState, ConfigRecord, Deployment, HostRecord, SecretRecord,
+    SecretVersion, VersionRecord,
 };

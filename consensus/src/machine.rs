@@ -107,7 +107,9 @@ impl StateMachine {
             | Event::SecretPut { .. }
             | Event::TokenCreated { .. }
             | Event::TokenRevoked { .. }
-            | Event::SecretDeleted { .. } => {}
+            | Event::SecretDeleted { .. }
+            | Event::ConfigPut { .. }
+            | Event::ConfigDeleted { .. } => {}
         }
         self.settle_fallbacks();
         outcome

@@ -156,6 +156,29 @@ pub struct ClusterState {
     /// Scoped API tokens by id; only the hash of each secret (see [`crate::tokens`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tokens: BTreeMap<String, crate::tokens::TokenRecord>,
+    /// Named configs (managed outside manifests, referenced by name), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, ConfigRecord>,
+}
+
+/// A named config as the state keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigRecord {
+    pub properties: BTreeMap<String, String>,
+    /// 1 at its first put, one more at each.
+    pub version: u64,
+    pub who: String,
+    pub at: crate::Millis,
+}
+
+impl ClusterState {
+    /// `name → properties` of every named config, as manifests resolve them.
+    pub fn named_configs(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.configs
+            .iter()
+            .map(|(name, c)| (name.clone(), c.properties.clone()))
+            .collect()
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -209,6 +232,10 @@ impl ClusterState {
             }
             Event::SecretDeleted { name, .. } => {
                 (!self.secrets.contains_key(name)).then(|| format!("secret {name} does not exist"))
+            }
+            Event::ConfigPut { .. } => None,
+            Event::ConfigDeleted { name, .. } => {
+                (!self.configs.contains_key(name)).then(|| format!("config {name} does not exist"))
             }
             Event::HostLabelsChanged { host, .. } => {
                 (!self.hosts.contains_key(host)).then(|| format!("host {host} has not joined"))
@@ -409,6 +436,26 @@ impl ClusterState {
             }
             Event::SecretDeleted { name, .. } => {
                 self.secrets.remove(name);
+            }
+            Event::ConfigPut {
+                name,
+                properties,
+                who,
+                at,
+            } => {
+                let version = self.configs.get(name).map_or(1, |c| c.version + 1);
+                self.configs.insert(
+                    name.clone(),
+                    ConfigRecord {
+                        properties: properties.clone(),
+                        version,
+                        who: who.clone(),
+                        at: *at,
+                    },
+                );
+            }
+            Event::ConfigDeleted { name, .. } => {
+                self.configs.remove(name);
             }
         }
         Applied::Changed

@@ -86,6 +86,14 @@ fn arb_event() -> impl Strategy<Value = Event> {
         // Versions out of order must be ignored; the next one applies.
         2 => ((0u8..2), (1u64..4)).prop_map(|(n, version)| secret_put(&format!("s{n}"), version)),
         1 => (0u8..2).prop_map(|n| Event::SecretDeleted { name: format!("s{n}"), who: "t".into(), at: 10 }),
+        // Named configs: put (replacing) and delete (ignored when absent).
+        1 => ((0u8..2), (0u8..3)).prop_map(|(n, v)| Event::ConfigPut {
+            name: format!("c{n}"),
+            properties: std::collections::BTreeMap::from([("k".to_string(), v.to_string())]),
+            who: "t".into(),
+            at: 10,
+        }),
+        1 => (0u8..2).prop_map(|n| Event::ConfigDeleted { name: format!("c{n}"), who: "t".into(), at: 10 }),
         // A token created twice is ignored the second time; revoking one that is gone too.
         1 => ((0u8..2), (0u8..3)).prop_map(|(n, scope)| Event::TokenCreated {
             id: format!("t{n}"),

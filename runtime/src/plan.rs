@@ -293,6 +293,9 @@ pub fn plan(
     let mut desired = Vec::new();
     let mut routes = BTreeMap::new();
     let draining = draining_hosts(state);
+    // Named configs resolve from the state: a change reaches the grants, and the reconciler
+    // rolls it out like a new version.
+    let named = state.named_configs();
     for (app, placement, serving, version) in serving_versions(state, placements) {
         let manifest = &version.manifest;
         let retained_by = |h: &str| {
@@ -328,7 +331,7 @@ pub fn plan(
                 digest,
                 image,
                 replicas,
-                grants: crate::capabilities::Grants::of(manifest, component),
+                grants: crate::capabilities::Grants::with_configs(manifest, component, &named),
             });
         }
         let Some(component) = serving_component(manifest) else {

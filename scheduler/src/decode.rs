@@ -67,6 +67,8 @@ pub(crate) struct Origins {
 pub(crate) struct ComponentOrigin {
     pub name: Loc,
     pub id: Option<Loc>,
+    /// One location per `config` entry, in model order.
+    pub config: Vec<Loc>,
     pub secrets: Vec<Loc>,
     pub links: Vec<LinkOrigin>,
 }
@@ -582,7 +584,9 @@ impl Decoder<'_> {
         }
         if let Some((n, l)) = f.get("config") {
             let l = l.clone();
-            c.config = self.configs(&l, n).into_iter().map(|(c, _)| c).collect();
+            let (configs, locs): (Vec<_>, Vec<_>) = self.configs(&l, n).into_iter().unzip();
+            c.config = configs;
+            origin.config = locs;
         }
         if let Some((n, l)) = f.get("secrets") {
             let l = l.clone();

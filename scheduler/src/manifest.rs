@@ -60,8 +60,19 @@ impl Manifest {
     /// The config `component` sees through `wasi:config`: the inline `properties` of its own
     /// `config` entries in the order written, then the target config of every link that targets
     /// it, in manifest order (components, then each one's links). A key set again later
-    /// overrides the earlier value, as in wadm. Named configs without `properties` add nothing.
+    /// overrides the earlier value, as in wadm. Named configs without `properties` add nothing
+    /// here; see [`Manifest::effective_config_with`].
     pub fn effective_config(&self, component: &str) -> BTreeMap<String, String> {
+        self.effective_config_with(component, &BTreeMap::new())
+    }
+
+    /// [`Manifest::effective_config`], with the entries that name a config managed outside the
+    /// manifest (no `properties`) taking that config's properties from `named`.
+    pub fn effective_config_with(
+        &self,
+        component: &str,
+        named: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> BTreeMap<String, String> {
         let own = self
             .component(component)
             .into_iter()
@@ -72,10 +83,23 @@ impl Manifest {
             .flat_map(|c| c.links.iter())
             .filter(|l| l.target == component)
             .flat_map(|l| l.target_config.iter());
-        own.chain(linked)
-            .filter_map(|c| c.properties.as_ref())
-            .flat_map(|p| p.iter())
-            .map(|(k, v)| (k.clone(), v.clone()))
+        resolve(own.chain(linked), named)
+    }
+
+    /// Every config entry that names a config managed outside the manifest (no `properties`):
+    /// a component's own and its links' target and source configs, by name.
+    pub fn named_config_references(&self) -> Vec<&str> {
+        self.components
+            .iter()
+            .flat_map(|c| {
+                c.config.iter().chain(
+                    c.links
+                        .iter()
+                        .flat_map(|l| l.target_config.iter().chain(&l.source_config)),
+                )
+            })
+            .filter(|c| c.properties.is_none())
+            .map(|c| c.name.as_str())
             .collect()
     }
 
@@ -91,15 +115,20 @@ impl Manifest {
     /// entries, then the link's target config (later keys override), as wasmCloud's providers
     /// merge them.
     pub fn link_target_config(&self, link: &Link) -> BTreeMap<String, String> {
+        self.link_target_config_with(link, &BTreeMap::new())
+    }
+
+    /// [`Manifest::link_target_config`] with named configs taken from `named`.
+    pub fn link_target_config_with(
+        &self,
+        link: &Link,
+        named: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> BTreeMap<String, String> {
         let own = self
             .component(&link.target)
             .into_iter()
             .flat_map(|c| c.config.iter());
-        own.chain(link.target_config.iter())
-            .filter_map(|c| c.properties.as_ref())
-            .flat_map(|p| p.iter())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        resolve(own.chain(link.target_config.iter()), named)
     }
 
     /// The `backend` property of the policy named `policy`, if it is declared with one.
@@ -110,6 +139,19 @@ impl Manifest {
             .and_then(|p| p.properties.get(SECRET_BACKEND_PROPERTY))
             .map(String::as_str)
     }
+}
+
+/// The properties of config entries in order, a named one (no `properties`) taking its
+/// properties from `named` (nothing when it is not there); later keys override earlier ones.
+fn resolve<'a>(
+    entries: impl Iterator<Item = &'a ConfigProperty>,
+    named: &'a BTreeMap<String, BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    entries
+        .filter_map(|c| c.properties.as_ref().or_else(|| named.get(&c.name)))
+        .flat_map(|p| p.iter())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The policy property that names a secrets backend.

@@ -18,6 +18,19 @@ pub struct Parsed {
     /// host cannot use (a Redis `URL` that does not parse, a NATS link without `bucket`), each
     /// with its field and line. A deploy is refused with these (422), nothing proposed.
     pub unusable: Vec<Diagnostic>,
+    /// Where each config entry that names a config managed outside the manifest (no
+    /// `properties`) is written: a check the caller makes against its own store.
+    pub config_origins: Vec<ConfigOrigin>,
+}
+
+/// Where a reference to a named config is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigOrigin {
+    /// The config it names.
+    pub name: String,
+    /// Field path, such as `spec.components[0].properties.config[1]`.
+    pub path: String,
+    pub position: Option<crate::diagnostic::Position>,
 }
 
 /// Where one `secrets` entry of a component is written.
@@ -77,6 +90,7 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Parsed, Rejected> {
             crate::validate::check_link_backends(&manifest, &origins, &mut unusable);
             Ok(Parsed {
                 secret_origins: secret_origins(&manifest, &origins),
+                config_origins: config_origins(&manifest, &origins),
                 manifest,
                 warnings: diags.into_vec(),
                 unusable: unusable.into_vec(),
@@ -105,4 +119,27 @@ fn secret_origins(manifest: &Manifest, origins: &Origins) -> Vec<SecretOrigin> {
                 })
         })
         .collect()
+}
+
+fn config_origins(manifest: &Manifest, origins: &Origins) -> Vec<ConfigOrigin> {
+    let mut out = Vec::new();
+    for (c, o) in manifest.components.iter().zip(&origins.components) {
+        let own = c.config.iter().zip(&o.config);
+        let linked = c.links.iter().zip(&o.links).flat_map(|(l, lo)| {
+            l.target_config
+                .iter()
+                .zip(&lo.target_config)
+                .chain(l.source_config.iter().zip(&lo.source_config))
+        });
+        for (config, loc) in own.chain(linked) {
+            if config.properties.is_none() {
+                out.push(ConfigOrigin {
+                    name: config.name.clone(),
+                    path: loc.path.clone(),
+                    position: loc.pos,
+                });
+            }
+        }
+    }
+    out
 }

@@ -194,6 +194,43 @@ pub enum SecretCommand {
     },
 }
 
+/// Named configs: what manifests reference by `name` without `properties`.
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Write a named config, replacing its properties; apps that use it get the new values.
+    #[command(after_help = "Examples:
+  flotilla config put default-postgres POSTGRES_HOST=db.internal POSTGRES_PORT=5432
+  flotilla config put feature-flags beta=true")]
+    Put {
+        name: String,
+        /// KEY=VALUE, one or more.
+        #[arg(required = true, value_parser = parse_property)]
+        properties: Vec<(String, String)>,
+    },
+    /// One named config: its properties and the apps that use it.
+    #[command(after_help = "Examples:\n  flotilla config get default-postgres")]
+    Get { name: String },
+    /// Every named config.
+    #[command(after_help = "Examples:\n  flotilla config list\n  flotilla config list -o json")]
+    List {},
+    /// Delete a named config.
+    #[command(after_help = "Examples:\n  flotilla config delete feature-flags")]
+    Delete {
+        name: String,
+        /// Delete it although deployed apps reference it.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `KEY=VALUE`, the key not empty.
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
 #[derive(Subcommand)]
 pub enum GetCommand {
     /// Every host: its labels, liveness, and the components on it with their replicas.
@@ -457,6 +494,12 @@ pub enum Command {
         after_help = "Examples:\n  printf %s hunter2 | flotilla secret put db-password\n  flotilla secret list"
     )]
     Secret(SecretCommand),
+    /// Named configs that manifests reference (wasmCloud's config store).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla config put default-postgres POSTGRES_HOST=127.0.0.1 POSTGRES_PORT=5432\n  flotilla config list"
+    )]
+    Config(ConfigCommand),
     /// The API token that changes need.
     #[command(subcommand, after_help = "Examples:\n  flotilla token rotate")]
     Token(TokenCommand),

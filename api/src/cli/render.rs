@@ -362,6 +362,53 @@ pub fn secrets(answer: &wire::SecretList) -> String {
     table(&["NAME", "VERSION", "WRITTEN (UTC)", "BY", "USED BY"], rows)
 }
 
+/// Named configs, a line each.
+pub fn configs(answer: &wire::ConfigList) -> String {
+    if answer.configs.is_empty() {
+        return "no configs (write one with: flotilla config put NAME KEY=VALUE…)\n".to_string();
+    }
+    let rows = answer
+        .configs
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.properties.len().to_string(),
+                c.version.to_string(),
+                time(Some(c.at)),
+                c.who.clone(),
+                if c.used_by.is_empty() {
+                    "-".to_string()
+                } else {
+                    c.used_by.join(", ")
+                },
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "KEYS", "VERSION", "WRITTEN (UTC)", "BY", "USED BY"],
+        rows,
+    )
+}
+
+/// One named config with its properties.
+pub fn config(c: &wire::ConfigInfo) -> String {
+    let mut out = format!(
+        "{}  version {}  written {} by {}\n",
+        c.name,
+        c.version,
+        time(Some(c.at)),
+        c.who
+    );
+    for (k, v) in &c.properties {
+        out.push_str(&format!("  {k}={v}\n"));
+    }
+    if !c.used_by.is_empty() {
+        out.push_str(&format!("used by: {}\n", c.used_by.join(", ")));
+    }
+    out
+}
+
 /// Scoped tokens: never the token itself.
 pub fn tokens(answer: &wire::TokenList) -> String {
     if answer.tokens.is_empty() {
@@ -476,6 +523,13 @@ fn subject(event: &Event) -> String {
             name, version, who, ..
         } => format!("secret {name} version {version} by {who}"),
         Event::SecretDeleted { name, who, .. } => format!("secret {name} by {who}"),
+        Event::ConfigPut {
+            name,
+            properties,
+            who,
+            ..
+        } => format!("config {name} ({} keys) by {who}", properties.len()),
+        Event::ConfigDeleted { name, who, .. } => format!("config {name} by {who}"),
     }
 }
 

@@ -311,6 +311,18 @@ pub async fn deploy(
             return refused;
         }
     }
+    // Named configs likewise: one put just before must count.
+    if !parsed.config_origins.is_empty() {
+        if let Err(e) = node.log.read_barrier(false).await {
+            return node_error(e);
+        }
+        let refused = node
+            .log
+            .read(|m| super::references::refused_references(m.state(), &parsed.config_origins));
+        if let Some(refused) = refused {
+            return refused;
+        }
+    }
     let version = manifest
         .version()
         .map_or_else(|| content_version(&body), str::to_string);

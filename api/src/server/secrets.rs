@@ -19,17 +19,7 @@ use crate::up::SharedHost;
 
 /// The `backend` of a secret policy that names Flotilla's built-in store.
 pub const BUILTIN_BACKEND: &str = "flotilla";
-/// Longest secret name, as for a DNS name.
-const MAX_NAME_BYTES: usize = 253;
-
-fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME_BYTES
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
+use super::names::{is_valid_name, MAX_NAME_BYTES};
 
 fn bad_name(name: &str) -> Response {
     error(

@@ -4,7 +4,7 @@
 use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
-use super::{apps, blobs, cluster, hosts, leave, logs, raft, secrets, tokens, ui};
+use super::{apps, blobs, cluster, configs, hosts, leave, logs, raft, secrets, tokens, ui};
 use crate::up::SharedHost;
 
 /// Who may call a route.
@@ -159,6 +159,15 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(delete "/v1/secrets/{name}", Admin, "Delete a secret and all its versions (their ciphertext stays in the audit log).", secrets::delete,
             query: &[("who", "who deletes it, for the audit log"), ("force", "true: delete though deployed apps reference it")],
             responses: &[(200, "committed"), (404, "no such secret"), (409, "referenced by deployed apps")]),
+        route!(get "/v1/configs", Read, "Every named config (what manifests reference by name without properties): its properties, version, who wrote it when, and the deployed apps that use it.", configs::list),
+        route!(get "/v1/configs/{name}", Read, "One named config.", configs::get,
+            responses: &[(200, "the config"), (404, "no such config")]),
+        route!(put "/v1/configs/{name}", Admin, "Write a named config (JSON {properties: {key: value}}), replacing its properties: components that use it get the new values, rolled out like a new version.", configs::put,
+            query: &[("who", "who writes it, for the audit log")],
+            responses: &[(200, "committed"), (400, "bad name or body"), (413, "more than 1024 keys or 64 KiB")]),
+        route!(delete "/v1/configs/{name}", Admin, "Delete a named config.", configs::delete,
+            query: &[("who", "who deletes it, for the audit log"), ("force", "true: delete though deployed apps reference it")],
+            responses: &[(200, "committed"), (404, "no such config"), (409, "referenced by deployed apps")]),
         route!(post "/v1/blobs", Deploy, "Upload a component; answers its sha256 digest.", blobs::upload,
             body: BLOB_TYPES, responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")]),
         route!(get "/v1/blobs/{digest}", Read, "Download a component by sha256 digest.", blobs::download,

@@ -719,3 +719,39 @@ pub struct Whoami {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
 }
+
+/// `PUT /v1/configs/NAME`: the named config's properties (replacing the previous ones).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigPut {
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `GET /v1/configs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigList {
+    pub configs: Vec<ConfigInfo>,
+}
+
+/// A named config: what manifests reference by `name` with no `properties`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigInfo {
+    pub name: String,
+    pub properties: BTreeMap<String, String>,
+    /// 1 at its first put, one more at each.
+    pub version: u64,
+    pub who: String,
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// Deployed apps whose desired version references it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<String>,
+}
+
+/// `DELETE /v1/configs/NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDeleteQuery {
+    pub who: Option<String>,
+    /// Delete even though deployed apps reference it (they then see none of its keys).
+    #[serde(default)]
+    pub force: bool,
+}

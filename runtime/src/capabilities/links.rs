@@ -36,7 +36,11 @@ pub struct LinkGrant {
 pub type InterfaceLinks = BTreeMap<String, BTreeMap<String, Arc<LinkGrant>>>;
 
 /// The links `component` of `manifest` has to capabilities served in the host, by interface.
-pub fn links_of(manifest: &Manifest, component: &str) -> InterfaceLinks {
+pub fn links_of(
+    manifest: &Manifest,
+    component: &str,
+    named: &BTreeMap<String, BTreeMap<String, String>>,
+) -> InterfaceLinks {
     let mut out = InterfaceLinks::new();
     let Some(c) = manifest.component(component) else {
         return out;
@@ -50,7 +54,7 @@ pub fn links_of(manifest: &Manifest, component: &str) -> InterfaceLinks {
             name: link.name_or_default().to_string(),
             target: link.target.clone(),
             provider,
-            config: manifest.link_target_config(link),
+            config: manifest.link_target_config_with(link, named),
             secrets,
         });
         for interface in &link.interfaces {
@@ -213,7 +217,7 @@ mod tests {
     fn links_are_found_by_interface_and_name() {
         let yaml = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: counter\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: file://./web.wasm\n      traits:\n        - type: link\n          properties:\n            target:\n              name: kv\n              config:\n                - name: redis-url\n                  properties:\n                    url: redis://127.0.0.1:6390\n            namespace: wasi\n            package: keyvalue\n            interfaces: [atomics]\n        - type: link\n          properties:\n            name: shared\n            target:\n              name: nats\n              config:\n                - name: nats-bucket\n                  properties:\n                    bucket: counts\n            namespace: wasi\n            package: keyvalue\n            interfaces: [store]\n    - name: kv\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/keyvalue-redis:0.30.0\n    - name: nats\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/keyvalue-nats:0.4.1\n";
         let manifest = scheduler::parse_manifest(yaml.as_bytes()).unwrap().manifest;
-        let links = links_of(&manifest, "web");
+        let links = links_of(&manifest, "web", &BTreeMap::new());
         let atomics = &links["wasi:keyvalue/atomics"]["default"];
         assert_eq!(atomics.provider, Provider::KeyValueRedis);
         assert_eq!(atomics.config["url"], "redis://127.0.0.1:6390");

@@ -83,17 +83,26 @@ pub(crate) fn secret_grants(
 }
 
 impl Grants {
-    /// What `manifest` grants `component`.
+    /// What `manifest` grants `component` (its named configs, if any, empty).
     pub fn of(manifest: &scheduler::Manifest, component: &str) -> Grants {
+        Self::with_configs(manifest, component, &BTreeMap::new())
+    }
+
+    /// What `manifest` grants `component`, its named configs taken from `named`.
+    pub fn with_configs(
+        manifest: &scheduler::Manifest,
+        component: &str,
+        named: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Grants {
         let secrets = manifest
             .component(component)
             .map(|c| secret_grants(&c.secrets))
             .unwrap_or_default();
-        let links = links::links_of(manifest, component);
+        let links = links::links_of(manifest, component, named);
         Grants {
             allow_outgoing: crate::plan::allows_outgoing(manifest, component),
             outgoing_hosts: outgoing_allow_list(&links),
-            config: manifest.effective_config(component),
+            config: manifest.effective_config_with(component, named),
             secrets,
             links,
         }

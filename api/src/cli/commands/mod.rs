@@ -3,6 +3,7 @@
 
 mod app;
 mod cluster;
+mod config;
 mod down;
 mod events;
 mod get;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Command::Cluster(command) => cluster::run(command, &target).await,
             Command::Token(command) => token::run(command, &target).await,
             Command::Secret(command) => secret::run(command, &target).await,
+            Command::Config(command) => config::run(command, &target).await,
             Command::Host(command) => host::run(command, &target).await,
             Command::Replay { data_dir, at } => replay::run(&data_dir, at, target.output),
             Command::Push {
@@ -77,6 +79,7 @@ fn name(command: &Command) -> &'static str {
         Command::Cluster(_) => "cluster",
         Command::Token(_) => "token",
         Command::Secret(_) => "secret",
+        Command::Config(_) => "config",
         Command::Host(_) => "host",
         Command::Replay { .. } => "replay",
         Command::Push { .. } => "push",
