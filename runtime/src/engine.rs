@@ -298,6 +298,11 @@ impl Prepared {
     pub fn serves_http(&self) -> bool {
         self.pre.is_some()
     }
+
+    /// The engine its instances live in.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
 }
 
 /// The node's wasmtime engines and what goes with them.

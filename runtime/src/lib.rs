@@ -16,6 +16,7 @@
 //! `api` crate (it is given its state feed and blob source).
 
 pub mod blobs;
+pub mod call;
 pub mod capabilities;
 pub mod compiler;
 pub mod engine;

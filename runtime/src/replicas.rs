@@ -210,6 +210,21 @@ impl ReplicaSet {
         }
     }
 
+    /// Calls `function` of `app`'s `component` on a replica of this host, under one of its
+    /// permits; `None` when this host runs none.
+    pub async fn call(
+        &self,
+        app: &str,
+        component: &str,
+        function: &str,
+        args: &[serde_json::Value],
+    ) -> Option<Result<Vec<serde_json::Value>, crate::call::CallError>> {
+        let replica = self.get(app, component)?;
+        let _permit = replica.permits().acquire_owned().await.ok()?;
+        let context = self.context(app, component, &format!("call:{function}"));
+        Some(crate::call::call(&self.engine, &replica.prepared, context, function, args).await)
+    }
+
     /// The host's connections to capabilities, and their health.
     pub fn backends(&self) -> &Arc<Backends> {
         &self.backends

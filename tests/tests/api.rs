@@ -329,6 +329,8 @@ fn openapi_lists_every_route() {
         "POST /v1/blobs",
         "GET /v1/blobs/{digest}",
         "GET /v1/local/replicas",
+        "POST /v1/apps/{app}/call",
+        "POST /v1/local/call/{app}",
         "GET /v1/local/logs/{app}",
         "GET /v1/apps/{app}/logs",
         "GET /v1/secrets",

@@ -494,6 +494,20 @@ pub enum Command {
         after_help = "Examples:\n  printf %s hunter2 | flotilla secret put db-password\n  flotilla secret list"
     )]
     Secret(SecretCommand),
+    /// Call an exported function of a running component (as `wash call`): arguments as JSON
+    /// (a word that is not JSON is a string), typed against the function's parameters; prints
+    /// the results as JSON.
+    #[command(after_help = "Examples:
+  flotilla call calc calc example:calc/ops.add 2 3
+  flotilla call pg-query querier wasmcloud:examples/invoke.call
+  flotilla call greeter web example:greet/hello.greet '\"Ferris\"'")]
+    Call {
+        app: String,
+        component: String,
+        /// `ns:pkg/iface.func` (optionally with the interface's version: `ns:pkg/iface@1.0.0.func`).
+        function: String,
+        args: Vec<String>,
+    },
     /// Named configs that manifests reference (wasmCloud's config store).
     #[command(
         subcommand,

@@ -7,6 +7,7 @@
 mod apps;
 pub(crate) mod auth;
 mod blobs;
+mod call;
 pub(crate) mod cluster;
 mod configs;
 mod errors;

@@ -4,7 +4,7 @@
 use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
-use super::{apps, blobs, cluster, configs, hosts, leave, logs, raft, secrets, tokens, ui};
+use super::{apps, blobs, call, cluster, configs, hosts, leave, logs, raft, secrets, tokens, ui};
 use crate::up::SharedHost;
 
 /// Who may call a route.
@@ -172,6 +172,10 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
             body: BLOB_TYPES, responses: &[(200, "stored"), (413, "larger than 128 MiB"), (415, "not a binary type")]),
         route!(get "/v1/blobs/{digest}", Read, "Download a component by sha256 digest.", blobs::download,
             responses: &[(200, "the bytes"), (404, "not on this host")]),
+        route!(post "/v1/apps/{app}/call", Deploy, "Call an exported function of a running component (JSON {component, function: \"ns:pkg/iface.func\", args: [...]}), typed against its signature; answers the results as JSON (as `wash call`).", call::call,
+            responses: &[(200, "the results"), (400, "no such function, or an argument of the wrong type (named)"), (500, "the component trapped or ran past its deadline"), (503, "no host runs the component")]),
+        route!(post "/v1/local/call/{app}", Node, "The call on this host's replica (for the node that took it).", call::call_here,
+            responses: &[(200, "the results"), (404, "no replica here")]),
         route!(get "/v1/local/replicas", Read, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
         route!(get "/v1/local/logs/{app}", Node, "What this host keeps of an app's guest logs (for the node that merges them).", logs::local,
             query: &[("after", "only lines after this sequence number"), ("since", "only lines at or after this time (ms since the Unix epoch)"), ("limit", "most lines, the newest")]),

@@ -755,3 +755,21 @@ pub struct ConfigDeleteQuery {
     #[serde(default)]
     pub force: bool,
 }
+
+/// `POST /v1/apps/APP/call`: call an exported function of a running component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRequest {
+    pub component: String,
+    /// `ns:pkg/iface.func` (the interface's version may be given: `ns:pkg/iface@1.0.0.func`).
+    pub function: String,
+    /// The arguments as JSON, typed against the function's parameters.
+    #[serde(default)]
+    pub args: Vec<serde_json::Value>,
+}
+
+/// The results of a call, as JSON, and the host that ran it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallAnswer {
+    pub host: String,
+    pub results: Vec<serde_json::Value>,
+}

@@ -61,10 +61,12 @@ pub enum Guest {
     /// wasmCloud's echo-messaging (no HTTP): publishes each message's body to its reply-to;
     /// a body of `trap`, `spin` or `fail` traps, loops or answers an error.
     EchoMessaging,
+    /// A custom export (no HTTP), `example:calc/ops@0.1.0`: add, greet, crash.
+    Calc,
 }
 
 impl Guest {
-    pub const ALL: [Guest; 14] = [
+    pub const ALL: [Guest; 15] = [
         Guest::Hello,
         Guest::Echo,
         Guest::Busy,
@@ -79,6 +81,7 @@ impl Guest {
         Guest::Counter,
         Guest::Watcher,
         Guest::EchoMessaging,
+        Guest::Calc,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +100,7 @@ impl Guest {
             Guest::Counter => "counter",
             Guest::Watcher => "watcher",
             Guest::EchoMessaging => "echo_messaging",
+            Guest::Calc => "calc",
         }
     }
 
@@ -116,6 +120,7 @@ impl Guest {
             Guest::Counter => include_str!("../wat/counter.wat"),
             Guest::Watcher => include_str!("../wat/watcher.wat"),
             Guest::EchoMessaging => include_str!("../wat/echo_messaging.wat"),
+            Guest::Calc => include_str!("../wat/calc.wat"),
         }
     }
 
@@ -143,6 +148,7 @@ impl Guest {
         match self {
             Guest::Watcher => "watcher",
             Guest::EchoMessaging => "messaging-handler",
+            Guest::Calc => "calc",
             _ => HTTP_WORLD,
         }
     }

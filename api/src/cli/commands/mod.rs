@@ -2,6 +2,7 @@
 //! error every command may end with.
 
 mod app;
+mod call;
 mod cluster;
 mod config;
 mod down;
@@ -51,6 +52,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Command::Token(command) => token::run(command, &target).await,
             Command::Secret(command) => secret::run(command, &target).await,
             Command::Config(command) => config::run(command, &target).await,
+            Command::Call {
+                app,
+                component,
+                function,
+                args,
+            } => call::run(&app, component, function, &args, &target).await,
             Command::Host(command) => host::run(command, &target).await,
             Command::Replay { data_dir, at } => replay::run(&data_dir, at, target.output),
             Command::Push {
@@ -80,6 +87,7 @@ fn name(command: &Command) -> &'static str {
         Command::Token(_) => "token",
         Command::Secret(_) => "secret",
         Command::Config(_) => "config",
+        Command::Call { .. } => "call",
         Command::Host(_) => "host",
         Command::Replay { .. } => "replay",
         Command::Push { .. } => "push",
