@@ -330,7 +330,7 @@ fn openapi_lists_every_route() {
         "GET /v1/blobs/{digest}",
         "GET /v1/local/replicas",
         "POST /v1/apps/{app}/call",
-        "POST /v1/local/call/{app}",
+        "POST /raft/call/{app}",
         "GET /v1/local/logs/{app}",
         "GET /v1/apps/{app}/logs",
         "GET /v1/secrets",

@@ -1,6 +1,6 @@
 //! `POST /v1/apps/{app}/call` (`flotilla call`, wasmCloud's `wash call`): an exported function
 //! of a running component, called on this host when it runs a replica, else on a host that
-//! does (`POST /v1/local/call/{app}`, between nodes).
+//! does (`POST /raft/call/{app}`, between nodes).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -62,7 +62,7 @@ pub async fn call(
     }
     let mut last = String::new();
     for (host, addr) in hosts {
-        let url = consensus::http_client::peer_url(&addr, &format!("/v1/local/call/{app}"));
+        let url = consensus::http_client::peer_url(&addr, &format!("/raft/call/{app}"));
         match node.log.client().post(url).json(&request).send().await {
             Ok(r) => {
                 let status =
@@ -80,7 +80,7 @@ pub async fn call(
     error(StatusCode::BAD_GATEWAY, "call_failed", last)
 }
 
-/// `POST /v1/local/call/{app}` (between nodes): the call on this host's replica.
+/// `POST /raft/call/{app}` (between nodes): the call on this host's replica.
 pub async fn call_here(
     State(node): State<SharedHost>,
     Path(app): Path<String>,

@@ -174,7 +174,7 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
             responses: &[(200, "the bytes"), (404, "not on this host")]),
         route!(post "/v1/apps/{app}/call", Deploy, "Call an exported function of a running component (JSON {component, function: \"ns:pkg/iface.func\", args: [...]}), typed against its signature; answers the results as JSON (as `wash call`).", call::call,
             responses: &[(200, "the results"), (400, "no such function, or an argument of the wrong type (named)"), (500, "the component trapped or ran past its deadline"), (503, "no host runs the component")]),
-        route!(post "/v1/local/call/{app}", Node, "The call on this host's replica (for the node that took it).", call::call_here,
+        route!(post "/raft/call/{app}", Node, "The call on this host's replica (for the node that took it).", call::call_here,
             responses: &[(200, "the results"), (404, "no replica here")]),
         route!(get "/v1/local/replicas", Read, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
         route!(get "/v1/local/logs/{app}", Node, "What this host keeps of an app's guest logs (for the node that merges them).", logs::local,
