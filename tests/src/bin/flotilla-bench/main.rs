@@ -5,6 +5,7 @@
 mod cold_start;
 mod kv;
 mod log;
+mod messaging;
 mod noisy;
 mod registry;
 mod serve;
@@ -79,6 +80,20 @@ enum Bench {
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
     },
+    /// Messages handled per second through a component (echo-messaging on 1 and 3 hosts)
+    /// against NATS's own request/reply rate, same server, same client, same size.
+    #[command(after_help = "Examples:\n  target/release/flotilla-bench messaging --seconds 5")]
+    Messaging {
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent requesters, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        clients: Vec<usize>,
+        /// Where the cluster keeps its data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// Deploy → first 200 of a component by OCI tag from a real registry (Debian's
     /// docker-registry) against the same bytes uploaded to a node.
     #[command(after_help = "Examples:\n  target/release/flotilla-bench registry --rounds 5")]
@@ -137,6 +152,11 @@ fn main() -> ExitCode {
             clients,
             work_dir,
         } => runtime.block_on(kv::kv_bench(work_dir, seconds, &clients)),
+        Bench::Messaging {
+            seconds,
+            clients,
+            work_dir,
+        } => runtime.block_on(messaging::messaging_bench(work_dir, seconds, &clients)),
         Bench::Registry { rounds, work_dir } => {
             runtime.block_on(registry::registry_bench(work_dir, rounds))
         }
