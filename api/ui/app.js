@@ -493,7 +493,7 @@ const appPage = {
     this.status = status;
     const { applied_index, ...shown } = status;
     const r = this.regions;
-    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings, shown.capabilities], () => this.drawHead(status));
+    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings, shown.capabilities, shown.links], () => this.drawHead(status));
     redraw(r.spreads, [shown.placement, shown.spreads], () => this.drawSpreads(status));
     redraw(r.hosts, shown.runtime, () => this.drawRuntime(status));
     redraw(r.traffic, traffic.newest(), () => this.drawTraffic());
@@ -517,7 +517,8 @@ const appPage = {
       messages.length ? h("ul", { class: "messages", id: "app-messages" }, messages.map((m) => h("li", {}, m))) : null,
       (s.warnings || []).length ? h("ul", { class: "warnings", id: "app-warnings" }, s.warnings.map((m) => h("li", {}, "warning: " + m))) : null,
       Object.keys(s.capabilities || {}).length ? h("p", { class: "muted", id: "app-capabilities" },
-        Object.entries(s.capabilities).map(([name, served]) => h("span", { class: "capability" }, `${name}: ${served} `))) : null);
+        Object.entries(s.capabilities).map(([name, served]) => h("span", { class: "capability" }, `${name}: ${served} `))) : null,
+      (s.links || []).length ? h("ul", { class: "links muted", id: "app-links" }, s.links.map((l) => h("li", {}, l))) : null);
   },
 
   drawSpreads(s) {

@@ -74,6 +74,7 @@ pub fn status(s: &wire::AppStatus) -> String {
         .capabilities
         .iter()
         .map(|(name, served)| format!("  capability {name}: {served}\n"))
+        .chain(s.links.iter().map(|l| format!("  link {l}\n")))
         .collect();
     format!("{head}\n{capabilities}{rest}")
 }

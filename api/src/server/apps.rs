@@ -596,6 +596,27 @@ fn effective_config(manifest: &scheduler::Manifest) -> BTreeMap<String, BTreeMap
         .collect()
 }
 
+/// Every link of `manifest`, as people read it.
+fn links(manifest: &scheduler::Manifest) -> Vec<String> {
+    manifest
+        .components
+        .iter()
+        .flat_map(|c| {
+            c.links.iter().map(move |l| {
+                format!(
+                    "{} → {} ({}:{}/{}) [{}]",
+                    c.name,
+                    l.target,
+                    l.namespace,
+                    l.package,
+                    l.interfaces.join(", "),
+                    l.name_or_default()
+                )
+            })
+        })
+        .collect()
+}
+
 /// `capability → what serves it` for every capability the host serves.
 fn capabilities(manifest: &scheduler::Manifest) -> BTreeMap<String, String> {
     manifest
@@ -656,6 +677,7 @@ pub async fn status(
             config: effective_config(&record.versions[&record.desired].manifest),
             secrets: secret_references(&record.versions[&record.desired].manifest),
             capabilities: capabilities(&record.versions[&record.desired].manifest),
+            links: links(&record.versions[&record.desired].manifest),
         };
         (answer, placed)
     };

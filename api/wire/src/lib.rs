@@ -335,6 +335,10 @@ pub struct AppStatus {
     /// key-value store: "the cluster's own replicated key-value store").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub capabilities: BTreeMap<String, String>,
+    /// The links of the desired version, each as `SOURCE → TARGET (ns:pkg/iface, …) [name]`:
+    /// the graph of which component calls or is called by which.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
 }
 
 impl AppStatus {
