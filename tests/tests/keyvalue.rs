@@ -84,10 +84,11 @@ fn count_of(body: &str) -> Option<u64> {
     body.trim().rsplit(": ").next()?.parse().ok()
 }
 
-/// Increments `/key` concurrently through every host; answers (successes, failures).
-fn hammer(targets: &[Target], app: &str, key: &str) -> (u64, u64) {
+/// Increments `/key` concurrently through every host; answers (successes, failures, the first
+/// failures' answers).
+fn hammer(targets: &[Target], app: &str, key: &str) -> (u64, u64, Vec<String>) {
     let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..CLIENTS)
         .map(|i| {
             let target = targets[i % targets.len()].clone();
@@ -95,11 +96,11 @@ fn hammer(targets: &[Target], app: &str, key: &str) -> (u64, u64) {
             let (app, key) = (app.to_string(), key.to_string());
             std::thread::spawn(move || {
                 for _ in 0..REQUESTS_PER_CLIENT {
-                    let (status, _) = target.request_app(&app, &format!("/{key}"));
+                    let (status, body) = target.request_app(&app, &format!("/{key}"));
                     if status == 200 {
                         ok.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        failed.fetch_add(1, Ordering::Relaxed);
+                        failed.lock().unwrap().push(format!("{status} {body}"));
                     }
                 }
             })
@@ -108,7 +109,8 @@ fn hammer(targets: &[Target], app: &str, key: &str) -> (u64, u64) {
     for t in threads {
         t.join().unwrap();
     }
-    (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+    let failed = failed.lock().unwrap().clone();
+    (ok.load(Ordering::Relaxed), failed.len() as u64, failed)
 }
 
 /// The count after one more increment, minus that one.
@@ -129,8 +131,8 @@ fn concurrent_counter_counts_every_success(image: &str, config: &[(&str, &str)],
         config,
     };
     deploy_everywhere(&c, app, &counter_app(app, &digest, 3, &[link]));
-    let (ok, failed) = hammer(&c.targets(), app, "hits");
-    assert_eq!(failed, 0, "every increment succeeds");
+    let (ok, failed, why) = hammer(&c.targets(), app, "hits");
+    assert_eq!(failed, 0, "every increment succeeds: {why:?}");
     assert_eq!(final_count(&c.nodes[1].target(), app, "hits"), ok);
     // The status says what serves the capability.
     let status = c.nodes[2].get(&format!("/v1/apps/{app}")).unwrap();

@@ -16,10 +16,10 @@ pub const DEFAULT_CLUSTER_URI: &str = "nats://127.0.0.1:4222";
 /// Longest wait for the first connection to the servers.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most compare-and-swap attempts of one increment before it gives up.
-const INCREMENT_ATTEMPTS: u32 = 64;
+const INCREMENT_ATTEMPTS: u32 = 100;
 /// First wait between increment attempts; it doubles up to [`INCREMENT_MAX_BACKOFF`].
 const INCREMENT_BACKOFF: Duration = Duration::from_millis(1);
-const INCREMENT_MAX_BACKOFF: Duration = Duration::from_millis(32);
+const INCREMENT_MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// Keys per `list-keys` page (the cursor counts keys already listed).
 const LIST_PAGE_KEYS: usize = 1000;
 
@@ -52,6 +52,26 @@ pub async fn connect(cluster_uri: &str) -> Result<async_nats::Client, KvError> {
         .connect(servers)
         .await
         .map_err(|e| KvError::Other(format!("nats {cluster_uri}: {e}")))
+}
+
+/// Why one attempt at an increment did not succeed.
+enum Attempt {
+    /// Not worth trying again (the value is not a number, or would overflow).
+    Final(KvError),
+    /// A conflict or a transient failure: try again.
+    Again(String),
+}
+
+/// Up to `wait` more, drawn from a fresh hash seed and the clock.
+fn jitter(wait: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    let max = wait.as_micros().max(1) as u64;
+    Duration::from_micros(hasher.finish() % max)
 }
 
 pub struct NatsStore {
@@ -90,6 +110,49 @@ impl NatsStore {
 
     fn fail(&self, e: impl std::fmt::Display) -> KvError {
         KvError::Other(format!("{}: {e}", self.shown))
+    }
+
+    /// One read then compare-and-swap: the number it wrote, or why not.
+    async fn try_increment(&self, key: &str, delta: u64) -> Result<u64, Attempt> {
+        let entry = self
+            .store
+            .entry(key)
+            .await
+            .map_err(|e| Attempt::Again(e.to_string()))?;
+        let current = entry.as_ref().filter(|e| e.operation == Operation::Put);
+        let now = match current {
+            None => 0,
+            Some(e) => std::str::from_utf8(&e.value)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Attempt::Final(KvError::Other(format!(
+                        "the value at `{key}` is not a number"
+                    )))
+                })?,
+        };
+        let next = now.checked_add(delta).ok_or_else(|| {
+            Attempt::Final(KvError::Other(format!(
+                "incrementing `{key}` by {delta} overflows"
+            )))
+        })?;
+        let bytes = bytes::Bytes::from(next.to_string());
+        let written = match &entry {
+            None => self
+                .store
+                .create(key, bytes)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Some(e) => self
+                .store
+                .update(key, bytes, e.revision)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
+        // Another writer got there first, or the write failed: the caller reads again.
+        written.map(|()| next).map_err(Attempt::Again)
     }
 }
 
@@ -142,39 +205,14 @@ impl KeyValue for NatsStore {
         let mut wait = INCREMENT_BACKOFF;
         let mut last = String::new();
         for _ in 0..INCREMENT_ATTEMPTS {
-            let entry = self.store.entry(key).await.map_err(|e| self.fail(e))?;
-            let current = entry.as_ref().filter(|e| e.operation == Operation::Put);
-            let now = match current {
-                None => 0,
-                Some(e) => std::str::from_utf8(&e.value)
-                    .ok()
-                    .and_then(|t| t.trim().parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        KvError::Other(format!("the value at `{key}` is not a number"))
-                    })?,
-            };
-            let next = now.checked_add(delta).ok_or_else(|| {
-                KvError::Other(format!("incrementing `{key}` by {delta} overflows"))
-            })?;
-            let bytes = bytes::Bytes::from(next.to_string());
-            let written = match &entry {
-                None => self
-                    .store
-                    .create(key, bytes)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Some(e) => self
-                    .store
-                    .update(key, bytes, e.revision)
-                    .await
-                    .map_err(|e| e.to_string()),
-            };
-            match written {
-                Ok(_) => return Ok(next),
-                // Another writer got there first: read again.
-                Err(why) => last = why,
+            // A read or write that fails (a conflict, a timeout under load) is tried again.
+            match self.try_increment(key, delta).await {
+                Ok(next) => return Ok(next),
+                Err(Attempt::Final(e)) => return Err(e),
+                Err(Attempt::Again(why)) => last = why,
             }
-            tokio::time::sleep(wait).await;
+            // Jittered, so that writers that collided do not collide again in step.
+            tokio::time::sleep(wait + jitter(wait)).await;
             wait = (wait * 2).min(INCREMENT_MAX_BACKOFF);
         }
         Err(self.fail(format!(
