@@ -158,46 +158,35 @@ pub fn watches(host: &str, state: &ClusterState, placements: &Placements) -> Vec
     let mut out = Vec::new();
     for (app, placement, _, version) in serving_versions(state, placements) {
         let manifest = &version.manifest;
-        for capability in &manifest.components {
-            if manifest.capability_provider(&capability.name)
-                != Some(scheduler::Provider::KeyValueRedis)
-            {
+        for (capability, link) in
+            links_from(manifest, scheduler::Provider::KeyValueRedis, "watcher")
+        {
+            let first = placement
+                .components
+                .get(&link.target)
+                .and_then(|c| c.hosts.iter().find(|(_, n)| **n > 0).map(|(h, _)| h));
+            if first.map(String::as_str) != Some(host) {
                 continue;
             }
-            for link in capability
-                .links
-                .iter()
-                .filter(|l| l.interfaces.iter().any(|i| i == "watcher"))
-            {
-                let first = placement
-                    .components
-                    .get(&link.target)
-                    .and_then(|c| c.hosts.iter().find(|(_, n)| **n > 0).map(|(h, _)| h));
-                if first.map(String::as_str) != Some(host) {
-                    continue;
-                }
-                let keys = link
-                    .source_setting(scheduler::provider::WATCH)
-                    .and_then(|w| scheduler::provider::parse_watch(w).ok())
-                    .unwrap_or_default();
-                if keys.is_empty() {
-                    continue;
-                }
-                // The URL: the link's own config (source, then target), then the capability's.
-                let own = link_own_config(capability, link);
-                let url = scheduler::provider::setting_any_case(&own, "url")
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_else(|| {
-                        crate::capabilities::keyvalue::redis::DEFAULT_URL.to_string()
-                    });
-                out.push(Watch {
-                    app: app.clone(),
-                    component: link.target.clone(),
-                    capability: capability.name.clone(),
-                    url,
-                    keys,
-                });
+            let keys = link
+                .source_setting(scheduler::provider::WATCH)
+                .and_then(|w| scheduler::provider::parse_watch(w).ok())
+                .unwrap_or_default();
+            if keys.is_empty() {
+                continue;
             }
+            // The URL: the link's own config (source, then target), then the capability's.
+            let own = link_own_config(capability, link);
+            let url = scheduler::provider::setting_any_case(&own, "url")
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_else(|| crate::capabilities::keyvalue::redis::DEFAULT_URL.to_string());
+            out.push(Watch {
+                app: app.clone(),
+                component: link.target.clone(),
+                capability: capability.name.clone(),
+                url,
+                keys,
+            });
         }
     }
     out
@@ -225,45 +214,55 @@ pub fn inbound(host: &str, state: &ClusterState, placements: &Placements) -> Vec
     let mut out = Vec::new();
     for (app, placement, _, version) in serving_versions(state, placements) {
         let manifest = &version.manifest;
-        for capability in &manifest.components {
-            if manifest.capability_provider(&capability.name)
-                != Some(scheduler::Provider::MessagingNats)
-            {
+        for (capability, link) in
+            links_from(manifest, scheduler::Provider::MessagingNats, "handler")
+        {
+            let here = placement
+                .components
+                .get(&link.target)
+                .and_then(|c| c.hosts.get(host))
+                .is_some_and(|n| *n > 0);
+            if !here {
                 continue;
             }
-            for link in capability
-                .links
-                .iter()
-                .filter(|l| l.interfaces.iter().any(|i| i == "handler"))
-            {
-                let here = placement
-                    .components
-                    .get(&link.target)
-                    .and_then(|c| c.hosts.get(host))
-                    .is_some_and(|n| *n > 0);
-                if !here {
-                    continue;
-                }
-                let subscriptions = link
-                    .source_setting(scheduler::provider::SUBSCRIPTIONS)
-                    .and_then(|s| scheduler::provider::parse_subscriptions(s).ok())
-                    .unwrap_or_default();
-                let own = link_own_config(capability, link);
-                let cluster_uris = crate::capabilities::messaging::cluster_uris(&own);
-                for s in subscriptions {
-                    out.push(Inbound {
-                        app: app.clone(),
-                        component: link.target.clone(),
-                        capability: capability.name.clone(),
-                        cluster_uris: cluster_uris.clone(),
-                        queue: s.queue.unwrap_or_else(|| format!("{app}.{}", link.target)),
-                        subject: s.subject,
-                    });
-                }
+            let subscriptions = link
+                .source_setting(scheduler::provider::SUBSCRIPTIONS)
+                .and_then(|s| scheduler::provider::parse_subscriptions(s).ok())
+                .unwrap_or_default();
+            let own = link_own_config(capability, link);
+            let cluster_uris = crate::capabilities::messaging::cluster_uris(&own);
+            for s in subscriptions {
+                out.push(Inbound {
+                    app: app.clone(),
+                    component: link.target.clone(),
+                    capability: capability.name.clone(),
+                    cluster_uris: cluster_uris.clone(),
+                    queue: s.queue.unwrap_or_else(|| format!("{app}.{}", link.target)),
+                    subject: s.subject,
+                });
             }
         }
     }
     out
+}
+
+/// `(capability, link)` of every link with `interface` from a capability that `provider`
+/// serves (a watcher link from Redis, a handler link from NATS messaging).
+fn links_from<'m>(
+    manifest: &'m Manifest,
+    provider: scheduler::Provider,
+    interface: &'m str,
+) -> impl Iterator<Item = (&'m scheduler::manifest::Component, &'m scheduler::Link)> + 'm {
+    manifest
+        .components
+        .iter()
+        .filter(move |c| manifest.capability_provider(&c.name) == Some(provider))
+        .flat_map(move |c| {
+            c.links
+                .iter()
+                .filter(move |l| l.interfaces.iter().any(|i| i == interface))
+                .map(move |l| (c, l))
+        })
 }
 
 /// The config of a link that goes from a capability: the capability's own, then the link's

@@ -63,11 +63,7 @@ async fn measure(
     }
     let elapsed = start.elapsed();
     all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let pct = |p: f64| crate::tools::percentile(&all, p);
     Rate {
         per_sec: all.len() as f64 / elapsed.as_secs_f64(),
         p50: pct(0.5),

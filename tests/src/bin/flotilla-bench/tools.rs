@@ -143,6 +143,14 @@ pub fn wasmtime_cli() -> Result<PathBuf, String> {
     found(installed).ok_or_else(|| "wasmtime 48 not found after install".to_string())
 }
 
+/// The `p`-th fraction (0.5: the median) of `sorted` latencies; zero for none.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
 /// Uploads `bytes` to the node at `addr`: their digest (`sha256:HEX`).
 pub async fn upload(http: &reqwest::Client, addr: &str, bytes: Vec<u8>) -> Result<String, String> {
     let uploaded: wire::Uploaded = http
