@@ -4,11 +4,13 @@
 //! while a host drains; a handler that traps, loops or fails costs that message only.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_tests::{wait_for, Cluster, Server, ServerKind};
 use futures::StreamExt;
 use test_components::Guest;
+use tokio::sync::Notify;
 
 /// The echo app: `echo` with `replicas` over every host, its consumer link and the handler
 /// link's subscription to `subject`, on the NATS at `uri`.
@@ -36,18 +38,24 @@ async fn echoed(client: &async_nats::Client, subject: &str, body: &str) -> Strin
     panic!("no echo of {body} on {subject}");
 }
 
-/// Publishes `n` numbered messages with reply-to `acks` while `during` runs, then collects
-/// the acknowledgements: how many times each number was echoed.
-async fn publish_and_count(
+/// Publishes `n` numbered messages with reply-to `acks` while `during` runs (given a signal
+/// that a quarter of them are out), then collects the acknowledgements: how many times each
+/// number was echoed.
+async fn publish_and_count<F: std::future::Future<Output = ()>>(
     client: &async_nats::Client,
     subject: &str,
     n: usize,
-    during: impl std::future::Future<Output = ()>,
+    during: impl FnOnce(Arc<Notify>) -> F,
 ) -> BTreeMap<usize, usize> {
     let mut acks = client.subscribe("acks").await.unwrap();
     client.flush().await.unwrap();
+    let flowing = Arc::new(Notify::new());
+    let during = during(flowing.clone());
     let publish = async {
         for i in 0..n {
+            if i == n / 4 {
+                flowing.notify_one();
+            }
             client
                 .publish_with_reply(subject.to_string(), "acks", format!("m{i}").into())
                 .await
@@ -110,7 +118,12 @@ fn echo_on_three_hosts_handles_each_message_once_and_loses_none_in_a_drain() {
     );
 
     // 1,000 messages: each handled once in the whole cluster, not once per host.
-    let counts = rt.block_on(publish_and_count(&client, "wasmcloud.echo", 1000, async {}));
+    let counts = rt.block_on(publish_and_count(
+        &client,
+        "wasmcloud.echo",
+        1000,
+        |_| async {},
+    ));
     assert_each_once(&counts, 1000);
 
     // A host drained while messages flow: its subscription drains, none is lost.
@@ -122,8 +135,9 @@ fn echo_on_three_hosts_handles_each_message_once_and_loses_none_in_a_drain() {
         &client,
         "wasmcloud.echo",
         1000,
-        async move {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        |flowing| async move {
+            // Once a quarter of the messages are out.
+            flowing.notified().await;
             let url = format!("http://{}/v1/hosts/{drained}/drain", target.addr);
             let answer = tokio::task::spawn_blocking(move || {
                 flotilla_tests::client()
