@@ -34,17 +34,7 @@ fn committed(index: u64) -> Response {
 
 /// Apps (not undeployed) whose desired version names config `name`.
 fn users(state: &ClusterState, name: &str) -> Vec<String> {
-    state
-        .apps
-        .iter()
-        .filter(|(_, a)| !a.undeployed)
-        .filter(|(_, a)| {
-            a.versions
-                .get(&a.desired)
-                .is_some_and(|v| v.manifest.named_config_references().contains(&name))
-        })
-        .map(|(app, _)| app.clone())
-        .collect()
+    super::references::deployed_apps_where(state, |m| m.named_config_references().contains(&name))
 }
 
 fn info(state: &ClusterState, name: &str, record: &consensus::ConfigRecord) -> wire::ConfigInfo {

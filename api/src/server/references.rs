@@ -1,12 +1,13 @@
-//! Checks of what a manifest references in the cluster's stores, made before a deploy is
-//! proposed (the state is linearized first): named configs exist. A refusal names each
-//! reference's field and line.
+//! What manifests reference in the cluster's stores: the deploy-time check, made before a
+//! deploy is proposed (the state is linearized first), that named configs exist (a refusal
+//! names each reference's field and line), and which deployed apps use a stored secret or
+//! config (so that one in use is not deleted by accident).
 
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use consensus::ClusterState;
-use scheduler::Diagnostic;
+use scheduler::{Diagnostic, Manifest};
 
 use super::errors::error_with_details;
 
@@ -41,4 +42,19 @@ pub fn refused_references(
         message,
         problems,
     ))
+}
+
+/// The apps (not undeployed) whose desired version's manifest `uses` says yes to.
+pub fn deployed_apps_where(state: &ClusterState, uses: impl Fn(&Manifest) -> bool) -> Vec<String> {
+    state
+        .apps
+        .iter()
+        .filter(|(_, a)| !a.undeployed)
+        .filter(|(_, a)| {
+            a.versions
+                .get(&a.desired)
+                .is_some_and(|v| uses(&v.manifest))
+        })
+        .map(|(app, _)| app.clone())
+        .collect()
 }

@@ -31,21 +31,12 @@ fn bad_name(name: &str) -> Response {
 
 /// Apps (not undeployed) whose desired version references secret `name`.
 fn users(state: &ClusterState, name: &str) -> Vec<String> {
-    state
-        .apps
-        .iter()
-        .filter(|(_, a)| !a.undeployed)
-        .filter(|(_, a)| {
-            a.versions.get(&a.desired).is_some_and(|v| {
-                v.manifest
-                    .components
-                    .iter()
-                    .flat_map(|c| c.secrets.iter())
-                    .any(|s| s.key == name)
-            })
-        })
-        .map(|(app, _)| app.clone())
-        .collect()
+    super::references::deployed_apps_where(state, |m| {
+        m.components
+            .iter()
+            .flat_map(|c| c.secrets.iter())
+            .any(|s| s.key == name)
+    })
 }
 
 pub async fn put(
