@@ -6,6 +6,7 @@
 //! trait and one file per backend, as Spin's factors and wasmCloud v2's plugins are laid out. The host traits are generated from the WIT vendored under `runtime/wit/deps`.
 
 mod config;
+pub mod followers;
 pub mod keyvalue;
 pub mod links;
 mod logging;

@@ -7,17 +7,16 @@
 //! failing in the app's status. Each call takes one of the replica's permits, like a request;
 //! a handler that traps or runs past its deadline fails that event only.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use redis::AsyncCommands;
 use scheduler::provider::WatchOp;
-use tokio::task::AbortHandle;
 use wasmtime::component::Resource;
 
 use super::Bucket;
+use crate::capabilities::followers::{Failures, Follow, Followed, Followers};
 use crate::engine::{GuestContext, Prepared, WasmEngine};
 use crate::logs::{Level, Stream};
 use crate::plan::Watch;
@@ -31,71 +30,54 @@ const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
 /// The watches this host keeps, each a task following its Redis.
 pub struct Watchers {
     replicas: Arc<ReplicaSet>,
-    running: Mutex<BTreeMap<Watch, AbortHandle>>,
-    /// Why watches are not running now: `(app, component) → (capability, why)`.
-    failures: Arc<Mutex<Failures>>,
+    followers: Followers<Watch>,
 }
 
-type Failures = BTreeMap<(String, String), (String, String)>;
+impl Followed for Watch {
+    fn owner(&self) -> (String, String) {
+        (self.app.clone(), self.component.clone())
+    }
+}
 
 impl Watchers {
     pub fn new(replicas: Arc<ReplicaSet>) -> Arc<Watchers> {
         Arc::new(Watchers {
             replicas,
-            running: Mutex::default(),
-            failures: Arc::default(),
+            followers: Followers::default(),
         })
     }
 
     /// `(app, component) → (capability, why)` of the watches that are not running now.
     pub fn failures(&self) -> Failures {
-        self.failures.lock().expect("watch failures lock").clone()
+        self.followers.failures()
     }
 
     /// Keeps exactly the watches of `wanted`.
     pub fn sync(&self, wanted: Vec<Watch>) {
-        let mut running = self.running.lock().expect("watches lock");
-        running.retain(|watch, task| {
-            let keep = wanted.contains(watch);
-            if !keep {
-                task.abort();
-                self.failures
-                    .lock()
-                    .expect("watch failures lock")
-                    .remove(&(watch.app.clone(), watch.component.clone()));
-            }
-            keep
-        });
-        for watch in wanted {
-            if running.contains_key(&watch) {
-                continue;
-            }
-            let task = tokio::spawn(follow(
-                watch.clone(),
-                self.replicas.clone(),
-                self.failures.clone(),
-            ));
-            running.insert(watch, task.abort_handle());
-        }
+        self.followers
+            .sync(wanted, |follow| run(follow, self.replicas.clone()));
     }
 }
 
-/// Follows `watch` until it is aborted: subscribes, serves events, and subscribes again after
-/// [`RESUBSCRIBE_AFTER`] when Redis goes away.
-async fn follow(watch: Watch, replicas: Arc<ReplicaSet>, failures: Arc<Mutex<Failures>>) {
-    let key = (watch.app.clone(), watch.component.clone());
+/// Follows a watch until it is no longer wanted: subscribes, serves events, and subscribes
+/// again after [`RESUBSCRIBE_AFTER`] when Redis goes away.
+async fn run(follow: Follow<Watch>, replicas: Arc<ReplicaSet>) {
+    let mut stop = follow.stop.clone();
     loop {
-        let outcome = serve(&watch, &replicas, || {
-            failures.lock().expect("watch failures lock").remove(&key);
-        })
-        .await;
+        let watch = follow.what.clone();
+        let outcome = tokio::select! {
+            outcome = serve(&watch, &replicas, || follow.running()) => outcome,
+            _ = stop.changed() => return,
+        };
         let shown = scheduler::provider::redact_password(&watch.url);
-        let why = format!("watching keys on redis {shown}: {outcome}");
-        failures
-            .lock()
-            .expect("watch failures lock")
-            .insert(key.clone(), (watch.capability.clone(), why));
-        tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+        follow.failed(
+            &watch.capability,
+            format!("watching keys on redis {shown}: {outcome}"),
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(RESUBSCRIBE_AFTER) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -8,12 +8,13 @@
 //! moves away (a drain included), the subscription is drained: messages NATS already handed
 //! to this host are handled before it lets go.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::watch;
+
+use crate::capabilities::followers::{Failures, Follow, Followed, Followers};
 
 use crate::capabilities::bindings::wasmcloud::messaging::types::BrokerMessage;
 use crate::capabilities::keyvalue::Backends;
@@ -29,60 +30,35 @@ const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
 /// Longest wait for a replica of the component to be running here.
 const REPLICA_POLL: Duration = Duration::from_millis(200);
 
-/// `(app, component) → (capability, why)` of subscriptions that are not running.
-type Failures = BTreeMap<(String, String), (String, String)>;
-
 /// The subscriptions this host keeps, each a task.
 pub struct Subscriptions {
     replicas: Arc<ReplicaSet>,
-    running: Mutex<BTreeMap<Inbound, watch::Sender<bool>>>,
-    failures: Arc<Mutex<Failures>>,
+    followers: Followers<Inbound>,
+}
+
+impl Followed for Inbound {
+    fn owner(&self) -> (String, String) {
+        (self.app.clone(), self.component.clone())
+    }
 }
 
 impl Subscriptions {
     pub fn new(replicas: Arc<ReplicaSet>) -> Arc<Subscriptions> {
         Arc::new(Subscriptions {
             replicas,
-            running: Mutex::default(),
-            failures: Arc::default(),
+            followers: Followers::default(),
         })
     }
 
     /// Why subscriptions are not running now.
     pub fn failures(&self) -> Failures {
-        self.failures
-            .lock()
-            .expect("subscription failures lock")
-            .clone()
+        self.followers.failures()
     }
 
     /// Keeps exactly the subscriptions of `wanted`; the others are drained.
     pub fn sync(&self, wanted: Vec<Inbound>) {
-        let mut running = self.running.lock().expect("subscriptions lock");
-        running.retain(|inbound, stop| {
-            let keep = wanted.contains(inbound);
-            if !keep {
-                let _ = stop.send(true);
-                self.failures
-                    .lock()
-                    .expect("subscription failures lock")
-                    .remove(&(inbound.app.clone(), inbound.component.clone()));
-            }
-            keep
-        });
-        for inbound in wanted {
-            if running.contains_key(&inbound) {
-                continue;
-            }
-            let (stop, stopped) = watch::channel(false);
-            tokio::spawn(follow(
-                inbound.clone(),
-                self.replicas.clone(),
-                self.failures.clone(),
-                stopped,
-            ));
-            running.insert(inbound, stop);
-        }
+        self.followers
+            .sync(wanted, |follow| run(follow, self.replicas.clone()));
     }
 }
 
@@ -93,37 +69,24 @@ enum Ended {
     Failed(String),
 }
 
-async fn follow(
-    inbound: Inbound,
-    replicas: Arc<ReplicaSet>,
-    failures: Arc<Mutex<Failures>>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let key = (inbound.app.clone(), inbound.component.clone());
+/// Follows a subscription until it is no longer wanted (then drains it), subscribing again
+/// after [`RESUBSCRIBE_AFTER`] when it could not start.
+async fn run(follow: Follow<Inbound>, replicas: Arc<ReplicaSet>) {
+    let mut stop = follow.stop.clone();
+    let inbound = follow.what.clone();
     loop {
         if *stop.borrow() {
             return;
         }
-        let clear = || {
-            failures
-                .lock()
-                .expect("subscription failures lock")
-                .remove(&key);
-        };
-        match serve(&inbound, &replicas, &mut stop, clear).await {
+        match serve(&inbound, &replicas, &mut stop, || follow.running()).await {
             Ended::Stopped => return,
-            Ended::Failed(why) => {
-                failures.lock().expect("subscription failures lock").insert(
-                    key.clone(),
-                    (
-                        inbound.capability.clone(),
-                        format!(
-                            "subscribing to {} on {}: {why}",
-                            inbound.subject, inbound.cluster_uris
-                        ),
-                    ),
-                );
-            }
+            Ended::Failed(why) => follow.failed(
+                &inbound.capability,
+                format!(
+                    "subscribing to {} on {}: {why}",
+                    inbound.subject, inbound.cluster_uris
+                ),
+            ),
         }
         tokio::select! {
             _ = tokio::time::sleep(RESUBSCRIBE_AFTER) => {}
