@@ -163,8 +163,9 @@ impl WasiHttpView for GuestState {
 /// addresses. A refused request fails with `HTTP-request-denied` and a line in the app's log
 /// naming the rule.
 pub struct OutgoingPolicy {
-    pub allowed: bool,
-    pub hosts: Option<Vec<scheduler::outbound::AllowedHost>>,
+    /// What the manifest grants the component: whether it may call out, and where
+    /// (shared with the request's state: nothing is copied per request).
+    pub grants: Arc<Grants>,
     pub node_addresses: Arc<Vec<std::net::SocketAddr>>,
     pub sink: LogSink,
 }
@@ -172,7 +173,7 @@ pub struct OutgoingPolicy {
 impl OutgoingPolicy {
     /// Why a request to `scheme://host:port` is refused by the allow-list, if it is.
     fn refused_by_list(&self, scheme: &str, host: &str, port: u16) -> Option<String> {
-        let hosts = self.hosts.as_ref()?;
+        let hosts = self.grants.outgoing_hosts.as_ref()?;
         (!hosts.iter().any(|h| h.allows(scheme, host, port))).then(|| {
             let listed: Vec<&str> = hosts.iter().map(|h| h.text.as_str()).collect();
             format!(
@@ -232,7 +233,7 @@ impl WasiHttpHooks for OutgoingPolicy {
             > + Send,
     > {
         _ = fut;
-        if !self.allowed {
+        if !self.grants.allow_outgoing {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         let uri = request.uri();
@@ -565,8 +566,7 @@ impl WasmEngine {
             wasi,
             http: WasiHttpCtx::new(),
             hooks: OutgoingPolicy {
-                allowed: prepared.grants.allow_outgoing,
-                hosts: prepared.grants.outgoing_hosts.clone(),
+                grants: prepared.grants.clone(),
                 node_addresses: self.node_addresses.clone(),
                 sink: context.sink.clone(),
             },
