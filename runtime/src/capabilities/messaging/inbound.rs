@@ -21,7 +21,7 @@ use crate::capabilities::keyvalue::Backends;
 use crate::engine::{GuestContext, Prepared, WasmEngine};
 use crate::logs::{Level, Stream};
 use crate::plan::Inbound;
-use crate::replicas::ReplicaSet;
+use crate::replicas::{Replica, ReplicaSet};
 
 /// The interface a handler component exports.
 const HANDLER_EXPORT: &str = "wasmcloud:messaging/handler@0.2.0";
@@ -114,29 +114,34 @@ async fn serve(
         Err(e) => return Ended::Failed(e.to_string()),
     };
     subscribed();
+    // The replica that last handled a message: a drain that starts after the reconciler
+    // stopped the replica here (it stops replicas before subscriptions) handles what NATS
+    // already handed over on it instead of dropping those messages.
+    let mut last: Option<Arc<Replica>> = None;
     loop {
         // A permit first: at most `replicas` messages of this component run here at once, and
         // the next message is taken from NATS only when one is free.
-        let permit = loop {
+        let (replica, permit) = loop {
             if let Some(replica) = replicas.get(&inbound.app, &inbound.component) {
+                last = Some(replica.clone());
                 tokio::select! {
                     permit = replica.permits().acquire_owned() => match permit {
-                        Ok(p) => break p,
+                        Ok(p) => break (replica, p),
                         Err(_) => continue,
                     },
-                    _ = stop.changed() => return drain(inbound, replicas, subscriber).await,
+                    _ = stop.changed() => return drain(inbound, replicas, subscriber, last).await,
                 }
             }
             tokio::select! {
                 _ = tokio::time::sleep(REPLICA_POLL) => {}
-                _ = stop.changed() => return drain(inbound, replicas, subscriber).await,
+                _ = stop.changed() => return drain(inbound, replicas, subscriber, last).await,
             }
         };
         let message = tokio::select! {
             m = subscriber.next() => m,
             _ = stop.changed() => {
                 drop(permit);
-                return drain(inbound, replicas, subscriber).await;
+                return drain(inbound, replicas, subscriber, last).await;
             }
         };
         let Some(message) = message else {
@@ -144,37 +149,45 @@ async fn serve(
         };
         let (inbound, replicas) = (inbound.clone(), replicas.clone());
         tokio::spawn(async move {
-            handle(&inbound, &replicas, message).await;
+            handle(&inbound, &replicas, &replica, message).await;
             drop(permit);
         });
     }
 }
 
-/// Stops taking new messages and handles those NATS already handed to this host.
+/// Stops taking new messages and handles those NATS already handed to this host, on the
+/// replica running here or, when it has just been stopped, on `last` (its code is still
+/// loaded while this holds it).
 async fn drain(
     inbound: &Inbound,
     replicas: &Arc<ReplicaSet>,
     mut subscriber: async_nats::Subscriber,
+    last: Option<Arc<Replica>>,
 ) -> Ended {
     let _ = subscriber.drain().await;
     while let Some(message) = subscriber.next().await {
-        let Some(replica) = replicas.get(&inbound.app, &inbound.component) else {
+        let Some(replica) = replicas
+            .get(&inbound.app, &inbound.component)
+            .or_else(|| last.clone())
+        else {
             break;
         };
         let Ok(permit) = replica.permits().acquire_owned().await else {
             break;
         };
-        handle(inbound, replicas, message).await;
+        handle(inbound, replicas, &replica, message).await;
         drop(permit);
     }
     Ended::Stopped
 }
 
-/// Calls the component for one message; a failure is logged with the subject.
-async fn handle(inbound: &Inbound, replicas: &ReplicaSet, message: async_nats::Message) {
-    let Some(replica) = replicas.get(&inbound.app, &inbound.component) else {
-        return;
-    };
+/// Calls `replica`'s component for one message; a failure is logged with the subject.
+async fn handle(
+    inbound: &Inbound,
+    replicas: &ReplicaSet,
+    replica: &Replica,
+    message: async_nats::Message,
+) {
     let subject = message.subject.to_string();
     let context = replicas.context(
         &inbound.app,
