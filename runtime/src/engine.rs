@@ -24,9 +24,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use crate::capabilities::keyvalue::Backends;
 use crate::capabilities::links::LinkSelection;
 use crate::capabilities::stdio::GuestOutput;
+use crate::capabilities::Backends;
 use crate::capabilities::{Grants, SecretVault};
 use crate::logs::{LogSink, Stream};
 

@@ -12,9 +12,9 @@ use consensus::StateMachine;
 
 use crate::blobs::BlobSource;
 use crate::capabilities::keyvalue::watch::Watchers;
-#[cfg(test)]
-use crate::capabilities::keyvalue::Backends;
 use crate::capabilities::messaging::inbound::Subscriptions;
+#[cfg(test)]
+use crate::capabilities::Backends;
 use crate::ingress::{Ingress, Route};
 use crate::listeners::Listeners;
 use crate::replicas::{DesiredReplica, ReplicaSet};

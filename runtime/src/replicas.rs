@@ -15,7 +15,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::capabilities::keyvalue::Backends;
+use crate::capabilities::Backends;
 
 use crate::blobs::{BlobSource, BlobStore};
 use crate::capabilities::{Grants, SecretVault};

@@ -131,7 +131,7 @@ async fn serve_compiled(config: EngineConfig, served: Served, tier: Tier) -> Str
                         let context = GuestContext {
                             sink: LogSink::new(served.logs.clone(), origin),
                             vault: served.vault.clone(),
-                            backends: runtime::capabilities::keyvalue::Backends::new(None),
+                            backends: runtime::capabilities::Backends::new(None),
                         };
                         Ok::<_, Infallible>(invoke(&engine, &prepared, context, req).await)
                     }

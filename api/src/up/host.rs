@@ -111,7 +111,7 @@ impl Host {
             node: log.clone(),
             quota_bytes: config.kv_quota_bytes,
         });
-        let backends = runtime::capabilities::keyvalue::Backends::new(Some(store));
+        let backends = runtime::capabilities::Backends::new(Some(store));
         let replicas = ReplicaSet::new(engine, blobs, logs, vault, backends);
         let ingress = Ingress::new(
             replicas.clone(),

@@ -5,6 +5,7 @@
 //! links ([`links`], `wasmcloud:bus/lattice`). One folder or file per interface, a backend
 //! trait and one file per backend, as Spin's factors and wasmCloud v2's plugins are laid out. The host traits are generated from the WIT vendored under `runtime/wit/deps`.
 
+pub mod backends;
 mod config;
 pub mod followers;
 pub mod keyvalue;
@@ -17,6 +18,7 @@ pub mod vault;
 
 use std::collections::BTreeMap;
 
+pub use backends::{Backends, LinkHealth};
 pub use secrets::SecretHandle;
 pub use vault::{NoSecrets, SecretVault, StateVault, VaultError};
 

@@ -13,18 +13,15 @@ pub mod nats;
 pub mod redis;
 pub mod watch;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use scheduler::provider::setting_any_case;
 use scheduler::Provider;
 use wasmtime::component::Resource;
 
 use super::bindings::wasi::keyvalue::{atomics, batch, store};
 use super::links::LinkGrant;
+use super::Backends;
 use crate::engine::GuestState;
-use crate::logs::{Level, Stream};
 pub use backend::{KeyPage, KeyValue, KvError};
 pub use builtin::ReplicatedStore;
 
@@ -33,97 +30,13 @@ pub const STORE: &str = "wasi:keyvalue/store";
 pub const ATOMICS: &str = "wasi:keyvalue/atomics";
 pub const BATCH: &str = "wasi:keyvalue/batch";
 
-/// After a backend could not be reached, calls fail at once for this long before the next
-/// attempt to connect (so that a down server costs each request nothing, not a timeout).
-const RECONNECT_AFTER: Duration = Duration::from_secs(1);
-/// The same failure of one link is written to the app's log at most this often.
-const LOG_SAME_FAILURE_EVERY: Duration = Duration::from_secs(10);
-
 /// A bucket a guest opened: only its name (`open` never fails, as in wasmCloud's host).
 #[derive(Debug)]
 pub struct Bucket {
     pub identifier: String,
 }
 
-/// How one link of one component fares, for `app status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkHealth {
-    pub app: String,
-    pub component: String,
-    pub link: String,
-    pub target: String,
-    /// The last failure, if the last call failed.
-    pub failure: Option<String>,
-}
-
-/// The host's connections to key-value backends, shared by every replica: one per Redis URL,
-/// one per NATS server list (and bucket), and the node's replicated store.
-pub struct Backends {
-    replicated: Option<Arc<dyn ReplicatedStore>>,
-    redis: tokio::sync::Mutex<BTreeMap<String, Arc<redis::RedisStore>>>,
-    nats: tokio::sync::Mutex<BTreeMap<String, async_nats::Client>>,
-    nats_buckets: tokio::sync::Mutex<BTreeMap<(String, String), Arc<nats::NatsStore>>>,
-    /// Connections that failed lately: `key → (when, why)`.
-    refused: Mutex<BTreeMap<String, (Instant, KvError)>>,
-    health: Mutex<BTreeMap<LinkKey, (LinkHealth, Option<Instant>)>>,
-}
-
-/// `(app, component, link name)`.
-type LinkKey = (String, String, String);
-
 impl Backends {
-    /// `replicated` is the node's built-in store (`None` outside a cluster).
-    pub fn new(replicated: Option<Arc<dyn ReplicatedStore>>) -> Arc<Backends> {
-        Arc::new(Backends {
-            replicated,
-            redis: Default::default(),
-            nats: Default::default(),
-            nats_buckets: Default::default(),
-            refused: Default::default(),
-            health: Default::default(),
-        })
-    }
-
-    /// The health of every link that was used on this host.
-    pub fn health(&self) -> Vec<LinkHealth> {
-        self.health
-            .lock()
-            .expect("health lock")
-            .values()
-            .map(|(h, _)| h.clone())
-            .collect()
-    }
-
-    /// Forgets links of apps not in `keep` (deleted or moved away).
-    pub fn retain_apps(&self, keep: impl Fn(&str) -> bool) {
-        self.health
-            .lock()
-            .expect("health lock")
-            .retain(|(app, _, _), _| keep(app));
-    }
-
-    /// A recent failure to connect with `key`, if calls should fail at once.
-    fn recently_refused(&self, key: &str) -> Option<KvError> {
-        let refused = self.refused.lock().expect("refused lock");
-        refused
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < RECONNECT_AFTER)
-            .map(|(_, e)| e.clone())
-    }
-
-    fn remember<T>(&self, key: &str, result: Result<T, KvError>) -> Result<T, KvError> {
-        let mut refused = self.refused.lock().expect("refused lock");
-        match &result {
-            Ok(_) => {
-                refused.remove(key);
-            }
-            Err(e) => {
-                refused.insert(key.to_string(), (Instant::now(), e.clone()));
-            }
-        }
-        result
-    }
-
     async fn redis(&self, url: &str) -> Result<Arc<dyn KeyValue>, KvError> {
         let mut connections = self.redis.lock().await;
         if let Some(store) = connections.get(url) {
@@ -136,21 +49,6 @@ impl Backends {
         let store = Arc::new(store);
         connections.insert(url.to_string(), store.clone());
         Ok(store)
-    }
-
-    /// The host's connection to the NATS servers of `uri` (one per server list, reconnecting
-    /// by itself), shared by key-value buckets and messaging.
-    pub async fn nats_client(&self, uri: &str) -> Result<async_nats::Client, KvError> {
-        let mut clients = self.nats.lock().await;
-        if let Some(c) = clients.get(uri) {
-            return Ok(c.clone());
-        }
-        if let Some(e) = self.recently_refused(uri) {
-            return Err(e);
-        }
-        let c = self.remember(uri, nats::connect(uri).await)?;
-        clients.insert(uri.to_string(), c.clone());
-        Ok(c)
     }
 
     async fn nats(
@@ -173,49 +71,6 @@ impl Backends {
         let store = Arc::new(self.remember(&refusal_key, opened)?);
         buckets.insert(key, store.clone());
         Ok(store)
-    }
-
-    /// Records how a call on `link` went; answers whether a failure should be logged now.
-    pub(crate) fn report(
-        &self,
-        app: &str,
-        component: &str,
-        link: &LinkGrant,
-        failure: Option<&str>,
-    ) -> bool {
-        let key = (app.to_string(), component.to_string(), link.name.clone());
-        let mut health = self.health.lock().expect("health lock");
-        let entry = health.entry(key).or_insert_with(|| {
-            (
-                LinkHealth {
-                    app: app.to_string(),
-                    component: component.to_string(),
-                    link: link.name.clone(),
-                    target: link.target.clone(),
-                    failure: None,
-                },
-                None,
-            )
-        });
-        let now = failure.map(ToString::to_string);
-        let changed = entry.0.failure != now;
-        entry.0.failure = now;
-        match failure {
-            None => {
-                entry.1 = None;
-                false
-            }
-            Some(_) => {
-                let due = changed
-                    || entry
-                        .1
-                        .is_none_or(|at| at.elapsed() >= LOG_SAME_FAILURE_EVERY);
-                if due {
-                    entry.1 = Some(Instant::now());
-                }
-                due
-            }
-        }
     }
 }
 
@@ -268,18 +123,6 @@ impl GuestState {
         }
     }
 
-    /// A setting of `link` by key, any case: its target secrets first (opened here), then its
-    /// config.
-    fn link_setting(&self, link: &LinkGrant, key: &str) -> Option<String> {
-        let secret = link
-            .secrets
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(key))
-            .and_then(|(_, grant)| self.vault.open(&grant.key, grant.version).ok())
-            .and_then(|v| String::from_utf8(v.to_vec()).ok());
-        secret.or_else(|| setting_any_case(&link.config, key).map(|(_, v)| v.to_string()))
-    }
-
     /// Records a key-value backend's failure and gives it back for the guest.
     fn failed(&self, link: &LinkGrant, error: KvError) -> KvError {
         self.link_failed(link, "flotilla:keyvalue", &error.to_string());
@@ -288,30 +131,6 @@ impl GuestState {
 
     fn succeeded(&self, link: &LinkGrant) {
         self.link_succeeded(link);
-    }
-
-    /// Records a failed call on `link`: in its health (for `app status`) and, now and then,
-    /// in the app's log under `context`.
-    pub(crate) fn link_failed(&self, link: &LinkGrant, context: &str, error: &str) {
-        let origin = self.sink.origin();
-        if self
-            .backends
-            .report(&origin.app, &origin.component, link, Some(error))
-        {
-            self.sink.log(
-                Level::Error,
-                Stream::Logging,
-                context,
-                &format!("link '{}' to '{}': {error}", link.name, link.target),
-            );
-        }
-    }
-
-    /// Records a call on `link` that succeeded.
-    pub(crate) fn link_succeeded(&self, link: &LinkGrant) {
-        let origin = self.sink.origin();
-        self.backends
-            .report(&origin.app, &origin.component, link, None);
     }
 
     /// Runs one call on `interface`'s backend and turns its outcome into the guest's.

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::capabilities::followers::{Failures, Follow, Followed, Followers};
 
 use crate::capabilities::bindings::wasmcloud::messaging::types::BrokerMessage;
-use crate::capabilities::keyvalue::Backends;
+use crate::capabilities::Backends;
 use crate::engine::{GuestContext, Prepared, WasmEngine};
 use crate::logs::{Level, Stream};
 use crate::plan::Inbound;
