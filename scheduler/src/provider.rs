@@ -25,16 +25,19 @@ pub enum Provider {
     KeyValueBuiltin,
     /// `wasmcloud:messaging` on NATS (wasmCloud's `messaging-nats`).
     MessagingNats,
+    /// `wasmcloud:postgres` on a PostgreSQL server (wasmCloud's `sqldb-postgres`).
+    SqldbPostgres,
 }
 
 /// Every provider, in the order users are told about them.
-pub const PROVIDERS: [Provider; 6] = [
+pub const PROVIDERS: [Provider; 7] = [
     Provider::HttpServer,
     Provider::HttpClient,
     Provider::KeyValueRedis,
     Provider::KeyValueNats,
     Provider::KeyValueBuiltin,
     Provider::MessagingNats,
+    Provider::SqldbPostgres,
 ];
 
 impl Provider {
@@ -51,6 +54,7 @@ impl Provider {
             "keyvalue-redis" | "kvredis" | "kv-redis" => Some(Provider::KeyValueRedis),
             "keyvalue-nats" | "kvnats" | "kv-nats" => Some(Provider::KeyValueNats),
             "messaging-nats" | "nats-messaging" | "nats_messaging" => Some(Provider::MessagingNats),
+            "sqldb-postgres" | "sqldb_postgres" => Some(Provider::SqldbPostgres),
             _ => None,
         }
     }
@@ -64,6 +68,7 @@ impl Provider {
             Provider::KeyValueNats => "ghcr.io/wasmcloud/keyvalue-nats:*",
             Provider::KeyValueBuiltin => BUILTIN_KEYVALUE_IMAGE,
             Provider::MessagingNats => "ghcr.io/wasmcloud/messaging-nats:*",
+            Provider::SqldbPostgres => "ghcr.io/wasmcloud/sqldb-postgres:*",
         }
     }
 
@@ -76,6 +81,7 @@ impl Provider {
             Provider::KeyValueNats => "key-value on NATS JetStream",
             Provider::KeyValueBuiltin => "the cluster's own replicated key-value store",
             Provider::MessagingNats => "messaging on NATS",
+            Provider::SqldbPostgres => "queries on PostgreSQL",
         }
     }
 
@@ -126,6 +132,7 @@ impl Provider {
                 }
                 out
             }
+            Provider::SqldbPostgres => postgres_problems(config),
             Provider::HttpClient => match config.get(ALLOWED_HOSTS) {
                 Some(list) => match crate::outbound::parse_allowed_hosts(list) {
                     Ok(_) => Vec::new(),
@@ -135,6 +142,49 @@ impl Provider {
             },
             _ => Vec::new(),
         }
+    }
+}
+
+/// The settings of a `sqldb-postgres` link (secrets first, then config), wasmCloud's keys.
+pub const POSTGRES_HOST: &str = "POSTGRES_HOST";
+pub const POSTGRES_PORT: &str = "POSTGRES_PORT";
+pub const POSTGRES_USERNAME: &str = "POSTGRES_USERNAME";
+pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
+pub const POSTGRES_DATABASE: &str = "POSTGRES_DATABASE";
+pub const POSTGRES_TLS_REQUIRED: &str = "POSTGRES_TLS_REQUIRED";
+pub const POSTGRES_POOL_SIZE: &str = "POSTGRES_POOL_SIZE";
+
+/// What is wrong with a Postgres link's numbers (the keys it needs may come from secrets,
+/// which are checked when the link is used).
+fn postgres_problems(config: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some((key, port)) = setting_any_case(config, POSTGRES_PORT) {
+        if port.trim().parse::<u16>().is_err() {
+            out.push((key.to_string(), format!("`{port}` is not a TCP port")));
+        }
+    }
+    if let Some((key, size)) = setting_any_case(config, POSTGRES_POOL_SIZE) {
+        if !size.trim().parse::<usize>().is_ok_and(|n| n > 0) {
+            out.push((
+                key.to_string(),
+                format!("`{size}` is not a number of connections (1 or more)"),
+            ));
+        }
+    }
+    if let Some((key, tls)) = setting_any_case(config, POSTGRES_TLS_REQUIRED) {
+        if parse_flag(tls).is_none() {
+            out.push((key.to_string(), format!("`{tls}` is not true or false")));
+        }
+    }
+    out
+}
+
+/// `true`/`yes`/`1` or `false`/`no`/`0`, any case.
+pub fn parse_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Some(true),
+        "false" | "no" | "0" => Some(false),
+        _ => None,
     }
 }
 

@@ -36,6 +36,8 @@ pub struct LinkHealth {
 /// The host's connections to key-value backends, shared by every replica: one per Redis URL,
 /// one per NATS server list (and bucket), and the node's replicated store.
 pub struct Backends {
+    /// PostgreSQL pools and prepared statements.
+    pub(crate) databases: super::postgres::Databases,
     pub(super) replicated: Option<Arc<dyn ReplicatedStore>>,
     pub(super) redis: tokio::sync::Mutex<BTreeMap<String, Arc<redis::RedisStore>>>,
     pub(super) nats: tokio::sync::Mutex<BTreeMap<String, async_nats::Client>>,
@@ -52,6 +54,7 @@ impl Backends {
     /// `replicated` is the node's built-in store (`None` outside a cluster).
     pub fn new(replicated: Option<Arc<dyn ReplicatedStore>>) -> Arc<Backends> {
         Arc::new(Backends {
+            databases: Default::default(),
             replicated,
             redis: Default::default(),
             nats: Default::default(),
@@ -77,6 +80,7 @@ impl Backends {
             .lock()
             .expect("health lock")
             .retain(|(app, _, _), _| keep(app));
+        self.databases.retain_apps(&keep);
     }
 
     /// A recent failure to connect with `key`, if calls should fail at once.

@@ -12,6 +12,7 @@ pub mod keyvalue;
 pub mod links;
 mod logging;
 pub mod messaging;
+pub mod postgres;
 mod secrets;
 pub mod stdio;
 pub mod vault;
@@ -31,6 +32,7 @@ pub(crate) mod bindings {
         imports: {
             "wasi:keyvalue": async | trappable,
             "wasmcloud:messaging": async | trappable,
+            "wasmcloud:postgres": async | trappable,
             "wasmcloud:bus": trappable,
         },
         with: {

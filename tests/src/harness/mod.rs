@@ -18,5 +18,5 @@ pub use http::{client, client_trusting, install_tls_provider, Target};
 pub use ports::{free_addr, free_port_on, node_ip};
 pub use process::{flotilla_bin, Node};
 pub use registry::Registry;
-pub use servers::{Server, ServerKind};
+pub use servers::{Server, ServerKind, POSTGRES_PASSWORD, POSTGRES_USER};
 pub use wait::{poll, poll_async, POLL};

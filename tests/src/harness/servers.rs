@@ -1,5 +1,7 @@
 //! Real backend servers for guest capabilities, started from Debian's packages on free
-//! loopback ports with their data in a temporary folder: `redis-server` and `nats-server -js`.
+//! loopback ports with their data in a temporary folder: `redis-server`, `nats-server -js` and
+//! PostgreSQL (its own cluster from `initdb`, run as the `postgres` user when the tests run as
+//! root, since PostgreSQL refuses to run as root; password authentication on).
 //! Each can be stopped and started again on the same port (a backend going away and coming
 //! back), and is killed when dropped.
 
@@ -21,7 +23,14 @@ pub enum ServerKind {
     Redis,
     /// NATS with JetStream (key-value buckets, object stores).
     Nats,
+    /// PostgreSQL: user [`POSTGRES_USER`] with [`POSTGRES_PASSWORD`], database `postgres`.
+    Postgres,
 }
+
+/// The PostgreSQL superuser the tests' cluster is made with.
+pub const POSTGRES_USER: &str = "flotilla";
+/// Its password (scram-sha-256 authentication, even on loopback).
+pub const POSTGRES_PASSWORD: &str = "s3cret-pg-pass";
 
 /// A running server.
 pub struct Server {
@@ -40,8 +49,56 @@ impl Server {
             dir: tempfile::tempdir().expect("temporary folder"),
             child: None,
         };
+        if kind == ServerKind::Postgres {
+            server.init_postgres();
+        }
         server.resume();
         server
+    }
+
+    /// `initdb` of a cluster owned by the user PostgreSQL will run as.
+    fn init_postgres(&self) {
+        let data = self.dir.path().join("data");
+        let pwfile = self.dir.path().join("pwfile");
+        std::fs::write(&pwfile, POSTGRES_PASSWORD).expect("password file");
+        if as_root() {
+            // The folder and the password file must be the `postgres` user's.
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(self.dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown the PostgreSQL folder");
+        }
+        let mut initdb = postgres_command("initdb");
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", POSTGRES_USER, "--auth=scram-sha-256", "--no-sync"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .stdout(Stdio::null());
+        let out = initdb.output().unwrap_or_else(|e| {
+            panic!("initdb runs (apt-get install postgresql; .ci/run does): {e}")
+        });
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `postgres://flotilla:PASSWORD@127.0.0.1:PORT/postgres`.
+    pub fn postgres_url(&self) -> String {
+        format!(
+            "postgres://{POSTGRES_USER}:{POSTGRES_PASSWORD}@{}/postgres",
+            self.addr
+        )
+    }
+
+    /// The loopback host and the port, apart.
+    pub fn host_and_port(&self) -> (String, u16) {
+        let (host, port) = self.addr.rsplit_once(':').expect("host:port");
+        (host.to_string(), port.parse().expect("a port"))
     }
 
     /// `redis://127.0.0.1:PORT` or `nats://127.0.0.1:PORT`.
@@ -49,6 +106,7 @@ impl Server {
         match self.kind {
             ServerKind::Redis => format!("redis://{}", self.addr),
             ServerKind::Nats => format!("nats://{}", self.addr),
+            ServerKind::Postgres => self.postgres_url(),
         }
     }
 
@@ -79,6 +137,16 @@ impl Server {
                     .arg(self.dir.path().join("jetstream"));
                 c
             }
+            ServerKind::Postgres => {
+                let mut c = postgres_command("postgres");
+                c.arg("-D")
+                    .arg(self.dir.path().join("data"))
+                    .args(["-p", &self.port(), "-c", "listen_addresses=127.0.0.1"])
+                    .args(["-c", "fsync=off", "-c", "max_connections=200"])
+                    .arg("-k")
+                    .arg(self.dir.path());
+                c
+            }
         };
         let child = command
             .stdin(Stdio::null())
@@ -87,7 +155,7 @@ impl Server {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "{:?} runs (apt-get install redis-server nats-server; .ci/run does): {e}",
+                    "{:?} runs (apt-get install redis-server nats-server postgresql; .ci/run does): {e}",
                     self.kind
                 )
             });
@@ -156,7 +224,73 @@ fn ready(kind: ServerKind, addr: &str) -> bool {
         ServerKind::Nats => {
             BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("INFO")
         }
+        ServerKind::Postgres => {
+            drop(stream);
+            let (host, port) = addr.rsplit_once(':').expect("host:port");
+            postgres_command("pg_isready")
+                .args(["-h", host, "-p", port, "-q"])
+                .status()
+                .is_ok_and(|s| s.success())
+        }
     }
+}
+
+fn as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A PostgreSQL program (from `PATH`, else Debian's `/usr/lib/postgresql/N/bin`), run as the
+/// `postgres` user when the tests run as root (the process itself, so that killing it kills
+/// the server).
+fn postgres_command(program: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(postgres_program(program));
+    if as_root() {
+        let (uid, gid) =
+            postgres_user().expect("the `postgres` user (Debian's postgresql package makes it)");
+        c.uid(uid).gid(gid).env("HOME", "/tmp");
+    }
+    c
+}
+
+/// The `postgres` user's uid and gid.
+fn postgres_user() -> Option<(u32, u32)> {
+    let name = std::ffi::CString::new("postgres").ok()?;
+    // SAFETY: getpwnam reads a NUL-terminated name; the entry is copied out at once (the
+    // harness looks it up from one thread at a time in practice, and a race only rereads it).
+    let entry = unsafe { libc::getpwnam(name.as_ptr()) };
+    if entry.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, points at a passwd entry.
+    let entry = unsafe { &*entry };
+    Some((entry.pw_uid, entry.pw_gid))
+}
+
+fn postgres_program(program: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.is_file());
+    if let Some(p) = on_path {
+        return p;
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join("bin").join(program))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.retain(|p| p.is_file());
+    versions.sort();
+    versions.pop().unwrap_or_else(|| PathBuf::from(program))
 }
 
 impl Drop for Server {

@@ -1,0 +1,411 @@
+//! `wasmcloud:postgres` against a real PostgreSQL (Debian's, started by the test): every
+//! `pg-value` variant goes in as a parameter and comes back from a column of its type through
+//! the host's conversions; PostgreSQL's refusals come back as the interface's error variants;
+//! a wrong password is an error that does not carry it.
+
+use std::collections::BTreeMap;
+
+use flotilla_tests::harness::{POSTGRES_PASSWORD, POSTGRES_USER};
+use flotilla_tests::{Server, ServerKind};
+use runtime::capabilities::postgres::connection::Settings;
+use runtime::capabilities::postgres::floats::{from_f32, from_f64};
+use runtime::capabilities::postgres::pg::{
+    Date, Interval, Lexeme, LexemeWeight, MacAddressEui48, MacAddressEui64, Offset, PgValue,
+    QueryError, Time, TimeTz, Timestamp, TimestampTz,
+};
+use runtime::capabilities::postgres::Databases;
+
+fn settings(server: &Server, password: &str) -> Settings {
+    let (host, port) = server.host_and_port();
+    let map: BTreeMap<&str, String> = [
+        ("POSTGRES_HOST", host),
+        ("POSTGRES_PORT", port.to_string()),
+        ("POSTGRES_USERNAME", POSTGRES_USER.to_string()),
+        ("POSTGRES_PASSWORD", password.to_string()),
+        ("POSTGRES_DATABASE", "postgres".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    Settings::from_link(|k| map.get(k).cloned()).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn point(x: f64, y: f64) -> ((u64, i16, i8), (u64, i16, i8)) {
+    (from_f64(x), from_f64(y))
+}
+
+fn time(hour: u32, min: u32, sec: u32, micro: u32) -> Time {
+    Time {
+        hour,
+        min,
+        sec,
+        micro,
+    }
+}
+
+fn timestamp(ymd: (i32, u32, u32), t: Time) -> Timestamp {
+    Timestamp {
+        date: Date::Ymd(ymd),
+        time: t,
+    }
+}
+
+/// `(value, SQL type, what comes back when it is not the same value)`: the variants that are
+/// aliases of one type come back as that type's variant.
+fn cases() -> Vec<(PgValue, &'static str, Option<PgValue>)> {
+    use PgValue as V;
+    let same = |v: PgValue, ty: &'static str| (v, ty, None);
+    let as_ = |v: PgValue, ty: &'static str, back: PgValue| (v, ty, Some(back));
+    let mac = MacAddressEui48 {
+        bytes: (0x08, 0x00, 0x2b, 0x01, 0x02, 0x03),
+    };
+    let mac8 = MacAddressEui64 {
+        bytes: (0x08, 0x00, 0x2b, 0x01, 0x02, 0x03, 0x04, 0x05),
+    };
+    let noon_plus_two = TimeTz {
+        timesonze: "+02:00".into(),
+        time: time(12, 0, 0, 0),
+    };
+    let leap = timestamp((2024, 2, 29), time(23, 59, 59, 500_000));
+    let january = Interval {
+        start: Date::Ymd((2024, 1, 1)),
+        start_inclusive: true,
+        end: Date::Ymd((2024, 2, 1)),
+        end_inclusive: false,
+    };
+    let utc = |ts: Timestamp| TimestampTz {
+        timestamp: ts,
+        offset: Offset::EasternHemisphereSecs(0),
+    };
+    let mut all = vec![
+        same(V::Null, "int4"),
+        same(V::Int8(i64::MIN), "int8"),
+        as_(V::BigInt(-5), "bigint", V::Int8(-5)),
+        as_(V::BigSerial(7), "int8", V::Int8(7)),
+        as_(V::Serial8(8), "int8", V::Int8(8)),
+        same(V::Int8Array(vec![1, -2]), "int8[]"),
+        same(V::Bool(true), "bool"),
+        as_(V::Boolean(false), "boolean", V::Bool(false)),
+        same(V::BoolArray(vec![true, false]), "bool[]"),
+        same(V::Float8(from_f64(1.5e300)), "float8"),
+        as_(
+            V::Double(from_f64(-0.25)),
+            "float8",
+            V::Float8(from_f64(-0.25)),
+        ),
+        same(V::Float8(from_f64(f64::INFINITY)), "float8"),
+        same(
+            V::Float8Array(vec![from_f64(1.0), from_f64(2.5)]),
+            "float8[]",
+        ),
+        same(V::Float4(from_f32(0.1)), "float4"),
+        as_(V::Real(from_f32(3.5)), "real", V::Float4(from_f32(3.5))),
+        same(V::Float4Array(vec![from_f32(0.5)]), "float4[]"),
+        same(V::Int4(i32::MAX), "int4"),
+        as_(V::Integer(-1), "integer", V::Int4(-1)),
+        as_(V::Int(2), "int", V::Int4(2)),
+        as_(V::Serial(3), "int4", V::Int4(3)),
+        as_(V::Serial4(4), "int4", V::Int4(4)),
+        same(V::Int4Array(vec![1, 2, 3]), "int4[]"),
+        same(V::Numeric("12345.678".into()), "numeric"),
+        same(V::Numeric("-0.00012".into()), "numeric"),
+        as_(
+            V::Decimal("100000".into()),
+            "decimal",
+            V::Numeric("100000".into()),
+        ),
+        same(
+            V::NumericArray(vec!["1.5".into(), "NaN".into()]),
+            "numeric[]",
+        ),
+        same(V::Int2(i16::MIN), "int2"),
+        as_(V::SmallInt(5), "smallint", V::Int2(5)),
+        as_(V::SmallSerial(6), "int2", V::Int2(6)),
+        as_(V::Serial2(7), "int2", V::Int2(7)),
+        same(V::Int2Array(vec![1, -1]), "int2[]"),
+        same(V::Int2Vector(vec![1, 2, 3]), "int2vector"),
+        same(
+            V::Int2VectorArray(vec![vec![1, 2], vec![3]]),
+            "int2vector[]",
+        ),
+        same(V::Bit((5, vec![0b1011_0000])), "bit(5)"),
+        same(
+            V::BitArray(vec![(3, vec![0b1010_0000]), (3, vec![0b0100_0000])]),
+            "bit(3)[]",
+        ),
+        as_(
+            V::BitVarying((Some(4), vec![0xf0])),
+            "varbit",
+            V::Varbit((Some(4), vec![0xf0])),
+        ),
+        as_(
+            V::Varbit((None, vec![0xff, 0x01])),
+            "varbit",
+            V::Varbit((Some(16), vec![0xff, 0x01])),
+        ),
+        same(
+            V::VarbitArray(vec![(Some(2), vec![0b0100_0000])]),
+            "varbit[]",
+        ),
+        same(V::Bytea(vec![0, 1, 255]), "bytea"),
+        same(V::ByteaArray(vec![vec![1], vec![]]), "bytea[]"),
+        same(V::Char((3, b"abc".to_vec())), "char(3)"),
+        same(V::CharArray(vec![(2, b"ab".to_vec())]), "char(2)[]"),
+        same(V::Varchar((Some(5), b"hello".to_vec())), "varchar(5)"),
+        same(
+            V::VarcharArray(vec![(Some(2), b"hi".to_vec()), (Some(3), b"a,b".to_vec())]),
+            "varchar[]",
+        ),
+        same(V::Cidr("10.0.0.0/8".into()), "cidr"),
+        same(V::CidrArray(vec!["2001:db8::/32".into()]), "cidr[]"),
+        same(V::Inet("192.168.1.5".into()), "inet"),
+        same(V::Inet("10.1.2.3/16".into()), "inet"),
+        same(V::InetArray(vec!["::1".into()]), "inet[]"),
+        same(V::Macaddr(mac), "macaddr"),
+        same(V::MacaddrArray(vec![mac]), "macaddr[]"),
+        same(V::Macaddr8(mac8), "macaddr8"),
+        same(V::Macaddr8Array(vec![mac8]), "macaddr8[]"),
+        same(V::Box((point(1.0, 2.0), point(3.0, 4.0))), "box"),
+        same(
+            V::BoxArray(vec![
+                (point(0.0, 0.0), point(1.0, 1.0)),
+                (point(1.0, 2.0), point(3.0, 4.0)),
+            ]),
+            "box[]",
+        ),
+        same(V::Circle((point(1.0, 2.0), from_f64(3.0))), "circle"),
+        same(
+            V::CircleArray(vec![(point(0.0, 0.0), from_f64(1.0))]),
+            "circle[]",
+        ),
+        same(V::Line((point(0.0, 1.0), point(1.0, 3.0))), "line"),
+        same(
+            V::LineArray(vec![(point(0.0, 1.0), point(1.0, 3.0))]),
+            "line[]",
+        ),
+        same(V::Lseg((point(0.0, 0.0), point(1.0, 1.0))), "lseg"),
+        same(
+            V::LsegArray(vec![(point(0.0, 0.0), point(2.0, 2.0))]),
+            "lseg[]",
+        ),
+        same(
+            V::Path(vec![point(0.0, 0.0), point(1.0, 1.0), point(2.0, 0.0)]),
+            "path",
+        ),
+        same(
+            V::PathArray(vec![vec![point(0.0, 0.0), point(1.0, 1.0)]]),
+            "path[]",
+        ),
+        same(V::Point(point(-1.5, 2.0)), "point"),
+        same(V::PointArray(vec![point(1.0, 1.0)]), "point[]"),
+        same(
+            V::Polygon(vec![point(0.0, 0.0), point(1.0, 0.0), point(0.0, 1.0)]),
+            "polygon",
+        ),
+        same(
+            V::PolygonArray(vec![vec![point(0.0, 0.0), point(1.0, 1.0)]]),
+            "polygon[]",
+        ),
+        same(V::Date(Date::Ymd((2024, 2, 29))), "date"),
+        same(V::Date(Date::Ymd((0, 3, 1))), "date"),
+        same(V::Date(Date::PositiveInfinity), "date"),
+        same(
+            V::DateArray(vec![Date::Ymd((1999, 12, 31)), Date::NegativeInfinity]),
+            "date[]",
+        ),
+        same(V::Interval(january), "daterange"),
+        same(V::IntervalArray(vec![january]), "daterange[]"),
+        same(V::Time(time(12, 34, 56, 789_012)), "time"),
+        same(V::TimeArray(vec![time(0, 0, 0, 1)]), "time[]"),
+        same(V::TimeTz(noon_plus_two.clone()), "timetz"),
+        same(V::TimeTzArray(vec![noon_plus_two]), "timetz[]"),
+        same(V::Timestamp(leap), "timestamp"),
+        same(
+            V::Timestamp(Timestamp {
+                date: Date::PositiveInfinity,
+                time: time(0, 0, 0, 0),
+            }),
+            "timestamp",
+        ),
+        same(V::TimestampArray(vec![leap]), "timestamp[]"),
+        same(V::TimestampTz(utc(leap)), "timestamptz"),
+        as_(
+            V::TimestampTz(TimestampTz {
+                timestamp: timestamp((2024, 3, 1), time(1, 0, 0, 0)),
+                offset: Offset::WesternHemisphereSecs(5 * 3600),
+            }),
+            "timestamptz",
+            V::TimestampTz(utc(timestamp((2024, 3, 1), time(6, 0, 0, 0)))),
+        ),
+        same(V::TimestampTzArray(vec![utc(leap)]), "timestamptz[]"),
+        same(V::Json(r#"{"a":1, "b":[true]}"#.into()), "json"),
+        same(V::JsonArray(vec!["1".into(), r#""x""#.into()]), "json[]"),
+        same(V::Jsonb(r#"{"a": 1}"#.into()), "jsonb"),
+        same(V::JsonbArray(vec![r#"[1, 2]"#.into()]), "jsonb[]"),
+        same(V::Money("12.34".into()), "money"),
+        same(V::Money("-0.05".into()), "money"),
+        same(V::MoneyArray(vec!["1.00".into()]), "money[]"),
+        same(V::PgLsn(0x1_0000_00ff), "pg_lsn"),
+        same(V::PgLsnArray(vec![16]), "pg_lsn[]"),
+        same(V::PgSnapshot((10, 20, vec![12, 15])), "pg_snapshot"),
+        as_(V::TxidSnapshot(5), "int8", V::Int8(5)),
+        same(V::Name("relname".into()), "name"),
+        same(V::NameArray(vec!["a".into()]), "name[]"),
+        same(V::Text("it's \"quoted\", with commas".into()), "text"),
+        same(
+            V::TextArray(vec!["a,b".into(), "{braces}".into(), "back\\slash".into()]),
+            "text[]",
+        ),
+        same(V::Xml("<a>1</a>".into()), "xml"),
+        same(V::XmlArray(vec!["<b/>".into()]), "xml[]"),
+        same(V::TsQuery("'fat' & ( 'rat' | !'cat' )".into()), "tsquery"),
+        same(V::TsQuery("'super':*AB <-> 'cat'".into()), "tsquery"),
+        same(
+            V::TsVector(vec![
+                Lexeme {
+                    position: Some(1),
+                    weight: Some(LexemeWeight::A),
+                    data: "fat".into(),
+                },
+                Lexeme {
+                    position: Some(2),
+                    weight: Some(LexemeWeight::D),
+                    data: "rat".into(),
+                },
+            ]),
+            "tsvector",
+        ),
+        same(
+            V::Uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()),
+            "uuid",
+        ),
+        same(
+            V::UuidArray(vec!["00000000-0000-0000-0000-000000000001".into()]),
+            "uuid[]",
+        ),
+        same(
+            V::Hstore(vec![("a".into(), Some("1".into())), ("b".into(), None)]),
+            "hstore",
+        ),
+    ];
+    all.push(same(V::Bytea(Vec::new()), "bytea"));
+    all
+}
+
+#[test]
+fn every_pg_value_goes_in_as_a_parameter_and_comes_back_from_its_column() {
+    let server = Server::start(ServerKind::Postgres);
+    let db = Databases::default();
+    let s = settings(&server, POSTGRES_PASSWORD);
+    let rt = runtime();
+    rt.block_on(db.query_batch(&s, "CREATE EXTENSION IF NOT EXISTS hstore"))
+        .unwrap();
+    let mut wrong = Vec::new();
+    for (value, ty, back) in cases() {
+        let sql = format!("SELECT $1::{ty} AS v");
+        let expected = format!("{:?}", back.as_ref().unwrap_or(&value));
+        match rt.block_on(db.query(&s, &sql, std::slice::from_ref(&value))) {
+            Ok(rows) => {
+                let got = format!("{:?}", rows[0][0].value);
+                if got != expected || rows[0][0].column_name != "v" {
+                    wrong.push(format!(
+                        "{ty}: sent {value:?}\n  got  {got}\n  want {expected}"
+                    ));
+                }
+            }
+            Err(e) => wrong.push(format!("{ty}: sent {value:?}: {e:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_table_is_created_written_and_read_and_refusals_are_the_interfaces_errors() {
+    let server = Server::start(ServerKind::Postgres);
+    let db = Databases::default();
+    let s = settings(&server, POSTGRES_PASSWORD);
+    let rt = runtime();
+    rt.block_on(db.query_batch(
+        &s,
+        "CREATE TABLE items (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, \
+         name text NOT NULL, price numeric(8,2), seen interval); \
+         CREATE TABLE other (n int4range)",
+    ))
+    .unwrap();
+    let inserted = rt
+        .block_on(db.execute(
+            &s,
+            "INSERT INTO items (name, price, seen) VALUES ($1, $2, '1 day 02:00:03.5'), ($3, NULL, NULL)",
+            &[
+                PgValue::Text("tea".into()),
+                PgValue::Numeric("3.5".into()),
+                PgValue::Text("cake".into()),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(inserted, 2);
+    let rows = rt
+        .block_on(db.query(
+            &s,
+            "SELECT id, name, price, seen FROM items ORDER BY id",
+            &[],
+        ))
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let columns: Vec<&str> = rows[0].iter().map(|e| e.column_name.as_str()).collect();
+    assert_eq!(columns, ["id", "name", "price", "seen"]);
+    assert_eq!(format!("{:?}", rows[0][2].value), r#"PgValue::Numeric("3.50")"#);
+    assert_eq!(
+        format!("{:?}", rows[0][3].value),
+        r#"PgValue::Text("P0Y0M1DT2H0M3.500000S")"#
+    );
+    assert_eq!(format!("{:?}", rows[1][2].value), "PgValue::Null");
+
+    let invalid_params = |r: Result<Vec<_>, QueryError>| match r {
+        Err(QueryError::InvalidParams(why)) => why,
+        other => panic!("not invalid-params: {other:?}"),
+    };
+    let why = invalid_params(rt.block_on(db.query(
+        &s,
+        "SELECT $1::int4",
+        &[PgValue::Text("abc".into())],
+    )));
+    assert!(
+        why.contains("invalid input syntax for type integer"),
+        "{why}"
+    );
+    let why = invalid_params(rt.block_on(db.query(&s, "SELECT $1::int4", &[])));
+    assert!(why.contains("takes 1 parameter"), "{why}");
+    match rt.block_on(db.query(&s, "SELEC 1", &[])) {
+        Err(QueryError::InvalidQuery(why)) => assert!(why.contains("syntax error"), "{why}"),
+        other => panic!("not invalid-query: {other:?}"),
+    }
+    match rt.block_on(db.query(&s, "SELECT int4range(1, 5) AS r", &[])) {
+        Err(QueryError::Unexpected(why)) => {
+            assert!(why.contains("\"r\"") && why.contains("int4range"), "{why}")
+        }
+        other => panic!("not unexpected: {other:?}"),
+    }
+}
+
+#[test]
+fn a_wrong_password_is_an_error_that_does_not_carry_it() {
+    let server = Server::start(ServerKind::Postgres);
+    let db = Databases::default();
+    let wrong = "not-the-password-Xq7";
+    let s = settings(&server, wrong);
+    assert!(!format!("{s:?}").contains(wrong));
+    match runtime().block_on(db.query(&s, "SELECT 1", &[])) {
+        Err(QueryError::Unexpected(why)) => {
+            assert!(why.contains("password authentication failed"), "{why}");
+            assert!(!why.contains(wrong), "{why}");
+        }
+        other => panic!("not unexpected: {other:?}"),
+    }
+}
