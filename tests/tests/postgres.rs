@@ -360,7 +360,10 @@ fn a_table_is_created_written_and_read_and_refusals_are_the_interfaces_errors() 
     assert_eq!(rows.len(), 2);
     let columns: Vec<&str> = rows[0].iter().map(|e| e.column_name.as_str()).collect();
     assert_eq!(columns, ["id", "name", "price", "seen"]);
-    assert_eq!(format!("{:?}", rows[0][2].value), r#"PgValue::Numeric("3.50")"#);
+    assert_eq!(
+        format!("{:?}", rows[0][2].value),
+        r#"PgValue::Numeric("3.50")"#
+    );
     assert_eq!(
         format!("{:?}", rows[0][3].value),
         r#"PgValue::Text("P0Y0M1DT2H0M3.500000S")"#
@@ -407,5 +410,110 @@ fn a_wrong_password_is_an_error_that_does_not_carry_it() {
             assert!(!why.contains(wrong), "{why}");
         }
         other => panic!("not unexpected: {other:?}"),
+    }
+}
+
+fn cli(node: &flotilla_tests::Node, args: &[&str]) -> (bool, String) {
+    let out = node.cli(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// wasmCloud's sqldb-postgres-query manifest, unchanged but for the image, with its component
+/// in Python (componentize-py): the externally made config `default-postgres` it references is
+/// `flotilla config put`, and `flotilla call` runs its export. With a wrong password the call
+/// answers the interface's error; the password is in no log, status or answer.
+#[test]
+fn wasmclouds_sqldb_postgres_query_runs_with_a_named_config_and_flotilla_call() {
+    use flotilla_tests::harness::toolchains::{build_python_postgres, BuildError};
+    let wasm = match build_python_postgres() {
+        Ok(path) => path,
+        Err(BuildError::Unavailable(why)) => {
+            eprintln!("SKIPPED: the Python toolchain: {why}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let server = Server::start(ServerKind::Postgres);
+    let (host, port) = server.host_and_port();
+    let c = flotilla_tests::Cluster::start(&[]);
+    let node = &c.nodes[0];
+    let put_config = |password: &str| {
+        let settings = [
+            format!("POSTGRES_HOST={host}"),
+            format!("POSTGRES_PORT={port}"),
+            format!("POSTGRES_USERNAME={POSTGRES_USER}"),
+            format!("POSTGRES_PASSWORD={password}"),
+            "POSTGRES_DATABASE=postgres".to_string(),
+        ];
+        let mut args = vec!["config", "put", "default-postgres"];
+        args.extend(settings.iter().map(String::as_str));
+        let (ok, text) = cli(node, &args);
+        assert!(ok, "{text}");
+    };
+    put_config(POSTGRES_PASSWORD);
+    let digest = node.upload(&std::fs::read(&wasm).unwrap());
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python-postgres/wadm.yaml"
+    ))
+    .unwrap()
+    .replace("file://./app.wasm", &digest);
+    node.deploy(&manifest).unwrap();
+    let app = "rust-sqldb-postgres-query";
+    let call = || {
+        cli(
+            node,
+            &["call", app, "querier", "wasmcloud:examples/invoke.call"],
+        )
+    };
+    let answer = flotilla_tests::wait_for(
+        "the component to answer",
+        std::time::Duration::from_secs(120),
+        || {
+            let (ok, text) = call();
+            ok.then_some(text)
+        },
+    );
+    assert!(
+        answer.contains("SUCCESS") && answer.contains("inserted example row!"),
+        "{answer}"
+    );
+    let (_, again) = call();
+    assert!(again.contains("(id 2)"), "a second row: {again}");
+
+    // A wrong password: the config change rolls out, and the call answers the error.
+    let wrong = "wrong-pg-password-Zt9";
+    put_config(wrong);
+    let failed = flotilla_tests::wait_for(
+        "the new config to reach the component",
+        std::time::Duration::from_secs(60),
+        || {
+            let (_, text) = call();
+            text.contains("password authentication failed")
+                .then_some(text)
+        },
+    );
+    assert!(failed.contains("ERROR"), "{failed}");
+    let status = cli(node, &["app", "status", app]).1;
+    assert!(
+        status.contains("password authentication failed"),
+        "the link's failure is in the status: {status}"
+    );
+    let logs = cli(node, &["app", "logs", app]).1;
+    for (what, text) in [
+        ("answer", &failed),
+        ("status", &status),
+        ("app log", &logs),
+        ("node log", &node.log_text()),
+    ] {
+        assert!(
+            !text.contains(wrong),
+            "the password is in the {what}: {text}"
+        );
     }
 }

@@ -131,21 +131,42 @@ impl Toolchain {
 /// its own world (wasi:http plus the key-value and link-selection packages Flotilla vendors, as
 /// its README assembles them), or taken from the cache: its path.
 pub fn build_python_keyvalue() -> Result<PathBuf, BuildError> {
-    let app_dir = repo().join("examples/python-keyvalue");
+    build_python_example(
+        "python-keyvalue",
+        "keyvalue-app",
+        &["wasi-keyvalue-0.2.0-draft", "wasmcloud-bus-2.0.0"],
+    )
+}
+
+/// The Python port of wasmCloud's sqldb-postgres-query (`examples/python-postgres`), built
+/// against the example's own WIT and the wasmcloud:postgres package Flotilla vendors.
+pub fn build_python_postgres() -> Result<PathBuf, BuildError> {
+    build_python_example(
+        "python-postgres",
+        "component",
+        &["wasmcloud-postgres-0.1.1-draft"],
+    )
+}
+
+/// `examples/NAME/app.py` built with componentize-py against `examples/NAME/wit/world.wit`'s
+/// `world`, with wasi:http's WIT and the `packages` vendored under `runtime/wit/deps/` as its
+/// dependencies (as the examples' READMEs assemble them), or taken from the cache: its path.
+fn build_python_example(name: &str, world: &str, packages: &[&str]) -> Result<PathBuf, BuildError> {
+    let app_dir = repo().join("examples").join(name);
     let read = |path: PathBuf| {
         std::fs::read(&path).map_err(|e| BuildError::Failed(format!("{}: {e}", path.display())))
     };
     let source = read(app_dir.join("app.py"))?;
-    let world = read(app_dir.join("wit/world.wit"))?;
+    let world_wit = read(app_dir.join("wit/world.wit"))?;
     let key = Digest::of(
         &[
             source.as_slice(),
-            world.as_slice(),
+            world_wit.as_slice(),
             COMPONENTIZE_PY.as_bytes(),
         ]
         .concat(),
     );
-    let stem = format!("python-keyvalue-{}", &key.hex()[..16]);
+    let stem = format!("{name}-{}", &key.hex()[..16]);
     let out = dir().join(format!("{stem}.wasm"));
     if out.exists() {
         return Ok(out);
@@ -154,13 +175,13 @@ pub fn build_python_keyvalue() -> Result<PathBuf, BuildError> {
     let deps = wit.join("deps");
     let failed = |e: std::io::Error| BuildError::Failed(format!("assembling the WIT: {e}"));
     std::fs::create_dir_all(&deps).map_err(failed)?;
-    std::fs::write(wit.join("world.wit"), &world).map_err(failed)?;
+    std::fs::write(wit.join("world.wit"), &world_wit).map_err(failed)?;
     for entry in std::fs::read_dir(wit_dir()?.join("deps")).map_err(failed)? {
         let entry = entry.map_err(failed)?;
         std::fs::copy(entry.path(), deps.join(entry.file_name())).map_err(failed)?;
     }
     let vendored = repo().join("runtime/wit/deps");
-    for package in ["wasi-keyvalue-0.2.0-draft", "wasmcloud-bus-2.0.0"] {
+    for package in packages {
         std::fs::create_dir_all(deps.join(package)).map_err(failed)?;
         for entry in std::fs::read_dir(vendored.join(package)).map_err(failed)? {
             let entry = entry.map_err(failed)?;
@@ -173,12 +194,12 @@ pub fn build_python_keyvalue() -> Result<PathBuf, BuildError> {
     command
         .arg("-d")
         .arg(&wit)
-        .args(["-w", "keyvalue-app", "componentize", "-p"])
+        .args(["-w", world, "componentize", "-p"])
         .arg(&app_dir)
         .arg("app")
         .arg("-o")
         .arg(&tmp);
-    run(&mut command, "building the Python key-value example")
+    run(&mut command, &format!("building the Python example {name}"))
         .map_err(|e| BuildError::Failed(e.0))?;
     std::fs::rename(&tmp, &out).map_err(|e| BuildError::Failed(e.to_string()))?;
     Ok(out)
