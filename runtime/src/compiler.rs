@@ -58,10 +58,7 @@ impl Compiler {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::capabilities::bindings::Capabilities::add_to_linker::<
-            GuestState,
-            wasmtime::component::HasSelf<GuestState>,
-        >(&mut linker, |state| state)?;
+        crate::capabilities::add_to_linker(&mut linker)?;
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(Compiler {

@@ -27,10 +27,14 @@ pub enum Provider {
     MessagingNats,
     /// `wasmcloud:postgres` on a PostgreSQL server (wasmCloud's `sqldb-postgres`).
     SqldbPostgres,
+    /// `wasi:blobstore` on a folder of each host (wasmCloud's `blobstore-fs`).
+    BlobstoreFs,
+    /// `wasi:blobstore` on NATS JetStream object stores (wasmCloud's `blobstore-nats`).
+    BlobstoreNats,
 }
 
 /// Every provider, in the order users are told about them.
-pub const PROVIDERS: [Provider; 7] = [
+pub const PROVIDERS: [Provider; 9] = [
     Provider::HttpServer,
     Provider::HttpClient,
     Provider::KeyValueRedis,
@@ -38,6 +42,8 @@ pub const PROVIDERS: [Provider; 7] = [
     Provider::KeyValueBuiltin,
     Provider::MessagingNats,
     Provider::SqldbPostgres,
+    Provider::BlobstoreFs,
+    Provider::BlobstoreNats,
 ];
 
 impl Provider {
@@ -55,6 +61,8 @@ impl Provider {
             "keyvalue-nats" | "kvnats" | "kv-nats" => Some(Provider::KeyValueNats),
             "messaging-nats" | "nats-messaging" | "nats_messaging" => Some(Provider::MessagingNats),
             "sqldb-postgres" | "sqldb_postgres" => Some(Provider::SqldbPostgres),
+            "blobstore-fs" | "blobstore_fs" => Some(Provider::BlobstoreFs),
+            "blobstore-nats" | "blobstore_nats" => Some(Provider::BlobstoreNats),
             _ => None,
         }
     }
@@ -69,6 +77,8 @@ impl Provider {
             Provider::KeyValueBuiltin => BUILTIN_KEYVALUE_IMAGE,
             Provider::MessagingNats => "ghcr.io/wasmcloud/messaging-nats:*",
             Provider::SqldbPostgres => "ghcr.io/wasmcloud/sqldb-postgres:*",
+            Provider::BlobstoreFs => "ghcr.io/wasmcloud/blobstore-fs:*",
+            Provider::BlobstoreNats => "ghcr.io/wasmcloud/blobstore-nats:*",
         }
     }
 
@@ -82,6 +92,8 @@ impl Provider {
             Provider::KeyValueBuiltin => "the cluster's own replicated key-value store",
             Provider::MessagingNats => "messaging on NATS",
             Provider::SqldbPostgres => "queries on PostgreSQL",
+            Provider::BlobstoreFs => "blobs in a folder of each host",
+            Provider::BlobstoreNats => "blobs in NATS JetStream object stores",
         }
     }
 
@@ -133,6 +145,19 @@ impl Provider {
                 out
             }
             Provider::SqldbPostgres => postgres_problems(config),
+            Provider::BlobstoreFs => match setting_any_case(config, "root") {
+                Some((key, root)) if !root.starts_with('/') => vec![(
+                    key.to_string(),
+                    format!("`{root}` is not an absolute path (the folder on each host)"),
+                )],
+                _ => Vec::new(),
+            },
+            Provider::BlobstoreNats => match config.get("cluster_uri") {
+                Some(uri) => nats_uri_problem(uri)
+                    .map(|why| vec![("cluster_uri".to_string(), why)])
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
             Provider::HttpClient => match config.get(ALLOWED_HOSTS) {
                 Some(list) => match crate::outbound::parse_allowed_hosts(list) {
                     Ok(_) => Vec::new(),

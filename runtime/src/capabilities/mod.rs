@@ -6,6 +6,7 @@
 //! trait and one file per backend, as Spin's factors and wasmCloud v2's plugins are laid out. The host traits are generated from the WIT vendored under `runtime/wit/deps`.
 
 pub mod backends;
+pub mod blobstore;
 mod config;
 pub mod followers;
 pub mod keyvalue;
@@ -33,14 +34,56 @@ pub(crate) mod bindings {
             "wasi:keyvalue": async | trappable,
             "wasmcloud:messaging": async | trappable,
             "wasmcloud:postgres": async | trappable,
+            "wasi:blobstore": async | trappable,
             "wasmcloud:bus": trappable,
         },
         with: {
+            // Blobstore streams are wasmtime-wasi's: guests read and write them with wasi:io.
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:blobstore/container.container": crate::capabilities::blobstore::ContainerHandle,
+            "wasi:blobstore/container.stream-object-names": crate::capabilities::blobstore::ObjectNames,
+            "wasi:blobstore/types.outgoing-value": crate::capabilities::blobstore::OutgoingValue,
+            "wasi:blobstore/types.incoming-value": crate::capabilities::blobstore::IncomingValue,
             "wasi:keyvalue/store.bucket": crate::capabilities::keyvalue::Bucket,
             "wasmcloud:bus/lattice@1.0.0.call-target-interface": crate::capabilities::links::CallTarget,
             "wasmcloud:bus/lattice@2.0.0.call-target-interface": crate::capabilities::links::CallTarget,
         },
     });
+}
+
+/// Links every interface of the capabilities world into `linker`, except wasi:io, which
+/// wasmtime-wasi links (the blobstore's streams are its streams).
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<crate::engine::GuestState>,
+) -> wasmtime::Result<()> {
+    use bindings::{wasi, wasmcloud};
+    type Data = wasmtime::component::HasSelf<crate::engine::GuestState>;
+    macro_rules! link {
+        ($($interface:path),* $(,)?) => {
+            $( { use $interface as interface; interface::add_to_linker::<_, Data>(linker, |state| state)?; } )*
+        };
+    }
+    link!(
+        wasi::config::store,
+        wasi::config::runtime,
+        wasmcloud::secrets::store,
+        wasmcloud::secrets::reveal,
+        wasi::logging::logging,
+        wasi::keyvalue::store,
+        wasi::keyvalue::atomics,
+        wasi::keyvalue::batch,
+        wasmcloud::bus1_0_0::lattice,
+        wasmcloud::bus2_0_0::lattice,
+        wasmcloud::messaging::types,
+        wasmcloud::messaging::consumer,
+        wasmcloud::postgres::types,
+        wasmcloud::postgres::query,
+        wasmcloud::postgres::prepared,
+        wasi::blobstore::types,
+        wasi::blobstore::container,
+        wasi::blobstore::blobstore,
+    );
+    Ok(())
 }
 
 /// What the manifest grants one component.

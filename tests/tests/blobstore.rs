@@ -1,0 +1,196 @@
+//! `wasi:blobstore` through wasmCloud's blobby (ported to Python, its manifest unchanged but for
+//! the image, the root folder and the address) on each backend: write, read whole and in
+//! inclusive ranges, list, copy, move, delete; a name that tries to leave `ROOT` is refused;
+//! a 50 MiB object streams in and out while the node's memory stays bounded.
+
+use std::time::Duration;
+
+use flotilla_tests::harness::toolchains::{build_python_blobby, BuildError};
+use flotilla_tests::{client, free_addr, wait_for, Cluster, Node, Server, ServerKind};
+
+/// How much the node's peak memory may grow while a 50 MiB object goes in and out: well under
+/// the object, so that it cannot have been held whole.
+const STREAMING_GROWTH_LIMIT_KIB: u64 = 32 * 1024;
+
+fn blobby() -> Option<Vec<u8>> {
+    match build_python_blobby() {
+        Ok(path) => Some(std::fs::read(path).unwrap()),
+        Err(BuildError::Unavailable(why)) => {
+            eprintln!("SKIPPED: the Python toolchain: {why}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The example's manifest with `digest` for the image, 2 instances, the http-server on a free
+/// loopback address, and the blobstore capability `capability` (image and link config lines).
+fn manifest(digest: &str, link_config: &str, image: &str) -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python-blobby/wadm.yaml"
+    ))
+    .unwrap()
+    .replace("file://./app.wasm", digest)
+    .replace("instances: 100", "instances: 2")
+    .replace("0.0.0.0:8000", &free_addr())
+    .replace("root: '/tmp/blobstore'", link_config)
+    .replace("ghcr.io/wasmcloud/blobstore-fs:0.11.1", image)
+}
+
+/// A request to blobby through the node's ingress: status and body.
+fn ask(node: &Node, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let url = format!("http://{}{path}", node.target().addr);
+    let request = client()
+        .request(method.parse().unwrap(), url)
+        .header("host", "blobby.localhost")
+        .timeout(Duration::from_secs(120));
+    let request = if body.is_empty() {
+        request
+    } else {
+        request.body(body)
+    };
+    match request.send() {
+        Ok(r) => (r.status().as_u16(), r.bytes().unwrap_or_default().to_vec()),
+        Err(e) => (0, e.to_string().into_bytes()),
+    }
+}
+
+fn text(answer: (u16, Vec<u8>)) -> (u16, String) {
+    (
+        answer.0,
+        String::from_utf8_lossy(&answer.1).trim_end().to_string(),
+    )
+}
+
+/// Everything blobby does, on whichever backend the app links.
+fn exercise(node: &Node) {
+    let first = wait_for("blobby to answer", Duration::from_secs(120), || {
+        let (status, body) = text(ask(node, "PUT", "/hello.txt", b"hello world".to_vec()));
+        (status == 201).then_some(body)
+    });
+    assert_eq!(first, "stored 11 bytes");
+    let get = |path: &str| text(ask(node, "GET", path, Vec::new()));
+    assert_eq!(get("/hello.txt"), (200, "hello world".into()));
+    assert_eq!(
+        get("/hello.txt?start=2&end=4"),
+        (200, "llo".into()),
+        "inclusive"
+    );
+    assert_eq!(
+        get("/hello.txt?start=6&end=99"),
+        (200, "world".into()),
+        "clamped"
+    );
+    assert_eq!(
+        text(ask(node, "PUT", "/dir/nested.txt", b"deep".to_vec())).0,
+        201
+    );
+    assert_eq!(get("/"), (200, "dir/nested.txt\nhello.txt".into()));
+    let post = |path: &str| text(ask(node, "POST", path, Vec::new()));
+    assert_eq!(post("/hello.txt?copy=copy.txt"), (200, "ok".into()));
+    assert_eq!(get("/copy.txt"), (200, "hello world".into()));
+    assert_eq!(post("/copy.txt?move=moved.txt"), (200, "ok".into()));
+    assert_eq!(get("/copy.txt").0, 404);
+    assert_eq!(get("/moved.txt"), (200, "hello world".into()));
+    assert_eq!(text(ask(node, "DELETE", "/moved.txt", Vec::new())).0, 200);
+    assert_eq!(get("/moved.txt").0, 404);
+    // Another container: made on first use, apart from the first.
+    assert_eq!(
+        text(ask(node, "PUT", "/x?container=other", b"1".to_vec())).0,
+        201
+    );
+    assert_eq!(get("/?container=other"), (200, "x".into()));
+    assert_eq!(
+        text(ask(node, "DELETE", "/?container=other", Vec::new())).0,
+        200
+    );
+}
+
+/// Peak resident memory of the node's process, in KiB.
+fn peak_rss_kib(node: &Node) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid().unwrap())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn blobby_on_blobstore_fs_streams_ranges_and_keeps_to_its_root() {
+    let Some(wasm) = blobby() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let c = Cluster::start(&[]);
+    let node = &c.nodes[0];
+    let digest = node.upload(&wasm);
+    let link_config = format!("root: '{}'", root.path().display());
+    node.deploy(&manifest(
+        &digest,
+        &link_config,
+        "ghcr.io/wasmcloud/blobstore-fs:0.11.1",
+    ))
+    .unwrap();
+    exercise(node);
+    assert_eq!(
+        std::fs::read(root.path().join("blobby/hello.txt")).unwrap(),
+        b"hello world",
+        "a container is a folder of ROOT, an object a file"
+    );
+
+    // Names that would leave ROOT are refused; nothing is written outside it.
+    let (status, body) = text(ask(node, "PUT", "/..%2F..%2Fescaped", b"x".to_vec()));
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("not a plain relative path"), "{body}");
+    let (status, body) = text(ask(node, "PUT", "/x?container=..", b"x".to_vec()));
+    assert_eq!(status, 500, "{body}");
+    assert!(!root.path().parent().unwrap().join("escaped").exists());
+
+    // 50 MiB in and out, in chunks: the node's peak memory grows far less than the object.
+    let before = peak_rss_kib(node);
+    let big: Vec<u8> = (0..50u32 << 20).map(|i| (i % 251) as u8).collect();
+    assert_eq!(
+        text(ask(node, "PUT", "/big.bin", big.clone())),
+        (201, format!("stored {} bytes", big.len()))
+    );
+    let (status, back) = ask(node, "GET", "/big.bin", Vec::new());
+    assert_eq!(status, 200);
+    assert!(
+        back == big,
+        "the 50 MiB came back intact ({} bytes)",
+        back.len()
+    );
+    let growth = peak_rss_kib(node).saturating_sub(before);
+    assert!(
+        growth < STREAMING_GROWTH_LIMIT_KIB,
+        "the node's peak memory grew {growth} KiB for a 50 MiB object"
+    );
+}
+
+#[test]
+fn blobby_on_nats_object_stores_shares_objects_between_hosts() {
+    let Some(wasm) = blobby() else { return };
+    let nats = Server::start(ServerKind::Nats);
+    let mut c = Cluster::start(&[]);
+    c.join(&[]);
+    let digest = c.nodes[0].upload(&wasm);
+    let link_config = format!("cluster_uri: '{}'", nats.url());
+    c.nodes[0]
+        .deploy(&manifest(
+            &digest,
+            &link_config,
+            "ghcr.io/wasmcloud/blobstore-nats:0.1.0",
+        ))
+        .unwrap();
+    for n in &c.nodes {
+        wait_for("a replica on every host", Duration::from_secs(120), || {
+            (n.replicas_of("blobby") > 0).then_some(())
+        });
+    }
+    exercise(&c.nodes[0]);
+    // Written through one host, read through the other: one store for the cluster.
+    assert_eq!(
+        text(ask(&c.nodes[1], "GET", "/hello.txt", Vec::new())),
+        (200, "hello world".into())
+    );
+}
