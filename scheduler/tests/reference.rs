@@ -281,13 +281,27 @@ fn providers_served_in_the_host_place_and_foreign_ones_fail_with_a_reason() {
     app.desired.manifest = m;
     let p = place(&state(&[("h1", host(&[]))], vec![("pg", app)]));
     let pg = &p.apps["pg"].components[&provider];
-    assert_eq!(pg.status, Status::Failed);
+    assert_eq!(
+        pg.status,
+        Status::Deployed,
+        "Postgres is served in the host"
+    );
+
+    // A provider Flotilla does not serve (Kafka messaging) is refused by name.
+    let yaml = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: kafka\nspec:\n  components:\n    - name: kafka\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/messaging-kafka:0.5.1\n";
+    let m = scheduler::parse_manifest(yaml.as_bytes()).unwrap().manifest;
+    let mut app = deployed("x", "v1", vec![]);
+    app.desired.manifest = m;
+    let p = place(&state(&[("h1", host(&[]))], vec![("kafka", app)]));
+    let kafka = &p.apps["kafka"].components["kafka"];
+    assert_eq!(kafka.status, Status::Failed);
     assert!(
-        pg.messages[0].contains(&format!("'{provider}'"))
-            && pg.messages[0].contains("cannot run")
-            && pg.messages[0].contains("keyvalue-redis"),
+        kafka.messages[0].contains("'kafka'")
+            && kafka.messages[0].contains("cannot run")
+            && kafka.messages[0].contains("keyvalue-redis")
+            && kafka.messages[0].contains("sqldb-postgres"),
         "names the provider and the supported images: {:?}",
-        pg.messages
+        kafka.messages
     );
 }
 

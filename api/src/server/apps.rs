@@ -13,7 +13,7 @@ use wire::{DeployQuery, StateQuery};
 
 use super::cluster::who_and_when;
 use super::errors::{self, error, error_with_details, node_error, ApiError};
-use super::reports::{app_runtime, local_reports};
+use super::reports::{app_runtime, local_reports, per_host_blob_warnings};
 use super::table;
 use crate::up::SharedHost;
 use consensus::node::now_millis;
@@ -650,7 +650,7 @@ pub async fn status(
     if let Err(e) = node.log.read_barrier(q.stale).await {
         return node_error(e);
     }
-    let (mut answer, placed) = {
+    let (mut answer, placed, blob_warnings) = {
         let m = node.log.view();
         let (Some(record), Some(placement)) =
             (m.state().apps.get(&app), m.placements().apps.get(&app))
@@ -679,7 +679,14 @@ pub async fn status(
             capabilities: capabilities(&record.versions[&record.desired].manifest),
             links: links(&record.versions[&record.desired].manifest),
         };
-        (answer, placed)
+        let hosts_of: BTreeMap<String, usize> = placement
+            .components
+            .iter()
+            .map(|(name, c)| (name.clone(), c.hosts.len()))
+            .collect();
+        let blob_warnings =
+            per_host_blob_warnings(&record.versions[&record.desired].manifest, &hosts_of);
+        (answer, placed, blob_warnings)
     };
     // Every live host is asked: a replica can fail to start (missing blob, no compile) or an
     // http-server address fail to bind on any of them.
@@ -687,6 +694,7 @@ pub async fn status(
     answer.runtime = runtime.by_host;
     answer.runtime_failures = runtime.failures;
     answer.warnings = runtime.warnings;
+    answer.warnings.extend(blob_warnings);
     if !answer.runtime_failures.is_empty() {
         answer.status = scheduler::Status::Failed;
     } else if !runtime.ready && answer.status == scheduler::Status::Deployed {

@@ -130,9 +130,45 @@ pub fn app_runtime(
     out
 }
 
+/// A warning for each component that keeps blobs in a folder of each host (a `blobstore-fs`
+/// link) while it is placed on more than one host: each host sees only its own objects.
+/// `hosts_of` is `component → the number of hosts it is placed on`.
+pub fn per_host_blob_warnings(
+    manifest: &scheduler::Manifest,
+    hosts_of: &BTreeMap<String, usize>,
+) -> Vec<String> {
+    manifest
+        .components
+        .iter()
+        .filter_map(|c| {
+            let on = *hosts_of.get(&c.name)?;
+            let per_host = c.links.iter().any(|l| {
+                manifest.capability_provider(&l.target) == Some(scheduler::Provider::BlobstoreFs)
+            });
+            (per_host && on > 1).then(|| {
+                format!(
+                    "component '{}': its blobstore-fs link keeps objects in a folder of each host and it runs on {on} hosts, so each host sees only its own objects (link blobstore-nats to share them)",
+                    c.name
+                )
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_per_host_blobstore_on_several_hosts_is_a_warning() {
+        let yaml = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: blobby\nspec:\n  components:\n    - name: blobby\n      type: component\n      properties:\n        image: file://./b.wasm\n      traits:\n        - type: link\n          properties:\n            target:\n              name: blobstore\n            namespace: wasi\n            package: blobstore\n            interfaces: [blobstore]\n    - name: blobstore\n      type: capability\n      properties:\n        image: ghcr.io/wasmcloud/blobstore-fs:0.11.1\n";
+        let manifest = scheduler::parse_manifest(yaml.as_bytes()).unwrap().manifest;
+        let on = |n: usize| BTreeMap::from([("blobby".to_string(), n)]);
+        assert!(per_host_blob_warnings(&manifest, &on(1)).is_empty());
+        let warnings = per_host_blob_warnings(&manifest, &on(3));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("runs on 3 hosts"), "{}", warnings[0]);
+    }
 
     fn report(listening: &[&str], failed: &[&str]) -> wire::LocalReplicas {
         wire::LocalReplicas {
