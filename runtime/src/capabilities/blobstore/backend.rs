@@ -57,14 +57,9 @@ pub trait BlobBackend: Send + Sync {
         offset: u64,
         length: u64,
     ) -> Result<Reader, String>;
-    /// Creates or replaces the object with the `length` bytes of `data`.
-    async fn write(
-        &self,
-        container: &str,
-        name: &str,
-        data: tokio::fs::File,
-        length: u64,
-    ) -> Result<(), String>;
+    /// Creates or replaces the object with the bytes of `data` (read from its start).
+    async fn write(&self, container: &str, name: &str, data: tokio::fs::File)
+        -> Result<(), String>;
     /// Deletes it; no error when it does not exist.
     async fn delete(&self, container: &str, name: &str) -> Result<(), String>;
     /// Copies an object to another name or container (which must exist).

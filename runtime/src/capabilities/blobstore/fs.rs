@@ -49,12 +49,19 @@ impl FsBlobs {
         Ok(self.container(container)?.join(safe(name, "object")?))
     }
 
-    /// The object's path, in a container that exists.
-    async fn object_in_existing(&self, container: &str, name: &str) -> Result<PathBuf, String> {
+    /// The path an object is about to be written at: in a container that exists, its parent
+    /// folders made.
+    async fn target(&self, container: &str, name: &str) -> Result<PathBuf, String> {
         if !self.container_exists(container).await? {
             return Err(format!("no container `{container}`"));
         }
-        self.object(container, name)
+        let path = self.object(container, name)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io(&format!("object `{name}`"), e))?;
+        }
+        Ok(path)
     }
 }
 
@@ -148,14 +155,8 @@ impl BlobBackend for FsBlobs {
         container: &str,
         name: &str,
         mut data: tokio::fs::File,
-        _length: u64,
     ) -> Result<(), String> {
-        let path = self.object_in_existing(container, name).await?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| io(&format!("object `{name}`"), e))?;
-        }
+        let path = self.target(container, name).await?;
         // Written beside it, then renamed: a reader never sees half an object.
         let partial = path.with_file_name(format!(
             ".{}.partial",
@@ -186,12 +187,7 @@ impl BlobBackend for FsBlobs {
 
     async fn copy(&self, from: (&str, &str), to: (&str, &str)) -> Result<(), String> {
         let source = self.object(from.0, from.1)?;
-        let target = self.object_in_existing(to.0, to.1).await?;
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| io(&format!("object `{}`", to.1), e))?;
-        }
+        let target = self.target(to.0, to.1).await?;
         tokio::fs::copy(&source, &target)
             .await
             .map(|_| ())
@@ -200,12 +196,7 @@ impl BlobBackend for FsBlobs {
 
     async fn rename(&self, from: (&str, &str), to: (&str, &str)) -> Result<(), String> {
         let source = self.object(from.0, from.1)?;
-        let target = self.object_in_existing(to.0, to.1).await?;
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| io(&format!("object `{}`", to.1), e))?;
-        }
+        let target = self.target(to.0, to.1).await?;
         tokio::fs::rename(&source, &target)
             .await
             .map_err(|e| io(&format!("moving `{}` to `{}`", from.1, to.1), e))

@@ -461,17 +461,14 @@ impl types::HostOutgoingValue for GuestState {
             // Nothing was asked of it: there is nothing to store.
             return Ok(Ok(()));
         };
-        let (file, len) = {
-            let spool = value.spool.lock().expect("spool lock");
-            (spool.file.try_clone()?, spool.len)
-        };
+        let file = value.spool.lock().expect("spool lock").file.try_clone()?;
         Ok(self
             .blob_call(|b| async move {
                 let mut file = tokio::fs::File::from_std(file);
                 tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(0))
                     .await
                     .map_err(|e| format!("reading the written value back: {e}"))?;
-                b.write(&container, &name, file, len).await
+                b.write(&container, &name, file).await
             })
             .await)
     }

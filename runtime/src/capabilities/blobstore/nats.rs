@@ -130,7 +130,6 @@ impl BlobBackend for NatsBlobs {
         container: &str,
         name: &str,
         mut data: tokio::fs::File,
-        _length: u64,
     ) -> Result<(), String> {
         let store = self.store(container).await?;
         store

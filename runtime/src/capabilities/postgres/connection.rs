@@ -72,6 +72,19 @@ impl Settings {
     /// The settings `setting` (a link's value by key: secrets first, then config) gives, or
     /// which keys are missing or wrong.
     pub fn from_link(setting: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        // Each key read once: a secret is opened per read.
+        let mut values: BTreeMap<&str, String> = [
+            POSTGRES_HOST,
+            POSTGRES_PORT,
+            POSTGRES_USERNAME,
+            POSTGRES_PASSWORD,
+            POSTGRES_DATABASE,
+            POSTGRES_TLS_REQUIRED,
+            POSTGRES_POOL_SIZE,
+        ]
+        .into_iter()
+        .filter_map(|k| Some((k, setting(k)?)))
+        .collect();
         let required = [
             POSTGRES_HOST,
             POSTGRES_USERNAME,
@@ -79,9 +92,8 @@ impl Settings {
             POSTGRES_DATABASE,
         ];
         let missing: Vec<&str> = required
-            .iter()
-            .copied()
-            .filter(|k| setting(k).is_none_or(|v| v.is_empty()))
+            .into_iter()
+            .filter(|k| values.get(k).is_none_or(|v| v.is_empty()))
             .collect();
         if !missing.is_empty() {
             return Err(format!(
@@ -89,14 +101,14 @@ impl Settings {
                 missing.join(", ")
             ));
         }
-        let port = match setting(POSTGRES_PORT) {
+        let port = match values.get(POSTGRES_PORT) {
             Some(p) => p
                 .trim()
                 .parse()
                 .map_err(|_| format!("{POSTGRES_PORT} `{p}` is not a TCP port"))?,
             None => DEFAULT_PORT,
         };
-        let pool_size = match setting(POSTGRES_POOL_SIZE) {
+        let pool_size = match values.get(POSTGRES_POOL_SIZE) {
             Some(n) => n
                 .trim()
                 .parse()
@@ -105,18 +117,18 @@ impl Settings {
                 .ok_or_else(|| format!("{POSTGRES_POOL_SIZE} `{n}` is not 1 or more"))?,
             None => DEFAULT_POOL_SIZE,
         };
-        let tls_required = match setting(POSTGRES_TLS_REQUIRED) {
-            Some(v) => parse_flag(&v)
+        let tls_required = match values.get(POSTGRES_TLS_REQUIRED) {
+            Some(v) => parse_flag(v)
                 .ok_or_else(|| format!("{POSTGRES_TLS_REQUIRED} `{v}` is not true or false"))?,
             None => false,
         };
-        let value = |k| setting(k).unwrap_or_default();
+        let mut take = |k| values.remove(k).unwrap_or_default();
         Ok(Settings {
-            host: value(POSTGRES_HOST),
+            host: take(POSTGRES_HOST),
             port,
-            username: value(POSTGRES_USERNAME),
-            password: Zeroizing::new(value(POSTGRES_PASSWORD)),
-            database: value(POSTGRES_DATABASE),
+            username: take(POSTGRES_USERNAME),
+            password: Zeroizing::new(take(POSTGRES_PASSWORD)),
+            database: take(POSTGRES_DATABASE),
             tls_required,
             pool_size,
         })

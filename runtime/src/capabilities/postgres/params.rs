@@ -79,10 +79,10 @@ pub fn text(value: &PgValue) -> Option<String> {
         V::VarbitArray(list) => array(list, |(len, bytes)| bits(*len, bytes)),
         V::Bytea(bytes) => bytea(bytes),
         V::ByteaArray(list) => array(list, |b| bytea(b)),
-        V::Char((_, bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-        V::CharArray(list) => array(list, |(_, b)| String::from_utf8_lossy(b).into_owned()),
-        V::Varchar((_, bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-        V::VarcharArray(list) => array(list, |(_, b)| String::from_utf8_lossy(b).into_owned()),
+        // The declared length is the column's business: the server pads or refuses.
+        V::Char((_, bytes)) | V::Varchar((_, bytes)) => lossy(bytes),
+        V::CharArray(list) => array(list, |(_, b)| lossy(b)),
+        V::VarcharArray(list) => array(list, |(_, b)| lossy(b)),
         V::Cidr(s) | V::Inet(s) => s.clone(),
         V::CidrArray(list) | V::InetArray(list) => array(list, Clone::clone),
         V::Macaddr(m) => macaddr(m),
@@ -157,6 +157,10 @@ fn array_with<T>(list: &[T], delimiter: char, element: impl Fn(&T) -> String) ->
     }
     out.push('}');
     out
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn float(f: floats::Hashable) -> String {

@@ -26,6 +26,20 @@ struct Cli {
     command: Bench,
 }
 
+/// Timed runs at several numbers of concurrent clients (the key-value and messaging benches).
+#[derive(clap::Args)]
+struct ClientRuns {
+    /// Seconds per run.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent clients, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    clients: Vec<usize>,
+    /// Where the clusters keep their data while the benchmark runs.
+    #[arg(long, default_value = "target/bench")]
+    work_dir: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Bench {
     /// The hello component through Flotilla's ingress against `wasmtime serve` 48 (installed
@@ -70,29 +84,15 @@ enum Bench {
     /// puts, and the counter on Redis against hello (Debian's redis-server and etcd-server).
     #[command(after_help = "Examples:\n  target/release/flotilla-bench kv --seconds 5")]
     Kv {
-        /// Seconds per run.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// Concurrent clients, one run each.
-        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
-        clients: Vec<usize>,
-        /// Where the clusters keep their data while the benchmark runs.
-        #[arg(long, default_value = "target/bench")]
-        work_dir: PathBuf,
+        #[command(flatten)]
+        runs: ClientRuns,
     },
     /// Messages handled per second through a component (echo-messaging on 1 and 3 hosts)
     /// against NATS's own request/reply rate, same server, same client, same size.
     #[command(after_help = "Examples:\n  target/release/flotilla-bench messaging --seconds 5")]
     Messaging {
-        /// Seconds per run.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// Concurrent requesters, one run each.
-        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
-        clients: Vec<usize>,
-        /// Where the cluster keeps its data while the benchmark runs.
-        #[arg(long, default_value = "target/bench")]
-        work_dir: PathBuf,
+        #[command(flatten)]
+        runs: ClientRuns,
     },
     /// Deploy → first 200 of a component by OCI tag from a real registry (Debian's
     /// docker-registry) against the same bytes uploaded to a node.
@@ -147,16 +147,14 @@ fn main() -> ExitCode {
         } => runtime.block_on(log::log_bench(
             work_dir, seconds, value_size, &clients, &node_args, skip_etcd,
         )),
-        Bench::Kv {
-            seconds,
-            clients,
-            work_dir,
-        } => runtime.block_on(kv::kv_bench(work_dir, seconds, &clients)),
-        Bench::Messaging {
-            seconds,
-            clients,
-            work_dir,
-        } => runtime.block_on(messaging::messaging_bench(work_dir, seconds, &clients)),
+        Bench::Kv { runs } => {
+            runtime.block_on(kv::kv_bench(runs.work_dir, runs.seconds, &runs.clients))
+        }
+        Bench::Messaging { runs } => runtime.block_on(messaging::messaging_bench(
+            runs.work_dir,
+            runs.seconds,
+            &runs.clients,
+        )),
         Bench::Registry { rounds, work_dir } => {
             runtime.block_on(registry::registry_bench(work_dir, rounds))
         }
