@@ -26,6 +26,7 @@ pub mod placement;
 pub mod placer;
 pub mod provider;
 pub mod rank;
+pub mod s3_config;
 pub mod split;
 pub mod state;
 pub(crate) mod validate;

@@ -31,10 +31,12 @@ pub enum Provider {
     BlobstoreFs,
     /// `wasi:blobstore` on NATS JetStream object stores (wasmCloud's `blobstore-nats`).
     BlobstoreNats,
+    /// `wasi:blobstore` on an S3-compatible server (wasmCloud's `blobstore-s3`).
+    BlobstoreS3,
 }
 
 /// Every provider, in the order users are told about them.
-pub const PROVIDERS: [Provider; 9] = [
+pub const PROVIDERS: [Provider; 10] = [
     Provider::HttpServer,
     Provider::HttpClient,
     Provider::KeyValueRedis,
@@ -44,6 +46,7 @@ pub const PROVIDERS: [Provider; 9] = [
     Provider::SqldbPostgres,
     Provider::BlobstoreFs,
     Provider::BlobstoreNats,
+    Provider::BlobstoreS3,
 ];
 
 impl Provider {
@@ -63,6 +66,7 @@ impl Provider {
             "sqldb-postgres" | "sqldb_postgres" => Some(Provider::SqldbPostgres),
             "blobstore-fs" | "blobstore_fs" => Some(Provider::BlobstoreFs),
             "blobstore-nats" | "blobstore_nats" => Some(Provider::BlobstoreNats),
+            "blobstore-s3" | "blobstore_s3" => Some(Provider::BlobstoreS3),
             _ => None,
         }
     }
@@ -79,6 +83,7 @@ impl Provider {
             Provider::SqldbPostgres => "ghcr.io/wasmcloud/sqldb-postgres:*",
             Provider::BlobstoreFs => "ghcr.io/wasmcloud/blobstore-fs:*",
             Provider::BlobstoreNats => "ghcr.io/wasmcloud/blobstore-nats:*",
+            Provider::BlobstoreS3 => "ghcr.io/wasmcloud/blobstore-s3:*",
         }
     }
 
@@ -94,6 +99,7 @@ impl Provider {
             Provider::SqldbPostgres => "queries on PostgreSQL",
             Provider::BlobstoreFs => "blobs in a folder of each host",
             Provider::BlobstoreNats => "blobs in NATS JetStream object stores",
+            Provider::BlobstoreS3 => "blobs in S3 buckets",
         }
     }
 
@@ -158,6 +164,7 @@ impl Provider {
                     .unwrap_or_default(),
                 None => Vec::new(),
             },
+            Provider::BlobstoreS3 => crate::s3_config::problems(config),
             Provider::HttpClient => match config.get(ALLOWED_HOSTS) {
                 Some(list) => match crate::outbound::parse_allowed_hosts(list) {
                     Ok(_) => Vec::new(),

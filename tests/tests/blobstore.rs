@@ -1,7 +1,9 @@
 //! `wasi:blobstore` through wasmCloud's blobby (ported to Python, its manifest unchanged but for
 //! the image, the root folder and the address) on each backend: write, read whole and in
 //! inclusive ranges, list, copy, move, delete; a name that tries to leave `ROOT` is refused;
-//! a 50 MiB object streams in and out while the node's memory stays bounded.
+//! a 50 MiB object streams in and out while the node's memory stays bounded. The S3 backend
+//! runs against s3s-fs, which checks every request's signature: its credentials come from a
+//! secret, and a wrong key is the guest's error and nobody's plain text.
 
 use std::time::Duration;
 
@@ -101,10 +103,8 @@ fn exercise(node: &Node) {
         201
     );
     assert_eq!(get("/?container=other"), (200, "x".into()));
-    assert_eq!(
-        text(ask(node, "DELETE", "/?container=other", Vec::new())).0,
-        200
-    );
+    let (status, body) = text(ask(node, "DELETE", "/?container=other", Vec::new()));
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Peak resident memory of the node's process, in KiB.
@@ -115,6 +115,29 @@ fn peak_rss_kib(node: &Node) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+/// 50 MiB in and out through blobby, in chunks: the node's peak memory grows far less than
+/// the object.
+fn streams_50_mib_in_bounded_memory(node: &Node) {
+    let before = peak_rss_kib(node);
+    let big: Vec<u8> = (0..50u32 << 20).map(|i| (i % 251) as u8).collect();
+    assert_eq!(
+        text(ask(node, "PUT", "/big.bin", big.clone())),
+        (201, format!("stored {} bytes", big.len()))
+    );
+    let (status, back) = ask(node, "GET", "/big.bin", Vec::new());
+    assert_eq!(status, 200);
+    assert!(
+        back == big,
+        "the 50 MiB came back intact ({} bytes)",
+        back.len()
+    );
+    let growth = peak_rss_kib(node).saturating_sub(before);
+    assert!(
+        growth < STREAMING_GROWTH_LIMIT_KIB,
+        "the node's peak memory grew {growth} KiB for a 50 MiB object"
+    );
 }
 
 #[test]
@@ -146,25 +169,7 @@ fn blobby_on_blobstore_fs_streams_ranges_and_keeps_to_its_root() {
     assert_eq!(status, 500, "{body}");
     assert!(!root.path().parent().unwrap().join("escaped").exists());
 
-    // 50 MiB in and out, in chunks: the node's peak memory grows far less than the object.
-    let before = peak_rss_kib(node);
-    let big: Vec<u8> = (0..50u32 << 20).map(|i| (i % 251) as u8).collect();
-    assert_eq!(
-        text(ask(node, "PUT", "/big.bin", big.clone())),
-        (201, format!("stored {} bytes", big.len()))
-    );
-    let (status, back) = ask(node, "GET", "/big.bin", Vec::new());
-    assert_eq!(status, 200);
-    assert!(
-        back == big,
-        "the 50 MiB came back intact ({} bytes)",
-        back.len()
-    );
-    let growth = peak_rss_kib(node).saturating_sub(before);
-    assert!(
-        growth < STREAMING_GROWTH_LIMIT_KIB,
-        "the node's peak memory grew {growth} KiB for a 50 MiB object"
-    );
+    streams_50_mib_in_bounded_memory(node);
 }
 
 #[test]
@@ -193,4 +198,94 @@ fn blobby_on_nats_object_stores_shares_objects_between_hosts() {
         text(ask(&c.nodes[1], "GET", "/hello.txt", Vec::new())),
         (200, "hello world".into())
     );
+    streams_50_mib_in_bounded_memory(&c.nodes[1]);
+}
+
+/// `flotilla secret put NAME` with `value` on standard input.
+fn put_secret(node: &Node, name: &str, value: &str) {
+    use std::io::Write as _;
+    let mut child = node
+        .cli_command(&["secret", "put", name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "secret put: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// wasmCloud's S3 settings as JSON: this server, these keys.
+fn s3_config_json(endpoint: &str, secret_key: &str) -> String {
+    format!(
+        r#"{{"access_key_id":"{}","secret_access_key":"{secret_key}","region":"us-east-1","endpoint":"{endpoint}"}}"#,
+        flotilla_tests::harness::S3_ACCESS_KEY
+    )
+}
+
+#[test]
+fn blobby_on_s3_signs_every_request_and_keeps_its_credentials_secret() {
+    let Some(wasm) = blobby() else { return };
+    let s3 = Server::start(ServerKind::S3);
+    let c = Cluster::start(&[]);
+    let node = &c.nodes[0];
+    put_secret(
+        node,
+        "s3-config",
+        &s3_config_json(&s3.url(), flotilla_tests::harness::S3_SECRET_KEY),
+    );
+    let digest = node.upload(&wasm);
+    // The settings come from a secret (wasmCloud's `config_json`); the container blobby asks
+    // for is an alias of a bucket.
+    let link_config = "alias_blobby: flotilla-blobby\n              secrets:\n                - name: config_json\n                  properties:\n                    policy: store\n                    key: s3-config";
+    let manifest = manifest(&digest, link_config, "ghcr.io/wasmcloud/blobstore-s3:0.12.0")
+        .replace(
+            "  components:",
+            "  policies:\n    - name: store\n      type: policy.secret.wasmcloud.dev/v1alpha1\n      properties:\n        backend: flotilla\n  components:",
+        );
+    node.deploy(&manifest).unwrap();
+    exercise(node);
+    let (status, list) = text(ask(node, "GET", "/", Vec::new()));
+    assert_eq!((status, list.as_str()), (200, "dir/nested.txt\nhello.txt"));
+    streams_50_mib_in_bounded_memory(node);
+
+    // A wrong secret key: the secret rotates without a redeploy, the server refuses the
+    // signature, and the guest gets the interface's error, which does not carry the key.
+    let wrong = "wrong-s3-secret-Kq2";
+    put_secret(node, "s3-config", &s3_config_json(&s3.url(), wrong));
+    let refused = wait_for(
+        "the rotated secret to be used",
+        Duration::from_secs(60),
+        || {
+            let (status, body) = text(ask(node, "GET", "/hello.txt", Vec::new()));
+            (status == 500).then_some(body)
+        },
+    );
+    assert!(refused.contains("403 Forbidden"), "{refused}");
+    let status = node.cli(&["app", "status", "blobby"]);
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(
+        status.contains("403 Forbidden"),
+        "the link's failure is in the status: {status}"
+    );
+    for (what, text) in [
+        ("answer", &refused),
+        ("status", &status),
+        ("node log", &node.log_text()),
+    ] {
+        assert!(
+            !text.contains(wrong),
+            "the secret key is in the {what}: {text}"
+        );
+    }
 }

@@ -45,6 +45,8 @@ pub struct Backends {
     /// Connections that failed lately: `key → (when, why)`.
     refused: Mutex<BTreeMap<String, (Instant, KvError)>>,
     health: Mutex<BTreeMap<LinkKey, (LinkHealth, Option<Instant>)>>,
+    /// The HTTP client of every blobstore-s3 link (connections pooled per server).
+    s3_http: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// `(app, component, link name)`.
@@ -61,7 +63,21 @@ impl Backends {
             nats_buckets: Default::default(),
             refused: Default::default(),
             health: Default::default(),
+            s3_http: Default::default(),
         })
+    }
+
+    /// The HTTP client for S3 servers (TLS verified against the system's CAs), made once.
+    pub(crate) fn s3_http(&self) -> Result<reqwest::Client, String> {
+        if let Some(client) = self.s3_http.get() {
+            return Ok(client.clone());
+        }
+        let client = consensus::http_client::builder()
+            .tls_backend_preconfigured(super::system_tls::client_config()?)
+            .connect_timeout(super::blobstore::s3::CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| format!("an HTTP client for S3: {e}"))?;
+        Ok(self.s3_http.get_or_init(|| client).clone())
     }
 
     /// The health of every link that was used on this host.

@@ -16,6 +16,7 @@ pub mod messaging;
 pub mod postgres;
 mod secrets;
 pub mod stdio;
+mod system_tls;
 pub mod vault;
 
 use std::collections::BTreeMap;

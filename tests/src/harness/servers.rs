@@ -1,7 +1,8 @@
 //! Real backend servers for guest capabilities, started from Debian's packages on free
 //! loopback ports with their data in a temporary folder: `redis-server`, `nats-server -js` and
 //! PostgreSQL (its own cluster from `initdb`, run as the `postgres` user when the tests run as
-//! root, since PostgreSQL refuses to run as root; password authentication on).
+//! root, since PostgreSQL refuses to run as root; password authentication on); and s3s-fs, an
+//! S3-compatible server built from crates.io (none is packaged in Debian).
 //! Each can be stopped and started again on the same port (a backend going away and coming
 //! back), and is killed when dropped.
 
@@ -25,7 +26,15 @@ pub enum ServerKind {
     Nats,
     /// PostgreSQL: user [`POSTGRES_USER`] with [`POSTGRES_PASSWORD`], database `postgres`.
     Postgres,
+    /// An S3-compatible server (s3s-fs, built from crates.io): key [`S3_ACCESS_KEY`], secret
+    /// [`S3_SECRET_KEY`], region `us-east-1`; it checks every request's signature.
+    S3,
 }
+
+/// The S3 server's access key.
+pub const S3_ACCESS_KEY: &str = "flotilla-test-key";
+/// The S3 server's secret key.
+pub const S3_SECRET_KEY: &str = "s3cret-s3-key-5f1e";
 
 /// The PostgreSQL superuser the tests' cluster is made with.
 pub const POSTGRES_USER: &str = "flotilla";
@@ -101,12 +110,13 @@ impl Server {
         (host.to_string(), port.parse().expect("a port"))
     }
 
-    /// `redis://127.0.0.1:PORT` or `nats://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, `nats://127.0.0.1:PORT`, `http://127.0.0.1:PORT` (S3).
     pub fn url(&self) -> String {
         match self.kind {
             ServerKind::Redis => format!("redis://{}", self.addr),
             ServerKind::Nats => format!("nats://{}", self.addr),
             ServerKind::Postgres => self.postgres_url(),
+            ServerKind::S3 => format!("http://{}", self.addr),
         }
     }
 
@@ -145,6 +155,17 @@ impl Server {
                     .args(["-c", "fsync=off", "-c", "max_connections=200"])
                     .arg("-k")
                     .arg(self.dir.path());
+                c
+            }
+            ServerKind::S3 => {
+                let program =
+                    super::toolchains::s3s_fs().unwrap_or_else(|e| panic!("the S3 server: {e}"));
+                let data = self.dir.path().join("s3");
+                std::fs::create_dir_all(&data).expect("the S3 server's folder");
+                let mut c = Command::new(program);
+                c.args(["--host", "127.0.0.1", "--port", &self.port()])
+                    .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                    .arg(data);
                 c
             }
         };
@@ -207,7 +228,8 @@ impl Server {
     }
 }
 
-/// Whether the server at `addr` answers: Redis `PING`, NATS its `INFO` greeting.
+/// Whether the server at `addr` answers: Redis `PING`, NATS its `INFO` greeting, S3 any
+/// HTTP answer.
 fn ready(kind: ServerKind, addr: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return false;
@@ -223,6 +245,13 @@ fn ready(kind: ServerKind, addr: &str) -> bool {
         }
         ServerKind::Nats => {
             BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("INFO")
+        }
+        ServerKind::S3 => {
+            let request = format!("HEAD / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            if stream.write_all(request.as_bytes()).is_err() {
+                return false;
+            }
+            BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("HTTP/1.1")
         }
         ServerKind::Postgres => {
             drop(stream);

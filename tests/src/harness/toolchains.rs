@@ -12,6 +12,9 @@ use scheduler::Digest;
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 /// jco; 1.35.0 cannot read a WIT folder here.
 pub const JCO: &str = "1.34.0";
+/// s3s-fs, the s3s project's S3-compatible server on a folder (crates.io; Debian packages no S3
+/// server): the newest release that builds with rustc 1.95.
+pub const S3S_FS: &str = "0.14.1";
 /// The wasi:http world both guests target: the WIT of the wasmtime-wasi-http crate we link.
 pub const WORLD: &str = "wasi:http/proxy@0.2.12";
 /// The crate whose WIT folder the guests are built against.
@@ -268,6 +271,30 @@ fn componentize_py() -> Result<PathBuf, Unavailable> {
             .args(["install", "--quiet"])
             .arg(format!("componentize-py=={COMPONENTIZE_PY}")),
         "installing componentize-py from PyPI",
+    )?;
+    Ok(bin)
+}
+
+/// The s3s-fs server, built from crates.io into `target/toolchains/` when missing (`.ci/run`
+/// builds it before the tests, with this same command).
+pub fn s3s_fs() -> Result<PathBuf, Unavailable> {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let root = dir().join(format!("s3s-fs-{S3S_FS}"));
+    let bin = root.join("bin/s3s-fs");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    run(
+        Command::new(cargo)
+            .args(["install", "--quiet", "--locked", "--features", "binary"])
+            .arg(format!("s3s-fs@{S3S_FS}"))
+            .arg("--root")
+            .arg(&root)
+            .arg("--target-dir")
+            .arg(dir().join("s3s-fs-build")),
+        "building s3s-fs from crates.io",
     )?;
     Ok(bin)
 }

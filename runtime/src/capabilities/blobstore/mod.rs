@@ -1,7 +1,8 @@
 //! `wasi:blobstore@0.2.0-draft` in the host: containers and objects through the component's
 //! link to a blobstore capability (`wasi:blobstore/blobstore`, as wasmCloud's examples link
 //! it), on a folder of each host ([`fs`], wasmCloud's `blobstore-fs`) or a NATS JetStream
-//! object store ([`nats`], `blobstore-nats`). Objects stream both ways and are never whole in
+//! object store ([`nats`], `blobstore-nats`) or an S3-compatible server ([`s3`],
+//! `blobstore-s3`). Objects stream both ways and are never whole in
 //! memory: what a guest writes is spooled to a temporary file (at most
 //! [`MAX_OBJECT_BYTES`]) and stored when it calls `finish`; what it reads comes from the
 //! backend through a bounded pipe. `get-data(start, end)` reads the bytes `start..=end` (both
@@ -11,6 +12,7 @@
 pub mod backend;
 pub mod fs;
 pub mod nats;
+pub mod s3;
 
 use std::collections::VecDeque;
 use std::io::Write as _;
@@ -18,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use scheduler::provider::setting_any_case;
+use scheduler::s3_config::{S3Config, CONFIG_B64, CONFIG_JSON};
 use scheduler::Provider;
 use tokio::io::AsyncReadExt;
 use wasmtime::component::Resource;
@@ -142,6 +145,13 @@ impl GuestState {
                     }
                 }
             }
+            Provider::BlobstoreS3 => match self.s3_backend(&link) {
+                Ok(backend) => Arc::new(backend),
+                Err(why) => {
+                    self.link_failed(&link, LOG_CONTEXT, &why);
+                    return Err(why);
+                }
+            },
             _ => {
                 return Err(format!(
                     "link '{}' for {BLOBSTORE} leads to '{}', which is not a blobstore",
@@ -150,6 +160,22 @@ impl GuestState {
             }
         };
         Ok((link, backend))
+    }
+
+    /// A blobstore-s3 link's backend: wasmCloud's JSON settings (`config_b64` or
+    /// `config_json`, secrets first), the link's aliases and bucket region.
+    fn s3_backend(&self, link: &LinkGrant) -> Result<s3::S3Blobs, String> {
+        let document = [CONFIG_B64, CONFIG_JSON]
+            .into_iter()
+            .find_map(|key| Some((key, self.link_setting(link, key)?)));
+        let config = match document {
+            Some((key, value)) => S3Config::parse(key, &value)?,
+            None => S3Config::default(),
+        };
+        s3::S3Blobs::new(
+            config.with_link_config(&link.config),
+            self.backends.s3_http()?,
+        )
     }
 
     /// Runs one call on the blobstore backend and records how it went.

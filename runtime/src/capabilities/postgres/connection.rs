@@ -4,7 +4,6 @@
 //! the pool's connection config; nothing here prints it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -197,20 +196,8 @@ impl Pools {
 
 /// TLS to the server, verified against the system's certificate authorities.
 fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err("POSTGRES_TLS_REQUIRED is set but the system has no CA certificates".into());
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    super::super::system_tls::client_config()
+        .map_err(|why| format!("{POSTGRES_TLS_REQUIRED} is set but {why}"))
 }
 
 #[cfg(test)]
