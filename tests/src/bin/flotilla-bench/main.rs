@@ -2,6 +2,7 @@
 //! not part of the product). Each prints its figures with the baseline measured in the same
 //! run.
 
+mod blob;
 mod cold_start;
 mod kv;
 mod log;
@@ -94,6 +95,20 @@ enum Bench {
         #[command(flatten)]
         runs: ClientRuns,
     },
+    /// Blob write and read MiB/s through a component (wasmCloud's blobby in Python) on
+    /// blobstore-fs, -nats and -s3, against the same bytes written to each backend directly.
+    #[command(after_help = "Examples:\n  target/release/flotilla-bench blob --object-mib 64 --rounds 3")]
+    Blob {
+        /// The size of each object.
+        #[arg(long, default_value_t = 64)]
+        object_mib: usize,
+        /// Objects written and read per path (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where the cluster and the servers keep their data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// Deploy → first 200 of a component by OCI tag from a real registry (Debian's
     /// docker-registry) against the same bytes uploaded to a node.
     #[command(after_help = "Examples:\n  target/release/flotilla-bench registry --rounds 5")]
@@ -155,6 +170,11 @@ fn main() -> ExitCode {
             runs.seconds,
             &runs.clients,
         )),
+        Bench::Blob {
+            object_mib,
+            rounds,
+            work_dir,
+        } => runtime.block_on(blob::blob_bench(work_dir, object_mib, rounds)),
         Bench::Registry { rounds, work_dir } => {
             runtime.block_on(registry::registry_bench(work_dir, rounds))
         }
