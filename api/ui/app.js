@@ -493,7 +493,7 @@ const appPage = {
     this.status = status;
     const { applied_index, ...shown } = status;
     const r = this.regions;
-    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings, shown.capabilities, shown.links], () => this.drawHead(status));
+    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings, shown.capabilities, shown.links, shown.runtime], () => this.drawHead(status));
     redraw(r.spreads, [shown.placement, shown.spreads], () => this.drawSpreads(status));
     redraw(r.hosts, shown.runtime, () => this.drawRuntime(status));
     redraw(r.traffic, traffic.newest(), () => this.drawTraffic());
@@ -518,7 +518,24 @@ const appPage = {
       (s.warnings || []).length ? h("ul", { class: "warnings", id: "app-warnings" }, s.warnings.map((m) => h("li", {}, "warning: " + m))) : null,
       Object.keys(s.capabilities || {}).length ? h("p", { class: "muted", id: "app-capabilities" },
         Object.entries(s.capabilities).map(([name, served]) => h("span", { class: "capability" }, `${name}: ${served} `))) : null,
-      (s.links || []).length ? h("ul", { class: "links muted", id: "app-links" }, s.links.map((l) => h("li", {}, l))) : null);
+      (s.links || []).length ? h("ul", { class: "links muted", id: "app-links" }, s.links.map((l) => this.drawLink(s, l))) : null);
+  },
+
+  // A link, and how its backend fares on each host that used it (its last call there).
+  drawLink(s, line) {
+    const states = [];
+    for (const [host, r] of Object.entries(s.runtime || {})) {
+      for (const l of r.links || []) {
+        if (line.startsWith(`${l.component} → ${l.target} (`) && line.endsWith(`[${l.link}]`)) {
+          states.push({ host, failure: l.failure });
+        }
+      }
+    }
+    const failing = states.filter((x) => x.failure);
+    const health = states.length === 0 ? h("span", { class: "muted" }, " — not used yet")
+      : failing.length ? h("span", { class: "error link-health" }, " — failing: " + failing.map((x) => `${x.host}: ${x.failure}`).join("; "))
+      : h("span", { class: "link-health" }, ` — ok on ${states.map((x) => x.host).join(", ")}`);
+    return h("li", {}, line, health);
   },
 
   drawSpreads(s) {

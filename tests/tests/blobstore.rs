@@ -289,3 +289,83 @@ fn blobby_on_s3_signs_every_request_and_keeps_its_credentials_secret() {
         );
     }
 }
+
+/// wasmCloud's http-blobstore (ported to Python, its manifest unchanged but for the image, the
+/// address and the NATS server's address on the link): its tour of every blobstore operation
+/// succeeds, step by step, on NATS object stores.
+#[test]
+fn wasmclouds_http_blobstore_tour_succeeds_on_nats() {
+    use flotilla_tests::harness::toolchains::build_python_http_blobstore;
+    let wasm = match build_python_http_blobstore() {
+        Ok(path) => std::fs::read(path).unwrap(),
+        Err(BuildError::Unavailable(why)) => {
+            eprintln!("SKIPPED: the Python toolchain: {why}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let nats = Server::start(ServerKind::Nats);
+    let c = Cluster::start(&[]);
+    let node = &c.nodes[0];
+    let digest = node.upload(&wasm);
+    let addr = free_addr();
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python-http-blobstore/wadm.yaml"
+    ))
+    .unwrap()
+    .replace("image: file://./app.wasm", &format!("image: {digest}"))
+    .replace("0.0.0.0:8000", &addr)
+    .replace(
+        "            target: blobstore-nats\n",
+        &format!(
+            "            target:\n              name: blobstore-nats\n              config:\n                - name: nats\n                  properties:\n                    cluster_uri: '{}'\n",
+            nats.url()
+        ),
+    );
+    assert!(
+        manifest.contains(&nats.url()),
+        "the link was given the server"
+    );
+    node.deploy(&manifest).unwrap();
+    let tour = wait_for("the tour to answer", Duration::from_secs(120), || {
+        let r = client().get(format!("http://{addr}/")).send().ok()?;
+        (r.status() == 200).then(|| r.text().unwrap())
+    });
+    let tour: serde_json::Value = serde_json::from_str(&tour).unwrap();
+    let (containers, blobs) = (&tour["container_ops"], &tour["blob_ops"]);
+    for op in [
+        "create_container",
+        "container_info",
+        "partial_read",
+        "clear_container",
+    ] {
+        assert_eq!(containers[op]["success"], true, "{op}: {tour:#}");
+    }
+    for op in [
+        "write_blob",
+        "has_object",
+        "object_info",
+        "read_blob",
+        "move_blob",
+        "copy_blob",
+        "list_objects",
+        "delete_objects",
+        "delete_object",
+    ] {
+        assert_eq!(blobs[op]["success"], true, "{op}: {tour:#}");
+    }
+    // Bytes 0..=4, both ends inclusive.
+    assert_eq!(
+        containers["partial_read"]["message"], "Partial read of 'water' (bytes 0..=4): Conte",
+        "{tour:#}"
+    );
+    assert_eq!(
+        blobs["list_objects"]["message"], "Objects in yang: ['fire', 'water']",
+        "{tour:#}"
+    );
+    assert_eq!(
+        blobs["read_blob"]["message"],
+        "Read water from ying: Content of water"
+    );
+}

@@ -161,6 +161,20 @@ pub fn build_python_blobby() -> Result<PathBuf, BuildError> {
     )
 }
 
+/// The Python port of wasmCloud's http-blobstore (`examples/python-http-blobstore`): wasi:http,
+/// wasi:blobstore (with its wasi:io) and wasi:config's legacy `runtime` interface.
+pub fn build_python_http_blobstore() -> Result<PathBuf, BuildError> {
+    build_python_example(
+        "python-http-blobstore",
+        "http-blobstore",
+        &[
+            "wasi-blobstore-0.2.0-draft",
+            "wasi-io-0.2.6",
+            "wasi-config-0.2.0-draft",
+        ],
+    )
+}
+
 /// `examples/NAME/app.py` built with componentize-py against `examples/NAME/wit/world.wit`'s
 /// `world`, with wasi:http's WIT and the `packages` vendored under `runtime/wit/deps/` as its
 /// dependencies (as the examples' READMEs assemble them), or taken from the cache: its path.

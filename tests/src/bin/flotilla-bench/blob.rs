@@ -39,7 +39,12 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// Times `rounds` writes and reads of `data` by `write` and `read` (which answers the bytes
 /// read, to be checked).
-async fn measure<W, R>(data: &bytes::Bytes, rounds: usize, write: W, read: R) -> Result<Rates, String>
+async fn measure<W, R>(
+    data: &bytes::Bytes,
+    rounds: usize,
+    write: W,
+    read: R,
+) -> Result<Rates, String>
 where
     W: AsyncFn(usize, bytes::Bytes) -> Result<(), String>,
     R: AsyncFn(usize) -> Result<usize, String>,
@@ -91,8 +96,13 @@ impl DirectS3 {
     fn new(endpoint: &str, bucket: &str) -> Result<DirectS3, String> {
         let url = endpoint.parse().map_err(|e| format!("{endpoint}: {e}"))?;
         Ok(DirectS3 {
-            bucket: rusty_s3::Bucket::new(url, rusty_s3::UrlStyle::Path, bucket.to_string(), "us-east-1")
-                .map_err(|e| format!("{e:?}"))?,
+            bucket: rusty_s3::Bucket::new(
+                url,
+                rusty_s3::UrlStyle::Path,
+                bucket.to_string(),
+                "us-east-1",
+            )
+            .map_err(|e| format!("{e:?}"))?,
             credentials: rusty_s3::Credentials::new(S3_ACCESS_KEY, S3_SECRET_KEY),
         })
     }
@@ -151,7 +161,15 @@ async fn through_component(
         data,
         rounds,
         async |round, body| expect_success(http.put(url(round)).body(body).send().await).await,
-        async |round| drain(http.get(url(round)).send().await.map_err(|e| e.to_string())?).await,
+        async |round| {
+            drain(
+                http.get(url(round))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+            .await
+        },
     )
     .await
 }
@@ -175,11 +193,17 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
     let direct_fs = measure(
         &data,
         rounds,
-        async |round, body| tokio::fs::write(file(round), &body).await.map_err(|e| e.to_string()),
+        async |round, body| {
+            tokio::fs::write(file(round), &body)
+                .await
+                .map_err(|e| e.to_string())
+        },
         async |round| read_file_streaming(&file(round)).await,
     )
     .await?;
-    let client = async_nats::connect(nats.url()).await.map_err(|e| e.to_string())?;
+    let client = async_nats::connect(nats.url())
+        .await
+        .map_err(|e| e.to_string())?;
     let jetstream = async_nats::jetstream::new(client);
     let store = jetstream
         .create_object_store(async_nats::jetstream::object_store::Config {
@@ -219,7 +243,14 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
         },
         async |round| {
             let name = format!("bench-{round}.bin");
-            drain(plain.get(direct.get(&name)).send().await.map_err(|e| e.to_string())?).await
+            drain(
+                plain
+                    .get(direct.get(&name))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+            .await
         },
     )
     .await?;
@@ -232,7 +263,12 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
     )?;
     let addrs = cluster.addrs();
     let api = authorized(&cluster.token())?;
-    let digest = upload(&api, &addrs[0], std::fs::read(&blobby).map_err(|e| e.to_string())?).await?;
+    let digest = upload(
+        &api,
+        &addrs[0],
+        std::fs::read(&blobby).map_err(|e| e.to_string())?,
+    )
+    .await?;
     let app_addr = flotilla_tests::free_addr();
     let s3_json = format!(
         "'{{\"access_key_id\":\"{S3_ACCESS_KEY}\",\"secret_access_key\":\"{S3_SECRET_KEY}\",\"endpoint\":\"{}\"}}'",
@@ -303,7 +339,9 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
 
 /// Reads a file to its end in chunks: its length.
 async fn read_file_streaming(path: &Path) -> Result<usize, String> {
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| e.to_string())?;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| e.to_string())?;
     count(&mut file).await
 }
 

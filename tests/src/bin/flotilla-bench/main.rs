@@ -97,7 +97,9 @@ enum Bench {
     },
     /// Blob write and read MiB/s through a component (wasmCloud's blobby in Python) on
     /// blobstore-fs, -nats and -s3, against the same bytes written to each backend directly.
-    #[command(after_help = "Examples:\n  target/release/flotilla-bench blob --object-mib 64 --rounds 3")]
+    #[command(
+        after_help = "Examples:\n  target/release/flotilla-bench blob --object-mib 64 --rounds 3"
+    )]
     Blob {
         /// The size of each object.
         #[arg(long, default_value_t = 64)]
