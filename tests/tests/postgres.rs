@@ -517,3 +517,162 @@ fn wasmclouds_sqldb_postgres_query_runs_with_a_named_config_and_flotilla_call() 
         );
     }
 }
+
+/// An HTTP request to `addr`: status and the answer as JSON (Null when it is not JSON).
+fn http_json(method: &str, url: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    let mut request = flotilla_tests::client().request(method.parse().unwrap(), url);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    match request.send() {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().unwrap_or(serde_json::Value::Null))
+        }
+        Err(e) => (0, serde_json::Value::String(e.to_string())),
+    }
+}
+
+/// wasmCloud's http-task-manager (ported to Python; its manifest unchanged but for the image and
+/// the address) keeps tasks in PostgreSQL: migrations, submit, list by group, lease, release,
+/// complete, with the original's answers and errors; its exported `tasks` interface answers
+/// `flotilla call` from the same rows.
+#[test]
+fn wasmclouds_http_task_manager_keeps_tasks_in_postgres() {
+    use flotilla_tests::harness::toolchains::{build_python_task_manager, BuildError};
+    use serde_json::json;
+    let wasm = match build_python_task_manager() {
+        Ok(path) => path,
+        Err(BuildError::Unavailable(why)) => {
+            eprintln!("SKIPPED: the Python toolchain: {why}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let server = Server::start(ServerKind::Postgres);
+    let (host, port) = server.host_and_port();
+    let c = flotilla_tests::Cluster::start(&[]);
+    let node = &c.nodes[0];
+    let settings = [
+        format!("POSTGRES_HOST={host}"),
+        format!("POSTGRES_PORT={port}"),
+        format!("POSTGRES_USERNAME={POSTGRES_USER}"),
+        format!("POSTGRES_PASSWORD={POSTGRES_PASSWORD}"),
+        "POSTGRES_DATABASE=postgres".to_string(),
+    ];
+    let mut args = vec!["config", "put", "default-postgres"];
+    args.extend(settings.iter().map(String::as_str));
+    let (ok, text) = cli(node, &args);
+    assert!(ok, "{text}");
+    let digest = node.upload(&std::fs::read(&wasm).unwrap());
+    let addr = flotilla_tests::free_addr();
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python-task-manager/wadm.yaml"
+    ))
+    .unwrap()
+    .replace("image: file://./app.wasm", &format!("image: {digest}"))
+    .replace("0.0.0.0:8000", &addr);
+    node.deploy(&manifest).unwrap();
+    let url = |path: &str| format!("http://{addr}{path}");
+    flotilla_tests::wait_for(
+        "the task manager to be ready",
+        std::time::Duration::from_secs(120),
+        || (http_json("GET", &url("/ready"), None).0 == 200).then_some(()),
+    );
+    for _ in 0..2 {
+        let (status, answer) = http_json("POST", &url("/admin/v1/db/migrate"), None);
+        assert_eq!((status, &answer), (200, &json!({"status": "success"})));
+    }
+
+    // A submission that is not JSON is refused as the original refuses it.
+    let plain = flotilla_tests::client()
+        .post(url("/api/v1/tasks"))
+        .body("group_id=x")
+        .send()
+        .unwrap();
+    assert_eq!(plain.status().as_u16(), 400);
+    let refused: serde_json::Value = plain.json().unwrap();
+    assert_eq!(refused["error"]["code"], "invalid-content-type");
+
+    let submit = json!({"group_id": "images", "task_data": {"image": "ferris.png", "scale": 2}});
+    let (status, submitted) = http_json("POST", &url("/api/v1/tasks"), Some(submit));
+    assert_eq!(status, 200, "{submitted}");
+    let task = &submitted["data"];
+    let id = task["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(task["status"], "Pending");
+    let data: serde_json::Value =
+        serde_json::from_str(task["data_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        data,
+        json!({"image": "ferris.png", "scale": 2}),
+        "jsonb both ways"
+    );
+    assert!(
+        task["submitted_at"]["timestamp"]["date"]["Ymd"][0]
+            .as_i64()
+            .unwrap()
+            >= 2024,
+        "a timestamptz: {task}"
+    );
+    assert!(task["leased_at"].is_null());
+
+    let (_, listed) = http_json("GET", &url("/api/v1/tasks?group_id=images"), None);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    let (_, other) = http_json("GET", &url("/api/v1/tasks?group_id=other"), None);
+    assert_eq!(other["data"], json!([]), "{other}");
+
+    // Lease, a second lease refused, release with the wrong lease refused, then the right one.
+    let task_url = |action: &str| url(&format!("/api/v1/tasks/{id}/{action}"));
+    let (status, leased) = http_json("POST", &task_url("lease"), Some(json!({"worker_id": "w1"})));
+    assert_eq!(status, 200, "{leased}");
+    let lease = leased["data"].as_str().unwrap().to_string();
+    let (status, again) = http_json("POST", &task_url("lease"), Some(json!({"worker_id": "w2"})));
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (500, Some("task-lease-err"))
+    );
+    let wrong = json!({"worker_id": "w1", "lease_id": "00000000-0000-0000-0000-000000000000"});
+    let (status, _) = http_json("POST", &task_url("release"), Some(wrong));
+    assert_eq!(status, 500);
+    let right = json!({"worker_id": "w1", "lease_id": lease});
+    let (status, released) = http_json("POST", &task_url("release"), Some(right));
+    assert_eq!(status, 200, "{released}");
+    let (status, _) = http_json("POST", &task_url("lease"), Some(json!({"worker_id": "w2"})));
+    assert_eq!(status, 200);
+    let (status, done) = http_json(
+        "POST",
+        &task_url("complete"),
+        Some(json!({"worker_id": "w2"})),
+    );
+    assert_eq!(status, 200, "{done}");
+    let (_, fetched) = http_json("GET", &url(&format!("/api/v1/tasks/{id}")), None);
+    assert_eq!(fetched["data"]["status"], "Completed", "{fetched}");
+    assert_eq!(fetched["data"]["lease_worker_id"], "w2");
+    assert!(!fetched["data"]["completed_at"].is_null());
+    let (status, missing) = http_json("GET", &url("/nowhere"), None);
+    assert_eq!(
+        (status, missing["error"]["code"].as_str()),
+        (404, Some("invalid-endpoint"))
+    );
+
+    // The exported interface, from the same rows.
+    let (ok, called) = cli(
+        node,
+        &[
+            "call",
+            "http-task-manager",
+            "http-task-mgr",
+            "wasmcloud:task-manager/tasks.get-task",
+            &id,
+        ],
+    );
+    assert!(ok, "{called}");
+    assert!(
+        called.contains(&id) && called.contains("completed"),
+        "{called}"
+    );
+}

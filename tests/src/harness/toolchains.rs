@@ -175,9 +175,21 @@ pub fn build_python_http_blobstore() -> Result<PathBuf, BuildError> {
     )
 }
 
+/// The Python port of wasmCloud's http-task-manager (`examples/python-task-manager`): wasi:http,
+/// wasi:logging, wasmcloud:postgres, and the example's own `wasmcloud:task-manager` package it
+/// exports.
+pub fn build_python_task_manager() -> Result<PathBuf, BuildError> {
+    build_python_example(
+        "python-task-manager",
+        "http-task-manager",
+        &["wasmcloud-postgres-0.1.1-draft", "wasi-logging-0.1.0-draft"],
+    )
+}
+
 /// `examples/NAME/app.py` built with componentize-py against `examples/NAME/wit/world.wit`'s
 /// `world`, with wasi:http's WIT and the `packages` vendored under `runtime/wit/deps/` as its
-/// dependencies (as the examples' READMEs assemble them), or taken from the cache: its path.
+/// dependencies (as the examples' READMEs assemble them), plus the example's own packages under
+/// `examples/NAME/wit/deps/`, or taken from the cache: its path.
 fn build_python_example(name: &str, world: &str, packages: &[&str]) -> Result<PathBuf, BuildError> {
     // Tests of one binary build the same example at once: one at a time, the others then
     // find it built.
@@ -189,10 +201,19 @@ fn build_python_example(name: &str, world: &str, packages: &[&str]) -> Result<Pa
     };
     let source = read(app_dir.join("app.py"))?;
     let world_wit = read(app_dir.join("wit/world.wit"))?;
+    // The example's own WIT packages (`wit/deps/PACKAGE/*.wit`), vendored beside it.
+    let own_deps = app_dir.join("wit/deps");
+    let mut own_wit = Vec::new();
+    for package in sorted_entries(&own_deps)? {
+        for file in sorted_entries(&package)? {
+            own_wit.extend(read(file)?);
+        }
+    }
     let key = Digest::of(
         &[
             source.as_slice(),
             world_wit.as_slice(),
+            own_wit.as_slice(),
             COMPONENTIZE_PY.as_bytes(),
         ]
         .concat(),
@@ -212,12 +233,17 @@ fn build_python_example(name: &str, world: &str, packages: &[&str]) -> Result<Pa
         std::fs::copy(entry.path(), deps.join(entry.file_name())).map_err(failed)?;
     }
     let vendored = repo().join("runtime/wit/deps");
-    for package in packages {
-        std::fs::create_dir_all(deps.join(package)).map_err(failed)?;
-        for entry in std::fs::read_dir(vendored.join(package)).map_err(failed)? {
+    let own: Vec<PathBuf> = sorted_entries(&own_deps)?;
+    for package in packages
+        .iter()
+        .map(|p| vendored.join(p))
+        .chain(own.into_iter())
+    {
+        let into = deps.join(package.file_name().expect("a package folder"));
+        std::fs::create_dir_all(&into).map_err(failed)?;
+        for entry in std::fs::read_dir(&package).map_err(failed)? {
             let entry = entry.map_err(failed)?;
-            std::fs::copy(entry.path(), deps.join(package).join(entry.file_name()))
-                .map_err(failed)?;
+            std::fs::copy(entry.path(), into.join(entry.file_name())).map_err(failed)?;
         }
     }
     let tmp = out.with_extension("tmp.wasm");
@@ -234,6 +260,19 @@ fn build_python_example(name: &str, world: &str, packages: &[&str]) -> Result<Pa
         .map_err(|e| BuildError::Failed(e.0))?;
     std::fs::rename(&tmp, &out).map_err(|e| BuildError::Failed(e.to_string()))?;
     Ok(out)
+}
+
+/// The entries of `dir`, sorted; none when it does not exist.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut paths = entries
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BuildError::Failed(format!("{}: {e}", dir.display())))?;
+    paths.sort();
+    Ok(paths)
 }
 
 fn repo() -> PathBuf {
