@@ -234,11 +234,7 @@ fn build_python_example(name: &str, world: &str, packages: &[&str]) -> Result<Pa
     }
     let vendored = repo().join("runtime/wit/deps");
     let own: Vec<PathBuf> = sorted_entries(&own_deps)?;
-    for package in packages
-        .iter()
-        .map(|p| vendored.join(p))
-        .chain(own.into_iter())
-    {
+    for package in packages.iter().map(|p| vendored.join(p)).chain(own) {
         let into = deps.join(package.file_name().expect("a package folder"));
         std::fs::create_dir_all(&into).map_err(failed)?;
         for entry in std::fs::read_dir(&package).map_err(failed)? {
