@@ -224,3 +224,38 @@ fn a_component_requests_and_publishes_through_its_consumer_link() {
     );
     assert!(status.to_string().contains("127.0.0.1:1"), "{status}");
 }
+
+/// The example folder's manifest (wasmCloud's echo-messaging, only the image changed) with the
+/// test's NATS server in both links' configs: a request on `wasmcloud.echo` is echoed.
+#[test]
+fn wasmclouds_echo_messaging_manifest_echoes_a_request() {
+    let nats = Server::start(ServerKind::Nats);
+    let c = Cluster::start(&[]);
+    let digest = c.nodes[0].upload(&Guest::EchoMessaging.build().unwrap());
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/echo-messaging/wadm.yaml"
+    ))
+    .unwrap()
+    .replace(
+        "image: file://./echo_messaging.wasm",
+        &format!("image: {digest}"),
+    )
+    .replace(
+        "# cluster_uris: \"nats://your-custom-nats:4222,nats://your-second-nats:5222\"",
+        &format!("cluster_uris: '{}'", nats.url()),
+    );
+    assert_eq!(
+        manifest.matches(&nats.url()).count(),
+        2,
+        "both links name the server"
+    );
+    c.nodes[0].deploy(&manifest).unwrap();
+    runtime().block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        assert_eq!(
+            echoed(&client, "wasmcloud.echo", "hello, echo").await,
+            "hello, echo"
+        );
+    });
+}
