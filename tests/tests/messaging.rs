@@ -259,3 +259,124 @@ fn wasmclouds_echo_messaging_manifest_echoes_a_request() {
         );
     });
 }
+
+/// The next `n` messages of `subscriber`, as text.
+async fn next_messages(subscriber: &mut async_nats::Subscriber, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(30), subscriber.next())
+            .await
+            .expect("the component publishes")
+            .unwrap();
+        out.push(String::from_utf8_lossy(&m.payload).into_owned());
+    }
+    out
+}
+
+/// wasmCloud's keyvalue-messaging (ported to Python; its manifest unchanged but for the image
+/// and the NATS server's address): each delta on `nats.atomic.delta` increments the counter in
+/// the JetStream bucket through the link its config names, and the component publishes what it
+/// did on `nats.demo`, three messages per delta: a stored value, the counter, the keys.
+#[test]
+fn wasmclouds_keyvalue_messaging_counts_deltas_in_a_nats_bucket() {
+    use flotilla_tests::harness::toolchains::{build_python_keyvalue_messaging, BuildError};
+    let wasm = match build_python_keyvalue_messaging() {
+        Ok(path) => std::fs::read(path).unwrap(),
+        Err(BuildError::Unavailable(why)) => {
+            eprintln!("SKIPPED: the Python toolchain: {why}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let nats = Server::start(ServerKind::Nats);
+    let c = Cluster::start(&[]);
+    let digest = c.nodes[0].upload(&wasm);
+    let uri = nats.url();
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python-keyvalue-messaging/wadm.yaml"
+    ))
+    .unwrap()
+    .replace("image: file://./app.wasm", &format!("image: {digest}"))
+    .replace(
+        "bucket: \"WASMCLOUD\"\n            name: bucket-id1",
+        &format!("bucket: \"WASMCLOUD\"\n                    cluster_uri: '{uri}'\n            name: bucket-id1"),
+    )
+    .replace(
+        "        image: ghcr.io/wasmcloud/messaging-nats:0.27.0\n",
+        &format!("        image: ghcr.io/wasmcloud/messaging-nats:0.27.0\n        config:\n          - name: nats\n            properties:\n              cluster_uris: '{uri}'\n"),
+    )
+    .replace(
+        "subscriptions: nats.atomic.delta",
+        &format!("subscriptions: nats.atomic.delta\n                    cluster_uris: '{uri}'"),
+    );
+    assert_eq!(
+        manifest.matches(&uri).count(),
+        3,
+        "every link names the server"
+    );
+    c.nodes[0].deploy(&manifest).unwrap();
+
+    runtime().block_on(async {
+        let client = async_nats::connect(&uri).await.unwrap();
+        // The bucket exists beforehand, as the example's README makes it (`nats kv add`).
+        async_nats::jetstream::new(client.clone())
+            .create_stream(runtime::capabilities::keyvalue::nats::bucket_stream(
+                "WASMCLOUD",
+            ))
+            .await
+            .unwrap();
+        let mut demo = client.subscribe("nats.demo").await.unwrap();
+        client.flush().await.unwrap();
+        // Deltas of 0 until the handler's subscription is up (they change nothing).
+        let mut warmed = false;
+        for _ in 0..120 {
+            client
+                .publish("nats.atomic.delta", "0".into())
+                .await
+                .unwrap();
+            client.flush().await.unwrap();
+            if tokio::time::timeout(Duration::from_millis(500), demo.next())
+                .await
+                .is_ok()
+            {
+                warmed = true;
+                break;
+            }
+        }
+        if !warmed {
+            let logs = c.nodes[0].cli(&["app", "logs", "rust-keyvalue-demo"]);
+            let status = c.nodes[0].cli(&["app", "status", "rust-keyvalue-demo"]);
+            panic!(
+                "the handler never published:\n{}\n{}",
+                String::from_utf8_lossy(&status.stdout),
+                String::from_utf8_lossy(&logs.stdout)
+            );
+        }
+        // The rest of that first delta's three messages.
+        next_messages(&mut demo, 2).await;
+        for (delta, expected) in [("5", "5"), ("3", "8")] {
+            client
+                .publish("nats.atomic.delta", delta.into())
+                .await
+                .unwrap();
+            loop {
+                let triple = next_messages(&mut demo, 3).await;
+                let local: u64 = triple[0].parse().unwrap_or_else(|_| panic!("{triple:?}"));
+                assert!(local < 42, "{triple:?}");
+                assert_eq!(triple[2], "counter, local_key", "{triple:?}");
+                // Late warm-up deltas leave the counter where it was.
+                if triple[1] == expected {
+                    break;
+                }
+                assert!(["0", "5"].contains(&triple[1].as_str()), "{triple:?}");
+            }
+        }
+        // The bucket holds the counter, and the stored value was deleted.
+        let js = async_nats::jetstream::new(client);
+        let bucket = js.get_key_value("WASMCLOUD").await.unwrap();
+        let counter = bucket.get("counter").await.unwrap().unwrap();
+        assert_eq!(String::from_utf8_lossy(&counter), "8");
+        assert!(bucket.get("local_key").await.unwrap().is_none());
+    });
+}

@@ -175,6 +175,22 @@ pub fn build_python_http_blobstore() -> Result<PathBuf, BuildError> {
     )
 }
 
+/// The Python port of wasmCloud's keyvalue-messaging (`examples/python-keyvalue-messaging`): a
+/// message handler with key-value, messaging, config and link selection; no HTTP.
+pub fn build_python_keyvalue_messaging() -> Result<PathBuf, BuildError> {
+    build_python_example(
+        "python-keyvalue-messaging",
+        "demo",
+        &[
+            "wasi-logging-0.1.0-draft",
+            "wasi-config-0.2.0-draft",
+            "wasi-keyvalue-0.2.0-draft",
+            "wasmcloud-messaging-0.2.0",
+            "wasmcloud-bus-1.0.0",
+        ],
+    )
+}
+
 /// The Python port of wasmCloud's http-task-manager (`examples/python-task-manager`): wasi:http,
 /// wasi:logging, wasmcloud:postgres, and the example's own `wasmcloud:task-manager` package it
 /// exports.

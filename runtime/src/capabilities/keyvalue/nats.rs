@@ -25,7 +25,7 @@ const LIST_PAGE_KEYS: usize = 1000;
 
 /// The JetStream stream behind key-value bucket `bucket`: one value per key, deletes as
 /// markers, direct gets, as the NATS key-value clients lay it out.
-fn bucket_stream(bucket: &str) -> async_nats::jetstream::stream::Config {
+pub fn bucket_stream(bucket: &str) -> async_nats::jetstream::stream::Config {
     use async_nats::jetstream::stream::{Config, DiscardPolicy};
     Config {
         name: format!("KV_{bucket}"),
