@@ -18,6 +18,9 @@ use crate::tools::{authorized, deploy, upload, wait_until};
 
 /// How long a signed URL of the direct S3 baseline stays valid.
 const SIGNATURE_VALIDITY: Duration = Duration::from_secs(300);
+/// Requests in a row that must find a just-written object before the new version is measured
+/// (a replica of the last version, on another backend, would not find it).
+const CONSECUTIVE_FOUND: usize = 10;
 /// The longest one object may take to go in or out.
 const TRANSFER_WITHIN: Duration = Duration::from_secs(300);
 
@@ -52,10 +55,14 @@ where
     let (mut writes, mut reads) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let t = Instant::now();
-        write(round, data.clone()).await?;
+        write(round, data.clone())
+            .await
+            .map_err(|e| format!("writing round {round}: {e}"))?;
         writes.push(mib_per_sec(data.len(), t.elapsed()));
         let t = Instant::now();
-        let got = read(round).await?;
+        let got = read(round)
+            .await
+            .map_err(|e| format!("reading round {round}: {e}"))?;
         reads.push(mib_per_sec(data.len(), t.elapsed()));
         if got != data.len() {
             return Err(format!("read {got} bytes of {}", data.len()));
@@ -200,7 +207,8 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
         },
         async |round| read_file_streaming(&file(round)).await,
     )
-    .await?;
+    .await
+    .map_err(|e| format!("a folder directly: {e}"))?;
     let client = async_nats::connect(nats.url())
         .await
         .map_err(|e| e.to_string())?;
@@ -231,7 +239,8 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
             count(&mut object).await
         },
     )
-    .await?;
+    .await
+    .map_err(|e| format!("NATS directly: {e}"))?;
     let direct = DirectS3::new(&s3.url(), "direct")?;
     expect_success(plain.put(direct.create_bucket()).body("").send().await).await?;
     let direct_s3 = measure(
@@ -304,16 +313,36 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
             blobby_app(&digest, &version, &app_addr, image, &link_config),
         )
         .await?;
-        wait_until("blobby on its backend", TRANSFER_WITHIN, async || {
-            plain
-                .put(format!("http://{app_addr}/warm-{version}"))
-                .body("warm")
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED)
+        // The new version serves, and no replica of the last one (on another backend) is left:
+        // an object written now is found by every request.
+        wait_until("the new version to serve", TRANSFER_WITHIN, async || {
+            let url = format!("http://{}/v1/apps/blobby", addrs[0]);
+            let Ok(r) = api.get(&url).send().await else {
+                return false;
+            };
+            let s: serde_json::Value = r.json().await.unwrap_or_default();
+            s["status"] == "Deployed" && s["placement"]["serving_version"] == version.as_str()
         })
         .await?;
-        let component = through_component(&plain, &app_addr, &data, rounds).await?;
+        let warm = format!("http://{app_addr}/warm-{version}");
+        let what = format!("only {version} to answer");
+        wait_until(&what, TRANSFER_WITHIN, async || {
+            let stored = plain.put(&warm).body("warm").send().await;
+            if !stored.is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED) {
+                return false;
+            }
+            for _ in 0..CONSECUTIVE_FOUND {
+                let found = plain.get(&warm).send().await;
+                if !found.is_ok_and(|r| r.status().is_success()) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await?;
+        let component = through_component(&plain, &app_addr, &data, rounds)
+            .await
+            .map_err(|e| format!("blobby on {name}: {e}"))?;
         rows.push((name, direct, component));
     }
 
