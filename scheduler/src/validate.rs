@@ -10,18 +10,24 @@ use crate::manifest::{Manifest, APPLICATION_KIND, OAM_API_VERSION};
 /// The policy type wadm uses for secret backends.
 const SECRET_POLICY_TYPE: &str = "policy.secret.wasmcloud.dev/v1alpha1";
 
-/// Interfaces the wasmCloud host knows, by namespace and package (wadm's table). An unknown
-/// interface of a known package is probably a typo and gets a warning.
+/// Interfaces the wasmCloud host knows, by namespace and package (wadm's table, plus the
+/// Postgres package and the key-value watcher Flotilla serves). An unknown interface or package
+/// in a known namespace is probably a typo and gets a warning, as in wadm.
 const KNOWN_INTERFACES: &[(&str, &str, &[&str])] = &[
     ("wrpc", "blobstore", &["blobstore"]),
     ("wrpc", "keyvalue", &["atomics", "store"]),
     ("wrpc", "http", &["incoming-handler", "outgoing-handler"]),
     ("wasi", "blobstore", &["blobstore"]),
     ("wasi", "config", &["runtime"]),
-    ("wasi", "keyvalue", &["atomics", "store", "batch", "watch"]),
+    (
+        "wasi",
+        "keyvalue",
+        &["atomics", "store", "batch", "watch", "watcher"],
+    ),
     ("wasi", "http", &["incoming-handler", "outgoing-handler"]),
     ("wasi", "logging", &["logging"]),
     ("wasmcloud", "messaging", &["consumer", "handler"]),
+    ("wasmcloud", "postgres", &["query", "prepared"]),
 ];
 
 pub(crate) fn validate(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
