@@ -517,12 +517,15 @@ const appPage = {
       messages.length ? h("ul", { class: "messages", id: "app-messages" }, messages.map((m) => h("li", {}, m))) : null,
       (s.warnings || []).length ? h("ul", { class: "warnings", id: "app-warnings" }, s.warnings.map((m) => h("li", {}, "warning: " + m))) : null,
       Object.keys(s.capabilities || {}).length ? h("p", { class: "muted", id: "app-capabilities" },
-        Object.entries(s.capabilities).map(([name, served]) => h("span", { class: "capability" }, `${name}: ${served} `))) : null,
+        Object.entries(s.capabilities).map(([name, served], i) => h("span", { class: "capability" }, `${i ? "; " : ""}${name}: ${served}`))) : null,
       (s.links || []).length ? h("ul", { class: "links muted", id: "app-links" }, s.links.map((l) => this.drawLink(s, l))) : null);
   },
 
-  // A link, and how its backend fares on each host that used it (its last call there).
+  // A link, and, for a component's link to a capability, how its backend fares on each host
+  // that used it (its last call there).
   drawLink(s, line) {
+    const source = line.split(" → ")[0];
+    if (Object.prototype.hasOwnProperty.call(s.capabilities || {}, source)) return h("li", {}, line);
     const states = [];
     for (const [host, r] of Object.entries(s.runtime || {})) {
       for (const l of r.links || []) {

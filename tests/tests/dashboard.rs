@@ -399,3 +399,58 @@ fn the_dashboard_follows_the_walkthrough_live() {
     );
     b.screenshot("overview-phone").unwrap();
 }
+
+/// The app page lists each capability link and how its backend fared on each host that used
+/// it: wasmCloud's http-keyvalue-counter on the cluster's own store, asked once.
+#[test]
+fn the_app_page_shows_each_link_and_how_its_backend_fares() {
+    let browser = match Browser::start(&screenshots()) {
+        Ok(b) => b,
+        Err(BrowserError::Unavailable(why)) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: no browser to test the dashboard with: {why}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let b = &browser;
+    let c = Cluster::start(&[]);
+    let node = &c.nodes[0];
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/keyvalue-counter");
+    let digest = node.upload(&std::fs::read(examples.join("counter.wasm")).unwrap());
+    let addr = flotilla_tests::free_addr();
+    let manifest = std::fs::read_to_string(examples.join("wadm.yaml"))
+        .unwrap()
+        .replace("file://./counter.wasm", &digest)
+        .replace("0.0.0.0:8080", &addr);
+    node.deploy(&manifest).unwrap();
+    let answer = flotilla_tests::wait_for(
+        "the counter to answer",
+        std::time::Duration::from_secs(60),
+        || {
+            let r = flotilla_tests::client()
+                .get(format!("http://{addr}/visits"))
+                .send()
+                .ok()?;
+            (r.status() == 200).then(|| r.text().unwrap())
+        },
+    );
+    assert!(answer.contains('1'), "{answer}");
+
+    b.goto(&format!("http://{}/ui/#/apps/kv-counter", node.addr))
+        .unwrap();
+    log_in(b, &c.token());
+    let links = b
+        .wait_text("#app-links", "the link's health", |t| t.contains("ok on"))
+        .unwrap();
+    assert!(
+        links.contains("counter → kvredis (wasi:keyvalue/atomics, store) [default] — ok on host-"),
+        "{links}"
+    );
+    // The HTTP server's link to the component is the ingress, not a backend: no health.
+    assert!(
+        links.contains("httpserver → counter (wasi:http/incoming-handler) [default]\n")
+            || links.ends_with("httpserver → counter (wasi:http/incoming-handler) [default]"),
+        "{links}"
+    );
+    b.screenshot("app-link-health").unwrap();
+}
