@@ -236,7 +236,7 @@ fn s3_config_json(endpoint: &str, secret_key: &str) -> String {
 #[test]
 fn blobby_on_s3_signs_every_request_and_keeps_its_credentials_secret() {
     let Some(wasm) = blobby() else { return };
-    let s3 = Server::start(ServerKind::S3);
+    let mut s3 = Server::start(ServerKind::S3);
     let c = Cluster::start(&[]);
     let node = &c.nodes[0];
     put_secret(
@@ -258,6 +258,24 @@ fn blobby_on_s3_signs_every_request_and_keeps_its_credentials_secret() {
     let (status, list) = text(ask(node, "GET", "/", Vec::new()));
     assert_eq!((status, list.as_str()), (200, "dir/nested.txt\nhello.txt"));
     streams_50_mib_in_bounded_memory(node);
+
+    // The server goes away: the guest gets the interface's error, the operator a status line;
+    // it comes back: the objects are served again.
+    s3.stop();
+    let (status, down) = text(ask(node, "GET", "/hello.txt", Vec::new()));
+    assert_eq!(status, 500, "{down}");
+    assert!(down.contains("the S3 server"), "{down}");
+    let status_text = node.cli(&["app", "status", "blobby"]);
+    assert!(
+        String::from_utf8_lossy(&status_text.stdout).contains("the S3 server"),
+        "{}",
+        String::from_utf8_lossy(&status_text.stdout)
+    );
+    s3.resume();
+    wait_for("the server to serve again", Duration::from_secs(30), || {
+        (text(ask(node, "GET", "/hello.txt", Vec::new())) == (200, "hello world".into()))
+            .then_some(())
+    });
 
     // A wrong secret key: the secret rotates without a redeploy, the server refuses the
     // signature, and the guest gets the interface's error, which does not carry the key.
