@@ -4,7 +4,7 @@
 //! the pool's connection config; nothing here prints it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use scheduler::provider::{
@@ -19,6 +19,8 @@ pub const DEFAULT_PORT: u16 = 5432;
 pub const DEFAULT_POOL_SIZE: usize = 8;
 /// Longest wait for a new connection to the server (TCP, TLS and authentication).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a pool may go unused before it is closed (when none of its connections is in use).
+const IDLE_POOL_LIMIT: Duration = Duration::from_secs(10 * 60);
 /// Longest wait for a free connection of a busy pool.
 const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
 
@@ -160,17 +162,47 @@ impl Settings {
     }
 }
 
-/// The host's pools, by settings.
-#[derive(Default)]
+/// The host's pools, by settings, with when each was last handed out.
 pub struct Pools {
-    pools: std::sync::Mutex<BTreeMap<Settings, Pool>>,
+    pools: std::sync::Mutex<BTreeMap<Settings, (Pool, Instant)>>,
+    idle_limit: Duration,
+}
+
+impl Default for Pools {
+    fn default() -> Self {
+        Pools::closing_after(IDLE_POOL_LIMIT)
+    }
 }
 
 impl Pools {
+    /// Pools that close a pool left unused for `idle_limit`.
+    pub fn closing_after(idle_limit: Duration) -> Pools {
+        Pools {
+            pools: Default::default(),
+            idle_limit,
+        }
+    }
+
     /// The pool for `settings` (made on first use; connections are opened as calls need them).
+    /// Pools nobody asked for in the idle limit ([`IDLE_POOL_LIMIT`] by default) and with no
+    /// connection in use are closed:
+    /// settings that changed (a rotated password, a moved database) leave no connections
+    /// behind.
     pub fn pool(&self, settings: &Settings) -> Result<Pool, String> {
         let mut pools = self.pools.lock().expect("pools lock");
-        if let Some(pool) = pools.get(settings) {
+        let now = Instant::now();
+        pools.retain(|kept, (pool, last_used)| {
+            let status = pool.status();
+            let idle = now.duration_since(*last_used) >= self.idle_limit
+                && status.available == status.size;
+            if idle && kept != settings {
+                pool.close();
+                return false;
+            }
+            true
+        });
+        if let Some((pool, last_used)) = pools.get_mut(settings) {
+            *last_used = now;
             return Ok(pool.clone());
         }
         let manager_config = ManagerConfig {
@@ -189,7 +221,7 @@ impl Pools {
             .wait_timeout(Some(WAIT_FOR_CONNECTION))
             .build()
             .map_err(|e| format!("a pool for {}: {e}", settings.describe()))?;
-        pools.insert(settings.clone(), pool.clone());
+        pools.insert(settings.clone(), (pool.clone(), now));
         Ok(pool)
     }
 }
@@ -203,6 +235,44 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings_for(database: &str) -> Settings {
+        Settings::from_link(|k| {
+            Some(
+                match k {
+                    POSTGRES_HOST => "127.0.0.1",
+                    POSTGRES_USERNAME => "app",
+                    POSTGRES_PASSWORD => "pw",
+                    POSTGRES_DATABASE => database,
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn idle_pools_are_closed_when_another_is_asked_for() {
+        let pools = Pools::closing_after(Duration::ZERO);
+        let first = pools.pool(&settings_for("one")).unwrap();
+        let again = pools.pool(&settings_for("one")).unwrap();
+        assert!(
+            !first.is_closed() && !again.is_closed(),
+            "the pool asked for stays open"
+        );
+        let _second = pools.pool(&settings_for("two")).unwrap();
+        assert!(
+            first.is_closed(),
+            "the idle pool of other settings is closed"
+        );
+        assert_eq!(pools.pools.lock().unwrap().len(), 1);
+
+        let kept = Pools::default();
+        let first = kept.pool(&settings_for("one")).unwrap();
+        let _second = kept.pool(&settings_for("two")).unwrap();
+        assert!(!first.is_closed(), "a pool used within the limit stays");
+    }
 
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, String> {
         let map: BTreeMap<String, String> = pairs
