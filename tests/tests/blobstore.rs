@@ -13,6 +13,13 @@ use flotilla_tests::{client, free_addr, wait_for, Cluster, Node, Server, ServerK
 /// How much the node's peak memory may grow while a 50 MiB object goes in and out: well under
 /// the object, so that it cannot have been held whole.
 const STREAMING_GROWTH_LIMIT_KIB: u64 = 32 * 1024;
+/// The nodes' per-request CPU deadline: 50 MiB through a Python guest in a debug build, next to
+/// the other tests on 2 cores, takes longer than the default 5 s (these tests are about
+/// streaming, not deadlines, which `tests/tests/runtime.rs` covers).
+const NODE_ARGS: &[&str] = &["--cpu-deadline-ms", "120000"];
+
+/// One 50 MiB transfer at a time in this binary: they would only slow each other down.
+static STREAMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn blobby() -> Option<Vec<u8>> {
     match build_python_blobby() {
@@ -120,6 +127,7 @@ fn peak_rss_kib(node: &Node) -> u64 {
 /// 50 MiB in and out through blobby, in chunks: the node's peak memory grows far less than
 /// the object.
 fn streams_50_mib_in_bounded_memory(node: &Node) {
+    let _one_at_a_time = STREAMING.lock().unwrap_or_else(|e| e.into_inner());
     let before = peak_rss_kib(node);
     let big: Vec<u8> = (0..50u32 << 20).map(|i| (i % 251) as u8).collect();
     assert_eq!(
@@ -144,7 +152,7 @@ fn streams_50_mib_in_bounded_memory(node: &Node) {
 fn blobby_on_blobstore_fs_streams_ranges_and_keeps_to_its_root() {
     let Some(wasm) = blobby() else { return };
     let root = tempfile::tempdir().unwrap();
-    let c = Cluster::start(&[]);
+    let c = Cluster::start(NODE_ARGS);
     let node = &c.nodes[0];
     let digest = node.upload(&wasm);
     let link_config = format!("root: '{}'", root.path().display());
@@ -176,8 +184,8 @@ fn blobby_on_blobstore_fs_streams_ranges_and_keeps_to_its_root() {
 fn blobby_on_nats_object_stores_shares_objects_between_hosts() {
     let Some(wasm) = blobby() else { return };
     let nats = Server::start(ServerKind::Nats);
-    let mut c = Cluster::start(&[]);
-    c.join(&[]);
+    let mut c = Cluster::start(NODE_ARGS);
+    c.join(NODE_ARGS);
     let digest = c.nodes[0].upload(&wasm);
     let link_config = format!("cluster_uri: '{}'", nats.url());
     c.nodes[0]
@@ -237,7 +245,7 @@ fn s3_config_json(endpoint: &str, secret_key: &str) -> String {
 fn blobby_on_s3_signs_every_request_and_keeps_its_credentials_secret() {
     let Some(wasm) = blobby() else { return };
     let mut s3 = Server::start(ServerKind::S3);
-    let c = Cluster::start(&[]);
+    let c = Cluster::start(NODE_ARGS);
     let node = &c.nodes[0];
     put_secret(
         node,
@@ -323,7 +331,7 @@ fn wasmclouds_http_blobstore_tour_succeeds_on_nats() {
         Err(e) => panic!("{e}"),
     };
     let nats = Server::start(ServerKind::Nats);
-    let c = Cluster::start(&[]);
+    let c = Cluster::start(NODE_ARGS);
     let node = &c.nodes[0];
     let digest = node.upload(&wasm);
     let addr = free_addr();

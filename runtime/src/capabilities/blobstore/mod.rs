@@ -40,6 +40,8 @@ pub const MAX_OBJECT_BYTES: u64 = 4 << 30;
 /// The largest value `incoming-value-consume-sync` hands over whole (the async stream has no
 /// limit).
 pub const MAX_SYNC_BYTES: u64 = 64 << 20;
+/// What the spool of an outgoing value gathers before it writes to its file.
+const SPOOL_BUFFER_BYTES: usize = 256 << 10;
 /// What a guest may write into an outgoing value's stream at once.
 const WRITE_BUDGET_BYTES: usize = 1 << 20;
 /// The blobstore-fs root of a link that names none: `$TMPDIR/flotilla-blobstore/APP/COMPONENT`.
@@ -68,7 +70,9 @@ pub struct OutgoingValue {
 }
 
 struct Spool {
-    file: std::fs::File,
+    /// Guests write in wasi:io's 4 KiB pieces; the buffer makes that one write per
+    /// [`SPOOL_BUFFER_BYTES`].
+    file: std::io::BufWriter<std::fs::File>,
     len: u64,
 }
 
@@ -102,6 +106,8 @@ impl OutputStream for SpoolWriter {
         Ok(())
     }
 
+    /// Nothing to do: the spool is read only at `finish`, which flushes it (a guest flushes
+    /// after every 4 KiB, which would undo the buffer).
     fn flush(&mut self) -> Result<(), StreamError> {
         Ok(())
     }
@@ -462,7 +468,10 @@ impl types::HostOutgoingValue for GuestState {
     async fn new_outgoing_value(&mut self) -> wasmtime::Result<Resource<OutgoingValue>> {
         let file = tempfile::tempfile()?;
         Ok(self.table.push(OutgoingValue {
-            spool: Arc::new(Mutex::new(Spool { file, len: 0 })),
+            spool: Arc::new(Mutex::new(Spool {
+                file: std::io::BufWriter::with_capacity(SPOOL_BUFFER_BYTES, file),
+                len: 0,
+            })),
             stream_taken: false,
             destination: None,
         })?)
@@ -487,7 +496,11 @@ impl types::HostOutgoingValue for GuestState {
             // Nothing was asked of it: there is nothing to store.
             return Ok(Ok(()));
         };
-        let file = value.spool.lock().expect("spool lock").file.try_clone()?;
+        let file = {
+            let mut spool = value.spool.lock().expect("spool lock");
+            spool.file.flush()?;
+            spool.file.get_ref().try_clone()?
+        };
         Ok(self
             .blob_call(|b| async move {
                 let mut file = tokio::fs::File::from_std(file);
