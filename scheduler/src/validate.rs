@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decode::{Loc, Origins};
 use crate::diagnostic::Diagnostics;
-use crate::manifest::{Manifest, APPLICATION_KIND, OAM_API_VERSION};
+use crate::manifest::{ComponentKind, Manifest, APPLICATION_KIND, OAM_API_VERSION};
 
 /// The policy type wadm uses for secret backends.
 const SECRET_POLICY_TYPE: &str = "policy.secret.wasmcloud.dev/v1alpha1";
@@ -104,6 +104,7 @@ pub(crate) fn validate(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
     }
 
     check_links(m, o, d, &names);
+    check_component_link_cycles(m, o, d);
     check_secrets(m, o, d);
 }
 
@@ -166,6 +167,80 @@ pub(crate) fn check_link_backends(m: &Manifest, o: &Origins, d: &mut Diagnostics
             }
         }
     }
+}
+
+/// A component that calls another through a link runs the callee beside itself, so a cycle of
+/// such links (a component that would, through them, call itself) is refused, at the link that
+/// closes it.
+fn check_component_link_cycles(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
+    let is_component = |name: &str| {
+        m.component(name)
+            .is_some_and(|c| c.kind == ComponentKind::Component)
+    };
+    let calls: BTreeMap<&str, BTreeSet<&str>> = m
+        .components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::Component)
+        .map(|c| {
+            let callees = c
+                .links
+                .iter()
+                .map(|l| l.target.as_str())
+                .filter(|t| is_component(t))
+                .collect();
+            (c.name.as_str(), callees)
+        })
+        .collect();
+    for (c, co) in m.components.iter().zip(&o.components) {
+        for (link, lo) in c.links.iter().zip(&co.links) {
+            if !calls.contains_key(c.name.as_str()) || !is_component(&link.target) {
+                continue;
+            }
+            if let Some(path) = path_between(&calls, &link.target, &c.name) {
+                d.error(
+                    lo.link.path.clone(),
+                    lo.link.pos,
+                    format!(
+                        "a cycle of component links: {} → {}: a component cannot call itself \
+                         through links",
+                        c.name,
+                        path.join(" → ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The components from `from` to `to` along `calls` (both ends included), if `to` can be
+/// reached.
+fn path_between<'a>(
+    calls: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+    from: &'a str,
+    to: &str,
+) -> Option<Vec<&'a str>> {
+    let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([from]);
+    let mut seen = BTreeSet::from([from]);
+    while let Some(here) = queue.pop_front() {
+        if here == to {
+            let mut path = vec![here];
+            let mut at = here;
+            while let Some(previous) = came_from.get(at) {
+                path.push(previous);
+                at = previous;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for next in calls.get(here).into_iter().flatten() {
+            if seen.insert(next) {
+                came_from.insert(next, here);
+                queue.push_back(next);
+            }
+        }
+    }
+    None
 }
 
 fn check_links(m: &Manifest, o: &Origins, d: &mut Diagnostics, names: &BTreeSet<&str>) {
@@ -336,9 +411,62 @@ mod tests {
         ));
         assert!(is_unknown_interface_of_known_package(
             "wasmcloud",
+            "task-manager",
+            "tasks"
+        ));
+        assert!(!is_unknown_interface_of_known_package(
+            "wasmcloud",
             "postgres",
             "query"
         ));
         assert!(!is_unknown_interface_of_known_package("acme", "thing", "x"));
+    }
+
+    /// A manifest of components `names`, each linking to the ones `links` gives it.
+    fn linked(names: &[&str], links: &[(&str, &str)]) -> String {
+        let mut yaml = String::from(
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: calls\nspec:\n  components:\n",
+        );
+        for name in names {
+            yaml.push_str(&format!(
+                "    - name: {name}\n      type: component\n      properties:\n        image: file://./{name}.wasm\n      traits:\n"
+            ));
+            for (from, to) in links.iter().filter(|(from, _)| from == name) {
+                yaml.push_str(&format!(
+                    "        - type: link\n          properties:\n            target:\n              name: {to}\n            namespace: example\n            package: {from}-{to}\n            interfaces: [calls]\n"
+                ));
+            }
+        }
+        yaml
+    }
+
+    fn errors(yaml: &str) -> Vec<String> {
+        match crate::parse_manifest(yaml.as_bytes()) {
+            Ok(_) => Vec::new(),
+            Err(rejected) => rejected.errors().map(|d| d.message.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn component_link_cycles_are_refused_naming_the_cycle() {
+        assert!(errors(&linked(&["a", "b", "c"], &[("a", "b"), ("b", "c")])).is_empty());
+        let cycle = errors(&linked(
+            &["a", "b", "c"],
+            &[("a", "b"), ("b", "c"), ("c", "a")],
+        ));
+        assert_eq!(
+            cycle.len(),
+            3,
+            "each link of the cycle closes it: {cycle:?}"
+        );
+        assert!(
+            cycle.contains(&"a cycle of component links: a → b → c → a: a component cannot call itself through links".to_string()),
+            "{cycle:?}"
+        );
+        let itself = errors(&linked(&["a"], &[("a", "a")]));
+        assert_eq!(
+            itself,
+            ["a cycle of component links: a → a: a component cannot call itself through links"]
+        );
     }
 }
