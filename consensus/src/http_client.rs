@@ -27,6 +27,19 @@ pub fn peer_url(addr: &str, path: &str) -> String {
     format!("https://{addr}{path}")
 }
 
+/// An error with its causes, one after the other: what actually went wrong (refused, timed
+/// out, TLS) hides in the sources of a request's error.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use flotilla_tests::harness::toolchains::{build_python_blobby, BuildError};
+use flotilla_tests::harness::toolchains::{build_python_blobby, wasm_or_skip};
 use flotilla_tests::{client, free_addr, wait_for, Cluster, Node, Server, ServerKind};
 
 /// How much the node's peak memory may grow while a 50 MiB object goes in and out: well under
@@ -22,14 +22,7 @@ const NODE_ARGS: &[&str] = &["--cpu-deadline-ms", "120000"];
 static STREAMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn blobby() -> Option<Vec<u8>> {
-    match build_python_blobby() {
-        Ok(path) => Some(std::fs::read(path).unwrap()),
-        Err(BuildError::Unavailable(why)) => {
-            eprintln!("SKIPPED: the Python toolchain: {why}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    wasm_or_skip(build_python_blobby())
 }
 
 /// The example's manifest with `digest` for the image, 2 instances, the http-server on a free
@@ -322,13 +315,8 @@ fn blobby_on_s3_signs_every_request_and_keeps_its_credentials_secret() {
 #[test]
 fn wasmclouds_http_blobstore_tour_succeeds_on_nats() {
     use flotilla_tests::harness::toolchains::build_python_http_blobstore;
-    let wasm = match build_python_http_blobstore() {
-        Ok(path) => std::fs::read(path).unwrap(),
-        Err(BuildError::Unavailable(why)) => {
-            eprintln!("SKIPPED: the Python toolchain: {why}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(wasm) = wasm_or_skip(build_python_http_blobstore()) else {
+        return;
     };
     let nats = Server::start(ServerKind::Nats);
     let c = Cluster::start(NODE_ARGS);

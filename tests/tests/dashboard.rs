@@ -89,6 +89,19 @@ fn overview_matches_inventory(b: &Browser, c: &Cluster, node: usize, hosts: usiz
         .unwrap_or_else(|e| panic!("{e}: shown {:?}", shown_replicas(b, hosts)));
 }
 
+/// A headless browser; `None` (saying why the test is skipped) only outside CI when chromium
+/// or chromedriver is not installed.
+fn browser_or_skip() -> Option<Browser> {
+    match Browser::start(&screenshots()) {
+        Ok(b) => Some(b),
+        Err(BrowserError::Unavailable(why)) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: no browser to test the dashboard with: {why}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 fn log_in(b: &Browser, token: &str) {
     b.type_into("#token-input", token).unwrap();
     b.click("#login button[type=submit]").unwrap();
@@ -101,13 +114,8 @@ fn log_in(b: &Browser, token: &str) {
 
 #[test]
 fn the_dashboard_follows_the_walkthrough_live() {
-    let browser = match Browser::start(&screenshots()) {
-        Ok(b) => b,
-        Err(BrowserError::Unavailable(why)) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: no browser to test the dashboard with: {why}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(browser) = browser_or_skip() else {
+        return;
     };
     let b = &browser;
 
@@ -404,13 +412,8 @@ fn the_dashboard_follows_the_walkthrough_live() {
 /// it: wasmCloud's http-keyvalue-counter on the cluster's own store, asked once.
 #[test]
 fn the_app_page_shows_each_link_and_how_its_backend_fares() {
-    let browser = match Browser::start(&screenshots()) {
-        Ok(b) => b,
-        Err(BrowserError::Unavailable(why)) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: no browser to test the dashboard with: {why}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(browser) = browser_or_skip() else {
+        return;
     };
     let b = &browser;
     let c = Cluster::start(&[]);

@@ -279,14 +279,9 @@ async fn next_messages(subscriber: &mut async_nats::Subscriber, n: usize) -> Vec
 /// did on `nats.demo`, three messages per delta: a stored value, the counter, the keys.
 #[test]
 fn wasmclouds_keyvalue_messaging_counts_deltas_in_a_nats_bucket() {
-    use flotilla_tests::harness::toolchains::{build_python_keyvalue_messaging, BuildError};
-    let wasm = match build_python_keyvalue_messaging() {
-        Ok(path) => std::fs::read(path).unwrap(),
-        Err(BuildError::Unavailable(why)) => {
-            eprintln!("SKIPPED: the Python toolchain: {why}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    use flotilla_tests::harness::toolchains::{build_python_keyvalue_messaging, wasm_or_skip};
+    let Some(wasm) = wasm_or_skip(build_python_keyvalue_messaging()) else {
+        return;
     };
     let nats = Server::start(ServerKind::Nats);
     let c = Cluster::start(&[]);

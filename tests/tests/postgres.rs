@@ -423,40 +423,39 @@ fn cli(node: &flotilla_tests::Node, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `flotilla config put default-postgres` with the settings of `server` and `password`: the
+/// named config wasmCloud's Postgres manifests reference.
+fn put_default_postgres(node: &flotilla_tests::Node, server: &Server, password: &str) {
+    let (host, port) = server.host_and_port();
+    let settings = [
+        format!("POSTGRES_HOST={host}"),
+        format!("POSTGRES_PORT={port}"),
+        format!("POSTGRES_USERNAME={POSTGRES_USER}"),
+        format!("POSTGRES_PASSWORD={password}"),
+        "POSTGRES_DATABASE=postgres".to_string(),
+    ];
+    let mut args = vec!["config", "put", "default-postgres"];
+    args.extend(settings.iter().map(String::as_str));
+    let (ok, text) = cli(node, &args);
+    assert!(ok, "{text}");
+}
+
 /// wasmCloud's sqldb-postgres-query manifest, unchanged but for the image, with its component
 /// in Python (componentize-py): the externally made config `default-postgres` it references is
 /// `flotilla config put`, and `flotilla call` runs its export. With a wrong password the call
 /// answers the interface's error; the password is in no log, status or answer.
 #[test]
 fn wasmclouds_sqldb_postgres_query_runs_with_a_named_config_and_flotilla_call() {
-    use flotilla_tests::harness::toolchains::{build_python_postgres, BuildError};
-    let wasm = match build_python_postgres() {
-        Ok(path) => path,
-        Err(BuildError::Unavailable(why)) => {
-            eprintln!("SKIPPED: the Python toolchain: {why}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    use flotilla_tests::harness::toolchains::{build_python_postgres, wasm_or_skip};
+    let Some(wasm) = wasm_or_skip(build_python_postgres()) else {
+        return;
     };
     let server = Server::start(ServerKind::Postgres);
-    let (host, port) = server.host_and_port();
     let c = flotilla_tests::Cluster::start(&[]);
     let node = &c.nodes[0];
-    let put_config = |password: &str| {
-        let settings = [
-            format!("POSTGRES_HOST={host}"),
-            format!("POSTGRES_PORT={port}"),
-            format!("POSTGRES_USERNAME={POSTGRES_USER}"),
-            format!("POSTGRES_PASSWORD={password}"),
-            "POSTGRES_DATABASE=postgres".to_string(),
-        ];
-        let mut args = vec!["config", "put", "default-postgres"];
-        args.extend(settings.iter().map(String::as_str));
-        let (ok, text) = cli(node, &args);
-        assert!(ok, "{text}");
-    };
+    let put_config = |password: &str| put_default_postgres(node, &server, password);
     put_config(POSTGRES_PASSWORD);
-    let digest = node.upload(&std::fs::read(&wasm).unwrap());
+    let digest = node.upload(&wasm);
     let manifest = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/python-postgres/wadm.yaml"
@@ -541,32 +540,16 @@ fn http_json(method: &str, url: &str, body: Option<serde_json::Value>) -> (u16, 
 /// `flotilla call` from the same rows.
 #[test]
 fn wasmclouds_http_task_manager_keeps_tasks_in_postgres() {
-    use flotilla_tests::harness::toolchains::{build_python_task_manager, BuildError};
+    use flotilla_tests::harness::toolchains::{build_python_task_manager, wasm_or_skip};
     use serde_json::json;
-    let wasm = match build_python_task_manager() {
-        Ok(path) => path,
-        Err(BuildError::Unavailable(why)) => {
-            eprintln!("SKIPPED: the Python toolchain: {why}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(wasm) = wasm_or_skip(build_python_task_manager()) else {
+        return;
     };
     let server = Server::start(ServerKind::Postgres);
-    let (host, port) = server.host_and_port();
     let c = flotilla_tests::Cluster::start(&[]);
     let node = &c.nodes[0];
-    let settings = [
-        format!("POSTGRES_HOST={host}"),
-        format!("POSTGRES_PORT={port}"),
-        format!("POSTGRES_USERNAME={POSTGRES_USER}"),
-        format!("POSTGRES_PASSWORD={POSTGRES_PASSWORD}"),
-        "POSTGRES_DATABASE=postgres".to_string(),
-    ];
-    let mut args = vec!["config", "put", "default-postgres"];
-    args.extend(settings.iter().map(String::as_str));
-    let (ok, text) = cli(node, &args);
-    assert!(ok, "{text}");
-    let digest = node.upload(&std::fs::read(&wasm).unwrap());
+    put_default_postgres(node, &server, POSTGRES_PASSWORD);
+    let digest = node.upload(&wasm);
     let addr = flotilla_tests::free_addr();
     let manifest = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -20,6 +20,8 @@ use consensus::pki::{
 };
 use consensus::raft::SECRET_HEADER;
 
+pub use consensus::http_client::error_chain;
+
 /// How often the rotation generation is checked, besides every applied index.
 const ROTATION_CHECK_EVERY: Duration = Duration::from_secs(5);
 
@@ -175,18 +177,6 @@ async fn obtain(
             key_pem,
         },
     ))
-}
-
-/// An error with its causes, one after the other (TLS errors hide in the sources).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// What rotating needs: where the files are, who this node is, the CA, the live certificate.

@@ -130,6 +130,21 @@ impl Toolchain {
     }
 }
 
+/// The bytes of an example the toolchain built, or `None` (after saying the test is skipped,
+/// and why) when the toolchain cannot be installed here; a build that fails is a test failure.
+pub fn wasm_or_skip(built: Result<PathBuf, BuildError>) -> Option<Vec<u8>> {
+    match built {
+        Ok(path) => {
+            Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        }
+        Err(BuildError::Unavailable(why)) => {
+            eprintln!("SKIPPED: the toolchain: {why}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// The Python key-value example (`examples/python-keyvalue`), built with componentize-py against
 /// its own world (wasi:http plus the key-value and link-selection packages Flotilla vendors, as
 /// its README assembles them), or taken from the cache: its path.

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use consensus::http_client::error_chain;
 use futures::{StreamExt, TryStreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, Response, StatusCode};
@@ -148,18 +149,6 @@ impl S3Blobs {
         quick_xml::de::from_reader(body.as_ref())
             .map_err(|e| format!("{what}: unreadable answer: {e}"))
     }
-}
-
-/// `e` with its sources, which say what actually went wrong (refused, timed out, TLS).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// S3's error document.

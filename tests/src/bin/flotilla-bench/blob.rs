@@ -14,7 +14,7 @@ use flotilla_tests::{Server, ServerKind};
 use rusty_s3::S3Action;
 use tokio::io::AsyncReadExt;
 
-use crate::tools::{authorized, deploy, upload, wait_until};
+use crate::tools::{authorized, deploy, upload, wait_serving, wait_until};
 
 /// How long a signed URL of the direct S3 baseline stays valid.
 const SIGNATURE_VALIDITY: Duration = Duration::from_secs(300);
@@ -265,11 +265,7 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
     .await?;
 
     // Through blobby on a 3-node cluster, placed on the first node.
-    let cluster = crate::tools::three_nodes_first_with(
-        dir.path(),
-        &[],
-        &["--label".to_string(), "role=one".to_string()],
-    )?;
+    let cluster = crate::tools::three_nodes_one_labelled(dir.path())?;
     let addrs = cluster.addrs();
     let api = authorized(&cluster.token())?;
     let digest = upload(
@@ -315,15 +311,7 @@ pub async fn blob_bench(work_dir: PathBuf, object_mib: usize, rounds: usize) -> 
         .await?;
         // The new version serves, and no replica of the last one (on another backend) is left:
         // an object written now is found by every request.
-        wait_until("the new version to serve", TRANSFER_WITHIN, async || {
-            let url = format!("http://{}/v1/apps/blobby", addrs[0]);
-            let Ok(r) = api.get(&url).send().await else {
-                return false;
-            };
-            let s: serde_json::Value = r.json().await.unwrap_or_default();
-            s["status"] == "Deployed" && s["placement"]["serving_version"] == version.as_str()
-        })
-        .await?;
+        wait_serving(&api, &addrs[0], "blobby", &version, TRANSFER_WITHIN).await?;
         let warm = format!("http://{app_addr}/warm-{version}");
         let what = format!("only {version} to answer");
         wait_until(&what, TRANSFER_WITHIN, async || {

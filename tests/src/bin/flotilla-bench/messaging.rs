@@ -10,7 +10,7 @@ use flotilla_tests::{Server, ServerKind};
 use futures::StreamExt;
 use test_components::Guest;
 
-use crate::tools::{authorized, deploy, ms, upload, wait_until};
+use crate::tools::{authorized, deploy, ms, upload, wait_serving, wait_until};
 
 /// Bytes per message.
 const MESSAGE_BYTES: usize = 128;
@@ -111,11 +111,7 @@ pub async fn messaging_bench(
     plain_echo.abort();
 
     // The echo component on one host, then on three.
-    let cluster = crate::tools::three_nodes_first_with(
-        dir.path(),
-        &[],
-        &["--label".to_string(), "role=one".to_string()],
-    )?;
+    let cluster = crate::tools::three_nodes_one_labelled(dir.path())?;
     let addrs = cluster.addrs();
     let http = authorized(&cluster.token())?;
     let digest = upload(
@@ -134,19 +130,7 @@ pub async fn messaging_bench(
             echo_app(&digest, version, &nats.url(), spread),
         )
         .await?;
-        wait_until(
-            "the echo on its hosts",
-            Duration::from_secs(120),
-            async || {
-                let url = format!("http://{}/v1/apps/echo", addrs[0]);
-                let Ok(r) = http.get(&url).send().await else {
-                    return false;
-                };
-                let s: serde_json::Value = r.json().await.unwrap_or_default();
-                s["status"] == "Deployed" && s["placement"]["serving_version"] == version
-            },
-        )
-        .await?;
+        wait_serving(&http, &addrs[0], "echo", version, Duration::from_secs(120)).await?;
         // The subscriptions follow the placements: wait until replies come.
         wait_until("the first echo", Duration::from_secs(60), async || {
             tokio::time::timeout(

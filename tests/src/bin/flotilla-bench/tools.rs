@@ -28,6 +28,30 @@ pub fn three_nodes_first_with(
     tokio::task::block_in_place(|| start_three(dir, node_args, first_only))
 }
 
+/// [`three_nodes`], the first labelled `role=one` (for apps placed on one host of three).
+pub fn three_nodes_one_labelled(dir: &Path) -> Result<Cluster, String> {
+    three_nodes_first_with(dir, &[], &["--label".to_string(), "role=one".to_string()])
+}
+
+/// Waits until `app` is deployed and serves `version`, as the node at `addr` sees it.
+pub async fn wait_serving(
+    http: &reqwest::Client,
+    addr: &str,
+    app: &str,
+    version: &str,
+    within: Duration,
+) -> Result<(), String> {
+    let url = format!("http://{addr}/v1/apps/{app}");
+    wait_until(&format!("{app} to serve {version}"), within, async || {
+        let Ok(r) = http.get(&url).send().await else {
+            return false;
+        };
+        let s: serde_json::Value = r.json().await.unwrap_or_default();
+        s["status"] == "Deployed" && s["placement"]["serving_version"] == version
+    })
+    .await
+}
+
 fn start_three(dir: &Path, node_args: &[String], first_only: &[String]) -> Result<Cluster, String> {
     let mut cluster = Cluster::launch(Options {
         dir: Some(dir.to_path_buf()),
