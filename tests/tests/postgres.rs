@@ -659,3 +659,36 @@ fn wasmclouds_http_task_manager_keeps_tasks_in_postgres() {
         "{called}"
     );
 }
+
+/// A database that cannot be reached fails calls at once for a moment instead of each waiting
+/// out the connect timeout, and is used again as soon as it is back.
+#[test]
+fn a_down_database_fails_calls_at_once_and_is_used_again_when_back() {
+    let mut server = Server::start(ServerKind::Postgres);
+    let s = settings(&server, POSTGRES_PASSWORD);
+    let db = Databases::default();
+    let rt = runtime();
+    rt.block_on(db.query(&s, "SELECT 1", &[])).unwrap();
+    server.stop();
+    // The pooled connection fails first (the server went away under it), then connecting does.
+    let first = flotilla_tests::wait_for(
+        "a call to fail connecting",
+        std::time::Duration::from_secs(30),
+        || match rt.block_on(db.query(&s, "SELECT 1", &[])) {
+            Err(QueryError::Unexpected(why)) if why.contains("connecting to") => Some(why),
+            _ => None,
+        },
+    );
+    assert!(!first.contains("not tried again"), "{first}");
+    let second = rt.block_on(db.query(&s, "SELECT 1", &[]));
+    let Err(QueryError::Unexpected(second)) = second else {
+        panic!("not unexpected: {second:?}")
+    };
+    assert!(second.contains("not tried again"), "{second}");
+    server.resume();
+    flotilla_tests::wait_for(
+        "the database to be used again",
+        std::time::Duration::from_secs(30),
+        || rt.block_on(db.query(&s, "SELECT 1", &[])).ok(),
+    );
+}

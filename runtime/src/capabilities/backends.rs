@@ -18,7 +18,7 @@ use crate::logs::{Level, Stream};
 
 /// After a backend could not be reached, calls fail at once for this long before the next
 /// attempt to connect (so that a down server costs each request nothing, not a timeout).
-const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// The same failure of one link is written to the app's log at most this often.
 const LOG_SAME_FAILURE_EVERY: Duration = Duration::from_secs(10);
 

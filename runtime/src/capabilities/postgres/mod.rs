@@ -15,10 +15,12 @@ pub mod params;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use scheduler::Provider;
 use tokio_postgres::types::ToSql;
 
+use super::backends::RECONNECT_AFTER;
 pub use super::bindings::wasmcloud::postgres::types as pg;
 use super::bindings::wasmcloud::postgres::{prepared, query};
 use super::links::LinkGrant;
@@ -38,6 +40,10 @@ const MAX_PREPARED_PER_COMPONENT: usize = 1024;
 #[derive(Default)]
 pub struct Databases {
     pools: Pools,
+    /// Databases that could not be reached lately, by `user@host:port/database`: when, and
+    /// why. Calls fail at once for [`RECONNECT_AFTER`] after such a failure instead of each
+    /// waiting out the connect timeout while holding a replica's permit.
+    unreachable: Mutex<BTreeMap<String, (Instant, String)>>,
     prepared: Mutex<BTreeMap<(String, String), BTreeMap<u64, PreparedStatement>>>,
     next_token: AtomicU64,
 }
@@ -127,14 +133,47 @@ impl Databases {
     }
 
     async fn client(&self, settings: &Settings) -> Result<deadpool_postgres::Client, String> {
+        let database = settings.describe();
+        if let Some(why) = self.recently_unreachable(&database) {
+            return Err(format!(
+                "connecting to {database}: {why} (not tried again for {} s)",
+                RECONNECT_AFTER.as_secs()
+            ));
+        }
         let pool = self.pools.pool(settings)?;
-        pool.get().await.map_err(|e| {
-            let why = match e {
-                deadpool_postgres::PoolError::Backend(e) => message(&e),
-                other => other.to_string(),
-            };
-            format!("connecting to {}: {why}", settings.describe())
-        })
+        let got = pool.get().await;
+        let mut unreachable = self.unreachable.lock().expect("unreachable lock");
+        match got {
+            Ok(client) => {
+                unreachable.remove(&database);
+                Ok(client)
+            }
+            Err(e) => {
+                // A busy pool (waiting for a free connection) says nothing of the server.
+                let server_failed = !matches!(
+                    e,
+                    deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)
+                );
+                let why = match e {
+                    deadpool_postgres::PoolError::Backend(e) => message(&e),
+                    other => other.to_string(),
+                };
+                if server_failed {
+                    unreachable.insert(database.clone(), (Instant::now(), why.clone()));
+                }
+                Err(format!("connecting to {database}: {why}"))
+            }
+        }
+    }
+
+    /// Why `database` could not be reached, if that was less than [`RECONNECT_AFTER`] ago.
+    fn recently_unreachable(&self, database: &str) -> Option<String> {
+        self.unreachable
+            .lock()
+            .expect("unreachable lock")
+            .get(database)
+            .filter(|(at, _)| at.elapsed() < RECONNECT_AFTER)
+            .map(|(_, why)| why.clone())
     }
 
     /// Checks `sql` on the database and keeps it for `owner` under a new token.
