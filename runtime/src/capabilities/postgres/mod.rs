@@ -40,10 +40,10 @@ const MAX_PREPARED_PER_COMPONENT: usize = 1024;
 #[derive(Default)]
 pub struct Databases {
     pools: Pools,
-    /// Databases that could not be reached lately, by `user@host:port/database`: when, and
-    /// why. Calls fail at once for [`RECONNECT_AFTER`] after such a failure instead of each
+    /// Databases that could not be reached lately, by their settings (a corrected password is
+    /// tried at once): when, and why. Calls fail at once for [`RECONNECT_AFTER`] after such a failure instead of each
     /// waiting out the connect timeout while holding a replica's permit.
-    unreachable: Mutex<BTreeMap<String, (Instant, String)>>,
+    unreachable: Mutex<BTreeMap<Settings, (Instant, String)>>,
     prepared: Mutex<BTreeMap<(String, String), BTreeMap<u64, PreparedStatement>>>,
     next_token: AtomicU64,
 }
@@ -134,7 +134,7 @@ impl Databases {
 
     async fn client(&self, settings: &Settings) -> Result<deadpool_postgres::Client, String> {
         let database = settings.describe();
-        if let Some(why) = self.recently_unreachable(&database) {
+        if let Some(why) = self.recently_unreachable(settings) {
             return Err(format!(
                 "connecting to {database}: {why} (not tried again for {} s)",
                 RECONNECT_AFTER.as_secs()
@@ -145,7 +145,7 @@ impl Databases {
         let mut unreachable = self.unreachable.lock().expect("unreachable lock");
         match got {
             Ok(client) => {
-                unreachable.remove(&database);
+                unreachable.remove(settings);
                 Ok(client)
             }
             Err(e) => {
@@ -159,19 +159,20 @@ impl Databases {
                     other => other.to_string(),
                 };
                 if server_failed {
-                    unreachable.insert(database.clone(), (Instant::now(), why.clone()));
+                    unreachable.insert(settings.clone(), (Instant::now(), why.clone()));
                 }
                 Err(format!("connecting to {database}: {why}"))
             }
         }
     }
 
-    /// Why `database` could not be reached, if that was less than [`RECONNECT_AFTER`] ago.
-    fn recently_unreachable(&self, database: &str) -> Option<String> {
+    /// Why the database of `settings` could not be reached, if that was less than
+    /// [`RECONNECT_AFTER`] ago.
+    fn recently_unreachable(&self, settings: &Settings) -> Option<String> {
         self.unreachable
             .lock()
             .expect("unreachable lock")
-            .get(database)
+            .get(settings)
             .filter(|(at, _)| at.elapsed() < RECONNECT_AFTER)
             .map(|(_, why)| why.clone())
     }
