@@ -258,6 +258,10 @@ fn blobby_on_s3_signs_every_request_and_keeps_its_credentials_secret() {
     exercise(node);
     let (status, list) = text(ask(node, "GET", "/", Vec::new()));
     assert_eq!((status, list.as_str()), (200, "dir/nested.txt\nhello.txt"));
+    // A container name goes into the request's path: only bucket names get there.
+    let (status, body) = text(ask(node, "PUT", "/x?container=..%2Fother", b"x".to_vec()));
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("is not a bucket name"), "{body}");
     streams_50_mib_in_bounded_memory(node);
 
     // The server goes away: the guest gets the interface's error, the operator a status line;

@@ -95,6 +95,9 @@ impl S3Blobs {
 
     fn bucket(&self, container: &str) -> Result<Bucket, String> {
         let name = self.config.bucket(container).to_string();
+        if let Some(why) = bucket_name_problem(&name) {
+            return Err(format!("container `{container}`: `{name}` {why}"));
+        }
         Bucket::new(
             self.endpoint.clone(),
             UrlStyle::Path,
@@ -149,6 +152,26 @@ impl S3Blobs {
         quick_xml::de::from_reader(body.as_ref())
             .map_err(|e| format!("{what}: unreadable answer: {e}"))
     }
+}
+
+/// Why `name` is not an S3 bucket name (3 to 63 lowercase letters, digits, `.` and `-`,
+/// starting and ending with a letter or digit): the name goes into the request's path, so
+/// nothing else may reach it.
+fn bucket_name_problem(name: &str) -> Option<&'static str> {
+    if !(3..=63).contains(&name.len()) {
+        return Some("is not a bucket name: it must be 3 to 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Some("is not a bucket name: only lowercase letters, digits, `.` and `-`");
+    }
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge(name.as_bytes()[0]) || !edge(name.as_bytes()[name.len() - 1]) || name.contains("..") {
+        return Some("is not a bucket name: it starts and ends with a letter or digit, no `..`");
+    }
+    None
 }
 
 /// S3's error document.
@@ -512,6 +535,25 @@ mod tests {
         assert_eq!(rfc3339_seconds("1970-01-01T00:01:00.000Z"), Ok(60));
         assert_eq!(http_date_seconds("Thu, 01 Jan 1970 00:02:00 GMT"), Ok(120));
         assert!(rfc3339_seconds("yesterday").is_err());
+    }
+
+    #[test]
+    fn only_bucket_names_reach_the_request_path() {
+        assert_eq!(bucket_name_problem("blobby"), None);
+        assert_eq!(bucket_name_problem("my-company.blobs-2"), None);
+        for bad in [
+            "..",
+            "a/b",
+            "ab",
+            "Upper",
+            "-dash",
+            "dot.",
+            "a..b",
+            "x/../y",
+            &"a".repeat(64),
+        ] {
+            assert!(bucket_name_problem(bad).is_some(), "{bad}");
+        }
     }
 
     #[test]
