@@ -2,8 +2,8 @@
 //! cluster's replicated store), shared by every replica of the host, and how each link of each
 //! component fares with them: the health `app status` shows, and the failures written to the
 //! app's log (the same failure at most every [`LOG_SAME_FAILURE_EVERY`]). A backend that could
-//! not be reached is not tried again for [`RECONNECT_AFTER`]: a down server costs each call
-//! nothing instead of a connection timeout.
+//! not be reached is not tried again for a moment ([`super::recent_failures`]): a down server
+//! costs each call nothing instead of a connection timeout.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,9 +16,6 @@ use super::links::LinkGrant;
 use crate::engine::GuestState;
 use crate::logs::{Level, Stream};
 
-/// After a backend could not be reached, calls fail at once for this long before the next
-/// attempt to connect (so that a down server costs each request nothing, not a timeout).
-pub(crate) const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// The same failure of one link is written to the app's log at most this often.
 const LOG_SAME_FAILURE_EVERY: Duration = Duration::from_secs(10);
 
@@ -43,7 +40,7 @@ pub struct Backends {
     pub(super) nats: tokio::sync::Mutex<BTreeMap<String, async_nats::Client>>,
     pub(super) nats_buckets: tokio::sync::Mutex<BTreeMap<(String, String), Arc<nats::NatsStore>>>,
     /// Connections that failed lately: `key → (when, why)`.
-    refused: Mutex<BTreeMap<String, (Instant, KvError)>>,
+    pub(super) refused: super::recent_failures::RecentFailures<String, KvError>,
     health: Mutex<BTreeMap<LinkKey, (LinkHealth, Option<Instant>)>>,
     /// The HTTP client of every blobstore-s3 link (connections pooled per server).
     s3_http: std::sync::OnceLock<reqwest::Client>,
@@ -99,28 +96,6 @@ impl Backends {
         self.databases.retain_apps(&keep);
     }
 
-    /// A recent failure to connect with `key`, if calls should fail at once.
-    pub(super) fn recently_refused(&self, key: &str) -> Option<KvError> {
-        let refused = self.refused.lock().expect("refused lock");
-        refused
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < RECONNECT_AFTER)
-            .map(|(_, e)| e.clone())
-    }
-
-    pub(super) fn remember<T>(&self, key: &str, result: Result<T, KvError>) -> Result<T, KvError> {
-        let mut refused = self.refused.lock().expect("refused lock");
-        match &result {
-            Ok(_) => {
-                refused.remove(key);
-            }
-            Err(e) => {
-                refused.insert(key.to_string(), (Instant::now(), e.clone()));
-            }
-        }
-        result
-    }
-
     /// The host's connection to the NATS servers of `uri` (one per server list, reconnecting
     /// by itself), shared by key-value buckets and messaging.
     pub async fn nats_client(&self, uri: &str) -> Result<async_nats::Client, KvError> {
@@ -128,10 +103,10 @@ impl Backends {
         if let Some(c) = clients.get(uri) {
             return Ok(c.clone());
         }
-        if let Some(e) = self.recently_refused(uri) {
+        if let Some(e) = self.refused.recent(uri) {
             return Err(e);
         }
-        let c = self.remember(uri, nats::connect(uri).await)?;
+        let c = self.refused.remember(uri, nats::connect(uri).await)?;
         clients.insert(uri.to_string(), c.clone());
         Ok(c)
     }

@@ -14,6 +14,7 @@ pub mod links;
 mod logging;
 pub mod messaging;
 pub mod postgres;
+mod recent_failures;
 mod secrets;
 pub mod stdio;
 mod system_tls;

@@ -42,10 +42,12 @@ impl Backends {
         if let Some(store) = connections.get(url) {
             return Ok(store.clone());
         }
-        if let Some(e) = self.recently_refused(url) {
+        if let Some(e) = self.refused.recent(url) {
             return Err(e);
         }
-        let store = self.remember(url, redis::RedisStore::connect(url).await)?;
+        let store = self
+            .refused
+            .remember(url, redis::RedisStore::connect(url).await)?;
         let store = Arc::new(store);
         connections.insert(url.to_string(), store.clone());
         Ok(store)
@@ -63,12 +65,12 @@ impl Backends {
             return Ok(store.clone());
         }
         let refusal_key = format!("{uri} {bucket}");
-        if let Some(e) = self.recently_refused(&refusal_key) {
+        if let Some(e) = self.refused.recent(&refusal_key) {
             return Err(e);
         }
         let client = self.nats_client(uri).await?;
         let opened = nats::NatsStore::open(client, uri, bucket, create).await;
-        let store = Arc::new(self.remember(&refusal_key, opened)?);
+        let store = Arc::new(self.refused.remember(&refusal_key, opened)?);
         buckets.insert(key, store.clone());
         Ok(store)
     }

@@ -15,15 +15,14 @@ pub mod params;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use scheduler::Provider;
 use tokio_postgres::types::ToSql;
 
-use super::backends::RECONNECT_AFTER;
 pub use super::bindings::wasmcloud::postgres::types as pg;
 use super::bindings::wasmcloud::postgres::{prepared, query};
 use super::links::LinkGrant;
+use super::recent_failures::{RecentFailures, RECONNECT_AFTER};
 use crate::engine::GuestState;
 use connection::{Pools, Settings};
 use pg::{PgValue, PreparedStatementExecError, QueryError, ResultRow, ResultRowEntry};
@@ -43,7 +42,7 @@ pub struct Databases {
     /// Databases that could not be reached lately, by their settings (a corrected password is
     /// tried at once): when, and why. Calls fail at once for [`RECONNECT_AFTER`] after such a failure instead of each
     /// waiting out the connect timeout while holding a replica's permit.
-    unreachable: Mutex<BTreeMap<Settings, (Instant, String)>>,
+    unreachable: RecentFailures<Settings, String>,
     prepared: Mutex<BTreeMap<(String, String), BTreeMap<u64, PreparedStatement>>>,
     next_token: AtomicU64,
 }
@@ -134,18 +133,16 @@ impl Databases {
 
     async fn client(&self, settings: &Settings) -> Result<deadpool_postgres::Client, String> {
         let database = settings.describe();
-        if let Some(why) = self.recently_unreachable(settings) {
+        if let Some(why) = self.unreachable.recent(settings) {
             return Err(format!(
                 "connecting to {database}: {why} (not tried again for {} s)",
                 RECONNECT_AFTER.as_secs()
             ));
         }
         let pool = self.pools.pool(settings)?;
-        let got = pool.get().await;
-        let mut unreachable = self.unreachable.lock().expect("unreachable lock");
-        match got {
+        match pool.get().await {
             Ok(client) => {
-                unreachable.remove(settings);
+                self.unreachable.succeeded(settings);
                 Ok(client)
             }
             Err(e) => {
@@ -159,22 +156,11 @@ impl Databases {
                     other => other.to_string(),
                 };
                 if server_failed {
-                    unreachable.insert(settings.clone(), (Instant::now(), why.clone()));
+                    self.unreachable.failed(settings.clone(), why.clone());
                 }
                 Err(format!("connecting to {database}: {why}"))
             }
         }
-    }
-
-    /// Why the database of `settings` could not be reached, if that was less than
-    /// [`RECONNECT_AFTER`] ago.
-    fn recently_unreachable(&self, settings: &Settings) -> Option<String> {
-        self.unreachable
-            .lock()
-            .expect("unreachable lock")
-            .get(settings)
-            .filter(|(at, _)| at.elapsed() < RECONNECT_AFTER)
-            .map(|(_, why)| why.clone())
     }
 
     /// Checks `sql` on the database and keeps it for `owner` under a new token.
