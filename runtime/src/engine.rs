@@ -33,6 +33,12 @@ use crate::logs::{LogSink, Stream};
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Most bytes of runtime metadata one component instance may need (wasmtime's
+/// `VMComponentContext` plus its core instances' contexts). wasmtime's default is 1 MiB; a
+/// component composed of three Python components needs 1.2 MB, and this is only an upper bound
+/// on what each instance allocates, not memory the pool reserves.
+pub const DEFAULT_COMPONENT_INSTANCE_BYTES: usize = 4 << 20;
+
 /// Limits and sizes of the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -40,8 +46,12 @@ pub struct EngineConfig {
     pub max_memory_bytes: usize,
     /// CPU time one request may take before its instance is stopped.
     pub cpu_deadline: Duration,
-    /// Most instances alive at once on this node (the pool's size).
+    /// Most instances alive at once on this node (the pool's size). A request to a component
+    /// that calls others in process takes one instance for each component it reaches.
     pub max_instances: u32,
+    /// Most bytes of runtime metadata one component instance may need; a component that needs
+    /// more is refused when it is compiled, with both figures.
+    pub max_component_instance_bytes: usize,
     /// Where compiled components are kept across restarts; `None` keeps nothing.
     pub cache_dir: Option<PathBuf>,
     /// Serve a new component first with Winch's code (compiled in a fraction of Cranelift's
@@ -61,6 +71,7 @@ impl Default for EngineConfig {
             max_memory_bytes: 64 << 20,
             cpu_deadline: Duration::from_secs(5),
             max_instances: 1000,
+            max_component_instance_bytes: DEFAULT_COMPONENT_INSTANCE_BYTES,
             cache_dir: None,
             baseline_tier: true,
             after_compile: None,
@@ -85,7 +96,37 @@ pub struct GuestState {
     pub(crate) backends: Arc<Backends>,
     /// The link names it chose with `wasmcloud:bus/lattice.set-link-name`.
     pub(crate) link_selection: LinkSelection,
+    /// The components it links to (served in process), instantiated on their first call and
+    /// kept for the rest of this request: one slot per [`Prepared::callees`] entry.
+    pub(crate) linked: Vec<Option<crate::linked::LinkedInstance>>,
+    /// What this instance needs to instantiate them: its callees' code, and the CPU budget
+    /// the whole call chain shares.
+    pub(crate) callees: Arc<Vec<crate::linked::LinkedCallee>>,
+    pub(crate) budget: Arc<CpuBudget>,
+    pub(crate) stores: Arc<Stores>,
     _alive: Alive,
+}
+
+/// The CPU time one request may take, in epoch ticks, shared by its instance and every
+/// component that instance calls (in process): the caller's deadline covers the whole chain.
+#[derive(Debug)]
+pub(crate) struct CpuBudget {
+    limit_ticks: u64,
+    used_ticks: AtomicU64,
+}
+
+impl CpuBudget {
+    fn new(deadline: Duration) -> Arc<CpuBudget> {
+        Arc::new(CpuBudget {
+            limit_ticks: (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64,
+            used_ticks: AtomicU64::new(0),
+        })
+    }
+
+    /// Counts one tick; whether the budget is spent.
+    fn tick(&self) -> bool {
+        self.used_ticks.fetch_add(1, Ordering::Relaxed) + 1 >= self.limit_ticks
+    }
 }
 
 /// What one request's instance is connected to besides its grants.
@@ -284,6 +325,11 @@ pub struct Prepared {
     /// A component that exports `wasi:http/incoming-handler`: HTTP requests can be served.
     pub(crate) pre: Option<ProxyPre<GuestState>>,
     pub(crate) grants: Arc<Grants>,
+    /// The components its component-to-component links reach, compiled and linked for this
+    /// host (each with its own grants and its own callees).
+    pub(crate) callees: Arc<Vec<crate::linked::LinkedCallee>>,
+    /// The compiled component, kept to link it again when a callee's code is upgraded.
+    pub(crate) component: Component,
     /// The engine that compiled it: its instances live in that engine's pool.
     engine: Engine,
     tier: Tier,
@@ -304,6 +350,79 @@ impl Prepared {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+
+    /// Whether it, or a component it links to, runs `digest`'s baseline code (given that it
+    /// runs `own` itself).
+    pub(crate) fn runs_baseline_of(&self, own: &Digest, digest: &Digest) -> bool {
+        (own == digest && self.tier == Tier::Baseline)
+            || self
+                .callees
+                .iter()
+                .any(|c| c.prepared.runs_baseline_of(&c.digest, digest))
+    }
+}
+
+/// What creates the stores of request instances: counters for metrics, the node's own
+/// addresses (no guest may call them) and the CPU deadline. Shared by the engine and every
+/// instance, which creates the stores of the components it calls.
+pub(crate) struct Stores {
+    /// Stores created, i.e. instantiations (for metrics).
+    instantiations: AtomicU64,
+    /// Request instances alive now, and the most at once.
+    alive: Arc<AliveCount>,
+    node_addresses: Arc<Vec<std::net::SocketAddr>>,
+    cpu_deadline: Duration,
+}
+
+impl Stores {
+    /// A store for one instance of `prepared`, counting against `budget` (a new request's, or
+    /// the caller's for a linked component).
+    pub(crate) fn store(
+        self: &Arc<Self>,
+        prepared: &Prepared,
+        context: GuestContext,
+        budget: Option<Arc<CpuBudget>>,
+    ) -> Store<GuestState> {
+        self.instantiations.fetch_add(1, Ordering::Relaxed);
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(&context.sink, Stream::Stdout))
+            .stderr(GuestOutput::new(&context.sink, Stream::Stderr))
+            .build();
+        let budget = budget.unwrap_or_else(|| CpuBudget::new(self.cpu_deadline));
+        let state = GuestState {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: OutgoingPolicy {
+                grants: prepared.grants.clone(),
+                node_addresses: self.node_addresses.clone(),
+                sink: context.sink.clone(),
+            },
+            grants: prepared.grants.clone(),
+            sink: context.sink,
+            vault: context.vault,
+            backends: context.backends,
+            link_selection: LinkSelection::default(),
+            linked: prepared.callees.iter().map(|_| None).collect(),
+            callees: prepared.callees.clone(),
+            budget: budget.clone(),
+            stores: self.clone(),
+            _alive: Alive::new(&self.alive),
+        };
+        let mut store = Store::new(&prepared.engine, state);
+        // Every tick the guest yields to the executor, so that a busy guest never starves the
+        // other requests of this node; once the request's budget of ticks is spent (by it or
+        // by the components it calls) it is interrupted.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if budget.tick() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store
+    }
 }
 
 /// The node's wasmtime engines and what goes with them.
@@ -323,12 +442,8 @@ pub struct WasmEngine {
     optimize_failures: Mutex<BTreeMap<Digest, String>>,
     /// Components compiled (not loaded from the cache), of either tier.
     compilations: AtomicU64,
-    /// Stores created for requests, i.e. instantiations (for metrics).
-    instantiations: AtomicU64,
-    /// Request instances alive now, and the most at once.
-    alive: Arc<AliveCount>,
-    /// `config.node_addresses`, shared by every request's outgoing policy.
-    node_addresses: Arc<Vec<std::net::SocketAddr>>,
+    /// Creates every request's store (and counts them).
+    stores: Arc<Stores>,
 }
 
 impl WasmEngine {
@@ -340,6 +455,7 @@ impl WasmEngine {
             .total_tables(config.max_instances)
             .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory_bytes)
+            .max_component_instance_size(config.max_component_instance_bytes)
             // Keeping the first MiB resident avoids an madvise per instance (PITFALLS: this
             // doubles throughput under concurrency).
             .linear_memory_keep_resident(1 << 20)
@@ -367,9 +483,12 @@ impl WasmEngine {
             failures: Mutex::default(),
             optimize_failures: Mutex::default(),
             compilations: AtomicU64::new(0),
-            instantiations: AtomicU64::new(0),
-            alive: Arc::default(),
-            node_addresses: Arc::new(config.node_addresses.clone()),
+            stores: Arc::new(Stores {
+                instantiations: AtomicU64::new(0),
+                alive: Arc::default(),
+                node_addresses: Arc::new(config.node_addresses.clone()),
+                cpu_deadline: config.cpu_deadline,
+            }),
             config,
         });
         let ticker = Arc::downgrade(&engine);
@@ -395,17 +514,17 @@ impl WasmEngine {
 
     /// How many request instances this engine has created.
     pub fn instantiations(&self) -> u64 {
-        self.instantiations.load(Ordering::Relaxed)
+        self.stores.instantiations.load(Ordering::Relaxed)
     }
 
     /// Request instances alive now.
     pub fn instances_alive(&self) -> u64 {
-        self.alive.now.load(Ordering::SeqCst)
+        self.stores.alive.now.load(Ordering::SeqCst)
     }
 
     /// The most request instances ever alive at once on this engine.
     pub fn instances_peak(&self) -> u64 {
-        self.alive.peak.load(Ordering::SeqCst)
+        self.stores.alive.peak.load(Ordering::SeqCst)
     }
 
     /// The baseline compiler, created on first use; `None` when this node has no baseline tier
@@ -447,6 +566,16 @@ impl WasmEngine {
                 .insert(digest.clone(), reason.clone());
             reason
         })
+    }
+
+    /// Why a component is refused, from its compile error: a limit of the instance pool that it
+    /// exceeds (with wasmtime's figures), or that it does not compile.
+    pub fn compile_failure(reason: &str) -> String {
+        if reason.contains("exceeds the configured maximum") {
+            format!("exceeds a limit of this node's instance pool: {reason}")
+        } else {
+            format!("does not compile: {reason}")
+        }
     }
 
     /// Compiles `bytes` (whose sha256 is `digest`) with the optimizing tier, or loads that
@@ -532,6 +661,17 @@ impl WasmEngine {
 
     /// Links a compiled component (of either tier) for per-request instantiation.
     pub fn prepare(&self, component: &Component, grants: Grants) -> Result<Prepared> {
+        self.prepare_linked(component, grants, Vec::new())
+    }
+
+    /// Links a compiled component whose imports of the interfaces it links to other components
+    /// are served by `callees` (each already prepared, with its own grants).
+    pub(crate) fn prepare_linked(
+        &self,
+        component: &Component,
+        grants: Grants,
+        callees: Vec<crate::linked::LinkedCallee>,
+    ) -> Result<Prepared> {
         let tier = self.tier_of(component);
         let compiler = match tier {
             Tier::Optimized => &self.optimized,
@@ -539,16 +679,22 @@ impl WasmEngine {
                 .baseline()
                 .context("a baseline component on a node without a baseline tier")?,
         };
-        let instance = compiler
-            .linker
-            .instantiate_pre(component)
-            .context("linking the component")?;
+        let instance = if grants.component_links.is_empty() {
+            compiler.linker.instantiate_pre(component)
+        } else {
+            let mut linker = compiler.linker.clone();
+            crate::linked::bind_imports(&mut linker, component, &grants, &callees)?;
+            linker.instantiate_pre(component)
+        }
+        .context("linking the component")?;
         // A component invoked otherwise (a key-value watcher) need not serve HTTP.
         let pre = ProxyPre::new(instance.clone()).ok();
         Ok(Prepared {
             instance,
             pre,
             grants: Arc::new(grants),
+            callees: Arc::new(callees),
+            component: component.clone(),
             engine: compiler.engine.clone(),
             tier,
         })
@@ -556,42 +702,7 @@ impl WasmEngine {
 
     /// A store for one request, with the CPU deadline armed.
     pub(crate) fn store(&self, prepared: &Prepared, context: GuestContext) -> Store<GuestState> {
-        self.instantiations.fetch_add(1, Ordering::Relaxed);
-        let wasi = WasiCtx::builder()
-            .stdout(GuestOutput::new(&context.sink, Stream::Stdout))
-            .stderr(GuestOutput::new(&context.sink, Stream::Stderr))
-            .build();
-        let state = GuestState {
-            table: ResourceTable::new(),
-            wasi,
-            http: WasiHttpCtx::new(),
-            hooks: OutgoingPolicy {
-                grants: prepared.grants.clone(),
-                node_addresses: self.node_addresses.clone(),
-                sink: context.sink.clone(),
-            },
-            grants: prepared.grants.clone(),
-            sink: context.sink,
-            vault: context.vault,
-            backends: context.backends,
-            link_selection: LinkSelection::default(),
-            _alive: Alive::new(&self.alive),
-        };
-        let mut store = Store::new(&prepared.engine, state);
-        // Every tick the guest yields to the executor, so that a busy guest never starves the
-        // other requests of this node; after its budget of ticks it is interrupted.
-        let budget = (self.config.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        let mut used = 0u64;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            used += 1;
-            Ok(if used >= budget {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        store
+        self.stores.store(prepared, context, None)
     }
 
     /// Instantiates `prepared` once and drops the instance, as a request would without

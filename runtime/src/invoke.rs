@@ -86,17 +86,24 @@ where
                     )
                 }
             };
+            // A failure in a component it calls in process says which one, and where.
+            let via = error
+                .chain()
+                .map(ToString::to_string)
+                .find(|e| e.starts_with(crate::linked::CALLEE_FAILED))
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
             match error.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => text_response(
                     StatusCode::GATEWAY_TIMEOUT,
                     format!(
-                        "the component exceeded its CPU deadline of {:?}\n",
+                        "the component exceeded its CPU deadline of {:?}{via}\n",
                         engine.config().cpu_deadline
                     ),
                 ),
                 Some(trap) => text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("the component trapped: {trap}\n"),
+                    format!("the component trapped: {trap}{via}\n"),
                 ),
                 None => text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,7 +9,8 @@
 //! follows the committed placements from a [`consensus::node::StateFeed`], and the [`ingress`]
 //! (with [`listeners`] for http-server link addresses) that routes by `Host` and forwards, and the
 //! guest [`capabilities`] served in the host (config, secrets, logs, key-value stores through
-//! named links), whose backends it is handed (it never reaches the log itself).
+//! named links), whose backends it is handed (it never reaches the log itself), and the
+//! [`linked`] components a component calls in process, each with its own grants.
 //!
 //! Must never: change desired state (it only reads placements committed by `consensus`), let one
 //! guest's failure (trap, infinite loop, memory bomb) affect another request, or call into the
@@ -22,6 +23,7 @@ pub mod compiler;
 pub mod engine;
 pub mod ingress;
 pub mod invoke;
+pub mod linked;
 pub mod listeners;
 pub mod logs;
 pub mod peers;

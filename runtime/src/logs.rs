@@ -255,6 +255,17 @@ impl LogSink {
         }
     }
 
+    /// A sink for the lines of `component` (a linked component called within this request).
+    pub fn for_component(&self, component: &str) -> LogSink {
+        LogSink {
+            logs: self.logs.clone(),
+            origin: Arc::new(LineOrigin {
+                component: component.to_string(),
+                ..(*self.origin).clone()
+            }),
+        }
+    }
+
     /// Which app, component and request the lines are of.
     pub fn origin(&self) -> &LineOrigin {
         &self.origin

@@ -282,6 +282,56 @@ fn link_own_config(
         .collect()
 }
 
+/// The digest (pinned at deploy, or given as the image) and image text of component `c`.
+fn code_of(
+    version: &consensus::VersionRecord,
+    c: &scheduler::manifest::Component,
+) -> (Option<scheduler::Digest>, String) {
+    let image = c
+        .image
+        .as_ref()
+        .map_or_else(String::new, ToString::to_string);
+    let digest = version.digests.get(&c.name).cloned().or(match &c.image {
+        Some(ImageRef::Digest(digest)) => Some(digest.clone()),
+        _ => None,
+    });
+    (digest, image)
+}
+
+/// The components a component with `grants` links to, each with its own grants and callees
+/// (once each, however many interfaces or link names reach it).
+fn desired_callees(
+    version: &consensus::VersionRecord,
+    grants: &crate::capabilities::Grants,
+    named: &BTreeMap<String, BTreeMap<String, String>>,
+    depth: usize,
+) -> Vec<crate::linked::DesiredCallee> {
+    if depth >= crate::linked::MAX_LINK_DEPTH {
+        return Vec::new();
+    }
+    let manifest = &version.manifest;
+    let targets: std::collections::BTreeSet<&String> = grants
+        .component_links
+        .values()
+        .flat_map(|n| n.values())
+        .collect();
+    targets
+        .into_iter()
+        .filter_map(|target| manifest.component(target))
+        .map(|c| {
+            let (digest, image) = code_of(version, c);
+            let grants = crate::capabilities::Grants::with_configs(manifest, &c.name, named);
+            crate::linked::DesiredCallee {
+                component: c.name.clone(),
+                digest,
+                image,
+                callees: desired_callees(version, &grants, named, depth + 1),
+                grants,
+            }
+        })
+        .collect()
+}
+
 /// What `host` must run, and the route of every deployed app. A draining host also runs what
 /// it retained (make before break), and is routed to for it until its drain is complete.
 pub fn plan(
@@ -315,14 +365,8 @@ pub fn plan(
             let Some(c) = manifest.component(component) else {
                 continue;
             };
-            let image = c
-                .image
-                .as_ref()
-                .map_or_else(String::new, ToString::to_string);
-            let digest = version.digests.get(component).cloned().or(match &c.image {
-                Some(ImageRef::Digest(digest)) => Some(digest.clone()),
-                _ => None,
-            });
+            let (digest, image) = code_of(version, c);
+            let grants = crate::capabilities::Grants::with_configs(manifest, component, &named);
             desired.push(DesiredReplica {
                 app: app.clone(),
                 component: component.clone(),
@@ -330,7 +374,8 @@ pub fn plan(
                 digest,
                 image,
                 replicas,
-                grants: crate::capabilities::Grants::with_configs(manifest, component, &named),
+                callees: desired_callees(version, &grants, &named, 0),
+                grants,
             });
         }
         let Some(component) = serving_component(manifest) else {

@@ -21,6 +21,7 @@ use crate::blobs::{BlobSource, BlobStore};
 use crate::capabilities::{Grants, SecretVault};
 use crate::compiler::Tier;
 use crate::engine::{GuestContext, Prepared, WasmEngine};
+use crate::linked::{DesiredCallee, LinkedCallee};
 use crate::logs::{HostLogs, LineOrigin, LogSink};
 
 /// `(app, component)`.
@@ -64,6 +65,8 @@ pub struct DesiredReplica {
     pub replicas: u32,
     /// Config, secrets and outgoing HTTP the manifest grants it.
     pub grants: Grants,
+    /// The components it links to, run beside it on this host.
+    pub callees: Vec<DesiredCallee>,
 }
 
 /// A running component: compiled, linked, and its permits.
@@ -71,6 +74,8 @@ pub struct Replica {
     pub version: String,
     pub digest: scheduler::Digest,
     pub prepared: Prepared,
+    /// What its linked components were built from.
+    callees: Vec<DesiredCallee>,
     permits: Arc<Semaphore>,
     /// Shared with the replica that replaces this one on a tier upgrade.
     capacity: Arc<AtomicU32>,
@@ -277,7 +282,8 @@ impl ReplicaSet {
             let key = (d.app.clone(), d.component.clone());
             if let Some(current) = self.get(&d.app, &d.component) {
                 let same_code = Some(&current.digest) == d.digest.as_ref()
-                    && *current.prepared.grants == d.grants;
+                    && *current.prepared.grants == d.grants
+                    && current.callees == d.callees;
                 if same_code && current.version == d.version {
                     current.resize(d.replicas);
                     continue;
@@ -285,14 +291,13 @@ impl ReplicaSet {
             }
             match self.start(&d, source).await {
                 Ok(replica) => {
-                    let baseline = replica.prepared.tier() == Tier::Baseline;
-                    let digest = replica.digest.clone();
+                    let baseline = baseline_digests(&replica);
                     self.live
                         .write()
                         .expect("replicas lock")
                         .insert(key, Arc::new(replica));
                     // After the insert, so that the upgrade finds this replica.
-                    if baseline {
+                    for digest in baseline {
                         self.optimize_later(digest);
                     }
                 }
@@ -320,33 +325,67 @@ impl ReplicaSet {
                 d.image
             ));
         };
-        if let Some(reason) = self.engine.failed(&digest) {
-            return Err(format!("does not compile: {reason}"));
+        let own = self.compiled(&digest, &d.image, source).await?;
+        let mut compiled = BTreeMap::new();
+        for (callee_digest, image, component) in DesiredCallee::tree(&d.callees) {
+            let Some(callee_digest) = callee_digest else {
+                return Err(format!(
+                    "linked component `{component}`: image {image} has no pinned digest"
+                ));
+            };
+            if compiled.contains_key(callee_digest) {
+                continue;
+            }
+            let component_code = self
+                .compiled(callee_digest, image, source)
+                .await
+                .map_err(|e| format!("linked component `{component}` {e}"))?;
+            compiled.insert(callee_digest.clone(), component_code);
         }
-        let bytes = match self.blobs.get(&digest) {
-            Some(b) => b,
-            None => self.fetch(&digest, &d.image, source).await?,
-        };
         let engine = self.engine.clone();
-        let compile_digest = digest.clone();
-        let grants = d.grants.clone();
+        let (grants, callees) = (d.grants.clone(), d.callees.clone());
         let prepared = tokio::task::spawn_blocking(move || {
-            let component = engine
-                .compile_first(&compile_digest, &bytes)
-                .map_err(|e| format!("does not compile: {e}"))?;
+            let linked = link_callees(&engine, &compiled, &callees)?;
             engine
-                .prepare(&component, grants)
+                .prepare_linked(&own, grants, linked)
                 .map_err(|e| format!("does not link: {e:#}"))
         })
         .await
-        .map_err(|e| format!("compilation task failed: {e}"))??;
+        .map_err(|e| format!("linking task failed: {e}"))??;
         Ok(Replica {
             version: d.version.clone(),
             digest,
             prepared,
+            callees: d.callees.clone(),
             permits: Arc::new(Semaphore::new(d.replicas as usize)),
             capacity: Arc::new(AtomicU32::new(d.replicas)),
         })
+    }
+
+    /// The compiled code of `digest` (fetched from `source` when this host lacks its blob):
+    /// the quickest tier, see [`WasmEngine::compile_first`].
+    async fn compiled(
+        &self,
+        digest: &scheduler::Digest,
+        image: &str,
+        source: &impl BlobSource,
+    ) -> Result<wasmtime::component::Component, String> {
+        if let Some(reason) = self.engine.failed(digest) {
+            return Err(WasmEngine::compile_failure(&reason));
+        }
+        let bytes = match self.blobs.get(digest) {
+            Some(b) => b,
+            None => self.fetch(digest, image, source).await?,
+        };
+        let engine = self.engine.clone();
+        let digest = digest.clone();
+        tokio::task::spawn_blocking(move || {
+            engine
+                .compile_first(&digest, &bytes)
+                .map_err(|e| WasmEngine::compile_failure(&e))
+        })
+        .await
+        .map_err(|e| format!("compilation task failed: {e}"))?
     }
 
     /// The blob from `source`, unless it failed recently: failed fetches are retried with a
@@ -445,16 +484,23 @@ impl ReplicaSet {
     fn upgrade_to(&self, digest: &scheduler::Digest, component: &wasmtime::component::Component) {
         let mut live = self.live.write().expect("replicas lock");
         for replica in live.values_mut() {
-            if replica.digest != *digest || replica.prepared.tier() != Tier::Baseline {
+            if !replica.prepared.runs_baseline_of(&replica.digest, digest) {
                 continue;
             }
-            let grants = (*replica.prepared.grants).clone();
-            match self.engine.prepare(component, grants) {
+            let relinked = crate::linked::relinked(
+                &self.engine,
+                &replica.prepared,
+                &replica.digest,
+                digest,
+                component,
+            );
+            match relinked {
                 Ok(prepared) => {
                     *replica = Arc::new(Replica {
                         version: replica.version.clone(),
-                        digest: digest.clone(),
+                        digest: replica.digest.clone(),
                         prepared,
+                        callees: replica.callees.clone(),
                         permits: replica.permits.clone(),
                         capacity: replica.capacity.clone(),
                     });
@@ -465,11 +511,53 @@ impl ReplicaSet {
     }
 }
 
+/// The digests `replica` (or a component it links to) runs on baseline code.
+fn baseline_digests(replica: &Replica) -> BTreeSet<scheduler::Digest> {
+    fn walk(prepared: &Prepared, own: &scheduler::Digest, out: &mut BTreeSet<scheduler::Digest>) {
+        if prepared.tier() == Tier::Baseline {
+            out.insert(own.clone());
+        }
+        for c in prepared.callees.iter() {
+            walk(&c.prepared, &c.digest, out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&replica.prepared, &replica.digest, &mut out);
+    out
+}
+
+/// `callees`, each linked (below its own callees) from its code in `compiled`.
+fn link_callees(
+    engine: &WasmEngine,
+    compiled: &BTreeMap<scheduler::Digest, wasmtime::component::Component>,
+    callees: &[DesiredCallee],
+) -> Result<Vec<LinkedCallee>, String> {
+    callees
+        .iter()
+        .map(|c| {
+            let name = &c.component;
+            let digest = c
+                .digest
+                .clone()
+                .ok_or_else(|| format!("linked component `{name}` has no digest"))?;
+            let code = compiled
+                .get(&digest)
+                .ok_or_else(|| format!("linked component `{name}` was not compiled"))?;
+            let below = link_callees(engine, compiled, &c.callees)?;
+            let prepared = engine
+                .prepare_linked(code, c.grants.clone(), below)
+                .map_err(|e| format!("linked component `{name}` does not link: {e:#}"))?;
+            Ok(LinkedCallee::new(name.clone(), digest, prepared))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::EngineConfig;
     use scheduler::Digest;
+    use test_components::Guest;
 
     /// Blobs from memory, counting what is asked.
     #[derive(Default)]
@@ -519,6 +607,7 @@ mod tests {
             image: "file://web.wasm".into(),
             replicas,
             grants: Grants::default(),
+            callees: Vec::new(),
         }
     }
 
@@ -529,6 +618,129 @@ mod tests {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A set holding pong_caller (as `web`) linked to pong (with `PONG` set to `pong`), and
+    /// the desired replica of the caller.
+    fn linked_pong(
+        dir: &std::path::Path,
+        pong: &str,
+        callee: Guest,
+    ) -> (Arc<ReplicaSet>, DesiredReplica) {
+        let engine = WasmEngine::new(EngineConfig {
+            max_instances: 16,
+            cpu_deadline: Duration::from_millis(300),
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let set = ReplicaSet::new(
+            engine,
+            BlobStore::open(dir).unwrap(),
+            HostLogs::new("me", crate::logs::DEFAULT_APP_LOG_BYTES),
+            Arc::new(crate::capabilities::NoSecrets),
+            Backends::new(None),
+        );
+        let mut digests = Vec::new();
+        for guest in [Guest::PongCaller, callee] {
+            let bytes = guest.build().unwrap();
+            let digest = Digest::of(&bytes);
+            set.blobs.put(&bytes, Some(&digest)).unwrap();
+            digests.push(digest);
+        }
+        let mut caller = desired(&digests[0], 2);
+        caller.grants.component_links = BTreeMap::from([(
+            "example:pong/pingpong".to_string(),
+            BTreeMap::from([("default".to_string(), "pong".to_string())]),
+        )]);
+        caller.callees = vec![DesiredCallee {
+            component: "pong".into(),
+            digest: Some(digests[1].clone()),
+            image: "file://pong.wasm".into(),
+            grants: Grants {
+                config: BTreeMap::from([("PONG".to_string(), pong.to_string())]),
+                ..Grants::default()
+            },
+            callees: Vec::new(),
+        }];
+        (set, caller)
+    }
+
+    /// One GET through the replica of `web`: status and body.
+    async fn get(set: &ReplicaSet) -> (u16, String) {
+        use http_body_util::BodyExt;
+        let replica = set.get("a", "web").expect("web runs");
+        let request = hyper::Request::get("http://x/")
+            .body(
+                http_body_util::Empty::<Bytes>::new()
+                    .map_err(|never| -> wasmtime_wasi_http::Error { match never {} }),
+            )
+            .unwrap();
+        let context = set.context("a", "web", "r1");
+        let response =
+            crate::invoke::invoke(&set.engine, &replica.prepared, context, request).await;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_linked_component_answers_its_caller_with_its_own_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let (set, caller) = linked_pong(dir.path(), "pong from its own config", Guest::Pong);
+        set.reconcile(vec![caller.clone()], &Counted::default())
+            .await;
+        assert!(set.failures().is_empty(), "{:?}", set.failures());
+        assert_eq!(
+            get(&set).await,
+            (
+                200,
+                "Hello World! I got pong pong from its own config\n".to_string()
+            )
+        );
+        // Its lines are its own: the caller's grants never reach it.
+        assert_eq!(
+            set.get("a", "web").unwrap().prepared.callees[0]
+                .prepared
+                .grants
+                .config["PONG"],
+            "pong from its own config"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_callee_that_traps_or_spins_fails_only_its_callers_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (set, caller) = linked_pong(dir.path(), "trap", Guest::Pong);
+        set.reconcile(vec![caller], &Counted::default()).await;
+        let (status, body) = get(&set).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            body.contains("linked component `pong` failed in example:pong/pingpong.ping"),
+            "{body}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let (set, caller) = linked_pong(dir.path(), "spin", Guest::Pong);
+        set.reconcile(vec![caller], &Counted::default()).await;
+        let (status, body) = get(&set).await;
+        assert_eq!(
+            status, 504,
+            "the caller's deadline stops the callee: {body}"
+        );
+        assert_eq!(set.engine.instances_alive(), 0, "both instances are gone");
+    }
+
+    #[tokio::test]
+    async fn a_callee_without_the_function_does_not_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (set, caller) = linked_pong(dir.path(), "pong", Guest::Calc);
+        set.reconcile(vec![caller], &Counted::default()).await;
+        let reason = &set.failures()[&("a".to_string(), "web".to_string())];
+        assert!(
+            reason.contains("does not link")
+                && reason.contains("component `pong` does not export example:pong/pingpong.ping"),
+            "{reason}"
+        );
     }
 
     #[tokio::test]

@@ -67,6 +67,31 @@ pub fn links_of(
     out
 }
 
+/// The links `component` of `manifest` has to other components: interface → link name →
+/// the component that serves it.
+pub fn component_links_of(
+    manifest: &Manifest,
+    component: &str,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let Some(c) = manifest.component(component) else {
+        return out;
+    };
+    let components = c.links.iter().filter(|l| {
+        manifest
+            .component(&l.target)
+            .is_some_and(|t| t.kind == scheduler::ComponentKind::Component)
+    });
+    for link in components {
+        for interface in &link.interfaces {
+            out.entry(interface_key(&link.namespace, &link.package, interface))
+                .or_default()
+                .insert(link.name_or_default().to_string(), link.target.clone());
+        }
+    }
+    out
+}
+
 /// `wasi:keyvalue/store`: how links and calls name an interface.
 pub fn interface_key(namespace: &str, package: &str, interface: &str) -> String {
     format!("{namespace}:{package}/{interface}")
@@ -123,12 +148,10 @@ impl GuestState {
                 continue;
             };
             let key = target.key.clone();
-            if !self
-                .grants
-                .links
-                .get(&key)
-                .is_some_and(|n| n.contains_key(name))
-            {
+            let to_capability = self.grants.links.get(&key).map(|n| n.contains_key(name));
+            let to_component =
+                (self.grants.component_links.get(&key)).map(|n| n.contains_key(name));
+            if to_capability != Some(true) && to_component != Some(true) {
                 missing.push(key.clone());
             }
             self.link_selection.0.insert(key, name.to_string());

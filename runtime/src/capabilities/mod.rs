@@ -102,6 +102,9 @@ pub struct Grants {
     pub secrets: BTreeMap<String, SecretGrant>,
     /// Its links to capabilities served in the host (key-value stores), by interface and name.
     pub links: links::InterfaceLinks,
+    /// Its links to other components (served in process, [`crate::linked`]): unversioned
+    /// interface → link name → the component it calls.
+    pub component_links: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// One `secrets` entry of a component: which stored secret a name reveals.
@@ -150,6 +153,7 @@ impl Grants {
             .unwrap_or_default();
         let links = links::links_of(manifest, component, named);
         Grants {
+            component_links: links::component_links_of(manifest, component),
             allow_outgoing: crate::plan::allows_outgoing(manifest, component),
             outgoing_hosts: outgoing_allow_list(&links),
             config: manifest.effective_config_with(component, named),

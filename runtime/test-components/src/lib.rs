@@ -63,10 +63,19 @@ pub enum Guest {
     EchoMessaging,
     /// A custom export (no HTTP), `example:calc/ops@0.1.0`: add, greet, crash.
     Calc,
+    /// wasmCloud's composition/http-hello2: answers `Hello World! I got pong PONG` with what
+    /// `example:pong/pingpong.ping` of the component it links to returns.
+    PongCaller,
+    /// wasmCloud's composition/pong (no HTTP): `ping` answers its config's `PONG` (`pong`
+    /// when unset); `trap` traps, `spin` loops forever.
+    Pong,
+    /// Exports `example:pong/pingpong` with `ping: func() -> u32`: a callee that does not match
+    /// what [`Guest::PongCaller`] imports.
+    PongU32,
 }
 
 impl Guest {
-    pub const ALL: [Guest; 15] = [
+    pub const ALL: [Guest; 18] = [
         Guest::Hello,
         Guest::Echo,
         Guest::Busy,
@@ -82,6 +91,9 @@ impl Guest {
         Guest::Watcher,
         Guest::EchoMessaging,
         Guest::Calc,
+        Guest::PongCaller,
+        Guest::Pong,
+        Guest::PongU32,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +113,9 @@ impl Guest {
             Guest::Watcher => "watcher",
             Guest::EchoMessaging => "echo_messaging",
             Guest::Calc => "calc",
+            Guest::PongCaller => "pong_caller",
+            Guest::Pong => "pong",
+            Guest::PongU32 => "pong_u32",
         }
     }
 
@@ -121,13 +136,16 @@ impl Guest {
             Guest::Watcher => include_str!("../wat/watcher.wat"),
             Guest::EchoMessaging => include_str!("../wat/echo_messaging.wat"),
             Guest::Calc => include_str!("../wat/calc.wat"),
+            Guest::PongCaller => include_str!("../wat/pong_caller.wat"),
+            Guest::Pong => include_str!("../wat/pong.wat"),
+            Guest::PongU32 => include_str!("../wat/pong_u32.wat"),
         }
     }
 
     /// The whole core module in WebAssembly text: the handler's own imports (which must come
     /// before any function), the prelude, then the rest of the handler.
     pub fn source(self) -> String {
-        if self.world() != HTTP_WORLD {
+        if !self.serves_http() {
             // Not a wasi:http guest: its text is the whole module.
             return self.handler().to_string();
         }
@@ -149,13 +167,29 @@ impl Guest {
             Guest::Watcher => "watcher",
             Guest::EchoMessaging => "messaging-handler",
             Guest::Calc => "calc",
+            Guest::PongCaller => "pong-caller",
+            Guest::Pong => "pong",
+            Guest::PongU32 => "pong-u32",
             _ => HTTP_WORLD,
+        }
+    }
+
+    /// Whether it is a wasi:http guest, built on the shared prelude.
+    fn serves_http(self) -> bool {
+        matches!(self.world(), HTTP_WORLD | "pong-caller")
+    }
+
+    /// The folder of WIT its world is in (under `runtime/test-components`).
+    fn wit_dir(self) -> &'static str {
+        match self {
+            Guest::PongU32 => "wit-pong-u32",
+            _ => "wit",
         }
     }
 
     /// The component binary.
     pub fn build(self) -> Result<Vec<u8>> {
-        component_of_world(&self.source(), self.world())
+        component_of_world(&self.source(), self.wit_dir(), self.world())
             .with_context(|| format!("building test component {}", self.name()))
     }
 }
@@ -164,14 +198,15 @@ impl Guest {
 /// interfaces with the canonical ABI and exports `wasi:http/incoming-handler@0.2.12#handle`,
 /// `memory` and `cabi_realloc`.
 pub fn component_from_wat(wat: &str) -> Result<Vec<u8>> {
-    component_of_world(wat, HTTP_WORLD)
+    component_of_world(wat, "wit", HTTP_WORLD)
 }
 
 /// The world of the wasi:http guests.
 const HTTP_WORLD: &str = "guest";
 
-/// Builds a component of `world` (of `runtime/test-components/wit`) from a core module's text.
-fn component_of_world(wat: &str, world: &str) -> Result<Vec<u8>> {
+/// Builds a component of `world` (of the WIT folder `wit_dir` of `runtime/test-components`)
+/// from a core module's text.
+fn component_of_world(wat: &str, wit_dir: &str, world: &str) -> Result<Vec<u8>> {
     let mut module = wat::parse_str(wat).context("parsing the WAT")?;
     let mut resolve = wit_parser::Resolve::default();
     // The config, secrets and logging packages are the ones the runtime hosts, vendored once
@@ -182,7 +217,7 @@ fn component_of_world(wat: &str, world: &str) -> Result<Vec<u8>> {
             .push_dir(hosted.join(package))
             .with_context(|| format!("loading the WIT of {package}"))?;
     }
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join(wit_dir);
     let (package, _) = resolve.push_dir(&wit).context("loading the WIT")?;
     let world = resolve.select_world(&[package], Some(world))?;
     wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)?;
