@@ -23,6 +23,7 @@ pub mod compiler;
 pub mod engine;
 pub mod ingress;
 pub mod invoke;
+pub mod link_check;
 pub mod linked;
 pub mod listeners;
 pub mod logs;

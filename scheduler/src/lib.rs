@@ -35,7 +35,7 @@ pub use diagnostic::{Diagnostic, Position, Severity};
 pub use digest::Digest;
 pub use image::ImageRef;
 pub use manifest::{Component, ComponentKind, Link, Manifest, Scaler, ScalerKind, Spread};
-pub use parse::{parse_manifest, Parsed, Rejected};
+pub use parse::{parse_manifest, LinkPlace, Parsed, Rejected};
 pub use placement::{AppPlacement, ComponentPlacement, Placements, SpreadPlacement, Status};
 pub use placer::Placer;
 pub use provider::Provider;

@@ -21,6 +21,20 @@ pub struct Parsed {
     /// Where each config entry that names a config managed outside the manifest (no
     /// `properties`) is written: a check the caller makes against its own store.
     pub config_origins: Vec<ConfigOrigin>,
+    /// Where each link trait is written: checks made against the components' code (do the
+    /// ends of a component-to-component link match?) name its field and line.
+    pub link_origins: Vec<LinkPlace>,
+}
+
+/// Where one link trait of a component is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkPlace {
+    pub component: String,
+    /// Index in the component's `links`.
+    pub index: usize,
+    /// Field path, such as `spec.components[0].traits[1]`.
+    pub path: String,
+    pub position: Option<crate::diagnostic::Position>,
 }
 
 /// Where a reference to a named config is written.
@@ -91,6 +105,7 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Parsed, Rejected> {
             Ok(Parsed {
                 secret_origins: secret_origins(&manifest, &origins),
                 config_origins: config_origins(&manifest, &origins),
+                link_origins: link_origins(&manifest, &origins),
                 manifest,
                 warnings: diags.into_vec(),
                 unusable: unusable.into_vec(),
@@ -100,6 +115,21 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Parsed, Rejected> {
             diagnostics: diags.into_vec(),
         }),
     }
+}
+
+fn link_origins(manifest: &Manifest, origins: &Origins) -> Vec<LinkPlace> {
+    let mut out = Vec::new();
+    for (c, o) in manifest.components.iter().zip(&origins.components) {
+        for (index, lo) in o.links.iter().enumerate().take(c.links.len()) {
+            out.push(LinkPlace {
+                component: c.name.clone(),
+                index,
+                path: lo.link.path.clone(),
+                position: lo.link.pos,
+            });
+        }
+    }
+    out
 }
 
 fn secret_origins(manifest: &Manifest, origins: &Origins) -> Vec<SecretOrigin> {

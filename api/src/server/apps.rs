@@ -99,15 +99,24 @@ enum Keep {
     No,
 }
 
+/// What [`resolve_images`] resolved: `component → reference`, and the pulled code of the
+/// components at either end of a component-to-component link (for the link check).
+struct Resolved {
+    images: BTreeMap<String, String>,
+    linked_code: BTreeMap<String, Vec<u8>>,
+}
+
 /// Resolves the OCI image of every component to the digest of its bytes (pulled and verified
 /// now, before anything is proposed), pins it in `digests`, and keeps the bytes in this host's
-/// blob store for the others to fetch. Answers `component → reference` of what it resolved.
+/// blob store for the others to fetch.
 async fn resolve_images(
     node: &SharedHost,
     manifest: &scheduler::Manifest,
     digests: &mut BTreeMap<String, Digest>,
     keep: Keep,
-) -> Result<BTreeMap<String, String>, ApiError> {
+) -> Result<Resolved, ApiError> {
+    let linked = runtime::link_check::linked_components(manifest);
+    let mut linked_code = BTreeMap::new();
     let mut images = BTreeMap::new();
     for c in &manifest.components {
         let Some(scheduler::ImageRef::Oci(reference)) = &c.image else {
@@ -121,6 +130,9 @@ async fn resolve_images(
             .resolve(reference)
             .await
             .map_err(|e| registry_error(&c.name, e))?;
+        if linked.contains(&c.name) {
+            linked_code.insert(c.name.clone(), resolved.bytes.clone());
+        }
         if keep == Keep::Yes {
             let blobs = node.replicas.blobs().clone();
             let (bytes, digest) = (resolved.bytes, resolved.digest.clone());
@@ -140,7 +152,75 @@ async fn resolve_images(
         digests.insert(c.name.clone(), resolved.digest);
         images.insert(c.name.clone(), reference.clone());
     }
-    Ok(images)
+    Ok(Resolved {
+        images,
+        linked_code,
+    })
+}
+
+/// Refuses (422, nothing proposed) component-to-component links whose ends do not match: an
+/// import the callee does not export, a different signature, an interface with resources.
+/// Read from the code pulled now or held by this host (code it lacks is checked when a host
+/// links it).
+async fn refused_component_links(
+    node: &SharedHost,
+    manifest: &scheduler::Manifest,
+    places: &[scheduler::LinkPlace],
+    digests: &BTreeMap<String, Digest>,
+    mut code: BTreeMap<String, Vec<u8>>,
+) -> Result<(), Response> {
+    let linked = runtime::link_check::linked_components(manifest);
+    if linked.is_empty() {
+        return Ok(());
+    }
+    let blobs = node.replicas.blobs().clone();
+    let (manifest, digests) = (manifest.clone(), digests.clone());
+    let problems = tokio::task::spawn_blocking(move || {
+        for name in linked {
+            if code.contains_key(&name) {
+                continue;
+            }
+            if let Some(bytes) = digests.get(&name).and_then(|d| blobs.get(d)) {
+                code.insert(name, bytes);
+            }
+        }
+        runtime::link_check::link_problems(&manifest, &code)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into_response()
+    })?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<scheduler::Diagnostic> = problems
+        .iter()
+        .map(|p| {
+            let place = places
+                .iter()
+                .find(|l| l.component == p.caller && l.index == p.link);
+            scheduler::Diagnostic::error(
+                place.map(|l| l.path.clone()).unwrap_or_default(),
+                place.and_then(|l| l.position),
+                p.message.clone(),
+            )
+        })
+        .collect();
+    let first = &details[0];
+    let line = first
+        .position
+        .map(|p| format!(" (line {})", p.line))
+        .unwrap_or_default();
+    let more = match details.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Err(error_with_details(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "component_link_mismatch",
+        format!("{}: {}{line}{more}", first.path, first.message),
+        details,
+    ))
 }
 
 /// A registry's refusal as the API's answer: the reason, with the component it was for.
@@ -295,6 +375,7 @@ pub async fn deploy(
         );
     }
     let manifest = parsed.manifest;
+    let link_places = parsed.link_origins;
     // A deploy token may be limited to some apps: the app is known only now.
     if let Err(refused) = caller.may(consensus::tokens::Need::Deploy(Some(&manifest.name))) {
         return refused.into_response();
@@ -331,10 +412,18 @@ pub async fn deploy(
         Err(e) => return e.into_response(),
     };
     let keep = if q.dry_run { Keep::No } else { Keep::Yes };
-    let images = match resolve_images(&node, &manifest, &mut digests, keep).await {
-        Ok(images) => images,
+    let Resolved {
+        images,
+        linked_code,
+    } = match resolve_images(&node, &manifest, &mut digests, keep).await {
+        Ok(resolved) => resolved,
         Err(e) => return e.into_response(),
     };
+    if let Err(refused) =
+        refused_component_links(&node, &manifest, &link_places, &digests, linked_code).await
+    {
+        return refused;
+    }
     let app = manifest.name.clone();
     let event = Event::AppDeployed {
         app: app.clone(),

@@ -201,6 +201,30 @@ pub fn component_from_wat(wat: &str) -> Result<Vec<u8>> {
     component_of_world(wat, "wit", HTTP_WORLD)
 }
 
+/// `caller` composed with `callee` into one component (as `wac plug` or `wasm-tools compose`
+/// would): the callee's exports satisfy the caller's imports of them, so the result imports
+/// only what both import from the host. wasmCloud's composition example runs such a
+/// component (`composition/wadm.yaml`).
+pub fn composed(caller: Guest, callee: Guest) -> Result<Vec<u8>> {
+    static COMPOSITIONS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COMPOSITIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("flotilla-compose-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (caller_path, callee_path) = (dir.join("caller.wasm"), dir.join("callee.wasm"));
+    std::fs::write(&caller_path, caller.build()?)?;
+    std::fs::write(&callee_path, callee.build()?)?;
+    let config = wasm_compose::config::Config {
+        dir: dir.clone(),
+        definitions: vec![callee_path],
+        ..Default::default()
+    };
+    let composed = wasm_compose::composer::ComponentComposer::new(&caller_path, &config)
+        .compose()
+        .with_context(|| format!("composing {} with {}", caller.name(), callee.name()));
+    std::fs::remove_dir_all(&dir)?;
+    composed
+}
+
 /// The world of the wasi:http guests.
 const HTTP_WORLD: &str = "guest";
 
@@ -230,6 +254,28 @@ fn component_of_world(wat: &str, wit_dir: &str, world: &str) -> Result<Vec<u8>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caller_composed_with_its_callee_imports_no_longer_the_linked_interface() {
+        let bytes = composed(Guest::PongCaller, Guest::Pong).unwrap();
+        let decoded = wit_parser::decoding::decode(&bytes).unwrap();
+        let wit_parser::decoding::DecodedWasm::Component(resolve, world) = decoded else {
+            panic!("a component");
+        };
+        let imports: Vec<String> = resolve.worlds[world]
+            .imports
+            .keys()
+            .map(|k| resolve.name_world_key(k))
+            .collect();
+        assert!(
+            !imports.iter().any(|i| i.starts_with("example:pong")),
+            "{imports:?}"
+        );
+        assert!(
+            imports.iter().any(|i| i.starts_with("wasi:config/store")),
+            "{imports:?}"
+        );
+    }
 
     #[test]
     fn every_guest_builds_into_a_valid_component() {
