@@ -18,6 +18,7 @@ pub(crate) mod decode;
 pub mod diagnostic;
 pub mod digest;
 pub mod document;
+pub mod http_routing;
 pub mod image;
 pub mod manifest;
 pub mod outbound;

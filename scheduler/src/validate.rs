@@ -105,7 +105,30 @@ pub(crate) fn validate(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
 
     check_links(m, o, d, &names);
     check_component_link_cycles(m, o, d);
+    check_http_routes(m, o, d);
     check_secrets(m, o, d);
+}
+
+/// The http-server capabilities' routes: a known `routing_mode`, each path or host link with
+/// its key, and no path or host claimed twice on one address.
+fn check_http_routes(m: &Manifest, o: &Origins, d: &mut Diagnostics) {
+    let (_, problems) = crate::http_routing::http_routes(m);
+    for problem in problems {
+        let Some((_, co)) = m
+            .components
+            .iter()
+            .zip(&o.components)
+            .find(|(c, _)| c.name == problem.capability)
+        else {
+            continue;
+        };
+        let loc = match problem.link {
+            Some(i) => co.links.get(i).map(|l| &l.link),
+            None => co.config.first(),
+        }
+        .unwrap_or(&co.name);
+        d.error(loc.path.clone(), loc.pos, problem.message);
+    }
 }
 
 /// A link to a capability Flotilla serves in the host must carry config that capability can

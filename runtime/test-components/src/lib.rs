@@ -301,6 +301,8 @@ mod tests {
             (Guest::Hello, "hello-world", "hello"),
             (Guest::Secret, "config-secrets-logs", "secret"),
             (Guest::Counter, "keyvalue-counter", "counter"),
+            (Guest::PongCaller, "http-hello2", "pong_caller"),
+            (Guest::Pong, "http-hello2", "pong"),
         ] {
             let dir = examples.join(dir);
             let source = std::fs::read_to_string(dir.join(format!("{stem}.wat"))).expect("source");
@@ -312,9 +314,14 @@ mod tests {
             );
             let shipped = std::fs::read(dir.join(format!("{stem}.wasm"))).expect("binary");
             assert!(
-                shipped == component_from_wat(&source).unwrap(),
+                shipped == guest.build().unwrap(),
                 "{stem}.wasm is stale: rebuild it with build-test-component"
             );
         }
+        let composed = std::fs::read(examples.join("http-hello2/composed.wasm")).expect("binary");
+        assert!(
+            composed == super::composed(Guest::PongCaller, Guest::Pong).unwrap(),
+            "composed.wasm is stale: rebuild it with build-test-component pong_composed"
+        );
     }
 }

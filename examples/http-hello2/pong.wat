@@ -1,0 +1,48 @@
+;; Flotilla test component `pong`: wasmCloud's composition/pong, exporting the custom interface
+;; example:pong/pingpong. `ping()` answers the value of its own config key `PONG` (`pong` when
+;; unset); `PONG=trap` traps and `PONG=spin` loops forever (for the caller's deadline).
+(module
+  (import "wasi:config/store@0.2.0-draft" "get" (func $get (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 256) "PONG")
+  (data (i32.const 264) "pong")
+  (data (i32.const 272) "trap")
+  (data (i32.const 280) "spin")
+  (func $cabi_realloc (export "cabi_realloc") (param $old i32) (param $old_size i32) (param $align i32) (param $new_size i32) (result i32)
+    (local $ptr i32) (local $end i32)
+    (local.set $ptr (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get $align))))
+    (local.set $end (i32.add (local.get $ptr) (local.get $new_size)))
+    (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
+      (then
+        (if (i32.eq (memory.grow (i32.add (i32.shr_u (i32.sub (local.get $end) (i32.mul (memory.size) (i32.const 65536))) (i32.const 16)) (i32.const 1)))
+                    (i32.const -1))
+          (then unreachable))))
+    (global.set $heap (local.get $end))
+    (if (local.get $old_size)
+      (then (memory.copy (local.get $ptr) (local.get $old) (local.get $old_size))))
+    (local.get $ptr))
+  ;; Whether the string (ptr, len) is the four bytes at `word`.
+  (func $is (param $ptr i32) (param $len i32) (param $word i32) (result i32)
+    (if (result i32) (i32.ne (local.get $len) (i32.const 4))
+      (then (i32.const 0))
+      (else (i32.eq (i32.load (local.get $ptr)) (i32.load (local.get $word))))))
+  (func (export "example:pong/pingpong#ping") (result i32)
+    (local $ptr i32) (local $len i32)
+    (call $get (i32.const 256) (i32.const 4) (i32.const 64))
+    ;; result<option<string>, error>: ok (byte 64 = 0) and some (byte 68 = 1) → (72, 76)
+    (if (i32.and (i32.eqz (i32.load8_u (i32.const 64))) (i32.load8_u (i32.const 68)))
+      (then
+        (local.set $ptr (i32.load (i32.const 72)))
+        (local.set $len (i32.load (i32.const 76))))
+      (else
+        (local.set $ptr (i32.const 264))
+        (local.set $len (i32.const 4))))
+    (if (call $is (local.get $ptr) (local.get $len) (i32.const 272))
+      (then unreachable))
+    (if (call $is (local.get $ptr) (local.get $len) (i32.const 280))
+      (then (loop $forever (br $forever))))
+    (i32.store (i32.const 128) (local.get $ptr))
+    (i32.store (i32.const 132) (local.get $len))
+    (i32.const 128)))
