@@ -49,15 +49,35 @@ const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub type IngressBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 
+/// Header naming the component of the app a forwarded request is for: the host that took the
+/// request chose it (by the path or host its address routes by), and the peer serves it with
+/// that component (taken from members only, like [`APP_HEADER`]).
+pub const COMPONENT_HEADER: &str = "x-flotilla-component";
+
 /// Where an app is served.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Route {
-    /// The component that answers the app's HTTP requests.
+    /// The component that answers the app's HTTP requests that no path of it names.
     pub component: String,
-    /// Other hosts with replicas of it: `(host, address)`.
-    pub remote: Vec<(String, String)>,
+    /// The app's paths (`routing_mode: path`), longest first, with their components: its
+    /// requests through the nodes' front door are routed by them as on its address.
+    pub paths: Vec<(String, String)>,
+    /// For each component that serves the app's HTTP, the other hosts with replicas of it:
+    /// `(host, address)`.
+    pub remote: BTreeMap<String, Vec<(String, String)>>,
     /// Why the app cannot be served, if nothing runs it anywhere.
     pub unavailable: Option<String>,
+}
+
+impl Route {
+    /// The component a request to `path` is for: the longest of the app's paths it falls
+    /// under, else the app's serving component.
+    pub fn component_for(&self, path: &str) -> &str {
+        self.paths
+            .iter()
+            .find(|(prefix, _)| scheduler::http_routing::path_under(path, prefix))
+            .map_or(self.component.as_str(), |(_, c)| c.as_str())
+    }
 }
 
 pub struct Ingress {
@@ -139,10 +159,34 @@ impl Ingress {
         host.strip_suffix(&format!(".{domain}")).map(str::to_string)
     }
 
-    /// Serves a request for `app`.
+    /// Serves a request for `app` with the component its path names within the app (or, for a
+    /// request a member forwarded, the component that member chose).
     pub async fn handle(
         &self,
         app: &str,
+        arrival: Arrival,
+        request: Request<IngressBody>,
+    ) -> Response<HyperOutgoingBody> {
+        let route = self.route(app);
+        let chosen = (arrival == Arrival::Routed)
+            .then(|| request.headers().get(COMPONENT_HEADER))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .filter(|c| route.as_ref().is_some_and(|r| r.remote.contains_key(*c)))
+            .map(str::to_string);
+        let component = chosen.or_else(|| {
+            let route = route.as_ref()?;
+            Some(route.component_for(request.uri().path()).to_string())
+        });
+        self.handle_component(app, component.as_deref(), arrival, request)
+            .await
+    }
+
+    /// Serves a request for `component` of `app` (`None`: the app's serving component).
+    pub async fn handle_component(
+        &self,
+        app: &str,
+        component: Option<&str>,
         arrival: Arrival,
         mut request: Request<IngressBody>,
     ) -> Response<HyperOutgoingBody> {
@@ -154,7 +198,7 @@ impl Ingress {
             .unwrap_or(0);
         let request_id = self.request_id(&mut request);
         let mut response = self
-            .route_request(app, arrival, request, hops, &request_id)
+            .route_request(app, component, arrival, request, hops, &request_id)
             .await;
         if let Ok(value) = hyper::header::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -186,6 +230,7 @@ impl Ingress {
     async fn route_request(
         &self,
         app: &str,
+        component: Option<&str>,
         arrival: Arrival,
         mut request: Request<IngressBody>,
         hops: u32,
@@ -200,7 +245,10 @@ impl Ingress {
                 Arrival::Routed => retry_later(format!("app {app} is not ready here yet\n")),
             };
         };
-        if let Some(replica) = self.replicas.get(app, &route.component) {
+        let component = component.unwrap_or(&route.component);
+        let no_hosts = Vec::new();
+        let remote = route.remote.get(component).unwrap_or(&no_hosts);
+        if let Some(replica) = self.replicas.get(app, component) {
             let permit = match replica.permits().try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => tokio::time::timeout(self.queue_wait, replica.permits().acquire_owned())
@@ -210,16 +258,16 @@ impl Ingress {
             };
             match permit {
                 Some(permit) => {
-                    let context = self.replicas.context(app, &route.component, request_id);
+                    let context = self.replicas.context(app, component, request_id);
                     let response =
                         invoke(self.replicas.engine(), &replica.prepared, context, request).await;
                     return response.map(|body| PermitBody::wrap(body, permit).boxed_unsync());
                 }
-                None if hops < MAX_HOPS && !route.remote.is_empty() => {}
+                None if hops < MAX_HOPS && !remote.is_empty() => {}
                 None => return busy(app, replica.capacity()),
             }
         }
-        if route.remote.is_empty() {
+        if remote.is_empty() {
             let why = route
                 .unavailable
                 .clone()
@@ -233,8 +281,7 @@ impl Ingress {
                 "app {app}: forwarded {hops} times without finding a ready replica\n"
             ));
         }
-        let (host, addr) =
-            &route.remote[self.next.fetch_add(1, Ordering::Relaxed) % route.remote.len()];
+        let (host, addr) = &remote[self.next.fetch_add(1, Ordering::Relaxed) % remote.len()];
         let path = request
             .uri()
             .path_and_query()
@@ -251,12 +298,14 @@ impl Ingress {
         };
         *request.uri_mut() = uri;
         request.headers_mut().insert(HOPS_HEADER, (hops + 1).into());
-        match hyper::header::HeaderValue::from_str(app) {
-            Ok(value) => request.headers_mut().insert(APP_HEADER, value),
-            Err(_) => {
-                return text_response(StatusCode::BAD_REQUEST, format!("bad app name {app}\n"))
-            }
-        };
+        for (header, value) in [(APP_HEADER, app), (COMPONENT_HEADER, component)] {
+            match hyper::header::HeaderValue::from_str(value) {
+                Ok(value) => request.headers_mut().insert(header, value),
+                Err(_) => {
+                    return text_response(StatusCode::BAD_REQUEST, format!("bad name {value}\n"))
+                }
+            };
+        }
         match self.client.request(request).await {
             Ok(response) => {
                 response.map(|b| b.map_err(wasmtime_wasi_http::Error::Hyper).boxed_unsync())

@@ -24,7 +24,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::ingress::{Arrival, Ingress};
-use crate::plan::Listening;
+use crate::plan::{AddressTargets, Listening};
 
 /// Longest a client of a link address may take to finish its TLS handshake.
 const HANDSHAKE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
@@ -52,13 +52,20 @@ impl Listeners {
             .clone()
     }
 
-    /// `address → app` of the addresses this host listens on.
-    pub fn listening(&self) -> BTreeMap<String, String> {
+    /// `(address, app)` of the addresses this host listens on, an address once per app it
+    /// serves.
+    pub fn listening(&self) -> Vec<(String, String)> {
         self.running
             .lock()
             .expect("listeners lock")
             .iter()
-            .map(|(addr, (listening, _))| (addr.clone(), listening.app.clone()))
+            .flat_map(|(addr, (listening, _))| {
+                listening
+                    .targets
+                    .apps()
+                    .into_iter()
+                    .map(|app| (addr.clone(), app.to_string()))
+            })
             .collect()
     }
 
@@ -84,7 +91,7 @@ impl Listeners {
             {
                 continue;
             }
-            let app = listening.app.clone();
+            let app = listening.targets.apps().join(", ");
             let tls = match tls_acceptor(&listening) {
                 Ok(tls) => tls,
                 Err(e) => {
@@ -97,7 +104,8 @@ impl Listeners {
             };
             match bind_shared(&addr) {
                 Ok(listener) => {
-                    let task = tokio::spawn(serve(listener, app, tls, self.ingress.clone()));
+                    let targets = Arc::new(listening.targets.clone());
+                    let task = tokio::spawn(serve(listener, targets, tls, self.ingress.clone()));
                     self.running
                         .lock()
                         .expect("listeners lock")
@@ -170,7 +178,7 @@ fn tls_acceptor(listening: &Listening) -> Result<Option<TlsAcceptor>, String> {
 
 async fn serve(
     listener: tokio::net::TcpListener,
-    app: String,
+    targets: Arc<AddressTargets>,
     tls: Option<TlsAcceptor>,
     ingress: Arc<Ingress>,
 ) {
@@ -180,14 +188,27 @@ async fn serve(
         };
         // Responses stream: without TCP_NODELAY a small body waits for a delayed ACK.
         let _ = stream.set_nodelay(true);
-        let (app, ingress, tls) = (app.clone(), ingress.clone(), tls.clone());
+        let (targets, ingress, tls) = (targets.clone(), ingress.clone(), tls.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let (app, ingress) = (app.clone(), ingress.clone());
+                let (targets, ingress) = (targets.clone(), ingress.clone());
                 async move {
                     let request =
                         request.map(|b| b.map_err(wasmtime_wasi_http::Error::Hyper).boxed_unsync());
-                    Ok::<_, Infallible>(ingress.handle(&app, Arrival::Routed, request).await)
+                    let target = targets.target_of(request.uri().path(), request.headers());
+                    Ok::<_, Infallible>(match target {
+                        Ok(t) => {
+                            ingress
+                                .handle_component(
+                                    &t.app,
+                                    Some(&t.component),
+                                    Arrival::Routed,
+                                    request,
+                                )
+                                .await
+                        }
+                        Err((status, why)) => crate::invoke::text_response(status, why),
+                    })
                 }
             });
             match tls {

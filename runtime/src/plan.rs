@@ -96,43 +96,135 @@ fn draining_hosts(state: &ClusterState) -> Vec<(&String, &consensus::HostRecord)
         .collect()
 }
 
-/// What one http-server link address serves: an app, over TLS when its link names a
-/// certificate and key (wasmCloud's `tls_cert_file` and `tls_priv_key_file`, files on each
-/// host).
+/// One HTTP-serving component of an app.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub app: String,
+    pub component: String,
+}
+
+/// How the requests on one listening address find their component (wasmCloud's http-server
+/// `routing_mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressTargets {
+    /// The whole address is one component's (`address` mode).
+    One(Target),
+    /// By path (`path` mode): each normalized path with its component, longest first; a request
+    /// goes to the longest path it falls under (equal, or below it at a `/`), else 404.
+    Paths(Vec<(String, Target)>),
+    /// By the value of a header, `host` unless the capability names another (`host` mode),
+    /// compared lowercase and without a port; no match is 404.
+    Hosts {
+        header: String,
+        hosts: BTreeMap<String, Target>,
+    },
+}
+
+impl AddressTargets {
+    /// The apps it serves, each once.
+    pub fn apps(&self) -> Vec<&str> {
+        let mut apps: Vec<&str> = match self {
+            AddressTargets::One(t) => vec![t.app.as_str()],
+            AddressTargets::Paths(paths) => paths.iter().map(|(_, t)| t.app.as_str()).collect(),
+            AddressTargets::Hosts { hosts, .. } => hosts.values().map(|t| t.app.as_str()).collect(),
+        };
+        apps.sort_unstable();
+        apps.dedup();
+        apps
+    }
+
+    /// The component a request to `path` with `headers` is for, or the answer when none is.
+    pub fn target_of(
+        &self,
+        path: &str,
+        headers: &hyper::HeaderMap,
+    ) -> Result<&Target, (hyper::StatusCode, &'static str)> {
+        match self {
+            AddressTargets::One(target) => Ok(target),
+            AddressTargets::Paths(paths) => paths
+                .iter()
+                .find(|(prefix, _)| scheduler::http_routing::path_under(path, prefix))
+                .map(|(_, t)| t)
+                .ok_or((hyper::StatusCode::NOT_FOUND, "path not found\n")),
+            AddressTargets::Hosts { header, hosts } => {
+                let value = headers
+                    .get(header.as_str())
+                    .ok_or((hyper::StatusCode::BAD_REQUEST, "missing host header\n"))?
+                    .to_str()
+                    .map_err(|_| (hyper::StatusCode::BAD_REQUEST, "invalid host header\n"))?
+                    .to_ascii_lowercase();
+                let bare = strip_port(&value);
+                hosts
+                    .get(value.as_str())
+                    .or_else(|| hosts.get(bare))
+                    .ok_or((hyper::StatusCode::NOT_FOUND, "host not found\n"))
+            }
+        }
+    }
+}
+
+/// `host` without a `:port` suffix (an IPv6 literal keeps its brackets).
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => host,
+    }
+}
+
+/// What one http-server address serves, over TLS when its link (address mode) or its
+/// capability (path and host mode) names a certificate and key (wasmCloud's `tls_cert_file`
+/// and `tls_priv_key_file`, files on each host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listening {
-    pub app: String,
+    pub targets: AddressTargets,
     pub tls_cert_file: Option<String>,
     pub tls_priv_key_file: Option<String>,
 }
 
-/// `address → what it serves` for every app whose http-server capability links to a
-/// component with an `address` in its source config.
+/// `address → what it serves` for every http-server route with an address, of every served
+/// app (in app order: on an address two apps claim in address mode, or by different modes,
+/// the first keeps it; a deploy that would do this is refused).
 pub fn http_server_addresses(
     state: &ClusterState,
     placements: &Placements,
 ) -> BTreeMap<String, Listening> {
-    let mut out = BTreeMap::new();
+    use scheduler::http_routing::RoutingMode;
+    let mut out: BTreeMap<String, Listening> = BTreeMap::new();
     for (app, _, _, version) in serving_versions(state, placements) {
-        for c in &version.manifest.components {
-            if c.kind != ComponentKind::Capability
-                || !c
-                    .image
-                    .as_ref()
-                    .is_some_and(ImageRef::is_http_server_provider)
-            {
+        let (routes, _) = scheduler::http_routing::http_routes(&version.manifest);
+        for route in routes {
+            let Some(address) = route.address.clone() else {
                 continue;
-            }
-            for link in c.links.iter().filter(|l| l.is_incoming_http()) {
-                if let Some(address) = link.source_address() {
-                    out.entry(address.to_string()).or_insert_with(|| Listening {
-                        app: app.clone(),
-                        tls_cert_file: link.source_setting("tls_cert_file").map(str::to_string),
-                        tls_priv_key_file: link
-                            .source_setting("tls_priv_key_file")
-                            .map(str::to_string),
-                    });
+            };
+            let target = Target {
+                app: app.clone(),
+                component: route.component.clone(),
+            };
+            let key = route.key.clone().unwrap_or_default();
+            let listening = out.entry(address).or_insert_with(|| Listening {
+                targets: match route.mode {
+                    RoutingMode::Address => AddressTargets::One(target.clone()),
+                    RoutingMode::Path => AddressTargets::Paths(Vec::new()),
+                    RoutingMode::Host => AddressTargets::Hosts {
+                        header: route.header.clone(),
+                        hosts: BTreeMap::new(),
+                    },
+                },
+                tls_cert_file: route.tls_cert_file.clone(),
+                tls_priv_key_file: route.tls_priv_key_file.clone(),
+            });
+            match (&mut listening.targets, route.mode) {
+                (AddressTargets::Paths(paths), RoutingMode::Path)
+                    if !paths.iter().any(|(p, _)| *p == key) =>
+                {
+                    paths.push((key, target));
+                    // Longest first: the first path a request falls under is the longest.
+                    paths.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
                 }
+                (AddressTargets::Hosts { hosts, .. }, RoutingMode::Host) => {
+                    hosts.entry(key).or_insert(target);
+                }
+                _ => {}
             }
         }
     }
@@ -381,21 +473,41 @@ pub fn plan(
         let Some(component) = serving_component(manifest) else {
             continue;
         };
-        let placed = placement
-            .components
-            .get(&component)
-            .into_iter()
-            .flat_map(|cp| cp.hosts.iter().filter(|(_, n)| **n > 0).map(|(h, _)| h));
-        let retaining = draining
+        let (http_routes, _) = scheduler::http_routing::http_routes(manifest);
+        // The app's own paths, for its requests through the nodes' front door.
+        let mut paths: Vec<(String, String)> = http_routes
             .iter()
-            .map(|(id, _)| *id)
-            .filter(|h| retained_by(h).is_some_and(|r| r.components.contains_key(&component)));
-        let remote = placed
-            .chain(retaining)
-            .filter(|h| h.as_str() != host)
-            .filter_map(|h| {
-                let record = state.hosts.get(h).filter(|r| r.live)?;
-                Some((h.clone(), record.addresses.get("api")?.clone()))
+            .filter(|r| r.mode == scheduler::http_routing::RoutingMode::Path)
+            .filter_map(|r| Some((r.key.clone()?, r.component.clone())))
+            .collect();
+        paths.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        paths.dedup_by(|a, b| a.0 == b.0);
+        let serving: std::collections::BTreeSet<String> = http_routes
+            .iter()
+            .map(|r| r.component.clone())
+            .chain([component.clone()])
+            .collect();
+        let remote = serving
+            .into_iter()
+            .map(|c| {
+                let placed = placement
+                    .components
+                    .get(&c)
+                    .into_iter()
+                    .flat_map(|cp| cp.hosts.iter().filter(|(_, n)| **n > 0).map(|(h, _)| h));
+                let retaining = draining
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .filter(|h| retained_by(h).is_some_and(|r| r.components.contains_key(&c)));
+                let hosts = placed
+                    .chain(retaining)
+                    .filter(|h| h.as_str() != host)
+                    .filter_map(|h| {
+                        let record = state.hosts.get(h).filter(|r| r.live)?;
+                        Some((h.clone(), record.addresses.get("api")?.clone()))
+                    })
+                    .collect();
+                (c, hosts)
             })
             .collect();
         let unavailable = (!placement.messages.is_empty()).then(|| placement.messages.join("; "));
@@ -403,6 +515,7 @@ pub fn plan(
             app.clone(),
             Route {
                 component,
+                paths,
                 remote,
                 unavailable,
             },
@@ -433,6 +546,43 @@ mod tests {
         assert!(!allows_outgoing(&plain, "web"));
     }
 
+    /// Two components of one app behind one address by path, and two by host.
+    #[test]
+    fn an_address_routes_by_path_or_host_to_each_component() {
+        let target = |component: &str| Target {
+            app: "a".to_string(),
+            component: component.to_string(),
+        };
+        let paths = AddressTargets::Paths(vec![
+            ("/api".to_string(), target("api")),
+            ("/".to_string(), target("ui")),
+        ]);
+        let none = hyper::HeaderMap::new();
+        assert_eq!(paths.target_of("/api/v1", &none).unwrap().component, "api");
+        assert_eq!(paths.target_of("/apiv1", &none).unwrap().component, "ui");
+        let only_api = AddressTargets::Paths(vec![("/api".to_string(), target("api"))]);
+        assert_eq!(
+            only_api.target_of("/x", &none).unwrap_err().0,
+            hyper::StatusCode::NOT_FOUND
+        );
+        let hosts = AddressTargets::Hosts {
+            header: "host".to_string(),
+            hosts: BTreeMap::from([("api.test".to_string(), target("api"))]),
+        };
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert("host", "API.test:8080".parse().unwrap());
+        assert_eq!(hosts.target_of("/", &headers).unwrap().component, "api");
+        headers.insert("host", "other.test".parse().unwrap());
+        assert_eq!(
+            hosts.target_of("/", &headers).unwrap_err().0,
+            hyper::StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            hosts.target_of("/", &none).unwrap_err().0,
+            hyper::StatusCode::BAD_REQUEST
+        );
+    }
+
     #[test]
     fn http_server_addresses_come_from_the_link() {
         let mut state = ClusterState::default();
@@ -445,7 +595,10 @@ mod tests {
             BTreeMap::from([(
                 "127.0.0.1:7499".to_string(),
                 Listening {
-                    app: "linked".to_string(),
+                    targets: AddressTargets::One(Target {
+                        app: "linked".to_string(),
+                        component: "web".to_string(),
+                    }),
                     tls_cert_file: None,
                     tls_priv_key_file: None,
                 }
@@ -504,11 +657,11 @@ mod tests {
         assert_eq!(desired.iter().map(|d| d.replicas).sum::<u32>(), ran);
         let (_, routes_b) = plan("b", machine.state(), machine.placements());
         assert_eq!(
-            routes_b["linked"].remote,
+            routes_b["linked"].remote["web"],
             [("a".to_string(), "a:1".to_string())]
         );
         assert_eq!(
-            routes["linked"].remote,
+            routes["linked"].remote["web"],
             [("b".to_string(), "b:1".to_string())]
         );
 
@@ -520,7 +673,7 @@ mod tests {
         let (desired, _) = plan("a", machine.state(), machine.placements());
         assert!(desired.is_empty());
         let (_, routes_b) = plan("b", machine.state(), machine.placements());
-        assert!(routes_b["linked"].remote.is_empty());
+        assert!(routes_b["linked"].remote["web"].is_empty());
     }
 
     /// An app only the draining host can run stays served there.

@@ -291,7 +291,7 @@ mod tests {
         let route = r.ingress.route("a").expect("a route");
         assert_eq!(route.component, "web");
         assert_eq!(
-            route.remote,
+            route.remote["web"],
             [("other".to_string(), "127.0.0.1:1".to_string())]
         );
     }

@@ -27,6 +27,7 @@ pub mod placement;
 pub mod placer;
 pub mod provider;
 pub mod rank;
+pub mod roles;
 pub mod s3_config;
 pub mod split;
 pub mod state;

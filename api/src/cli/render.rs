@@ -75,6 +75,12 @@ pub fn status(s: &wire::AppStatus) -> String {
         .iter()
         .map(|(name, served)| format!("  capability {name}: {served}\n"))
         .chain(s.links.iter().map(|l| format!("  link {l}\n")))
+        .chain(
+            s.roles
+                .iter()
+                .filter(|(_, role)| !role.is_empty())
+                .map(|(name, role)| format!("  component {name}: {}\n", role.summary())),
+        )
         .collect();
     format!("{head}\n{capabilities}{rest}")
 }
@@ -226,7 +232,7 @@ pub fn inventory(answer: &wire::Inventory) -> String {
             },
         ];
         if h.components.is_empty() {
-            rows.push([host.clone(), vec![UNKNOWN.to_string(); 3]].concat());
+            rows.push([host.clone(), vec![UNKNOWN.to_string(); 4]].concat());
         }
         for c in &h.components {
             let running = c.running.map_or(UNKNOWN.to_string(), |r| r.to_string());
@@ -237,6 +243,11 @@ pub fn inventory(answer: &wire::Inventory) -> String {
                         format!("{}/{}", c.app, c.component),
                         or_unknown(c.version.as_deref()),
                         format!("{} ({running} running)", c.replicas),
+                        if c.role.is_empty() {
+                            UNKNOWN.to_string()
+                        } else {
+                            c.role.clone()
+                        },
                     ],
                 ]
                 .concat(),
@@ -252,6 +263,7 @@ pub fn inventory(answer: &wire::Inventory) -> String {
             "COMPONENT",
             "VERSION",
             "REPLICAS",
+            "ROLE",
         ],
         rows,
     )
@@ -587,6 +599,7 @@ mod tests {
                         version: Some("v0.0.2".into()),
                         replicas: 80,
                         running: Some(80),
+                        role: "HTTP 0.0.0.0:8000; calls pong (example:pong/pingpong)".into(),
                     }],
                 ),
                 host("idle", false, &[], vec![]),
@@ -596,6 +609,10 @@ mod tests {
         assert!(out.contains("zone=us-east-1"), "{out}");
         assert!(out.contains("hello-world/http-component"), "{out}");
         assert!(out.contains("80 (80 running)"), "{out}");
+        assert!(
+            out.contains("HTTP 0.0.0.0:8000; calls pong (example:pong/pingpong)"),
+            "{out}"
+        );
         assert!(
             out.lines()
                 .any(|l| l.starts_with("idle") && l.contains("lost")),

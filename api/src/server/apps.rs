@@ -12,6 +12,7 @@ use scheduler::Digest;
 use wire::{DeployQuery, StateQuery};
 
 use super::cluster::who_and_when;
+use super::deploy_checks;
 use super::errors::{self, error, error_with_details, node_error, ApiError};
 use super::reports::{app_runtime, local_reports, per_host_blob_warnings};
 use super::table;
@@ -158,72 +159,6 @@ async fn resolve_images(
     })
 }
 
-/// Refuses (422, nothing proposed) component-to-component links whose ends do not match: an
-/// import the callee does not export, a different signature, an interface with resources.
-/// Read from the code pulled now or held by this host (code it lacks is checked when a host
-/// links it).
-async fn refused_component_links(
-    node: &SharedHost,
-    manifest: &scheduler::Manifest,
-    places: &[scheduler::LinkPlace],
-    digests: &BTreeMap<String, Digest>,
-    mut code: BTreeMap<String, Vec<u8>>,
-) -> Result<(), Response> {
-    let linked = runtime::link_check::linked_components(manifest);
-    if linked.is_empty() {
-        return Ok(());
-    }
-    let blobs = node.replicas.blobs().clone();
-    let (manifest, digests) = (manifest.clone(), digests.clone());
-    let problems = tokio::task::spawn_blocking(move || {
-        for name in linked {
-            if code.contains_key(&name) {
-                continue;
-            }
-            if let Some(bytes) = digests.get(&name).and_then(|d| blobs.get(d)) {
-                code.insert(name, bytes);
-            }
-        }
-        runtime::link_check::link_problems(&manifest, &code)
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into_response()
-    })?;
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let details: Vec<scheduler::Diagnostic> = problems
-        .iter()
-        .map(|p| {
-            let place = places
-                .iter()
-                .find(|l| l.component == p.caller && l.index == p.link);
-            scheduler::Diagnostic::error(
-                place.map(|l| l.path.clone()).unwrap_or_default(),
-                place.and_then(|l| l.position),
-                p.message.clone(),
-            )
-        })
-        .collect();
-    let first = &details[0];
-    let line = first
-        .position
-        .map(|p| format!(" (line {})", p.line))
-        .unwrap_or_default();
-    let more = match details.len() {
-        1 => String::new(),
-        n => format!(" (and {} more)", n - 1),
-    };
-    Err(error_with_details(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "component_link_mismatch",
-        format!("{}: {}{line}{more}", first.path, first.message),
-        details,
-    ))
-}
-
-/// A registry's refusal as the API's answer: the reason, with the component it was for.
 fn registry_error(component: &str, e: crate::registry::RegistryError) -> ApiError {
     use crate::registry::RegistryError as R;
     let (status, code) = match &e {
@@ -419,9 +354,21 @@ pub async fn deploy(
         Ok(resolved) => resolved,
         Err(e) => return e.into_response(),
     };
-    if let Err(refused) =
-        refused_component_links(&node, &manifest, &link_places, &digests, linked_code).await
+    if let Err(refused) = deploy_checks::refused_component_links(
+        &node,
+        &manifest,
+        &link_places,
+        &digests,
+        linked_code,
+    )
+    .await
     {
+        return refused;
+    }
+    let conflict = node
+        .log
+        .read(|m| deploy_checks::refused_route_conflicts(m.state(), &manifest, &link_places));
+    if let Some(refused) = conflict {
         return refused;
     }
     let app = manifest.name.clone();
@@ -767,6 +714,7 @@ pub async fn status(
             secrets: secret_references(&record.versions[&record.desired].manifest),
             capabilities: capabilities(&record.versions[&record.desired].manifest),
             links: links(&record.versions[&record.desired].manifest),
+            roles: scheduler::roles::roles(&record.versions[&record.desired].manifest),
         };
         let hosts_of: BTreeMap<String, usize> = placement
             .components

@@ -336,6 +336,30 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
     let reports = local_reports(&node).await;
     let m = node.log.view();
     let (state, placements) = (m.state(), m.placements());
+    // The roles of each version placed or retained anywhere, computed once.
+    let served = placements
+        .apps
+        .iter()
+        .filter_map(|(app, p)| Some((app.as_str(), p.serving_version.as_deref()?)));
+    let retained = state.hosts.values().flat_map(|h| {
+        h.retained()
+            .iter()
+            .map(|(app, r)| (app.as_str(), r.version.as_str()))
+    });
+    let roles: std::collections::BTreeMap<_, _> = served
+        .chain(retained)
+        .filter_map(|(app, v)| {
+            let version = state.apps.get(app)?.versions.get(v)?;
+            Some(((app, v), scheduler::roles::roles(&version.manifest)))
+        })
+        .collect();
+    let role = |app: &str, version: Option<&String>, component: &str| -> String {
+        version
+            .and_then(|v| roles.get(&(app, v.as_str())))
+            .and_then(|r| r.get(component))
+            .map(scheduler::roles::ComponentRole::summary)
+            .unwrap_or_default()
+    };
     let hosts = state
         .hosts
         .iter()
@@ -362,6 +386,7 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
                             version: p.serving_version.clone(),
                             replicas: placed,
                             running: running(app, component),
+                            role: role(app, p.serving_version.as_ref(), component),
                         })
                     })
                 })
@@ -376,6 +401,7 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
                         version: Some(r.version.clone()),
                         replicas: n,
                         running: running(app, component),
+                        role: role(app, Some(&r.version), component),
                     })
             });
             let components = components.into_iter().chain(retained).collect();

@@ -10,6 +10,7 @@ mod blobs;
 mod call;
 pub(crate) mod cluster;
 mod configs;
+mod deploy_checks;
 mod errors;
 pub mod front;
 mod hosts;

@@ -225,6 +225,10 @@ pub struct HostComponent {
     pub replicas: u32,
     /// Replicas the host reports running (`None` when it did not answer).
     pub running: Option<u32>,
+    /// What it does in its app ([`scheduler::roles::ComponentRole::summary`]); empty when
+    /// it only runs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub role: String,
 }
 
 /// `POST /v1/token/rotate`.
@@ -339,6 +343,10 @@ pub struct AppStatus {
     /// the graph of which component calls or is called by which.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<String>,
+    /// What each component of the desired version does in the app: the HTTP it serves, the
+    /// components it calls and that call it, the capabilities that invoke it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, scheduler::roles::ComponentRole>,
 }
 
 impl AppStatus {
