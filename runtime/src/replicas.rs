@@ -794,6 +794,40 @@ mod tests {
         assert!(set.running().is_empty());
     }
 
+    /// A component that needs more instance metadata than the pool allows is reported as
+    /// exceeding that limit, with both figures, not as a component that does not compile.
+    #[tokio::test]
+    async fn a_component_over_the_instance_size_limit_is_named_with_the_figures() {
+        const TOO_SMALL_BYTES: usize = 1024;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = WasmEngine::new(EngineConfig {
+            max_instances: 4,
+            max_component_instance_bytes: TOO_SMALL_BYTES,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let set = ReplicaSet::new(
+            engine,
+            BlobStore::open(dir.path()).unwrap(),
+            HostLogs::new("me", crate::logs::DEFAULT_APP_LOG_BYTES),
+            Arc::new(crate::capabilities::NoSecrets),
+            Backends::new(None),
+        );
+        let composed = test_components::composed(Guest::PongCaller, Guest::Pong).unwrap();
+        let digest = Digest::of(&composed);
+        set.blobs.put(&composed, Some(&digest)).unwrap();
+        set.reconcile(vec![desired(&digest, 1)], &Counted::default())
+            .await;
+        let reason = &set.failures()[&("a".to_string(), "web".to_string())];
+        assert!(
+            reason.starts_with("exceeds a limit of this node's instance pool")
+                && reason.contains(&format!(
+                    "exceeds the configured maximum of {TOO_SMALL_BYTES} bytes"
+                )),
+            "{reason}"
+        );
+    }
+
     #[tokio::test]
     async fn a_failed_fetch_is_retried_only_after_its_backoff() {
         let dir = tempfile::tempdir().unwrap();

@@ -362,6 +362,11 @@ pub struct UpArgs {
     /// Largest component a registry may hand this host (MiB).
     #[arg(long, default_value_t = 128)]
     pub max_component_mib: usize,
+    /// Most runtime metadata one component instance may need (KiB): what a component composed
+    /// of several large ones (three Python components need about 1.2 MB) must fit in. A
+    /// component over it is refused as exceeding this limit, with its figure.
+    #[arg(long, default_value_t = runtime::engine::DEFAULT_COMPONENT_INSTANCE_BYTES >> 10)]
+    pub max_instance_metadata_kib: usize,
     /// Compile new components with Cranelift only, before they serve, instead of serving them
     /// first on Winch's quickly compiled code while Cranelift compiles in the background.
     #[arg(long)]

@@ -80,6 +80,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         queue_wait: Duration::from_millis(args.queue_wait_ms),
         engine: runtime::engine::EngineConfig {
             max_memory_bytes: args.max_memory_mib << 20,
+            max_component_instance_bytes: args.max_instance_metadata_kib << 10,
             cpu_deadline: Duration::from_millis(args.cpu_deadline_ms),
             baseline_tier: !args.no_baseline_tier,
             after_compile: Some(return_freed_memory),
