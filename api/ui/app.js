@@ -493,7 +493,7 @@ const appPage = {
     this.status = status;
     const { applied_index, ...shown } = status;
     const r = this.regions;
-    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings, shown.capabilities, shown.links, shown.runtime], () => this.drawHead(status));
+    redraw(r.head, [shown.status, shown.desired, shown.undeployed, shown.placement, shown.runtime_failures, shown.warnings, shown.capabilities, shown.links, shown.roles, shown.runtime], () => this.drawHead(status));
     redraw(r.spreads, [shown.placement, shown.spreads], () => this.drawSpreads(status));
     redraw(r.hosts, shown.runtime, () => this.drawRuntime(status));
     redraw(r.traffic, traffic.newest(), () => this.drawTraffic());
@@ -518,14 +518,33 @@ const appPage = {
       (s.warnings || []).length ? h("ul", { class: "warnings", id: "app-warnings" }, s.warnings.map((m) => h("li", {}, "warning: " + m))) : null,
       Object.keys(s.capabilities || {}).length ? h("p", { class: "muted", id: "app-capabilities" },
         Object.entries(s.capabilities).map(([name, served], i) => h("span", { class: "capability" }, `${i ? "; " : ""}${name}: ${served}`))) : null,
-      (s.links || []).length ? h("ul", { class: "links muted", id: "app-links" }, s.links.map((l) => this.drawLink(s, l))) : null);
+      (s.links || []).length ? h("ul", { class: "links muted", id: "app-links" }, s.links.map((l) => this.drawLink(s, l))) : null,
+      this.drawRoles(s));
+  },
+
+  // What each component does in the app: the HTTP it serves, whom it calls, who calls it.
+  drawRoles(s) {
+    const parts = (role) => [
+      role.http && role.http.length ? "HTTP " + role.http.join(", ") : null,
+      role.calls && role.calls.length ? "calls " + role.calls.join(", ") : null,
+      role.called_by && role.called_by.length ? "called by " + role.called_by.join(", ") : null,
+      role.invoked_by && role.invoked_by.length ? "invoked by " + role.invoked_by.join(", ") : null,
+    ].filter(Boolean);
+    const roles = Object.entries(s.roles || {}).filter(([, role]) => parts(role).length);
+    if (!roles.length) return null;
+    return h("ul", { class: "roles", id: "app-roles" },
+      roles.map(([name, role]) => h("li", {}, h("strong", {}, name), ": " + parts(role).join("; "))));
   },
 
   // A link, and, for a component's link to a capability, how its backend fares on each host
   // that used it (its last call there).
   drawLink(s, line) {
-    const source = line.split(" → ")[0];
-    if (Object.prototype.hasOwnProperty.call(s.capabilities || {}, source)) return h("li", {}, line);
+    const [source, rest] = line.split(" → ");
+    const target = (rest || "").split(" (")[0];
+    const capabilities = s.capabilities || {};
+    if (Object.prototype.hasOwnProperty.call(capabilities, source)) return h("li", {}, line);
+    // A component's link to another component is served in process beside it.
+    if (!Object.prototype.hasOwnProperty.call(capabilities, target)) return h("li", {}, line, h("span", { class: "muted" }, " — in process"));
     const states = [];
     for (const [host, r] of Object.entries(s.runtime || {})) {
       for (const l of r.links || []) {

@@ -457,3 +457,54 @@ fn the_app_page_shows_each_link_and_how_its_backend_fares() {
     );
     b.screenshot("app-link-health").unwrap();
 }
+
+/// The app page shows each component's role: wasmCloud's http-hello2, whose HTTP component
+/// calls `pong` in process.
+#[test]
+fn the_app_page_shows_who_serves_http_and_who_calls_whom() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let b = &browser;
+    let c = Cluster::start(&[]);
+    let node = &c.nodes[0];
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/http-hello2");
+    let caller = node.upload(&std::fs::read(examples.join("pong_caller.wasm")).unwrap());
+    let pong = node.upload(&std::fs::read(examples.join("pong.wasm")).unwrap());
+    let addr = flotilla_tests::free_addr();
+    let manifest = std::fs::read_to_string(examples.join("wadm.yaml"))
+        .unwrap()
+        .replace("file://./pong_caller.wasm", &caller)
+        .replace("file://./pong.wasm", &pong)
+        .replace("0.0.0.0:8000", &addr);
+    node.deploy(&manifest).unwrap();
+
+    b.goto(&format!("http://{}/ui/#/apps/http-hello-world", node.addr))
+        .unwrap();
+    log_in(b, &c.token());
+    let roles = b
+        .wait_text("#app-roles", "the components' roles", |t| {
+            t.contains("called by")
+        })
+        .unwrap();
+    assert!(
+        roles.contains(&format!(
+            "http-component: HTTP {addr}; calls pong-component (example:pong/pingpong)"
+        )),
+        "{roles}"
+    );
+    assert!(
+        roles.contains("pong-component: called by http-component"),
+        "{roles}"
+    );
+    let links = b
+        .wait_text("#app-links", "the links", |t| t.contains("in process"))
+        .unwrap();
+    assert!(
+        links.contains(
+            "http-component → pong-component (example:pong/pingpong) [default] — in process"
+        ),
+        "{links}"
+    );
+    b.screenshot("app-roles").unwrap();
+}
