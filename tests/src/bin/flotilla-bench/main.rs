@@ -5,6 +5,7 @@
 mod blob;
 mod cold_start;
 mod kv;
+mod link;
 mod log;
 mod messaging;
 mod noisy;
@@ -112,6 +113,14 @@ enum Bench {
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
     },
+    /// Requests/s of an HTTP component that calls another in process (wasmCloud's
+    /// http-hello2) against the two composed into one, and of path routing against address
+    /// routing, on one node.
+    #[command(after_help = "Examples:\n  target/release/flotilla-bench link --seconds 5")]
+    Link {
+        #[command(flatten)]
+        runs: ClientRuns,
+    },
     /// Deploy → first 200 of a component by OCI tag from a real registry (Debian's
     /// docker-registry) against the same bytes uploaded to a node.
     #[command(after_help = "Examples:\n  target/release/flotilla-bench registry --rounds 5")]
@@ -178,6 +187,9 @@ fn main() -> ExitCode {
             rounds,
             work_dir,
         } => runtime.block_on(blob::blob_bench(work_dir, object_mib, rounds)),
+        Bench::Link { runs } => {
+            runtime.block_on(link::link_bench(runs.work_dir, runs.seconds, &runs.clients))
+        }
         Bench::Registry { rounds, work_dir } => {
             runtime.block_on(registry::registry_bench(work_dir, rounds))
         }
