@@ -67,6 +67,8 @@ pub struct Gauges {
     pub instances_peak: u64,
     /// `(app, component, capacity, in use)` of every local replica.
     pub replicas: Vec<(String, String, u32, u32)>,
+    /// `(app, component, requests, 5xx)` its local replicas answered on this node.
+    pub served: Vec<(String, String, u64, u64)>,
     /// `app → (bytes kept, lines dropped)` of the guest log buffers on this node.
     pub guest_logs: Vec<(String, u64, u64)>,
 }
@@ -166,6 +168,27 @@ impl Metrics {
             replicas.get_or_create(&labels).set(i64::from(*capacity));
             in_use.get_or_create(&labels).set(i64::from(*used));
         }
+        // Fresh counters per scrape, set to the ingress's running totals.
+        let component_requests = Family::<ReplicaLabels, Counter>::default();
+        let component_errors = Family::<ReplicaLabels, Counter>::default();
+        for (app, component, requests, errors) in &gauges.served {
+            let labels = ReplicaLabels {
+                app: app.clone(),
+                component: component.clone(),
+            };
+            component_requests.get_or_create(&labels).inc_by(*requests);
+            component_errors.get_or_create(&labels).inc_by(*errors);
+        }
+        r.register(
+            "flotilla_component_requests",
+            "Requests a component's replicas on this node answered (by any address, path or host)",
+            component_requests,
+        );
+        r.register(
+            "flotilla_component_errors",
+            "Requests a component's replicas on this node answered with a 5xx",
+            component_errors,
+        );
         r.register(
             "flotilla_replicas",
             "Replicas (concurrent instances allowed) of a component on this node",
@@ -217,6 +240,7 @@ mod tests {
             instances_alive: 1,
             instances_peak: 2,
             replicas: vec![("hello".into(), "web".into(), 100, 1)],
+            served: vec![("hello".into(), "api".into(), 5, 2)],
             guest_logs: vec![("hello".into(), 4096, 7)],
         }
     }
@@ -240,6 +264,8 @@ mod tests {
             "flotilla_app_requests_total{app=\"we\\\"ird\"} 1",
             "flotilla_replicas{app=\"hello\",component=\"web\"} 100",
             "flotilla_permits_in_use{app=\"hello\",component=\"web\"} 1",
+            "flotilla_component_requests_total{app=\"hello\",component=\"api\"} 5",
+            "flotilla_component_errors_total{app=\"hello\",component=\"api\"} 2",
             "flotilla_guest_log_bytes{app=\"hello\"} 4096",
             "flotilla_guest_log_lines_dropped_total{app=\"hello\"} 7",
             "# TYPE flotilla_commit_latency_seconds histogram",

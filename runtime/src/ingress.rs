@@ -80,8 +80,17 @@ impl Route {
     }
 }
 
+/// Requests a component's local replicas answered on this node, and how many with a 5xx.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub errors: std::sync::atomic::AtomicU64,
+}
+
 pub struct Ingress {
     replicas: Arc<ReplicaSet>,
+    /// By `(app, component)`: what its local replicas answered (every way a request came).
+    served: RwLock<BTreeMap<(String, String), Arc<Served>>>,
     /// Shared, so that a request takes its app's route without copying it.
     routes: RwLock<BTreeMap<String, Arc<Route>>>,
     domain: Option<String>,
@@ -115,6 +124,7 @@ impl Ingress {
             .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(Ingress {
+            served: RwLock::default(),
             routes: RwLock::default(),
             domain,
             queue_wait,
@@ -125,6 +135,33 @@ impl Ingress {
             requests: std::sync::atomic::AtomicU64::new(0),
             replicas,
         })
+    }
+
+    /// `(app, component, requests, 5xx)` answered by this node's replicas so far.
+    pub fn served(&self) -> Vec<(String, String, u64, u64)> {
+        let served = self.served.read().expect("served lock");
+        served
+            .iter()
+            .map(|((app, component), s)| {
+                let requests = s.requests.load(Ordering::Relaxed);
+                let errors = s.errors.load(Ordering::Relaxed);
+                (app.clone(), component.clone(), requests, errors)
+            })
+            .collect()
+    }
+
+    /// Counts one answer of a local replica of `component` of `app`.
+    fn count(&self, app: &str, component: &str, status: StatusCode) {
+        let key = (app.to_string(), component.to_string());
+        let known = self.served.read().expect("served lock").get(&key).cloned();
+        let served = known.unwrap_or_else(|| {
+            let mut all = self.served.write().expect("served lock");
+            all.entry(key).or_default().clone()
+        });
+        served.requests.fetch_add(1, Ordering::Relaxed);
+        if status.is_server_error() {
+            served.errors.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Where `app` is served from, as the last reconcile found it.
@@ -261,6 +298,7 @@ impl Ingress {
                     let context = self.replicas.context(app, component, request_id);
                     let response =
                         invoke(self.replicas.engine(), &replica.prepared, context, request).await;
+                    self.count(app, component, response.status());
                     return response.map(|body| PermitBody::wrap(body, permit).boxed_unsync());
                 }
                 None if hops < MAX_HOPS && !remote.is_empty() => {}

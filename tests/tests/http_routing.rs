@@ -10,11 +10,14 @@ use test_components::Guest;
 
 const HELLO: &str = "Hello from Flotilla!\n";
 
-fn three_hosts() -> Cluster {
+/// Three hosts, the echo and hello guests uploaded (their digests), and a free address.
+fn three_hosts_with_guests() -> (Cluster, String, String, String) {
     let mut c = Cluster::start(&[]);
     c.join(&[]);
     c.join(&[]);
-    c
+    let echo = c.nodes[0].upload(&Guest::Echo.build().unwrap());
+    let hello = c.nodes[0].upload(&Guest::Hello.build().unwrap());
+    (c, echo, hello, free_addr())
 }
 
 /// An app `routed` with `api` (the echo guest) and `ui` (hello) behind one http-server in
@@ -110,10 +113,7 @@ fn first_line(body: &str) -> &str {
 
 #[test]
 fn path_routing_sends_each_path_to_its_component_on_every_host() {
-    let c = three_hosts();
-    let echo = c.nodes[0].upload(&Guest::Echo.build().unwrap());
-    let hello = c.nodes[0].upload(&Guest::Hello.build().unwrap());
-    let address = free_addr();
+    let (c, echo, hello, address) = three_hosts_with_guests();
     let manifest = two_components(
         "v1",
         &echo,
@@ -138,6 +138,27 @@ fn path_routing_sends_each_path_to_its_component_on_every_host() {
         assert_eq!(get(&address, "/apix", None), (200, HELLO.to_string()));
         assert_eq!(get(&address, "/index.html", None), (200, HELLO.to_string()));
     }
+    // Each component keeps its own metrics: the requests its replicas answered, on every node.
+    let answered = |component: &str| -> u64 {
+        let line = format!(
+            "flotilla_component_requests_total{{app=\"routed\",component=\"{component}\"}} "
+        );
+        c.nodes
+            .iter()
+            .filter_map(|n| {
+                let text = flotilla_tests::client()
+                    .get(format!("http://{}/metrics", n.addr))
+                    .send()
+                    .ok()?
+                    .text()
+                    .ok()?;
+                text.lines()
+                    .find_map(|l| l.strip_prefix(line.as_str())?.parse::<u64>().ok())
+            })
+            .sum()
+    };
+    assert!(answered("api") >= 20, "api answered {}", answered("api"));
+    assert!(answered("ui") >= 20, "ui answered {}", answered("ui"));
     // The nodes' front door (apps by Host) routes the app's paths the same way.
     for n in &c.nodes {
         assert_eq!(
@@ -200,10 +221,7 @@ fn path_routing_sends_each_path_to_its_component_on_every_host() {
 
 #[test]
 fn host_routing_sends_each_host_to_its_component() {
-    let c = three_hosts();
-    let echo = c.nodes[0].upload(&Guest::Echo.build().unwrap());
-    let hello = c.nodes[0].upload(&Guest::Hello.build().unwrap());
-    let address = free_addr();
+    let (c, echo, hello, address) = three_hosts_with_guests();
     let manifest = two_components(
         "v1",
         &echo,

@@ -94,6 +94,7 @@ pub async fn metrics(State(node): State<SharedHost>) -> Response {
             .into_iter()
             .map(|((app, component), r)| (app, component, r.capacity, r.in_use))
             .collect(),
+        served: node.ingress.served(),
         guest_logs: node
             .replicas
             .logs()

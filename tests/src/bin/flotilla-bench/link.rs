@@ -129,17 +129,30 @@ pub async fn link_bench(work_dir: PathBuf, seconds: u64, clients: &[usize]) -> R
     )
     .await?;
 
-    let linked = String::from_utf8(example("wadm.yaml")?)
-        .map_err(|e| e.to_string())?
-        .replace("file://./pong_caller.wasm", &caller)
-        .replace("file://./pong.wasm", &pong)
-        .replace("instances: 1", "instances: 64")
-        .replace("0.0.0.0:8000", &address(0));
-    let one = String::from_utf8(example("wadm-composed.yaml")?)
-        .map_err(|e| e.to_string())?
-        .replace("file://./composed.wasm", &composed)
-        .replace("instances: 1", "instances: 64")
-        .replace("0.0.0.0:8000", &address(1));
+    // The example's manifests, with 64 permits and a free address each.
+    let manifest = |file: &str, images: &[(&str, &str)], address: String| {
+        let text = String::from_utf8(example(file)?).map_err(|e| e.to_string())?;
+        let text = images
+            .iter()
+            .fold(text, |t, (from, to)| t.replace(from, to));
+        Ok::<_, String>(
+            text.replace("instances: 1", "instances: 64")
+                .replace("0.0.0.0:8000", &address),
+        )
+    };
+    let linked = manifest(
+        "wadm.yaml",
+        &[
+            ("file://./pong_caller.wasm", &caller),
+            ("file://./pong.wasm", &pong),
+        ],
+        address(0),
+    )?;
+    let one = manifest(
+        "wadm-composed.yaml",
+        &[("file://./composed.wasm", &composed)],
+        address(1),
+    )?;
     let by_address = behind_one_server(
         "by-address",
         "address",
