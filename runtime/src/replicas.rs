@@ -373,6 +373,10 @@ impl ReplicaSet {
         if let Some(reason) = self.engine.failed(digest) {
             return Err(WasmEngine::compile_failure(&reason));
         }
+        // A replica (or a component linked beside one) may run this code already.
+        if let Some(component) = self.running_code(digest) {
+            return Ok(component);
+        }
         let bytes = match self.blobs.get(digest) {
             Some(b) => b,
             None => self.fetch(digest, image, source).await?,
@@ -386,6 +390,29 @@ impl ReplicaSet {
         })
         .await
         .map_err(|e| format!("compilation task failed: {e}"))?
+    }
+
+    /// The compiled code of `digest` that a running replica, or a component linked beside one,
+    /// already runs (the optimized tier's first).
+    fn running_code(&self, digest: &scheduler::Digest) -> Option<wasmtime::component::Component> {
+        fn find(
+            prepared: &Prepared,
+            own: &scheduler::Digest,
+            digest: &scheduler::Digest,
+            found: &mut Option<Prepared>,
+        ) {
+            if own == digest && found.as_ref().is_none_or(|f| f.tier() < prepared.tier()) {
+                *found = Some(prepared.clone());
+            }
+            for c in prepared.callees.iter() {
+                find(&c.prepared, &c.digest, digest, found);
+            }
+        }
+        let mut found = None;
+        for replica in self.live.read().expect("replicas lock").values() {
+            find(&replica.prepared, &replica.digest, digest, &mut found);
+        }
+        found.map(|p| p.component.clone())
     }
 
     /// The blob from `source`, unless it failed recently: failed fetches are retried with a

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use flotilla_tests::harness::{POSTGRES_PASSWORD, POSTGRES_USER};
+use flotilla_tests::harness::{http_json, put_default_postgres, POSTGRES_PASSWORD, POSTGRES_USER};
 use flotilla_tests::{Server, ServerKind};
 use runtime::capabilities::postgres::connection::Settings;
 use runtime::capabilities::postgres::floats::{from_f32, from_f64};
@@ -423,23 +423,6 @@ fn cli(node: &flotilla_tests::Node, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// `flotilla config put default-postgres` with the settings of `server` and `password`: the
-/// named config wasmCloud's Postgres manifests reference.
-fn put_default_postgres(node: &flotilla_tests::Node, server: &Server, password: &str) {
-    let (host, port) = server.host_and_port();
-    let settings = [
-        format!("POSTGRES_HOST={host}"),
-        format!("POSTGRES_PORT={port}"),
-        format!("POSTGRES_USERNAME={POSTGRES_USER}"),
-        format!("POSTGRES_PASSWORD={password}"),
-        "POSTGRES_DATABASE=postgres".to_string(),
-    ];
-    let mut args = vec!["config", "put", "default-postgres"];
-    args.extend(settings.iter().map(String::as_str));
-    let (ok, text) = cli(node, &args);
-    assert!(ok, "{text}");
-}
-
 /// wasmCloud's sqldb-postgres-query manifest, unchanged but for the image, with its component
 /// in Python (componentize-py): the externally made config `default-postgres` it references is
 /// `flotilla config put`, and `flotilla call` runs its export. With a wrong password the call
@@ -518,22 +501,6 @@ fn wasmclouds_sqldb_postgres_query_runs_with_a_named_config_and_flotilla_call() 
 }
 
 /// An HTTP request to `addr`: status and the answer as JSON (Null when it is not JSON).
-fn http_json(method: &str, url: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
-    let mut request = flotilla_tests::client().request(method.parse().unwrap(), url);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    match request.send() {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            (status, r.json().unwrap_or(serde_json::Value::Null))
-        }
-        Err(e) => (0, serde_json::Value::String(e.to_string())),
-    }
-}
-
 /// wasmCloud's http-task-manager (ported to Python; its manifest unchanged but for the image and
 /// the address) keeps tasks in PostgreSQL: migrations, submit, list by group, lease, release,
 /// complete, with the original's answers and errors; its exported `tasks` interface answers

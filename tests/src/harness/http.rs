@@ -188,3 +188,25 @@ fn deploy_over(
         Err(format!("{status}: {body}"))
     }
 }
+
+/// `(status, JSON answer)` of `method url` with `body` as JSON (`Null` for an answer that is not
+/// JSON; status 0 and the error's text when nothing answered).
+pub fn http_json(
+    method: &str,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = client().request(method.parse().expect("a method"), url);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    match request.send() {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().unwrap_or(serde_json::Value::Null))
+        }
+        Err(e) => (0, serde_json::Value::String(e.to_string())),
+    }
+}

@@ -14,11 +14,12 @@ pub mod toolchains;
 mod wait;
 
 pub use cluster::{Cluster, Layout, Options};
-pub use http::{client, client_trusting, install_tls_provider, Target};
+pub use http::{client, client_trusting, http_json, install_tls_provider, Target};
 pub use ports::{free_addr, free_port_on, node_ip};
 pub use process::{flotilla_bin, Node};
 pub use registry::Registry;
 pub use servers::{
-    Server, ServerKind, POSTGRES_PASSWORD, POSTGRES_USER, S3_ACCESS_KEY, S3_SECRET_KEY,
+    put_default_postgres, Server, ServerKind, POSTGRES_PASSWORD, POSTGRES_USER, S3_ACCESS_KEY,
+    S3_SECRET_KEY,
 };
 pub use wait::{poll, poll_async, POLL};

@@ -327,3 +327,26 @@ impl Drop for Server {
         self.stop();
     }
 }
+
+/// `flotilla config put default-postgres` through `node` with the settings of `server` (a
+/// [`ServerKind::Postgres`]) and `password`: the named config wasmCloud's Postgres manifests
+/// reference.
+pub fn put_default_postgres(node: &super::Node, server: &Server, password: &str) {
+    let (host, port) = server.host_and_port();
+    let settings = [
+        format!("POSTGRES_HOST={host}"),
+        format!("POSTGRES_PORT={port}"),
+        format!("POSTGRES_USERNAME={POSTGRES_USER}"),
+        format!("POSTGRES_PASSWORD={password}"),
+        "POSTGRES_DATABASE=postgres".to_string(),
+    ];
+    let mut args = vec!["config", "put", "default-postgres"];
+    args.extend(settings.iter().map(String::as_str));
+    let out = node.cli(&args);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
