@@ -230,3 +230,174 @@ fn the_precomposed_composition_keeps_working() {
         (get(&address) == (200, "Hello World! I got pong pong\n".to_string())).then_some(())
     });
 }
+
+/// How often a task still pending is announced again.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(2);
+
+/// `(width, height, color type)` of a PNG's header, or `None` when the bytes are not a PNG.
+fn png_header(bytes: &[u8]) -> Option<(u32, u32, u8)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    let header = bytes.strip_prefix(SIGNATURE)?.get(8..8 + 13)?;
+    (bytes.get(12..16)? == b"IHDR").then(|| {
+        let word = |at: usize| u32::from_be_bytes(header[at..at + 4].try_into().unwrap());
+        (word(0), word(4), header[9])
+    })
+}
+
+/// wasmCloud's messaging-image-processor-worker, both components in Python (componentize-py):
+/// a message on `images.processing` makes the worker lease the task from the task manager
+/// through `wasmcloud:task-manager/tasks` — a component-to-component link, the task manager
+/// instantiated in process beside the worker, with its own Postgres link — transform the image
+/// and write it to the blobstore, then mark the task completed; a task whose source object is
+/// missing is marked failed with the reason.
+#[test]
+fn wasmclouds_image_processor_worker_calls_the_task_manager_in_process() {
+    use flotilla_tests::harness::toolchains::{
+        build_python_image_processor, build_python_task_manager, wasm_or_skip,
+    };
+    use flotilla_tests::harness::{http_json, put_default_postgres, POSTGRES_PASSWORD};
+    use flotilla_tests::{Server, ServerKind};
+    use serde_json::json;
+    let Some(manager) = wasm_or_skip(build_python_task_manager()) else {
+        return;
+    };
+    let Some(worker) = wasm_or_skip(build_python_image_processor()) else {
+        return;
+    };
+    let postgres = Server::start(ServerKind::Postgres);
+    let nats = Server::start(ServerKind::Nats);
+    let c = Cluster::start(&[]);
+    let node = &c.nodes[0];
+    put_default_postgres(node, &postgres, POSTGRES_PASSWORD);
+    let (manager, worker) = (node.upload(&manager), node.upload(&worker));
+    let root = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python-image-processor/wadm.yaml"
+    ))
+    .unwrap()
+    .replace("file://../python-task-manager/app.wasm", &manager)
+    .replace("file://./app.wasm", &worker)
+    .replace("0.0.0.0:8000", &addr)
+    .replace(
+        "'/tmp/test-messaging-processor'",
+        root.path().to_str().unwrap(),
+    )
+    .replace(
+        "subscriptions: images.processing",
+        &format!(
+            "subscriptions: images.processing\n                    cluster_uris: {}",
+            nats.url()
+        ),
+    );
+    node.deploy(&manifest).unwrap();
+    let url = |path: &str| format!("http://{addr}{path}");
+    wait_for("the task manager", Duration::from_secs(180), || {
+        (http_json("GET", &url("/ready"), None).0 == 200).then_some(())
+    });
+    assert_eq!(http_json("POST", &url("/admin/v1/db/migrate"), None).0, 200);
+    wait_for("the worker", Duration::from_secs(180), || {
+        (node.get(&format!("/v1/apps/messaging-image-processor-worker"))?["status"] == "Deployed")
+            .then_some(())
+    });
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(async_nats::connect(nats.url())).unwrap();
+    // Announces task `id` on the worker's subject.
+    let announce = |id: &str| {
+        let message = json!({"task_id": id}).to_string();
+        rt.block_on(async {
+            let published = client.publish("images.processing", message.into()).await;
+            published.unwrap();
+            client.flush().await.unwrap();
+        });
+    };
+    // Submits a task with `request`: its id.
+    let submit = |request: serde_json::Value| -> String {
+        let body = json!({"group_id": "images", "task_data": request});
+        let (status, answer) = http_json("POST", &url("/api/v1/tasks"), Some(body));
+        assert_eq!(status, 200, "{answer}");
+        answer["data"]["id"].as_str().unwrap().to_string()
+    };
+    // Task `id`, announced until a worker leases it (the subscription may still be starting,
+    // and NATS drops a message no one subscribes to yet), once it is no longer pending or
+    // leased. On timeout: the task, the worker's status and its log.
+    let settled = |id: &str| -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        let mut announced: Option<std::time::Instant> = None;
+        loop {
+            let (_, answer) = http_json("GET", &url(&format!("/api/v1/tasks/{id}")), None);
+            let task = answer["data"].clone();
+            if matches!(task["status"].as_str(), Some("Completed" | "Failed")) {
+                return task;
+            }
+            if task["status"] == "Pending"
+                && announced.is_none_or(|a| a.elapsed() >= ANNOUNCE_EVERY)
+            {
+                announce(id);
+                announced = Some(std::time::Instant::now());
+            }
+            if std::time::Instant::now() > deadline {
+                let app = "messaging-image-processor-worker";
+                let text = |args: &[&str]| {
+                    let out = node.cli(args);
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                };
+                panic!(
+                    "task {id} not processed: {task}\n{}\n{}",
+                    text(&["app", "status", app]),
+                    text(&["app", "logs", app]),
+                );
+            }
+            std::thread::sleep(flotilla_tests::harness::POLL);
+        }
+    };
+    let blob = |container: &str, key: &str| std::fs::read(root.path().join(container).join(key));
+
+    // The default image, grayscaled and resized, into the blobstore.
+    let id = submit(json!({
+        "source": {"type": "default-image"},
+        "destination": {"type": "blobstore", "path": {"bucket": "output", "key": "small.png"}},
+        "image_format": "image/png",
+        "operations": [{"type": "grayscale"}, {"type": "resize", "width_px": 16, "height_px": 8}],
+    }));
+    let task = settled(&id);
+    assert_eq!(task["status"], "Completed", "{task}");
+    assert_eq!(task["lease_worker_id"], "python-component-worker");
+    let small = blob("output", "small.png").unwrap();
+    assert_eq!(png_header(&small), Some((16, 8, 0)), "16x8, gray");
+
+    // That image, read back from the blobstore and resized again.
+    let id = submit(json!({
+        "source": {"type": "blobstore", "path": {"bucket": "output", "key": "small.png"}},
+        "destination": {"type": "blobstore", "path": {"bucket": "output", "key": "tiny.png"}},
+        "operations": [{"type": "resize", "width_px": 4, "height_px": 2}],
+    }));
+    assert_eq!(settled(&id)["status"], "Completed");
+    assert_eq!(
+        png_header(&blob("output", "tiny.png").unwrap()),
+        Some((4, 2, 0))
+    );
+
+    // A source that is not there: the task is failed, with the reason.
+    let id = submit(json!({
+        "source": {"type": "blobstore", "path": {"bucket": "output", "key": "missing.png"}},
+        "destination": {"type": "blobstore", "path": {"bucket": "output", "key": "never.png"}},
+        "operations": [],
+    }));
+    let task = settled(&id);
+    assert_eq!(task["status"], "Failed", "{task}");
+    assert!(
+        task["last_failure_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing.png"),
+        "{task}"
+    );
+    assert!(blob("output", "never.png").is_err());
+}

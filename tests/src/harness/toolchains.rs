@@ -217,6 +217,22 @@ pub fn build_python_task_manager() -> Result<PathBuf, BuildError> {
     )
 }
 
+/// wasmCloud's messaging-image-processor-worker in Python (`examples/python-image-processor`):
+/// it imports the task manager's `wasmcloud:task-manager/tasks` (vendored beside it).
+pub fn build_python_image_processor() -> Result<PathBuf, BuildError> {
+    build_python_example(
+        "python-image-processor",
+        "component",
+        &[
+            "wasi-logging-0.1.0-draft",
+            "wasi-blobstore-0.2.0-draft",
+            "wasi-io-0.2.6",
+            "wasmcloud-messaging-0.2.0",
+            "wasmcloud-postgres-0.1.1-draft",
+        ],
+    )
+}
+
 /// `examples/NAME/app.py` built with componentize-py against `examples/NAME/wit/world.wit`'s
 /// `world`, with wasi:http's WIT and the `packages` vendored under `runtime/wit/deps/` as its
 /// dependencies (as the examples' READMEs assemble them), plus the example's own packages under
