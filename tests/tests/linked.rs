@@ -384,6 +384,35 @@ fn wasmclouds_image_processor_worker_calls_the_task_manager_in_process() {
         Some((4, 2, 0))
     );
 
+    // That image again, fetched over HTTP through the worker's http-client link.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let image_url = format!("http://{}/small.png", listener.local_addr().unwrap());
+    let served = small.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                served.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&served);
+        }
+    });
+    let id = submit(json!({
+        "source": {"type": "remote-https", "url": image_url},
+        "destination": {"type": "blobstore", "path": {"bucket": "output", "key": "fetched.png"}},
+        "operations": [{"type": "resize", "width_px": 2, "height_px": 2}],
+    }));
+    assert_eq!(settled(&id)["status"], "Completed");
+    assert_eq!(
+        png_header(&blob("output", "fetched.png").unwrap()),
+        Some((2, 2, 0))
+    );
+
     // A source that is not there: the task is failed, with the reason.
     let id = submit(json!({
         "source": {"type": "blobstore", "path": {"bucket": "output", "key": "missing.png"}},
