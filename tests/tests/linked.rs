@@ -298,7 +298,7 @@ fn wasmclouds_image_processor_worker_calls_the_task_manager_in_process() {
     });
     assert_eq!(http_json("POST", &url("/admin/v1/db/migrate"), None).0, 200);
     wait_for("the worker", Duration::from_secs(180), || {
-        (node.get(&format!("/v1/apps/messaging-image-processor-worker"))?["status"] == "Deployed")
+        (node.get("/v1/apps/messaging-image-processor-worker")?["status"] == "Deployed")
             .then_some(())
     });
 
