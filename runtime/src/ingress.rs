@@ -89,8 +89,9 @@ pub struct Served {
 
 pub struct Ingress {
     replicas: Arc<ReplicaSet>,
-    /// By `(app, component)`: what its local replicas answered (every way a request came).
-    served: RwLock<BTreeMap<(String, String), Arc<Served>>>,
+    /// By app, then component: what its local replicas answered (every way a request came).
+    /// Nested, so that counting a request looks it up by `&str` without allocating.
+    served: RwLock<BTreeMap<String, BTreeMap<String, Arc<Served>>>>,
     /// Shared, so that a request takes its app's route without copying it.
     routes: RwLock<BTreeMap<String, Arc<Route>>>,
     domain: Option<String>,
@@ -142,21 +143,26 @@ impl Ingress {
         let served = self.served.read().expect("served lock");
         served
             .iter()
-            .map(|((app, component), s)| {
-                let requests = s.requests.load(Ordering::Relaxed);
-                let errors = s.errors.load(Ordering::Relaxed);
-                (app.clone(), component.clone(), requests, errors)
+            .flat_map(|(app, components)| {
+                components.iter().map(move |(component, s)| {
+                    let requests = s.requests.load(Ordering::Relaxed);
+                    let errors = s.errors.load(Ordering::Relaxed);
+                    (app.clone(), component.clone(), requests, errors)
+                })
             })
             .collect()
     }
 
     /// Counts one answer of a local replica of `component` of `app`.
     fn count(&self, app: &str, component: &str, status: StatusCode) {
-        let key = (app.to_string(), component.to_string());
-        let known = self.served.read().expect("served lock").get(&key).cloned();
+        let known = (self.served.read().expect("served lock"))
+            .get(app)
+            .and_then(|c| c.get(component))
+            .cloned();
         let served = known.unwrap_or_else(|| {
             let mut all = self.served.write().expect("served lock");
-            all.entry(key).or_default().clone()
+            let components = all.entry(app.to_string()).or_default();
+            components.entry(component.to_string()).or_default().clone()
         });
         served.requests.fetch_add(1, Ordering::Relaxed);
         if status.is_server_error() {
@@ -170,6 +176,8 @@ impl Ingress {
     }
 
     pub fn set_routes(&self, routes: BTreeMap<String, Route>) {
+        // The counts of an app that is no longer served here go with it.
+        (self.served.write().expect("served lock")).retain(|app, _| routes.contains_key(app));
         let routes = routes
             .into_iter()
             .map(|(app, r)| (app, Arc::new(r)))
