@@ -351,14 +351,27 @@ impl Prepared {
         &self.engine
     }
 
+    /// Calls `visit` with it (running `own`) and with every component below it, each with the
+    /// digest it runs.
+    pub(crate) fn walk<'a>(
+        &'a self,
+        own: &'a Digest,
+        visit: &mut impl FnMut(&'a Digest, &'a Prepared),
+    ) {
+        visit(own, self);
+        for c in self.callees.iter() {
+            c.prepared.walk(&c.digest, visit);
+        }
+    }
+
     /// Whether it, or a component it links to, runs `digest`'s baseline code (given that it
     /// runs `own` itself).
     pub(crate) fn runs_baseline_of(&self, own: &Digest, digest: &Digest) -> bool {
-        (own == digest && self.tier == Tier::Baseline)
-            || self
-                .callees
-                .iter()
-                .any(|c| c.prepared.runs_baseline_of(&c.digest, digest))
+        let mut found = false;
+        self.walk(own, &mut |d, p| {
+            found |= d == digest && p.tier == Tier::Baseline
+        });
+        found
     }
 }
 

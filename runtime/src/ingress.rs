@@ -73,10 +73,8 @@ impl Route {
     /// The component a request to `path` is for: the longest of the app's paths it falls
     /// under, else the app's serving component.
     pub fn component_for(&self, path: &str) -> &str {
-        self.paths
-            .iter()
-            .find(|(prefix, _)| scheduler::http_routing::path_under(path, prefix))
-            .map_or(self.component.as_str(), |(_, c)| c.as_str())
+        scheduler::http_routing::longest_match(&self.paths, path)
+            .map_or(self.component.as_str(), String::as_str)
     }
 }
 
@@ -212,23 +210,21 @@ impl Ingress {
         arrival: Arrival,
         request: Request<IngressBody>,
     ) -> Response<HyperOutgoingBody> {
-        let route = self.route(app);
-        let chosen = (arrival == Arrival::Routed)
-            .then(|| request.headers().get(COMPONENT_HEADER))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .filter(|c| route.as_ref().is_some_and(|r| r.remote.contains_key(*c)))
-            .map(str::to_string);
-        let component = chosen.or_else(|| {
-            let route = route.as_ref()?;
-            Some(route.component_for(request.uri().path()).to_string())
-        });
-        self.handle_component(app, component.as_deref(), arrival, request)
-            .await
+        self.serve(app, None, arrival, request).await
     }
 
-    /// Serves a request for `component` of `app` (`None`: the app's serving component).
+    /// Serves a request for `component` of `app` (chosen by the address it came in on).
     pub async fn handle_component(
+        &self,
+        app: &str,
+        component: &str,
+        arrival: Arrival,
+        request: Request<IngressBody>,
+    ) -> Response<HyperOutgoingBody> {
+        self.serve(app, Some(component), arrival, request).await
+    }
+
+    async fn serve(
         &self,
         app: &str,
         component: Option<&str>,
@@ -290,7 +286,17 @@ impl Ingress {
                 Arrival::Routed => retry_later(format!("app {app} is not ready here yet\n")),
             };
         };
-        let component = component.unwrap_or(&route.component);
+        // The component a member that forwarded the request chose (one of the app's), else the
+        // one the app's paths name.
+        let forwarded = (component.is_none() && arrival == Arrival::Routed)
+            .then(|| request.headers().get(COMPONENT_HEADER))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .filter(|c| route.remote.contains_key(*c))
+            .map(str::to_string);
+        let component = component
+            .or(forwarded.as_deref())
+            .unwrap_or_else(|| route.component_for(request.uri().path()));
         let no_hosts = Vec::new();
         let remote = route.remote.get(component).unwrap_or(&no_hosts);
         if let Some(replica) = self.replicas.get(app, component) {

@@ -199,12 +199,7 @@ async fn serve(
                     Ok::<_, Infallible>(match target {
                         Ok(t) => {
                             ingress
-                                .handle_component(
-                                    &t.app,
-                                    Some(&t.component),
-                                    Arrival::Routed,
-                                    request,
-                                )
+                                .handle_component(&t.app, &t.component, Arrival::Routed, request)
                                 .await
                         }
                         Err((status, why)) => crate::invoke::text_response(status, why),

@@ -10,25 +10,20 @@ use scheduler::{ImageRef, Placements};
 use crate::ingress::Route;
 use crate::replicas::DesiredReplica;
 
-/// The component that answers an app's HTTP requests: the target of an http-server link, else
-/// the only component with a scaler, else the first component.
+/// The component that answers an app's HTTP requests: the target of its first http-server
+/// route, else the only component with a scaler, else the first component.
 pub fn serving_component(manifest: &Manifest) -> Option<String> {
-    let linked = manifest
-        .components
-        .iter()
-        .filter(|c| c.kind == ComponentKind::Capability)
-        .find_map(|c| {
-            let server = c
-                .image
-                .as_ref()
-                .is_some_and(ImageRef::is_http_server_provider);
-            c.links
-                .iter()
-                .find(|l| server && l.is_incoming_http())
-                .map(|l| l.target.clone())
-        });
-    if linked.is_some() {
-        return linked;
+    let (routes, _) = scheduler::http_routing::http_routes(manifest);
+    serving_component_of(manifest, &routes)
+}
+
+/// [`serving_component`], given the manifest's HTTP routes.
+fn serving_component_of(
+    manifest: &Manifest,
+    routes: &[scheduler::http_routing::HttpRoute],
+) -> Option<String> {
+    if let Some(route) = routes.first() {
+        return Some(route.component.clone());
     }
     let scaled: Vec<_> = manifest
         .components
@@ -141,10 +136,7 @@ impl AddressTargets {
     ) -> Result<&Target, (hyper::StatusCode, &'static str)> {
         match self {
             AddressTargets::One(target) => Ok(target),
-            AddressTargets::Paths(paths) => paths
-                .iter()
-                .find(|(prefix, _)| scheduler::http_routing::path_under(path, prefix))
-                .map(|(_, t)| t)
+            AddressTargets::Paths(paths) => scheduler::http_routing::longest_match(paths, path)
                 .ok_or((hyper::StatusCode::NOT_FOUND, "path not found\n")),
             AddressTargets::Hosts { header, hosts } => {
                 let value = headers
@@ -214,12 +206,10 @@ pub fn http_server_addresses(
                 tls_priv_key_file: route.tls_priv_key_file.clone(),
             });
             match (&mut listening.targets, route.mode) {
-                (AddressTargets::Paths(paths), RoutingMode::Path)
-                    if !paths.iter().any(|(p, _)| *p == key) =>
-                {
+                (AddressTargets::Paths(paths), RoutingMode::Path) => {
+                    // The first app (in app order) to claim a path keeps it.
                     paths.push((key, target));
-                    // Longest first: the first path a request falls under is the longest.
-                    paths.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+                    scheduler::http_routing::longest_first(paths);
                 }
                 (AddressTargets::Hosts { hosts, .. }, RoutingMode::Host) => {
                     hosts.entry(key).or_insert(target);
@@ -470,18 +460,17 @@ pub fn plan(
                 grants,
             });
         }
-        let Some(component) = serving_component(manifest) else {
+        let (http_routes, _) = scheduler::http_routing::http_routes(manifest);
+        let Some(component) = serving_component_of(manifest, &http_routes) else {
             continue;
         };
-        let (http_routes, _) = scheduler::http_routing::http_routes(manifest);
         // The app's own paths, for its requests through the nodes' front door.
         let mut paths: Vec<(String, String)> = http_routes
             .iter()
             .filter(|r| r.mode == scheduler::http_routing::RoutingMode::Path)
             .filter_map(|r| Some((r.key.clone()?, r.component.clone())))
             .collect();
-        paths.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
-        paths.dedup_by(|a, b| a.0 == b.0);
+        scheduler::http_routing::longest_first(&mut paths);
         let serving: std::collections::BTreeSet<String> = http_routes
             .iter()
             .map(|r| r.component.clone())

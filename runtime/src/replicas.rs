@@ -395,22 +395,16 @@ impl ReplicaSet {
     /// The compiled code of `digest` that a running replica, or a component linked beside one,
     /// already runs (the optimized tier's first).
     fn running_code(&self, digest: &scheduler::Digest) -> Option<wasmtime::component::Component> {
-        fn find(
-            prepared: &Prepared,
-            own: &scheduler::Digest,
-            digest: &scheduler::Digest,
-            found: &mut Option<Prepared>,
-        ) {
-            if own == digest && found.as_ref().is_none_or(|f| f.tier() < prepared.tier()) {
-                *found = Some(prepared.clone());
-            }
-            for c in prepared.callees.iter() {
-                find(&c.prepared, &c.digest, digest, found);
-            }
-        }
-        let mut found = None;
-        for replica in self.live.read().expect("replicas lock").values() {
-            find(&replica.prepared, &replica.digest, digest, &mut found);
+        let live = self.live.read().expect("replicas lock");
+        let mut found: Option<&Prepared> = None;
+        for replica in live.values() {
+            replica
+                .prepared
+                .walk(&replica.digest, &mut |own, prepared| {
+                    if own == digest && found.is_none_or(|f| f.tier() < prepared.tier()) {
+                        found = Some(prepared);
+                    }
+                });
         }
         found.map(|p| p.component.clone())
     }
@@ -540,16 +534,14 @@ impl ReplicaSet {
 
 /// The digests `replica` (or a component it links to) runs on baseline code.
 fn baseline_digests(replica: &Replica) -> BTreeSet<scheduler::Digest> {
-    fn walk(prepared: &Prepared, own: &scheduler::Digest, out: &mut BTreeSet<scheduler::Digest>) {
-        if prepared.tier() == Tier::Baseline {
-            out.insert(own.clone());
-        }
-        for c in prepared.callees.iter() {
-            walk(&c.prepared, &c.digest, out);
-        }
-    }
     let mut out = BTreeSet::new();
-    walk(&replica.prepared, &replica.digest, &mut out);
+    replica
+        .prepared
+        .walk(&replica.digest, &mut |digest, prepared| {
+            if prepared.tier() == Tier::Baseline {
+                out.insert(digest.clone());
+            }
+        });
     out
 }
 

@@ -116,6 +116,22 @@ pub fn path_under(path: &str, prefix: &str) -> bool {
         || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
+/// Sorts `paths` (normalized route paths with what they route to) longest first and drops a
+/// repeated path (the first kept), so that [`longest_match`] finds the longest path a request
+/// falls under.
+pub fn longest_first<T>(paths: &mut Vec<(String, T)>) {
+    paths.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    paths.dedup_by(|later, first| later.0 == first.0);
+}
+
+/// What the longest of `paths` (sorted by [`longest_first`]) that `path` falls under routes to.
+pub fn longest_match<'a, T>(paths: &'a [(String, T)], path: &str) -> Option<&'a T> {
+    paths
+        .iter()
+        .find(|(prefix, _)| path_under(path, prefix))
+        .map(|(_, t)| t)
+}
+
 /// The inline config properties of capability `name` (its `config` entries, later keys
 /// overriding).
 fn capability_config(manifest: &Manifest, name: &str) -> BTreeMap<String, String> {
@@ -194,7 +210,7 @@ pub fn http_routes(manifest: &Manifest) -> (Vec<HttpRoute>, Vec<RouteProblem>) {
             }
         }
     }
-    problems.extend(conflicts(&routes, &routes, |_| true));
+    problems.extend(conflicts_within(&routes));
     (routes, problems)
 }
 
@@ -242,55 +258,55 @@ fn route_of(
     })
 }
 
-/// Conflicts between `new` routes and `existing` ones: two links on one address claiming the
-/// same path or host, or routing it by different modes. `same_manifest` tells the existing
-/// routes that are `new`'s own (each pair of those is compared once).
-pub fn conflicts(
-    new: &[HttpRoute],
-    existing: &[HttpRoute],
-    same_manifest: impl Fn(&HttpRoute) -> bool,
-) -> Vec<RouteProblem> {
-    let mut problems = Vec::new();
-    for (i, a) in new.iter().enumerate() {
-        let Some(address) = &a.address else { continue };
-        for (j, b) in existing.iter().enumerate() {
-            let both_same = same_manifest(b);
-            if both_same && j >= i {
-                continue;
-            }
-            if b.address.as_ref() != Some(address) {
-                continue;
-            }
-            let message = if a.mode != b.mode {
-                Some(format!(
-                    "{address} is routed by {} here and by {} at `{}` → `{}`",
-                    a.mode.name(),
-                    b.mode.name(),
-                    b.capability,
-                    b.component
-                ))
-            } else if a.mode != RoutingMode::Address && a.key == b.key && a.header == b.header {
-                Some(format!(
-                    "{} {} on {address} is claimed by both `{}` and `{}`",
-                    a.mode.link_key(),
-                    a.key.as_deref().unwrap_or_default(),
-                    b.component,
-                    a.component
-                ))
-            } else {
-                None
-            };
-            if let Some(message) = message {
-                problems.push(RouteProblem {
-                    capability: a.capability.clone(),
-                    link: Some(a.link),
-                    message,
-                });
-                break;
-            }
-        }
+/// Conflicts of `new` routes with another app's `existing` ones: two links on one address
+/// claiming the same path or host, or routing it by different modes (each new route is named
+/// once, at the first route it conflicts with).
+pub fn conflicts(new: &[HttpRoute], existing: &[HttpRoute]) -> Vec<RouteProblem> {
+    new.iter()
+        .filter_map(|a| existing.iter().find_map(|b| conflict(a, b)))
+        .collect()
+}
+
+/// Conflicts among one manifest's routes: each route against the ones before it.
+fn conflicts_within(routes: &[HttpRoute]) -> Vec<RouteProblem> {
+    routes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| routes[..i].iter().find_map(|b| conflict(a, b)))
+        .collect()
+}
+
+/// Why route `a` cannot be served beside route `b`, at `a`'s link; `None` when they are on
+/// different addresses or tell their requests apart.
+fn conflict(a: &HttpRoute, b: &HttpRoute) -> Option<RouteProblem> {
+    let address = a.address.as_ref()?;
+    if b.address.as_ref() != Some(address) {
+        return None;
     }
-    problems
+    let message = if a.mode != b.mode {
+        format!(
+            "{address} is routed by {} here and by {} at `{}` → `{}`",
+            a.mode.name(),
+            b.mode.name(),
+            b.capability,
+            b.component
+        )
+    } else if a.mode != RoutingMode::Address && a.key == b.key && a.header == b.header {
+        format!(
+            "{} {} on {address} is claimed by both `{}` and `{}`",
+            a.mode.link_key(),
+            a.key.as_deref().unwrap_or_default(),
+            b.component,
+            a.component
+        )
+    } else {
+        return None;
+    };
+    Some(RouteProblem {
+        capability: a.capability.clone(),
+        link: Some(a.link),
+        message,
+    })
 }
 
 #[cfg(test)]

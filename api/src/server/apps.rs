@@ -354,7 +354,7 @@ pub async fn deploy(
         Ok(resolved) => resolved,
         Err(e) => return e.into_response(),
     };
-    if let Err(refused) = deploy_checks::refused_component_links(
+    if let Some(refused) = deploy_checks::refused_component_links(
         &node,
         &manifest,
         &link_places,

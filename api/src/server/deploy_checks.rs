@@ -21,14 +21,14 @@ pub(super) async fn refused_component_links(
     places: &[scheduler::LinkPlace],
     digests: &BTreeMap<String, Digest>,
     mut code: BTreeMap<String, Vec<u8>>,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let linked = runtime::link_check::linked_components(manifest);
     if linked.is_empty() {
-        return Ok(());
+        return None;
     }
     let blobs = node.replicas.blobs().clone();
     let (manifest, digests) = (manifest.clone(), digests.clone());
-    let problems = tokio::task::spawn_blocking(move || {
+    let checked = tokio::task::spawn_blocking(move || {
         for name in linked {
             if code.contains_key(&name) {
                 continue;
@@ -39,22 +39,26 @@ pub(super) async fn refused_component_links(
         }
         runtime::link_check::link_problems(&manifest, &code)
     })
-    .await
-    .map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into_response()
-    })?;
-    if problems.is_empty() {
-        return Ok(());
-    }
+    .await;
+    let problems = match checked {
+        Ok(problems) => problems,
+        Err(e) => {
+            let internal =
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
+            return Some(internal.into_response());
+        }
+    };
     let details: Vec<scheduler::Diagnostic> = problems
         .iter()
         .map(|p| at_link(places, &p.caller, p.link, &p.message))
         .collect();
-    Err(refusal(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "component_link_mismatch",
-        details,
-    ))
+    (!details.is_empty()).then(|| {
+        refusal(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "component_link_mismatch",
+            details,
+        )
+    })
 }
 
 /// Refuses (409, nothing proposed) an app whose http-server routes claim a path or host that
@@ -80,7 +84,7 @@ pub(super) fn refused_route_conflicts(
             continue;
         };
         let (theirs, _) = http_routes(&version.manifest);
-        for problem in conflicts(&new, &theirs, |_| false) {
+        for problem in conflicts(&new, &theirs) {
             let message = format!("{} (of app `{app}`)", problem.message);
             let link = problem.link.unwrap_or_default();
             details.push(at_link(places, &problem.capability, link, &message));
