@@ -26,6 +26,63 @@ struct AppLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HopLabel {
+    hop: &'static str,
+}
+
+/// The write path's counters ([`consensus::write_path`]): barriers, flushes, encodings, and
+/// the time spent in each hop.
+fn register_write_path(r: &mut Registry, w: &consensus::write_path::Snapshot) {
+    r.register(
+        "flotilla_log_barriers",
+        "fdatasync/fsync calls on this node's Raft log files",
+        ConstCounter::new(w.barriers),
+    );
+    r.register(
+        "flotilla_log_appends",
+        "Append rounds of this node's Raft log (each ends with one barrier)",
+        ConstCounter::new(w.appends),
+    );
+    r.register(
+        "flotilla_log_entries_appended",
+        "Entries written to this node's Raft log",
+        ConstCounter::new(w.entries_appended),
+    );
+    r.register(
+        "flotilla_state_flushes",
+        "Flushes of this node's state database (at snapshots only)",
+        ConstCounter::new(w.state_flushes),
+    );
+    r.register(
+        "flotilla_log_items_encoded",
+        "Events and key-value writes this node encoded for the log (once each, where proposed)",
+        ConstCounter::new(w.encodings),
+    );
+    r.register(
+        "flotilla_log_encoded_bytes",
+        "Bytes of the log items this node encoded",
+        ConstCounter::new(w.encoded_bytes),
+    );
+    let seconds = Family::<HopLabel, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+    let passes = Family::<HopLabel, Counter>::default();
+    for (hop, count, total) in &w.hops {
+        let label = HopLabel { hop: hop.name() };
+        seconds.get_or_create(&label).inc_by(total.as_secs_f64());
+        passes.get_or_create(&label).inc_by(*count);
+    }
+    r.register(
+        "flotilla_write_path_seconds",
+        "Time spent in each hop of the write path on this node",
+        seconds,
+    );
+    r.register(
+        "flotilla_write_path_passes",
+        "Passes through each hop of the write path on this node",
+        passes,
+    );
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReplicaLabels {
     app: String,
     component: String,
@@ -218,6 +275,7 @@ impl Metrics {
             "Guest log lines of the app this node dropped (oldest first) to stay under its cap",
             dropped,
         );
+        register_write_path(&mut r, &consensus::write_path::snapshot());
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
         out
@@ -272,6 +330,19 @@ mod tests {
             "# EOF",
         ] {
             assert!(out.lines().any(|l| l == line), "missing {line}:\n{out}");
+        }
+        // The write path's counters are process-wide: named, whatever their values.
+        for family in [
+            "flotilla_log_barriers_total ",
+            "flotilla_state_flushes_total ",
+            "flotilla_log_items_encoded_total ",
+            "flotilla_write_path_seconds_total{hop=\"log_barrier\"} ",
+            "flotilla_write_path_passes_total{hop=\"apply\"} ",
+        ] {
+            assert!(
+                out.lines().any(|l| l.starts_with(family)),
+                "missing {family}:\n{out}"
+            );
         }
     }
 

@@ -51,7 +51,7 @@ fn main() {
         "apply:           {:>6.1} µs/event",
         t.elapsed().as_secs_f64() * 1e6 / n as f64
     );
-    let batch = LogBatch::of_events(events[..64].iter().cloned());
+    let batch = LogBatch::of_events(events[..64].iter().cloned()).unwrap();
     let t = Instant::now();
     let rounds = 200;
     let mut bytes = Vec::new();

@@ -117,15 +117,22 @@ impl AuditLog {
     /// Records `events` at indices `first`, `first + 1`, … in one sled batch, under the same
     /// rules as [`AuditLog::append`].
     pub fn append_all(&self, first: u64, events: &[Event]) -> Result<(), AuditError> {
+        let encoded: Vec<Vec<u8>> = events.iter().map(Event::encode).collect();
+        let encoded: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        self.append_encoded(first, &encoded)
+    }
+
+    /// Records events already encoded (by [`Event::encode`], as log entries carry them) at
+    /// indices `first`, `first + 1`, …, under the same rules as [`AuditLog::append`].
+    pub fn append_encoded(&self, first: u64, events: &[&[u8]]) -> Result<(), AuditError> {
         let mut next = self.last_index()? + 1;
         let mut batch = sled::Batch::default();
-        for (i, event) in events.iter().enumerate() {
+        for (i, &bytes) in events.iter().enumerate() {
             let index = first + i as u64;
-            let bytes = event.encode();
             if index < next {
                 // Applied again after a crash: must be what was recorded.
                 match self.tree.get(index.to_be_bytes())? {
-                    Some(existing) if existing.as_ref() == bytes.as_slice() => continue,
+                    Some(existing) if existing.as_ref() == bytes => continue,
                     _ => return Err(AuditError::Conflict { index }),
                 }
             }

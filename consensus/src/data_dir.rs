@@ -5,9 +5,14 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// The sled database (Raft log, vote, state machine marks, audit log).
+/// The sled database (state machine marks, audit log, key-value store, Raft's committed mark).
 pub fn database(data_dir: &Path) -> PathBuf {
     data_dir.join("db")
+}
+
+/// The Raft log's own files (segments and `meta.json`, see `raft::log_file`).
+pub fn raft_log(data_dir: &Path) -> PathBuf {
+    data_dir.join("raft-log")
 }
 
 /// The node's identity: Raft id, host name, cluster secret (0600).

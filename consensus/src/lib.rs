@@ -5,8 +5,8 @@
 //! derived placements in [`StateMachine`]), the state hash, snapshots and [`replay`].
 //!
 //! Also owns the [`AuditLog`] on sled (every applied event by index, kept forever, replayable to
-//! any index) and, in [`raft`], openraft's log and state-machine storage on sled and the HTTP
-//! network between nodes.
+//! any index) and, in [`raft`], openraft's log (its own segment files, one `fdatasync` per append
+//! round) and state-machine storage (on sled) and the HTTP network between nodes.
 //!
 //! Also owns [`kv`]: the cluster's built-in key-value store, whose writes go through the log as
 //! data (no event index, not in the audit log) and are applied atomically with their log index.
@@ -15,7 +15,9 @@
 //! values, so that only ciphertext is ever proposed, stored or answered.
 //!
 //! Must never: put a secret value in clear into an event, the state or an error; read a clock, draw randomness or do I/O inside `apply`; iterate a `HashMap`
-//! where state is derived; acknowledge a log entry before sled has flushed it.
+//! where state is derived; acknowledge a log entry before its `fdatasync` has returned, or
+//! put another sync or a second encoding of an event on a write's path ([`write_path`] counts
+//! both).
 
 pub mod audit;
 pub mod data_dir;
@@ -29,6 +31,7 @@ pub mod raft;
 pub mod secrets;
 pub mod state;
 pub mod tokens;
+pub mod write_path;
 
 pub use audit::{AuditError, AuditLog};
 pub use event::{DecodeError, Event, Millis, EVENT_VERSION};

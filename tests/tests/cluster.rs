@@ -95,6 +95,72 @@ fn after_kill_9_of_the_leader_a_new_one_accepts_writes_and_the_old_one_catches_u
     assert_eq!(status["desired"], "v1");
 }
 
+/// The write-path counters of node `i` (`/metrics`), by family name.
+fn write_path_counters(c: &Cluster, i: usize) -> std::collections::BTreeMap<String, u64> {
+    let node = &c.nodes[i];
+    let text = node
+        .api()
+        .expect("an API client")
+        .get(node.url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("a scrape");
+    text.lines()
+        .filter(|l| l.starts_with("flotilla_log_") || l.starts_with("flotilla_state_"))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn every_write_costs_each_node_one_barrier_and_is_encoded_once_in_the_cluster() {
+    /// Deploys through a follower, one after another.
+    const DEPLOYS: u64 = 15;
+    let c = three_nodes();
+    let leader = c.leader();
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let (start, _) = c.converged(&[0, 1, 2], 0);
+    let before: Vec<_> = (0..3).map(|i| write_path_counters(&c, i)).collect();
+    let mut last = start;
+    for v in 0..DEPLOYS {
+        last = c.nodes[follower]
+            .deploy(&manifest("counted", &format!("v{v}"), 2))
+            .expect("a deploy through a follower")
+            .index;
+    }
+    let (at, _) = c.converged(&[0, 1, 2], last);
+    let after: Vec<_> = (0..3).map(|i| write_path_counters(&c, i)).collect();
+    let spent = |i: usize, family: &str| after[i][family] - before[i][family];
+    let events = at - start;
+    assert!(events >= DEPLOYS, "{events} events for {DEPLOYS} deploys");
+    // Each event was encoded once, on the node that proposed it; forwarding, the log,
+    // replication and the audit log copied those bytes.
+    let encodings: u64 = (0..3)
+        .map(|i| spent(i, "flotilla_log_items_encoded_total"))
+        .sum();
+    assert_eq!(
+        encodings, events,
+        "encodings in the cluster for {events} events"
+    );
+    for i in 0..3 {
+        let appends = spent(i, "flotilla_log_appends_total");
+        assert!(appends >= 1, "node {i} appended nothing");
+        assert_eq!(
+            spent(i, "flotilla_log_barriers_total"),
+            appends,
+            "node {i}: one barrier per append round, and no other"
+        );
+        assert!(appends <= spent(i, "flotilla_log_entries_appended_total"));
+        assert_eq!(
+            spent(i, "flotilla_state_flushes_total"),
+            0,
+            "node {i} flushed its state database on the write path"
+        );
+    }
+}
+
 #[test]
 fn acknowledged_writes_survive_kill_9_of_every_node() {
     let mut c = three_nodes();

@@ -272,6 +272,7 @@ pub async fn deploy(
     Extension(caller): Extension<super::auth::Caller>,
     request: Request,
 ) -> Response {
+    let started = std::time::Instant::now();
     if let Err(e) = errors::content_type(request.headers(), table::MANIFEST_TYPES, "a manifest") {
         return e.into_response();
     }
@@ -400,6 +401,7 @@ pub async fn deploy(
         return Json(answer).into_response();
     }
     let answer = committed(Some(app), Some(version), parsed.warnings);
+    consensus::write_path::record_since(consensus::write_path::Hop::ApiCheck, started);
     commit_deploy(&node, event, answer).await
 }
 

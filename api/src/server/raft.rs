@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use consensus::raft::{LogBatch, NodeId, TypeConfig};
+use consensus::write_path::{self, Hop};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
 use super::{error, node_error};
@@ -25,7 +26,13 @@ pub async fn append(
     State(node): State<SharedHost>,
     Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> Response {
-    Json(node.log.raft().append_entries(rpc).await).into_response()
+    let carries_entries = !rpc.entries.is_empty();
+    let started = std::time::Instant::now();
+    let answer = node.log.raft().append_entries(rpc).await;
+    if carries_entries {
+        write_path::record_since(Hop::FollowerAppend, started);
+    }
+    Json(answer).into_response()
 }
 
 pub async fn vote(

@@ -85,6 +85,12 @@ pub async fn watch(node: Arc<Node>) {
             last_seen = hosts.iter().map(|(id, _, _)| (id.clone(), now)).collect();
             was_leader = true;
         }
+        // A host that joined since is timed from when this leader first saw it: one that
+        // dies before its first answer to a probe is still recorded lost.
+        let first_sight = Instant::now();
+        for (id, _, _) in &hosts {
+            last_seen.entry(id.clone()).or_insert(first_sight);
+        }
         let probes = join_all(hosts.into_iter().map(|(host, live, addr)| {
             let node = node.clone();
             async move {

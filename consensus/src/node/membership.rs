@@ -203,7 +203,9 @@ impl Node {
         let event = host_joined(&req.host, &req.addr, &req.labels);
         Ok(self
             .proposer
-            .write_here(LogBatch::of_events([event]))
+            .write_here(
+                LogBatch::of_events([event]).map_err(|e| NodeError::Internal(e.to_string()))?,
+            )
             .await?
             .map(|r| r.event(0)))
     }

@@ -115,7 +115,7 @@ impl Node {
                     config.data_dir.display()
                 )
             })?;
-        let log_store = LogStore::open(&db).map_err(|e| e.to_string())?;
+        let log_store = LogStore::open(&db, &crate::data_dir::raft_log(&config.data_dir))?;
         let state_store = StateStore::open(&db)?;
         let machine = state_store.shared();
         let audit = state_store.audit().clone();

@@ -3,6 +3,7 @@
 //! retried only when they are certain not to have been appended.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::timing::{backoff, PROPOSE_ATTEMPTS};
 use crate::kv::{KvCommand, KvOutcome};
 use crate::raft::{ApplyResponse, BatchResponse, LogBatch, LogItem, NodeId, Raft};
+use crate::write_path::{self, Hop};
 use crate::Event;
 
 /// Most events in one Raft entry.
@@ -52,6 +54,8 @@ pub struct Proposer {
 
 struct Pending {
     item: LogItem,
+    /// When it was queued.
+    queued: Instant,
     reply: oneshot::Sender<Result<Answer, NodeError>>,
 }
 
@@ -89,7 +93,11 @@ impl Proposals {
     async fn submit(&self, item: LogItem) -> Result<Answer, NodeError> {
         let (reply, answer) = oneshot::channel();
         self.0
-            .send(Pending { item, reply })
+            .send(Pending {
+                item,
+                queued: Instant::now(),
+                reply,
+            })
             .await
             .map_err(|_| NodeError::Unavailable("the node is stopping".to_string()))?;
         answer
@@ -122,13 +130,19 @@ impl Proposer {
                         Err(_) => break,
                     }
                 }
+                for pending in &batch {
+                    write_path::record_since(Hop::Queue, pending.queued);
+                }
                 let proposer = self.clone();
                 tokio::spawn(async move {
                     let (items, replies): (Vec<LogItem>, Vec<_>) =
                         batch.into_iter().map(|p| (p.item, p.reply)).unzip();
                     let kinds: Vec<bool> =
                         items.iter().map(|i| matches!(i, LogItem::Kv(_))).collect();
-                    let result = proposer.write(LogBatch(items)).await;
+                    let result = match LogBatch::new(items) {
+                        Ok(batch) => proposer.write(batch).await,
+                        Err(e) => Err(NodeError::Internal(format!("encoding a batch: {e}"))),
+                    };
                     drop(permit);
                     let (mut event_at, mut kv_at) = (0, 0);
                     for (is_kv, reply) in kinds.into_iter().zip(replies) {
@@ -188,7 +202,10 @@ impl Proposer {
     /// Appends `batch` here if this node leads; `Ok(None)` when it does not, in which case the
     /// batch is certainly not in the log.
     pub async fn write_here(&self, batch: LogBatch) -> Result<Option<BatchResponse>, NodeError> {
-        match self.raft.client_write(batch).await {
+        let started = Instant::now();
+        let written = self.raft.client_write(batch).await;
+        write_path::record_since(Hop::RaftWrite, started);
+        match written {
             Ok(response) => Ok(Some(response.data)),
             // Returned before appending, or after the entry was truncated: not in the log.
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Ok(None),
@@ -228,7 +245,10 @@ impl Proposer {
             }
             let tried = self.leader();
             if let Some((_, addr)) = &tried {
-                match self.post(addr, path, body).await {
+                let started = Instant::now();
+                let posted = self.post(addr, path, body).await;
+                write_path::record_since(Hop::Forward, started);
+                match posted {
                     Ok(Some(done)) => return Ok(done),
                     Ok(None) => last_error = format!("{addr} is no longer the leader"),
                     Err(NodeError::Unavailable(e)) => last_error = e,

@@ -1,10 +1,11 @@
-//! Openraft on sled: the type configuration, the log store, the state machine store and the
-//! HTTP network between nodes.
+//! Openraft's storage and network: the type configuration, the log store (its own files with
+//! `fdatasync`), the state machine store (on sled) and the HTTP network between nodes.
 
 // openraft's trait methods fix the error type (`StorageError`, 224 bytes): helpers that feed
 // them return it too.
 #![allow(clippy::result_large_err)]
 
+pub mod log_file;
 pub mod log_store;
 pub mod network;
 pub mod state_store;

@@ -114,7 +114,12 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
-        self.call("append", &rpc, option.hard_ttl()).await
+        let started = std::time::Instant::now();
+        let answered = self.call("append", &rpc, option.hard_ttl()).await;
+        if !rpc.entries.is_empty() {
+            crate::write_path::record_since(crate::write_path::Hop::Replicate, started);
+        }
+        answered
     }
 
     async fn install_snapshot(

@@ -120,6 +120,14 @@ impl StateStore {
         &self.audit
     }
 
+    /// Makes the state database durable: at snapshots only, never on a write's path (after a
+    /// crash, entries past the last durable mark are applied again from the Raft log).
+    async fn flush(&self) -> StorageResult<()> {
+        crate::write_path::count_state_flush();
+        self.db.flush_async().await.map_err(sm_write_err)?;
+        Ok(())
+    }
+
     fn save_mark(&self, m: &Machine) -> StorageResult<()> {
         let mark = AppliedMark {
             last_applied: m.last_applied,
@@ -201,7 +209,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateStore {
         self.meta
             .insert(SNAPSHOT_KEY, stored)
             .map_err(sm_write_err)?;
-        self.db.flush_async().await.map_err(sm_write_err)?;
+        self.flush().await?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
@@ -224,6 +232,7 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
+        let started = std::time::Instant::now();
         let mut responses = Vec::new();
         {
             let mut m = self.shared.write().expect("state machine lock");
@@ -238,8 +247,7 @@ impl RaftStateMachine<TypeConfig> for StateStore {
                         m.membership = StoredMembership::new(Some(entry.log_id), membership);
                     }
                     EntryPayload::Normal(batch) => {
-                        let events: Vec<_> = batch.events().cloned().collect();
-                        for event in &events {
+                        for event in batch.events() {
                             let index = m.machine.applied() + 1;
                             let applied = m.machine.apply(index, event);
                             if let (Applied::Changed, crate::Event::AppDeleted { app, .. }) =
@@ -253,8 +261,11 @@ impl RaftStateMachine<TypeConfig> for StateStore {
                                 Applied::Changed => None,
                             });
                         }
+                        // Recorded as the proposer encoded them: no second encoding.
+                        let encoded: Vec<&[u8]> =
+                            batch.encoded_events().map(|(_, bytes)| bytes).collect();
                         self.audit
-                            .append_all(first_index, &events)
+                            .append_encoded(first_index, &encoded)
                             .map_err(sm_write_err)?;
                         kv = self.apply_kv(&m.machine, entry.log_id.index, batch.kv_commands())?;
                     }
@@ -271,6 +282,7 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         // purged up to a snapshot, and snapshots are flushed), so after a crash the entries
         // past the last durable mark are applied again, and their audit records, identical,
         // are written again as no-ops.
+        crate::write_path::record_since(crate::write_path::Hop::Apply, started);
         Ok(responses)
     }
 
@@ -306,7 +318,7 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         self.meta
             .insert(SNAPSHOT_KEY, stored)
             .map_err(sm_write_err)?;
-        self.db.flush_async().await.map_err(sm_write_err)?;
+        self.flush().await?;
         Ok(())
     }
 

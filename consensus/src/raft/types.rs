@@ -2,10 +2,14 @@
 
 use std::io::Cursor;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::event::Event;
 use crate::kv::{KvCommand, KvOutcome};
+use crate::write_path;
 
 /// A node's Raft id: random at its first start, kept in its data directory.
 pub type NodeId = u64;
@@ -25,8 +29,25 @@ pub type Raft = openraft::Raft<TypeConfig>;
 /// proposals (group commit). Each event is written with its encoding version (see
 /// [`Event::encode`]) so that a node reading a log written by a newer build fails with a clear
 /// error; a key-value write is written as `{"v": 1, "kind": "kv_write", ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LogBatch(pub Vec<LogItem>);
+///
+/// Each item is encoded once, where the batch is built ([`LogBatch::new`], on the node that
+/// proposes it), and those bytes travel as they are: forwarded to the leader, written to the
+/// log, replicated, and recorded in the audit log. A batch decoded from JSON keeps the bytes it
+/// was decoded from.
+#[derive(Debug, Clone, Default)]
+pub struct LogBatch {
+    items: Arc<Vec<LogItem>>,
+    /// `encoded[i]` is `items[i]`'s JSON.
+    encoded: Arc<Vec<Box<RawValue>>>,
+}
+
+impl PartialEq for LogBatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+    }
+}
+
+impl Eq for LogBatch {}
 
 /// One proposal in a log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,23 +75,83 @@ struct KindOnly<'a> {
     kind: std::borrow::Cow<'a, str>,
 }
 
+impl LogItem {
+    /// The item's JSON in the log: the one encoding of it on its way.
+    fn encode(&self) -> Result<Box<RawValue>, serde_json::Error> {
+        let raw = match self {
+            LogItem::Event(e) => serde_json::value::to_raw_value(&e.versioned())?,
+            LogItem::Kv(c) => serde_json::value::to_raw_value(&VersionedKv {
+                v: crate::event::EVENT_VERSION,
+                kind: KV_KIND.into(),
+                command: std::borrow::Cow::Borrowed(c),
+            })?,
+        };
+        write_path::count_encoding(raw.get().len());
+        Ok(raw)
+    }
+
+    fn decode(raw: &RawValue) -> Result<LogItem, String> {
+        let is_kv = serde_json::from_str::<KindOnly>(raw.get()).is_ok_and(|k| k.kind == KV_KIND);
+        if is_kv {
+            serde_json::from_str::<VersionedKv>(raw.get())
+                .map(|v| LogItem::Kv(v.command.into_owned()))
+                .map_err(|e| e.to_string())
+        } else {
+            Event::decode(raw.get().as_bytes())
+                .map(LogItem::Event)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
 impl LogBatch {
+    /// A batch of `items`, each encoded here, once.
+    pub fn new(items: Vec<LogItem>) -> Result<LogBatch, serde_json::Error> {
+        let encoded = items
+            .iter()
+            .map(LogItem::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LogBatch {
+            items: Arc::new(items),
+            encoded: Arc::new(encoded),
+        })
+    }
+
     /// A batch of events only.
-    pub fn of_events(events: impl IntoIterator<Item = Event>) -> LogBatch {
-        LogBatch(events.into_iter().map(LogItem::Event).collect())
+    pub fn of_events(
+        events: impl IntoIterator<Item = Event>,
+    ) -> Result<LogBatch, serde_json::Error> {
+        LogBatch::new(events.into_iter().map(LogItem::Event).collect())
+    }
+
+    /// The batch's items, in order.
+    pub fn items(&self) -> &[LogItem] {
+        &self.items
     }
 
     /// The batch's events, in order.
     pub fn events(&self) -> impl Iterator<Item = &Event> {
-        self.0.iter().filter_map(|i| match i {
+        self.items.iter().filter_map(|i| match i {
             LogItem::Event(e) => Some(e),
             LogItem::Kv(_) => None,
         })
     }
 
+    /// The batch's events with the bytes each was encoded to, in order (for the audit log,
+    /// which records those bytes as they are).
+    pub fn encoded_events(&self) -> impl Iterator<Item = (&Event, &[u8])> {
+        self.items
+            .iter()
+            .zip(self.encoded.iter())
+            .filter_map(|(item, raw)| match item {
+                LogItem::Event(e) => Some((e, raw.get().as_bytes())),
+                LogItem::Kv(_) => None,
+            })
+    }
+
     /// The batch's key-value writes, in order.
     pub fn kv_commands(&self) -> Vec<KvCommand> {
-        self.0
+        self.items
             .iter()
             .filter_map(|i| match i {
                 LogItem::Kv(c) => Some(c.clone()),
@@ -82,19 +163,8 @@ impl LogBatch {
 
 impl Serialize for LogBatch {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for item in &self.0 {
-            match item {
-                LogItem::Event(e) => seq.serialize_element(&e.versioned())?,
-                LogItem::Kv(c) => seq.serialize_element(&VersionedKv {
-                    v: crate::event::EVENT_VERSION,
-                    kind: KV_KIND.into(),
-                    command: std::borrow::Cow::Borrowed(c),
-                })?,
-            }
-        }
-        seq.end()
+        // The bytes made when the batch was built, copied: never encoded again.
+        self.encoded.serialize(serializer)
     }
 }
 
@@ -102,23 +172,16 @@ impl<'de> Deserialize<'de> for LogBatch {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Each item is kept as raw JSON: a key-value write by its kind, an event decoded with
         // its version checked first.
-        let raw = Vec::<Box<serde_json::value::RawValue>>::deserialize(deserializer)?;
-        raw.iter()
-            .map(|r| {
-                let is_kv =
-                    serde_json::from_str::<KindOnly>(r.get()).is_ok_and(|k| k.kind == KV_KIND);
-                if is_kv {
-                    serde_json::from_str::<VersionedKv>(r.get())
-                        .map(|v| LogItem::Kv(v.command.into_owned()))
-                        .map_err(serde::de::Error::custom)
-                } else {
-                    Event::decode(r.get().as_bytes())
-                        .map(LogItem::Event)
-                        .map_err(serde::de::Error::custom)
-                }
-            })
+        let encoded = Vec::<Box<RawValue>>::deserialize(deserializer)?;
+        let items = encoded
+            .iter()
+            .map(|raw| LogItem::decode(raw))
             .collect::<Result<Vec<_>, _>>()
-            .map(LogBatch)
+            .map_err(serde::de::Error::custom)?;
+        Ok(LogBatch {
+            items: Arc::new(items),
+            encoded: Arc::new(encoded),
+        })
     }
 }
 
@@ -157,7 +220,7 @@ mod tests {
 
     #[test]
     fn batches_round_trip_with_versions() {
-        let batch = LogBatch(vec![
+        let batch = LogBatch::new(vec![
             LogItem::Event(Event::HostLost {
                 host: "a".into(),
                 at: 1,
@@ -175,10 +238,20 @@ mod tests {
                 host: "a".into(),
                 at: 2,
             }),
-        ]);
+        ])
+        .unwrap();
         let json = serde_json::to_string(&batch).unwrap();
         assert!(json.starts_with("[{") && json.contains("\"v\":1"), "{json}");
-        assert_eq!(serde_json::from_str::<LogBatch>(&json).unwrap(), batch);
+        let decoded = serde_json::from_str::<LogBatch>(&json).unwrap();
+        assert_eq!(decoded, batch);
+        // Decoded, it is written again as the same bytes, and its events are recorded as
+        // they were first encoded.
+        assert_eq!(serde_json::to_string(&decoded).unwrap(), json);
+        let events: Vec<_> = decoded.encoded_events().map(|(_, b)| b.to_vec()).collect();
+        assert_eq!(
+            events,
+            batch.events().map(Event::encode).collect::<Vec<_>>()
+        );
         let newer = json.replacen("\"v\":1", "\"v\":9", 1);
         let err = serde_json::from_str::<LogBatch>(&newer)
             .unwrap_err()

@@ -102,6 +102,8 @@ pub struct RunResult {
     pub p50: Duration,
     pub p99: Duration,
     pub errors: u64,
+    /// Writes that succeeded.
+    pub writes: u64,
 }
 
 /// `trusted`: the certificate authorities of an HTTPS target.
@@ -158,6 +160,7 @@ pub(crate) async fn run(
         p50: pct(0.50),
         p99: pct(0.99),
         errors,
+        writes: all.len() as u64,
     }
 }
 
@@ -239,6 +242,7 @@ pub async fn log_bench(
 
     let mut flotilla = Vec::new();
     let mut over_https = Vec::new();
+    let mut breakdowns = Vec::new();
     {
         let cluster = crate::tools::three_nodes(dir.path(), node_args)?;
         let ca = cluster.nodes[0].ca_pem().ok_or("the cluster has no CA")?;
@@ -249,8 +253,14 @@ pub async fn log_bench(
             scheme,
         };
         let (plain, https) = (target("http"), target("https"));
+        let scraper = reqwest::Client::new();
+        let addrs = cluster.addrs();
         for &c in clients {
-            flotilla.push(run(&plain, &[], c, duration, value_size).await);
+            let before = crate::breakdown::scrape(&scraper, &addrs).await?;
+            let result = run(&plain, &[], c, duration, value_size).await;
+            let after = crate::breakdown::scrape(&scraper, &addrs).await?;
+            breakdowns.push(crate::breakdown::table(&before, &after, result.writes));
+            flotilla.push(result);
             over_https.push(run(&https, &trusted, c, duration, value_size).await);
         }
     }
@@ -261,7 +271,8 @@ pub async fn log_bench(
                 writes_per_sec: f64::NAN,
                 p50: Duration::ZERO,
                 p99: Duration::ZERO,
-                errors: 0
+                errors: 0,
+                writes: 0,
             };
             clients.len()
         ];
@@ -320,6 +331,11 @@ pub async fn log_bench(
             ms(t.p99),
             p.errors,
             t.errors
+        );
+    }
+    for (&c, table) in clients.iter().zip(&breakdowns) {
+        println!(
+            "\nWhere a write's time goes, {c} client(s) over plain HTTP (each node's write-path counters, before and after the run):\n\n{table}"
         );
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! run.
 
 mod blob;
+mod breakdown;
 mod cold_start;
 mod kv;
 mod link;
