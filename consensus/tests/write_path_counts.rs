@@ -1,5 +1,6 @@
 //! The write path's exact costs, counted rather than timed: on a real node (openraft, the log's
-//! files, sled), every committed write costs one durability barrier and one append round, no
+//! files, sled), every committed write (one after another) costs one durability barrier and one
+//! append round, no
 //! flush of the state database, and one encoding of its event, whose bytes are what the audit
 //! log records; a linearizable read costs no write at all. A feature that adds a sync or a
 //! second encoding to the path fails here.
@@ -107,8 +108,8 @@ async fn each_write_costs_one_barrier_and_one_encoding() {
         assert_eq!(recorded, (first_index + i as u64, bytes.clone()));
     }
 
-    // Concurrent writes: grouped, never more than one barrier per append round, and still one
-    // encoding per event.
+    // Concurrent writes: grouped, never more than one barrier per append round (one barrier
+    // covers every append queued while the previous one ran), and still one encoding per event.
     let before = write_path::snapshot();
     let writes = (0..CONCURRENT_WRITES).map(|round| {
         let node = node.clone();
@@ -125,7 +126,10 @@ async fn each_write_costs_one_barrier_and_one_encoding() {
     }
     let spent = delta(&before, &write_path::snapshot());
     assert_eq!(spent.encodings, CONCURRENT_WRITES);
-    assert_eq!(spent.barriers, spent.appends);
+    assert!(
+        spent.barriers >= 1 && spent.barriers <= spent.appends,
+        "{spent:?}"
+    );
     assert!(spent.appends <= CONCURRENT_WRITES, "{spent:?}");
     assert_eq!(spent.state_flushes, 0);
 

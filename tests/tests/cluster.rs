@@ -147,10 +147,11 @@ fn every_write_costs_each_node_one_barrier_and_is_encoded_once_in_the_cluster() 
     for i in 0..3 {
         let appends = spent(i, "flotilla_log_appends_total");
         assert!(appends >= 1, "node {i} appended nothing");
-        assert_eq!(
-            spent(i, "flotilla_log_barriers_total"),
-            appends,
-            "node {i}: one barrier per append round, and no other"
+        let barriers = spent(i, "flotilla_log_barriers_total");
+        assert!(
+            barriers >= 1 && barriers <= appends,
+            "node {i}: {barriers} barriers for {appends} append rounds (at most one each, and \
+             no other)"
         );
         assert!(appends <= spent(i, "flotilla_log_entries_appended_total"));
         assert_eq!(

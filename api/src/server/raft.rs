@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use consensus::raft::{LogBatch, NodeId, TypeConfig};
-use consensus::write_path::{self, Hop};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
 use super::{error, node_error};
@@ -26,13 +25,10 @@ pub async fn append(
     State(node): State<SharedHost>,
     Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> Response {
-    let carries_entries = !rpc.entries.is_empty();
-    let started = std::time::Instant::now();
-    let answer = node.log.raft().append_entries(rpc).await;
-    if carries_entries {
-        write_path::record_since(Hop::FollowerAppend, started);
+    match node.log.append_entries(rpc).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "not_durable", e),
     }
-    Json(answer).into_response()
 }
 
 pub async fn vote(

@@ -26,18 +26,25 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLockReadGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use openraft::error::{Infallible, RaftError};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use openraft::{BasicNode, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
 use crate::event::{Event, Millis};
 use crate::machine::StateMachine;
 use crate::raft::state_store::Machine;
-use crate::raft::{ApplyResponse, LogStore, Network, NodeId, Raft, SharedMachine, StateStore};
+use crate::raft::{
+    ApplyResponse, LogStore, Network, NodeId, Raft, SharedMachine, StateStore, TypeConfig,
+};
 use crate::AuditLog;
 pub use identity::Identity;
 pub use membership::JoinRequest;
 pub use proposer::NodeError;
 use proposer::{Proposals, Proposer};
+
+/// What openraft answered to an AppendEntries.
+pub type AppendEntriesResult = Result<AppendEntriesResponse<NodeId>, RaftError<NodeId, Infallible>>;
 
 /// What starting a member of the log needs.
 #[derive(Debug, Clone)]
@@ -94,6 +101,8 @@ pub struct Node {
     tls: crate::pki::NodeTls,
     proposer: Proposer,
     proposals: Proposals,
+    /// What is durable in this node's log.
+    durability: crate::raft::durability::Durability,
     _db: sled::Db,
 }
 
@@ -116,7 +125,8 @@ impl Node {
                 )
             })?;
         let log_store = LogStore::open(&db, &crate::data_dir::raft_log(&config.data_dir))?;
-        let state_store = StateStore::open(&db)?;
+        let durability = log_store.durability();
+        let state_store = StateStore::open(&db, durability.clone())?;
         let machine = state_store.shared();
         let audit = state_store.audit().clone();
         let kv = state_store.kv().clone();
@@ -136,7 +146,7 @@ impl Node {
         let raft = Raft::new(
             identity.node_id,
             Arc::new(raft_config),
-            Network::new(&tls, config.outgoing_address()),
+            Network::new(&tls, config.outgoing_address(), durability.clone()),
             log_store,
             state_store,
         )
@@ -163,6 +173,7 @@ impl Node {
             tls,
             proposer,
             proposals,
+            durability,
             _db: db,
         }))
     }
@@ -187,6 +198,32 @@ impl Node {
     /// The Raft instance, for the `/raft/*` routes and for status.
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// Handles an AppendEntries from the leader; the answer goes back only once the entries it
+    /// accepts are durable here (this node's acknowledgement counts toward a majority).
+    pub async fn append_entries(
+        &self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    ) -> Result<AppendEntriesResult, String> {
+        let started = std::time::Instant::now();
+        let last = rpc.entries.last().map(|e| e.log_id.index);
+        let answer = self.raft.append_entries(rpc).await;
+        let accepted_upto = match (&answer, last) {
+            (Ok(AppendEntriesResponse::Success), Some(last)) => Some(last),
+            (Ok(AppendEntriesResponse::PartialSuccess(Some(matching))), Some(_)) => {
+                Some(matching.index)
+            }
+            _ => None,
+        };
+        if let Some(index) = accepted_upto {
+            self.durability
+                .wait_for(index)
+                .await
+                .map_err(|e| e.to_string())?;
+            crate::write_path::record_since(crate::write_path::Hop::FollowerAppend, started);
+        }
+        Ok(answer)
     }
 
     /// The audit log: every applied event, forever.

@@ -3,6 +3,9 @@
 //! data stable with `sync_file_range`, which flushes neither the file's metadata nor the disk's
 //! write cache; the state machine stays on sled (it is rebuilt from this log after a crash).
 //!
+//! The barrier of an append is taken by `durability.rs` on a thread of its own, so that it runs
+//! while the entry is replicated.
+//!
 //! A record is `[payload length: u32 LE][crc32 of index and payload: u32 LE][index: u64 LE]
 //! [payload]`. A segment is named by the index of its first record and holds consecutive
 //! indices. After a crash, a torn record at the end of the last segment (a write the barrier had
@@ -62,6 +65,11 @@ impl PendingBarrier {
     /// `fdatasync`: blocks until the written records are on stable storage.
     pub fn wait(self) -> io::Result<()> {
         sync_data(&self.0)
+    }
+
+    /// The file, for a barrier taken elsewhere (`durability.rs`).
+    pub fn into_file(self) -> Arc<File> {
+        self.0
     }
 }
 
@@ -208,6 +216,11 @@ impl LogFiles {
                 offsets,
                 len,
             });
+        }
+        // What a killed process wrote may still be only in the page cache: made durable now,
+        // so that everything the log holds from here on can be counted as durable.
+        if let Some(last) = segments.last() {
+            sync_data(&last.file)?;
         }
         Ok((
             LogFiles {

@@ -1,7 +1,10 @@
 //! The Raft log, vote and purged mark in the log's own files ([`LogFiles`]). An append is
-//! reported to openraft only after one `fdatasync` has made it durable: an acknowledged entry
-//! survives `kill -9` and a power loss. The committed mark, which the leader recomputes if it is
-//! lost, is kept in the state database without a flush.
+//! written at once and reported to openraft as written; its `fdatasync` runs on the
+//! [`Durability`] thread, one barrier for every append queued meanwhile, and nothing counts an
+//! entry (a follower's acknowledgement, a commit index sent to followers, an apply) before that
+//! barrier has returned: an acknowledged entry survives `kill -9` and a power loss. The vote is
+//! durable before it counts. The committed mark, which the leader recomputes if it is lost, is
+//! kept in the state database without a flush.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -14,6 +17,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, RaftLogReader, StorageError, StorageIOError, Vote};
 use serde::{Deserialize, Serialize};
 
+use super::durability::Durability;
 use super::log_file::{LogFiles, Stored};
 use super::types::{NodeId, TypeConfig};
 use crate::write_path::{self, Hop};
@@ -51,6 +55,7 @@ struct Inner {
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
     committed: sled::Tree,
+    durability: Durability,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -127,12 +132,20 @@ impl LogStore {
             inner.last_log_id = Some(entry.log_id);
             inner.cache(entry);
         }
+        // Everything read back is durable (`LogFiles::open` synced it, a migration too).
+        let durability = Durability::start(inner.last_log_id);
         Ok(LogStore {
             inner: Arc::new(Mutex::new(inner)),
+            durability,
             committed: db
                 .open_tree(SLED_META_TREE)
                 .map_err(|e| format!("the database: {e}"))?,
         })
+    }
+
+    /// What is durable, for the gates that wait on it (see [`Durability`]).
+    pub fn durability(&self) -> Durability {
+        self.durability.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -269,35 +282,33 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .zip(&payloads)
             .map(|(e, p)| (e.log_id.index, p.as_slice()))
             .collect();
-        let barrier = {
+        {
             let mut inner = self.lock();
             let barrier = inner.files.append(&records).map_err(write_err)?;
+            let last = entries
+                .last()
+                .map(|e| e.log_id)
+                .expect("records were appended");
+            // Queued under the lock, so barriers are requested in log order.
+            self.durability
+                .request(barrier.into_file(), last)
+                .map_err(write_err)?;
             for entry in entries {
                 inner.last_log_id = Some(entry.log_id);
                 inner.cache(entry);
             }
-            barrier
-        };
+        }
         write_path::count_append(records.len());
         write_path::record_since(Hop::LogWrite, written);
-        // The entries only count as written once they are on stable storage.
-        let synced = Instant::now();
-        let flushed = tokio::task::spawn_blocking(move || barrier.wait())
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        write_path::record_since(Hop::LogBarrier, synced);
-        let failed = flushed
-            .as_ref()
-            .err()
-            .map(|e| StorageIOError::write_logs(e).into());
-        callback.log_io_completed(flushed);
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        // Reported as written now: the barrier runs while the entries are replicated, and what
+        // would count them waits for it (see `durability.rs`).
+        callback.log_io_completed(Ok(()));
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        // No barrier still queued may mark the removed entries durable afterwards.
+        self.durability.drain().map_err(write_err)?;
         let mut inner = self.lock();
         inner.files.truncate_from(log_id.index).map_err(write_err)?;
         inner.recent.retain(|&i, _| i < log_id.index);
@@ -308,6 +319,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             _ => inner.meta.purged,
         };
+        self.durability.lower_to(inner.last_log_id);
         Ok(())
     }
 
@@ -322,6 +334,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if inner.last_log_id.is_none_or(|l| l.index < log_id.index) {
             inner.last_log_id = Some(log_id);
         }
+        // Up to the mark it is in a snapshot, which is durable.
+        self.durability.raise_to(log_id);
         Ok(())
     }
 }

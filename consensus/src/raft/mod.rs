@@ -5,6 +5,7 @@
 // them return it too.
 #![allow(clippy::result_large_err)]
 
+pub mod durability;
 pub mod log_file;
 pub mod log_store;
 pub mod network;

@@ -20,6 +20,7 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::durability::Durability;
 use super::types::{NodeId, TypeConfig};
 
 /// The header that carries the cluster secret, once: in a joiner's request for its node
@@ -33,13 +34,19 @@ const IDLE_CONNECTION_KEPT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Network {
     client: reqwest::Client,
+    durability: Durability,
 }
 
 impl Network {
     /// A network that authenticates with the node's certificate and, when `local` is given,
     /// connects from that address (the node's own, so that peers and firewalls see who is
     /// talking).
-    pub fn new(tls: &crate::pki::NodeTls, local: Option<std::net::IpAddr>) -> Self {
+    /// `durability` is this node's log's: the commit index sent to followers never passes it.
+    pub fn new(
+        tls: &crate::pki::NodeTls,
+        local: Option<std::net::IpAddr>,
+        durability: Durability,
+    ) -> Self {
         let client = crate::http_client::peer_builder(tls)
             .connect_timeout(crate::node::timing::PEER_CONNECT_TIMEOUT)
             .pool_idle_timeout(IDLE_CONNECTION_KEPT)
@@ -47,13 +54,14 @@ impl Network {
             .local_address(local)
             .build()
             .expect("the HTTP client builds");
-        Network { client }
+        Network { client, durability }
     }
 }
 
 /// A connection to one node.
 pub struct Connection {
     client: reqwest::Client,
+    durability: Durability,
     target: NodeId,
     addr: String,
 }
@@ -102,6 +110,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
         Connection {
             client: self.client.clone(),
+            durability: self.durability.clone(),
             target,
             addr: node.addr.clone(),
         }
@@ -111,9 +120,15 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 impl RaftNetwork<TypeConfig> for Connection {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+        // A follower applies what the leader calls committed: never more than is durable here
+        // (openraft counts the leader's own append before its barrier, see `durability.rs`).
+        let durable = self.durability.durable();
+        if rpc.leader_commit.map(|c| c.index) > durable.map(|d| d.index) {
+            rpc.leader_commit = durable;
+        }
         let started = std::time::Instant::now();
         let answered = self.call("append", &rpc, option.hard_ttl()).await;
         if !rpc.entries.is_empty() {

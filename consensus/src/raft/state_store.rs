@@ -12,6 +12,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::durability::Durability;
 use super::types::{BatchResponse, NodeId, TypeConfig};
 use crate::audit::AuditLog;
 use crate::kv::{KvOutcome, KvSnapshot, KvStore};
@@ -63,6 +64,8 @@ struct StoredSnapshot {
 #[derive(Debug, Clone)]
 pub struct StateStore {
     db: sled::Db,
+    /// An entry is applied only once it is durable in this node's log.
+    durability: Durability,
     meta: sled::Tree,
     audit: AuditLog,
     kv: KvStore,
@@ -80,7 +83,7 @@ fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 impl StateStore {
     /// Opens the state machine in `db`, rebuilt from the audit log up to the last index that
     /// was applied and recorded before the node stopped.
-    pub fn open(db: &sled::Db) -> Result<Self, String> {
+    pub fn open(db: &sled::Db, durability: Durability) -> Result<Self, String> {
         let meta = db.open_tree(META_TREE).map_err(|e| e.to_string())?;
         let audit = AuditLog::new(db).map_err(|e| e.to_string())?;
         let kv = KvStore::open(db).map_err(|e| e.to_string())?;
@@ -100,6 +103,7 @@ impl StateStore {
         }));
         Ok(StateStore {
             db: db.clone(),
+            durability,
             meta,
             audit,
             kv,
@@ -232,6 +236,13 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        if let Some(last) = entries.last() {
+            self.durability
+                .wait_for(last.log_id.index)
+                .await
+                .map_err(sm_write_err)?;
+        }
         let started = std::time::Instant::now();
         let mut responses = Vec::new();
         {
