@@ -26,12 +26,15 @@ pub enum Hop {
     Replicate,
     /// A follower's handling of one decoded AppendEntries (append, barrier).
     FollowerAppend,
+    /// Waiting for the state machine's write lock before applying (readers hold it: the
+    /// reconcile loop's plan, the API).
+    ApplyLockWait,
     /// Applying committed entries to the state machine, the audit log and the key-value store.
     Apply,
 }
 
 impl Hop {
-    pub const ALL: [Hop; 9] = [
+    pub const ALL: [Hop; 10] = [
         Hop::ApiCheck,
         Hop::Queue,
         Hop::Forward,
@@ -40,6 +43,7 @@ impl Hop {
         Hop::LogBarrier,
         Hop::Replicate,
         Hop::FollowerAppend,
+        Hop::ApplyLockWait,
         Hop::Apply,
     ];
 
@@ -54,6 +58,7 @@ impl Hop {
             Hop::LogBarrier => "log_barrier",
             Hop::Replicate => "replicate",
             Hop::FollowerAppend => "follower_append",
+            Hop::ApplyLockWait => "apply_lock_wait",
             Hop::Apply => "apply",
         }
     }

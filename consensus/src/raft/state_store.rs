@@ -243,10 +243,12 @@ impl RaftStateMachine<TypeConfig> for StateStore {
                 .await
                 .map_err(sm_write_err)?;
         }
-        let started = std::time::Instant::now();
+        let waited = std::time::Instant::now();
         let mut responses = Vec::new();
         {
             let mut m = self.shared.write().expect("state machine lock");
+            crate::write_path::record_since(crate::write_path::Hop::ApplyLockWait, waited);
+            let started = std::time::Instant::now();
             for entry in entries {
                 m.last_applied = Some(entry.log_id);
                 let first_index = m.machine.applied() + 1;
@@ -288,12 +290,12 @@ impl RaftStateMachine<TypeConfig> for StateStore {
                 });
             }
             self.save_mark(&m)?;
+            crate::write_path::record_since(crate::write_path::Hop::Apply, started);
         }
         // Not flushed here: every applied entry is still in the flushed Raft log (the log is only
         // purged up to a snapshot, and snapshots are flushed), so after a crash the entries
         // past the last durable mark are applied again, and their audit records, identical,
         // are written again as no-ops.
-        crate::write_path::record_since(crate::write_path::Hop::Apply, started);
         Ok(responses)
     }
 

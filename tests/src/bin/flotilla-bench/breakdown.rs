@@ -23,7 +23,7 @@ const PER_WRITE: [(&str, &str); 4] = [
 ];
 
 /// The hops in the order a write passes them.
-const HOPS: [(&str, &str); 9] = [
+const HOPS: [(&str, &str); 10] = [
     (
         "api_check",
         "API: parse, validate, resolve (receiving node)",
@@ -35,6 +35,7 @@ const HOPS: [(&str, &str); 9] = [
     ("log_barrier", "fdatasync of the log"),
     ("replicate", "leader → follower AppendEntries round trip"),
     ("follower_append", "follower: append + fdatasync"),
+    ("apply_lock_wait", "wait for the state machine's write lock"),
     ("apply", "apply to state, audit, key-value"),
 ];
 
