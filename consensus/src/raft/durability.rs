@@ -20,7 +20,7 @@
 
 use std::fs::File;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use openraft::LogId;
@@ -52,7 +52,7 @@ enum Request {
 #[derive(Clone)]
 pub struct Durability {
     durable: Arc<watch::Sender<Durable>>,
-    requests: Arc<Mutex<mpsc::Sender<Request>>>,
+    requests: mpsc::Sender<Request>,
 }
 
 impl std::fmt::Debug for Durability {
@@ -88,14 +88,12 @@ impl Durability {
             .expect("the log's sync thread starts");
         Durability {
             durable,
-            requests: Arc::new(Mutex::new(tx)),
+            requests: tx,
         }
     }
 
     fn send(&self, request: Request) -> Result<(), NotDurable> {
         self.requests
-            .lock()
-            .expect("sync queue lock")
             .send(request)
             .map_err(|_| NotDurable("the sync thread stopped".to_string()))
     }
@@ -194,7 +192,9 @@ fn sync_loop(rx: &mpsc::Receiver<Request>, durable: &watch::Sender<Durable>) {
         }
         durable.send_modify(|d| match failure {
             Some(e) => {
-                tracing::error!("fdatasync of the Raft log failed: {e}; this node stops");
+                tracing::error!(
+                    "fdatasync of the Raft log failed: {e}; the log takes no more writes"
+                );
                 d.failed.get_or_insert(e);
             }
             None if d.failed.is_none() && d.upto.map(|u| u.index) < upto.map(|u| u.index) => {
