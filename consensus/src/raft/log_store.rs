@@ -270,6 +270,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let written = Instant::now();
         let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        if entries.is_empty() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
         // Each entry is serialized once, here; the events in it are copied as they were
         // encoded when proposed (see `LogBatch`).
         let payloads = entries
