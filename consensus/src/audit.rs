@@ -126,7 +126,11 @@ impl AuditLog {
     /// indices `first`, `first + 1`, …, under the same rules as [`AuditLog::append`].
     pub fn append_encoded(&self, first: u64, events: &[&[u8]]) -> Result<(), AuditError> {
         let mut next = self.last_index()? + 1;
-        let mut batch = sled::Batch::default();
+        // Checked first, then inserted one by one rather than as a sled batch: a batch seals
+        // sled's IO buffer, which makes sled write and `sync_file_range` it on every apply.
+        // Inserts are recovered in order after a crash, and the applied mark is written after
+        // them, so a record without its mark is only written again (the same bytes) on replay.
+        let mut new = Vec::with_capacity(events.len());
         for (i, &bytes) in events.iter().enumerate() {
             let index = first + i as u64;
             if index < next {
@@ -142,10 +146,12 @@ impl AuditLog {
                     last: next - 1,
                 });
             }
-            batch.insert(&index.to_be_bytes(), bytes);
+            new.push((index, bytes));
             next += 1;
         }
-        self.tree.apply_batch(batch)?;
+        for (index, bytes) in new {
+            self.tree.insert(index.to_be_bytes(), bytes)?;
+        }
         Ok(())
     }
 
