@@ -125,35 +125,35 @@ pub fn snapshot() -> Snapshot {
     }
 }
 
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
 pub(crate) fn count_barrier() {
-    COUNTERS.barriers.fetch_add(1, Ordering::Relaxed);
+    add(&COUNTERS.barriers, 1);
 }
 
 pub(crate) fn count_append(entries: usize) {
-    COUNTERS.appends.fetch_add(1, Ordering::Relaxed);
-    COUNTERS
-        .entries_appended
-        .fetch_add(entries as u64, Ordering::Relaxed);
+    add(&COUNTERS.appends, 1);
+    add(&COUNTERS.entries_appended, entries as u64);
 }
 
 pub(crate) fn count_state_flush() {
-    COUNTERS.state_flushes.fetch_add(1, Ordering::Relaxed);
+    add(&COUNTERS.state_flushes, 1);
 }
 
 pub(crate) fn count_encoding(bytes: usize) {
-    COUNTERS.encodings.fetch_add(1, Ordering::Relaxed);
-    COUNTERS
-        .encoded_bytes
-        .fetch_add(bytes as u64, Ordering::Relaxed);
+    add(&COUNTERS.encodings, 1);
+    add(&COUNTERS.encoded_bytes, bytes as u64);
 }
 
 /// Adds `elapsed` to `hop`'s totals.
 pub fn record(hop: Hop, elapsed: Duration) {
     let t = &COUNTERS.hops[hop as usize];
-    t.count.fetch_add(1, Ordering::Relaxed);
-    t.nanos.fetch_add(
+    add(&t.count, 1);
+    add(
+        &t.nanos,
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
     );
 }
 

@@ -144,9 +144,10 @@ fn decode_record(bytes: &[u8], at: usize) -> Option<Record> {
 }
 
 impl LogFiles {
-    /// Opens (or creates) the log in `dir`, and returns it with every record it holds,
-    /// `(index, payload)` in index order. A torn tail of the last segment is cut off.
-    pub fn open(dir: &Path) -> io::Result<(LogFiles, Vec<Stored>)> {
+    /// Opens (or creates) the log in `dir`, checking every record, and returns it with its last
+    /// `keep_last` records, `(index, payload)` in index order (the rest are read when asked
+    /// for, not held in memory). A torn tail of the last segment is cut off.
+    pub fn open(dir: &Path, keep_last: usize) -> io::Result<(LogFiles, Vec<Stored>)> {
         std::fs::create_dir_all(dir)?;
         let mut names: Vec<(u64, PathBuf)> = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -163,7 +164,7 @@ impl LogFiles {
         }
         names.sort();
         let mut segments = Vec::new();
-        let mut records = Vec::new();
+        let mut records = std::collections::VecDeque::new();
         let last = names.len().saturating_sub(1);
         for (position, (first, path)) in names.into_iter().enumerate() {
             let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
@@ -196,7 +197,12 @@ impl LogFiles {
                     )));
                 }
                 offsets.push(at as u64);
-                records.push((record.index, bytes[record.payload.clone()].to_vec()));
+                if keep_last > 0 {
+                    if records.len() == keep_last {
+                        records.pop_front();
+                    }
+                    records.push_back((record.index, bytes[record.payload.clone()].to_vec()));
+                }
                 at = record.end;
             }
             let len = at as u64;
@@ -227,7 +233,7 @@ impl LogFiles {
                 dir: dir.to_path_buf(),
                 segments,
             },
-            records,
+            records.into(),
         ))
     }
 
@@ -422,23 +428,27 @@ mod tests {
     #[test]
     fn records_survive_reopening_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, records) = LogFiles::open(dir.path()).unwrap();
+        let (mut log, records) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         assert!(records.is_empty() && log.next_index().is_none());
         append(&mut log, 0, 3);
         append(&mut log, 3, 2);
         assert_eq!(log.read(4).unwrap().unwrap(), b"entry 4");
         assert_eq!(log.read(5).unwrap(), None);
         drop(log);
-        let (log, records) = LogFiles::open(dir.path()).unwrap();
+        let (log, records) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         assert_eq!(indices(&records), vec![0, 1, 2, 3, 4]);
         assert_eq!(records[2].1, b"entry 2");
         assert_eq!(log.next_index(), Some(5));
+        // Only the tail is held in memory; the rest is read when asked for.
+        let (tail_only, tail) = LogFiles::open(dir.path(), 2).unwrap();
+        assert_eq!(indices(&tail), vec![3, 4]);
+        assert_eq!(tail_only.read(1).unwrap().unwrap(), b"entry 1");
     }
 
     #[test]
     fn a_gap_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = LogFiles::open(dir.path()).unwrap();
+        let (mut log, _) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         append(&mut log, 1, 2);
         let err = log.append(&[(5, b"x".as_slice())]).err().unwrap();
         assert!(err.to_string().contains("5 appended where 3"), "{err}");
@@ -447,7 +457,7 @@ mod tests {
     #[test]
     fn a_torn_tail_is_cut_and_appending_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = LogFiles::open(dir.path()).unwrap();
+        let (mut log, _) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         append(&mut log, 1, 3);
         let path = log.segments[0].path.clone();
         let full = std::fs::metadata(&path).unwrap().len();
@@ -455,17 +465,17 @@ mod tests {
         // The last record half written, as a crash before its barrier can leave it.
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(full - 3).unwrap();
-        let (mut log, records) = LogFiles::open(dir.path()).unwrap();
+        let (mut log, records) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         assert_eq!(indices(&records), vec![1, 2]);
         append(&mut log, 3, 1);
-        let (_, records) = LogFiles::open(dir.path()).unwrap();
+        let (_, records) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         assert_eq!(indices(&records), vec![1, 2, 3]);
     }
 
     #[test]
     fn a_flipped_byte_in_an_earlier_segment_refuses_to_open() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = LogFiles::open(dir.path()).unwrap();
+        let (mut log, _) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         append(&mut log, 1, 2);
         log.start_segment(3).unwrap();
         append(&mut log, 3, 2);
@@ -474,14 +484,14 @@ mod tests {
         let mut bytes = std::fs::read(&first).unwrap();
         bytes[HEADER_BYTES + 1] ^= 0xff;
         std::fs::write(&first, bytes).unwrap();
-        let err = LogFiles::open(dir.path()).err().unwrap();
+        let err = LogFiles::open(dir.path(), usize::MAX).err().unwrap();
         assert!(err.to_string().contains("damaged record"), "{err}");
     }
 
     #[test]
     fn truncation_and_purging_across_segments() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = LogFiles::open(dir.path()).unwrap();
+        let (mut log, _) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         append(&mut log, 1, 3);
         log.start_segment(4).unwrap();
         append(&mut log, 4, 3);
@@ -502,19 +512,19 @@ mod tests {
         log.purge_upto(20).unwrap();
         assert_eq!(log.next_index(), Some(21));
         append(&mut log, 21, 1);
-        let (_, records) = LogFiles::open(dir.path()).unwrap();
+        let (_, records) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         assert_eq!(indices(&records), vec![21]);
     }
 
     #[test]
     fn metadata_is_replaced_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let (log, _) = LogFiles::open(dir.path()).unwrap();
+        let (log, _) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         assert_eq!(log.read_meta().unwrap(), None);
         log.write_meta(b"{\"a\":1}").unwrap();
         log.write_meta(b"{\"b\":2}").unwrap();
         assert_eq!(log.read_meta().unwrap().unwrap(), b"{\"b\":2}");
-        let (_, records) = LogFiles::open(dir.path()).unwrap();
+        let (_, records) = LogFiles::open(dir.path(), usize::MAX).unwrap();
         assert!(records.is_empty());
     }
 }

@@ -100,7 +100,7 @@ impl LogStore {
     /// an earlier version) has it moved to `dir` first.
     pub fn open(db: &sled::Db, dir: &Path) -> Result<Self, String> {
         let context = |e: std::io::Error| format!("the Raft log in {}: {e}", dir.display());
-        let (mut files, mut records) = LogFiles::open(dir).map_err(context)?;
+        let (mut files, mut records) = LogFiles::open(dir, CACHED_ENTRIES).map_err(context)?;
         let meta = match files.read_meta().map_err(context)? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{}/meta.json: {e}", dir.display()))?,
