@@ -29,6 +29,7 @@ pub mod node;
 pub mod pki;
 pub mod raft;
 pub mod secrets;
+pub mod share;
 pub mod state;
 pub mod tokens;
 pub mod write_path;

@@ -514,6 +514,9 @@ pub fn plan(
 }
 
 #[cfg(test)]
+mod share_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
