@@ -10,6 +10,7 @@
 //! benchmarks).
 
 pub mod harness;
+pub mod simulated_hosts;
 
 use std::time::Duration;
 

@@ -356,6 +356,10 @@ fn openapi_lists_every_route() {
         "POST /raft/join-leader",
         "POST /raft/read-index",
         "POST /raft/depart-leader",
+        "POST /raft/hosts/join",
+        "GET /raft/hosts/{host}/share",
+        "POST /raft/hosts/{host}/heartbeat",
+        "POST /raft/hosts/seen",
     ];
     expected.sort();
     assert_eq!(listed, expected);

@@ -252,3 +252,128 @@ fn a_restart_keeps_the_identity_and_records_changed_labels() {
     assert_eq!(after, node_json, "identity unchanged");
     assert_eq!(c.nodes[0].cluster().unwrap().nodes.len(), 2);
 }
+
+/// Plain hosts (not Raft members) on real servers: they join with an event, follow their share
+/// over one stream, move to another server when theirs is killed without losing a placement,
+/// and one that stops sending heartbeats is recorded lost and its replicas placed elsewhere.
+#[test]
+fn plain_hosts_follow_their_share_resume_on_another_server_and_are_lost_when_silent() {
+    use flotilla_tests::simulated_hosts::{fleet_client, HostSpec, SimulatedHost};
+
+    // Room for a host to move to another server (reconnect, TLS, first heartbeat) on a busy
+    // machine without being judged lost meanwhile.
+    const FAST: [&str; 2] = ["--lost-after-ms", "3000"];
+    const WITHIN: Duration = Duration::from_secs(30);
+    let mut c = Cluster::start(&FAST);
+    c.join(&FAST);
+    c.join(&FAST);
+    let servers = c.addrs();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _entered = runtime.enter();
+    let client = fleet_client(&c.nodes[0].data_dir, "plain-hosts").unwrap();
+    let mut hosts: Vec<SimulatedHost> = (0..4)
+        .map(|i| {
+            let spec = HostSpec {
+                name: format!("plain-{i}"),
+                addr: flotilla_tests::free_addr(),
+                labels: [("zone".to_string(), "edge".to_string())].into(),
+            };
+            SimulatedHost::start(spec, client.clone(), servers.clone(), i)
+        })
+        .collect();
+    let live_in_state = |c: &Cluster, name: &str| -> Option<bool> {
+        let state = c.nodes[c.leader()].get("/v1/state")?;
+        state["state"]["hosts"][name]["live"].as_bool()
+    };
+    for h in &hosts {
+        wait_for("the plain host to be recorded live", WITHIN, || {
+            live_in_state(&c, &h.spec.name)?.then_some(())
+        });
+    }
+    // They are hosts, not members: the Raft membership is the three servers.
+    let status = c.nodes[0].cluster().unwrap();
+    assert_eq!(status.voters.len() + status.learners.len(), 3);
+
+    // A deploy only to the plain hosts (by label) reaches each one's share.
+    let edge_only = manifest("edge-app", "v1", 8).replace(
+        "            replicas: 8\n",
+        "            replicas: 8\n            spread:\n              - name: edge\n                requirements:\n                  zone: edge\n",
+    );
+    let committed = c.nodes[1].deploy(&edge_only).expect("deploy");
+    let placed_on = |h: &SimulatedHost| -> Option<u32> {
+        let share = h.seen().share?;
+        let placement = share.placements.get("edge-app")?;
+        Some(
+            placement.components["web"]
+                .hosts
+                .get(&h.spec.name)
+                .copied()
+                .unwrap_or(0),
+        )
+    };
+    for h in &hosts {
+        wait_for("the deploy to reach the host's share", WITHIN, || {
+            let seen = h.seen();
+            (seen.share?.index >= committed.index).then_some(())
+        });
+    }
+    let total: u32 = hosts.iter().map(|h| placed_on(h).unwrap()).sum();
+    assert_eq!(
+        total, 8,
+        "every replica is on a plain host, as its share says"
+    );
+    // Each share says what the state says for its host.
+    let state = c.nodes[c.leader()].get("/v1/state").unwrap();
+    for h in &hosts {
+        let full = state["placements"]["apps"]["edge-app"]["components"]["web"]["hosts"]
+            [&h.spec.name]
+            .as_u64()
+            .unwrap_or(0);
+        assert_eq!(u64::from(placed_on(h).unwrap()), full, "{}", h.spec.name);
+    }
+
+    // Kill the server host 0 follows: it resumes on another, and no placement changes.
+    let before: Vec<u32> = hosts.iter().map(|h| placed_on(h).unwrap()).collect();
+    let followed = hosts[0].seen().server.unwrap();
+    let killed = c.nodes.iter().position(|n| n.addr == followed).unwrap();
+    let snapshots = hosts[0].seen().snapshots;
+    c.nodes[killed].kill9();
+    wait_for("host 0 to resume on another server", WITHIN, || {
+        let seen = hosts[0].seen();
+        (seen.snapshots > snapshots && seen.server.as_deref() != Some(&followed)).then_some(())
+    });
+    let survivor = (0..3).find(|&i| i != killed).unwrap();
+    for h in &hosts {
+        wait_for("every host to follow a live server", WITHIN, || {
+            let server = h.seen().server?;
+            (server != followed).then_some(())
+        });
+    }
+    let after: Vec<u32> = hosts.iter().map(|h| placed_on(h).unwrap()).collect();
+    assert_eq!(
+        before, after,
+        "no placement moved while hosts changed servers"
+    );
+    for h in &hosts {
+        assert_eq!(live_in_state(&c, &h.spec.name), Some(true));
+    }
+
+    // A host that goes silent is recorded lost, and its replicas go to the others.
+    let silent = hosts.pop().unwrap();
+    let silent_name = silent.spec.name.clone();
+    drop(silent);
+    wait_for("the silent host to be recorded lost", WITHIN, || {
+        (!live_in_state(&c, &silent_name)?).then_some(())
+    });
+    wait_for(
+        "its replicas to be on the other plain hosts",
+        WITHIN,
+        || {
+            let total: u32 = hosts.iter().map(|h| placed_on(h).unwrap_or(0)).sum();
+            (total == 8).then_some(())
+        },
+    );
+    // Still no plain host became a member, and the surviving servers agree.
+    let status = c.nodes[survivor].cluster().unwrap();
+    assert_eq!(status.voters.len() + status.learners.len(), 3);
+}

@@ -17,6 +17,7 @@ mod hosts;
 mod leave;
 mod logs;
 mod names;
+mod plain_hosts;
 mod raft;
 mod references;
 pub(crate) mod reports;

@@ -4,7 +4,9 @@
 use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
-use super::{apps, blobs, call, cluster, configs, hosts, leave, logs, raft, secrets, tokens, ui};
+use super::{
+    apps, blobs, call, cluster, configs, hosts, leave, logs, plain_hosts, raft, secrets, tokens, ui,
+};
 use crate::up::SharedHost;
 
 /// Who may call a route.
@@ -192,6 +194,12 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
             responses: &[(200, "done"), (409, "not the leader"), (422, "it would leave no quorum")]),
         route!(post "/raft/read-index", Node, "The leader's read index, for linearizable reads.", raft::read_index,
             responses: &[(200, "the index"), (409, "not the leader")]),
+        route!(post "/raft/hosts/join", Node, "A plain host joins (a host_joined event, never a membership change).", plain_hosts::join, body: JSON,
+            responses: &[(200, "recorded (index null: recorded as it is already)"), (422, "refused (the name of a member)")]),
+        route!(get "/raft/hosts/{host}/share", Node, "The host's share of the state as newline-delimited JSON: a snapshot, then a diff per change, each tagged with its index.", plain_hosts::share),
+        route!(post "/raft/hosts/{host}/heartbeat", Node, "A plain host's heartbeat; answers when to send the next and after how long a silent host is lost.", plain_hosts::heartbeat),
+        route!(post "/raft/hosts/seen", Node, "The plain hosts a server heard from, passed on to the leader.", plain_hosts::seen, body: JSON,
+            responses: &[(200, "noted"), (409, "not the leader")]),
     ]
 }
 

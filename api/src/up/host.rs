@@ -174,6 +174,7 @@ impl Host {
     pub fn follow(self: &SharedHost) {
         tokio::spawn(consensus::node::liveness::watch(self.log.clone()));
         tokio::spawn(consensus::node::voters::watch(self.log.clone()));
+        consensus::node::plain_hosts::follow(&self.log);
         tokio::spawn(super::drain::watch(self.clone()));
         let reconciler = Reconciler {
             host: self.log.host().to_string(),

@@ -1,6 +1,7 @@
 //! Host liveness, decided by the leader and recorded as events so that every node agrees on
-//! who is lost: [`decide`] is the pure rule, [`watch`] the loop that probes hosts and proposes
-//! what `decide` answers while this node leads.
+//! who is lost: [`decide`] is the pure rule, [`watch`] the loop that probes the Raft members,
+//! counts the plain hosts' heartbeats, and proposes what `decide` answers while this node
+//! leads.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,9 +59,12 @@ pub fn decide(
         .collect()
 }
 
-/// Probes every host each [`PROBE_INTERVAL`] while this node leads and proposes what
-/// [`decide`] answers. A node that becomes leader gives every host a full timeout before
-/// judging it. Runs until the process ends.
+/// Judges every host each [`PROBE_INTERVAL`] while this node leads and proposes what
+/// [`decide`] answers: the Raft members by probing their `/healthz`, the plain hosts by the
+/// heartbeats heard since the last round (here or passed on by the other servers), with the
+/// time to lost that grows with their number ([`super::plain_hosts::heartbeats::lost_after`]).
+/// A node that becomes leader gives every host a full timeout before judging it. Runs until
+/// the process ends.
 pub async fn watch(node: Arc<Node>) {
     let lost_after = node.config.lost_after;
     let mut last_seen: BTreeMap<String, Instant> = BTreeMap::new();
@@ -71,6 +75,7 @@ pub async fn watch(node: Arc<Node>) {
             was_leader = false;
             continue;
         }
+        let members = node.member_addresses();
         let hosts: Vec<(String, bool, Option<String>)> = node.read(|m| {
             // A host that left is back when it joins again, not when it answers.
             m.state()
@@ -80,6 +85,7 @@ pub async fn watch(node: Arc<Node>) {
                 .map(|(id, h)| (id.clone(), h.live, h.addresses.get("api").cloned()))
                 .collect()
         });
+        let heard = node.heartbeats().take();
         if !was_leader {
             let now = Instant::now();
             last_seen = hosts.iter().map(|(id, _, _)| (id.clone(), now)).collect();
@@ -91,7 +97,18 @@ pub async fn watch(node: Arc<Node>) {
         for (id, _, _) in &hosts {
             last_seen.entry(id.clone()).or_insert(first_sight);
         }
-        let probes = join_all(hosts.into_iter().map(|(host, live, addr)| {
+        let (member_hosts, plain_hosts): (Vec<_>, Vec<_>) = hosts
+            .into_iter()
+            .partition(|(_, _, addr)| addr.as_ref().is_some_and(|a| members.contains(a)));
+        let plain: Vec<Probe> = plain_hosts
+            .into_iter()
+            .map(|(host, live, _)| Probe {
+                reachable: heard.contains(&host),
+                host,
+                live,
+            })
+            .collect();
+        let probed = join_all(member_hosts.into_iter().map(|(host, live, addr)| {
             let node = node.clone();
             async move {
                 let reachable = host == node.host() || probe(node.client(), addr).await;
@@ -104,10 +121,15 @@ pub async fn watch(node: Arc<Node>) {
         }))
         .await;
         let now = Instant::now();
-        for p in probes.iter().filter(|p| p.reachable) {
+        for p in probed.iter().chain(&plain).filter(|p| p.reachable) {
             last_seen.insert(p.host.clone(), now);
         }
-        for event in decide(&probes, &last_seen, now, lost_after, now_millis()) {
+        let plain_lost_after = super::plain_hosts::heartbeats::lost_after(plain.len(), lost_after);
+        let at = now_millis();
+        let events = decide(&probed, &last_seen, now, lost_after, at)
+            .into_iter()
+            .chain(decide(&plain, &last_seen, now, plain_lost_after, at));
+        for event in events {
             if let Err(e) = node.propose(event).await {
                 tracing::warn!("recording liveness: {e}");
             }

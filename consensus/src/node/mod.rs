@@ -15,6 +15,7 @@ pub mod departure;
 pub mod identity;
 pub mod liveness;
 pub mod membership;
+pub mod plain_hosts;
 pub mod proposer;
 pub mod reads;
 pub mod timing;
@@ -103,6 +104,10 @@ pub struct Node {
     proposals: Proposals,
     /// What is durable in this node's log.
     durability: crate::raft::durability::Durability,
+    /// The share streams of the plain hosts that follow this node.
+    shares: Arc<plain_hosts::ShareHub>,
+    /// The plain hosts' heartbeats heard here.
+    heartbeats: Arc<plain_hosts::Heartbeats>,
     _db: sled::Db,
 }
 
@@ -174,6 +179,8 @@ impl Node {
             proposer,
             proposals,
             durability,
+            shares: Arc::default(),
+            heartbeats: Arc::default(),
             _db: db,
         }))
     }

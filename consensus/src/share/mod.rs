@@ -70,72 +70,95 @@ impl HostShare {
 
 /// The share of `host` in `state` (with its `placements`) at event index `index`.
 pub fn derive(host: &str, index: u64, state: &ClusterState, placements: &Placements) -> HostShare {
-    let draining: Vec<(&String, &HostRecord)> = state
-        .hosts
-        .iter()
-        .filter(|(_, h)| !h.retained().is_empty())
-        .collect();
+    Deriver::new(state, placements).share(host, index)
+}
 
-    let mut share_placements = BTreeMap::new();
-    let mut named_hosts: BTreeSet<String> = BTreeSet::from([host.to_string()]);
-    for (app, placement) in &placements.apps {
-        let mut cut = placement.clone();
-        for component in cut.components.values_mut() {
-            let kept = routes::kept_hosts(host, &component.hosts, state);
-            component.hosts.retain(|h, _| kept.contains(h));
-            named_hosts.extend(kept);
-        }
-        share_placements.insert(app.clone(), cut);
-    }
-    named_hosts.extend(draining.iter().map(|(h, _)| (*h).clone()));
+/// Derives the shares of many hosts from one state: what does not depend on the host (the
+/// draining hosts) is found once, not once per host.
+pub struct Deriver<'a> {
+    state: &'a ClusterState,
+    placements: &'a Placements,
+    draining: Vec<(&'a String, &'a HostRecord)>,
+}
 
-    let hosts = named_hosts
-        .into_iter()
-        .filter_map(|h| {
-            let record = state.hosts.get(&h)?.clone();
-            Some((h, record))
-        })
-        .collect();
-
-    let mut apps = BTreeMap::new();
-    let mut referenced_secrets = BTreeSet::new();
-    for (name, record) in &state.apps {
-        let serving = serving_version(name, placements, &draining);
-        let versions: BTreeMap<_, _> = serving
-            .and_then(|v| record.versions.get_key_value(v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .into_iter()
+impl<'a> Deriver<'a> {
+    pub fn new(state: &'a ClusterState, placements: &'a Placements) -> Deriver<'a> {
+        let draining = state
+            .hosts
+            .iter()
+            .filter(|(_, h)| !h.retained().is_empty())
             .collect();
-        if runs_here(host, name, placements, &draining) {
-            for version in versions.values() {
-                referenced_secrets.extend(secret_keys(&version.manifest));
-            }
+        Deriver {
+            state,
+            placements,
+            draining,
         }
-        apps.insert(
-            name.clone(),
-            AppRecord {
-                versions,
-                history: Vec::new(),
-                desired: record.desired.clone(),
-                fallback: record.fallback.clone(),
-                undeployed: record.undeployed,
-            },
-        );
     }
 
-    let secrets = referenced_secrets
-        .into_iter()
-        .filter_map(|key| Some((key.clone(), state.secrets.get(&key)?.clone())))
-        .collect();
+    /// The share of `host` at event index `index` (the index the state is at).
+    pub fn share(&self, host: &str, index: u64) -> HostShare {
+        let (state, placements, draining) = (self.state, self.placements, &self.draining);
+        let mut share_placements = BTreeMap::new();
+        let mut named_hosts: BTreeSet<String> = BTreeSet::from([host.to_string()]);
+        for (app, placement) in &placements.apps {
+            let mut cut = placement.clone();
+            for component in cut.components.values_mut() {
+                let kept = routes::kept_hosts(host, &component.hosts, state);
+                component.hosts.retain(|h, _| kept.contains(h));
+                named_hosts.extend(kept);
+            }
+            share_placements.insert(app.clone(), cut);
+        }
+        named_hosts.extend(draining.iter().map(|(h, _)| (*h).clone()));
 
-    HostShare {
-        host: host.to_string(),
-        index,
-        hosts,
-        apps,
-        placements: share_placements,
-        configs: state.configs.clone(),
-        secrets,
+        let hosts = named_hosts
+            .into_iter()
+            .filter_map(|h| {
+                let record = state.hosts.get(&h)?.clone();
+                Some((h, record))
+            })
+            .collect();
+
+        let mut apps = BTreeMap::new();
+        let mut referenced_secrets = BTreeSet::new();
+        for (name, record) in &state.apps {
+            let serving = serving_version(name, placements, draining);
+            let versions: BTreeMap<_, _> = serving
+                .and_then(|v| record.versions.get_key_value(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .into_iter()
+                .collect();
+            if runs_here(host, name, placements, draining) {
+                for version in versions.values() {
+                    referenced_secrets.extend(secret_keys(&version.manifest));
+                }
+            }
+            apps.insert(
+                name.clone(),
+                AppRecord {
+                    versions,
+                    history: Vec::new(),
+                    desired: record.desired.clone(),
+                    fallback: record.fallback.clone(),
+                    undeployed: record.undeployed,
+                },
+            );
+        }
+
+        let secrets = referenced_secrets
+            .into_iter()
+            .filter_map(|key| Some((key.clone(), state.secrets.get(&key)?.clone())))
+            .collect();
+
+        HostShare {
+            host: host.to_string(),
+            index,
+            hosts,
+            apps,
+            placements: share_placements,
+            configs: state.configs.clone(),
+            secrets,
+        }
     }
 }
 

@@ -1,0 +1,69 @@
+//! Routes for plain hosts (hosts that are not Raft members): joining with an event, the
+//! stream of a host's share of the state, heartbeats, and the heartbeats a server passes on
+//! to the leader. Every one needs a node certificate of the cluster CA.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use consensus::node::plain_hosts::PlainJoin;
+use serde::{Deserialize, Serialize};
+
+use super::{error, node_error};
+use crate::up::SharedHost;
+
+/// What a join answers: the index of the `host_joined` event, or none when the host was
+/// recorded as it is already.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Joined {
+    pub index: Option<u64>,
+}
+
+pub async fn join(State(node): State<SharedHost>, Json(join): Json<PlainJoin>) -> Response {
+    match node.log.join_plain_host(&join).await {
+        Ok(index) => Json(Joined { index }).into_response(),
+        Err(consensus::node::NodeError::Rejected(why)) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, "join_refused", why)
+        }
+        Err(e) => node_error(e),
+    }
+}
+
+/// The host's share as newline-delimited JSON: a snapshot, then a diff whenever an applied
+/// event changes it. The stream ends when the host goes away, or when it reads too slowly.
+pub async fn share(State(node): State<SharedHost>, Path(host): Path<String>) -> Response {
+    let stream = node.log.shares().subscribe(&host, &node.log.feed());
+    let lines = futures::stream::unfold(stream, |mut stream| async move {
+        let message = stream.recv().await?;
+        let mut line = serde_json::to_vec(&message).expect("shares serialize");
+        line.push(b'\n');
+        Some((Ok::<_, Infallible>(Bytes::from(line)), stream))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// A plain host's heartbeat: noted, and answered with when to send the next.
+pub async fn heartbeat(State(node): State<SharedHost>, Path(host): Path<String>) -> Response {
+    node.log.heartbeats().hear([host]);
+    Json(node.log.heartbeats().answer(node.log.config().lost_after)).into_response()
+}
+
+/// The plain hosts another server heard from, passed on to the leader.
+pub async fn seen(State(node): State<SharedHost>, Json(hosts): Json<Vec<String>>) -> Response {
+    if !node.log.is_leader() {
+        return error(
+            StatusCode::CONFLICT,
+            "not_leader",
+            "this node is not the leader",
+        );
+    }
+    node.log.heartbeats().hear(hosts);
+    Json(()).into_response()
+}
