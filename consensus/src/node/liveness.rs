@@ -129,10 +129,15 @@ pub async fn watch(node: Arc<Node>) {
         let events = decide(&probed, &last_seen, now, lost_after, at)
             .into_iter()
             .chain(decide(&plain, &last_seen, now, plain_lost_after, at));
-        for event in events {
-            if let Err(e) = node.propose(event).await {
-                tracing::warn!("recording liveness: {e}");
-            }
+        // Proposed together, so that group commit writes a round's changes in one batch (100
+        // hosts lost at once are one entry, not 100 round trips).
+        let proposed = join_all(events.map(|event| {
+            let node = node.clone();
+            async move { node.propose(event).await }
+        }))
+        .await;
+        for e in proposed.into_iter().filter_map(Result::err) {
+            tracing::warn!("recording liveness: {e}");
         }
     }
 }

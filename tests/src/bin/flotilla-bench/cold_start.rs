@@ -23,7 +23,7 @@ const REPLICAS: u32 = 4;
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds (user + system) the process has used.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();

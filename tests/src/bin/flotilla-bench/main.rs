@@ -5,6 +5,7 @@
 mod blob;
 mod breakdown;
 mod cold_start;
+mod hosts;
 mod kv;
 mod link;
 mod log;
@@ -145,6 +146,21 @@ enum Bench {
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
     },
+    /// Thousands of simulated plain hosts (the real protocol with mutual TLS, no wasmtime)
+    /// beside 3 real servers: the idle leader's CPU against the servers alone, a deploy to
+    /// every host reaching each host's stream, 100 hosts killed at once, a server killed, and
+    /// resident memory.
+    #[command(
+        after_help = "Examples:\n  cargo build --release --workspace && target/release/flotilla-bench hosts --count 10000"
+    )]
+    Hosts {
+        /// Simulated hosts.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Where the servers keep their data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// hello's latency alone and next to guests that spin or flood their log until their CPU
     /// deadline; resident memory before and after.
     #[command(after_help = "Examples:\n  target/release/flotilla-bench noisy --seconds 10")]
@@ -197,6 +213,7 @@ fn main() -> ExitCode {
         Bench::ColdStart { seconds, work_dir } => {
             runtime.block_on(cold_start::cold_start_bench(&work_dir, seconds))
         }
+        Bench::Hosts { count, work_dir } => runtime.block_on(hosts::hosts_bench(work_dir, count)),
         Bench::Noisy { seconds, work_dir } => {
             runtime.block_on(noisy::noisy_bench(work_dir, seconds))
         }
