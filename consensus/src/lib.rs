@@ -14,6 +14,10 @@
 //! Also owns [`secrets`]: the key derived from the cluster secret and the sealing of secret
 //! values, so that only ciphertext is ever proposed, stored or answered.
 //!
+//! Also owns [`share`]: a host's share of the state (what one host needs to run its work and
+//! route requests), derived purely from the state at an applied index, and the diffs between
+//! shares that servers stream to plain hosts ([`node::plain_hosts`]).
+//!
 //! Must never: put a secret value in clear into an event, the state or an error; read a clock, draw randomness or do I/O inside `apply`; iterate a `HashMap`
 //! where state is derived; acknowledge a log entry before its `fdatasync` has returned, or
 //! put another sync or a second encoding of an event on a write's path ([`write_path`] counts

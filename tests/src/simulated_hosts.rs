@@ -19,6 +19,9 @@ use tokio::sync::watch;
 
 /// How long a simulated host waits before trying the next server.
 const RECONNECT_AFTER: Duration = Duration::from_millis(200);
+/// Idle pooled connections kept per server (thousands of hosts share one client: the open-file
+/// limit is what runs out first).
+const IDLE_CONNECTIONS_PER_SERVER: usize = 64;
 /// Longest a single heartbeat may take before the server counts as gone.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -49,6 +52,8 @@ pub fn fleet_client(server_data_dir: &Path, name: &str) -> Result<reqwest::Clien
     let tls = consensus::pki::NodeTls::new(&ca, &cert, generation)?;
     consensus::http_client::peer_builder(&tls)
         .connect_timeout(Duration::from_secs(2))
+        // Heartbeats reuse a few connections per server; the streams hold one each.
+        .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_SERVER)
         .build()
         .map_err(|e| e.to_string())
 }
@@ -98,6 +103,17 @@ impl SimulatedHost {
 
     pub fn seen(&self) -> Seen {
         self.seen.lock().expect("seen lock").clone()
+    }
+
+    /// The index of the share the host holds, without copying it.
+    pub fn share_index(&self) -> Option<u64> {
+        let seen = self.seen.lock().expect("seen lock");
+        seen.share.as_ref().map(|s| s.index)
+    }
+
+    /// The server the host follows now, without copying the rest.
+    pub fn server(&self) -> Option<String> {
+        self.seen.lock().expect("seen lock").server.clone()
     }
 }
 

@@ -376,4 +376,47 @@ fn plain_hosts_follow_their_share_resume_on_another_server_and_are_lost_when_sil
     // Still no plain host became a member, and the surviving servers agree.
     let status = c.nodes[survivor].cluster().unwrap();
     assert_eq!(status.voters.len() + status.learners.len(), 3);
+
+    // The inventory counts every host by zone and state, then pages through them.
+    let count = |by_zone: &std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, usize>,
+    >,
+                 zone: &str,
+                 state: &str| {
+        by_zone
+            .get(zone)
+            .and_then(|z| z.get(state))
+            .copied()
+            .unwrap_or(0)
+    };
+    // The killed server is recorded lost too (it may take a new leader's full timeout).
+    let summary = wait_for("the summary to count every host", WITHIN, || {
+        let s: wire::Inventory = c.nodes[survivor].get_as("/v1/inventory?summary=true")?;
+        let z = &s.summary.by_zone;
+        let counted = [count(z, "edge", "live"), count(z, "edge", "lost")] == [3, 1]
+            && [count(z, "-", "live"), count(z, "-", "lost")] == [2, 1];
+        counted.then_some(s)
+    });
+    assert!(summary.hosts.is_empty(), "a summary lists no host");
+    assert_eq!(summary.summary.hosts, 7);
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = after.map_or(String::new(), |a| format!("&after={a}"));
+        let page: wire::Inventory = c.nodes[survivor]
+            .get_as(&format!("/v1/inventory?limit=3{query}"))
+            .unwrap();
+        assert!(page.hosts.len() <= 3);
+        listed.extend(page.hosts.into_iter().map(|h| h.host));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut sorted = listed.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(listed, sorted, "pages in host order, none twice");
+    assert_eq!(listed.len(), 7);
 }

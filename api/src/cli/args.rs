@@ -233,11 +233,22 @@ fn parse_property(text: &str) -> Result<(String, String), String> {
 
 #[derive(Subcommand)]
 pub enum GetCommand {
-    /// Every host: its labels, liveness, and the components on it with their replicas.
+    /// Every host counted by zone and state, then a page of hosts: their labels, liveness,
+    /// and the components on them with their replicas.
     #[command(
-        after_help = "Examples:\n  flotilla get inventory\n  flotilla get inventory -o json"
+        after_help = "Examples:\n  flotilla get inventory\n  flotilla get inventory --summary\n  flotilla get inventory --limit 50 --after host-0049\n  flotilla get inventory -o json"
     )]
-    Inventory {},
+    Inventory {
+        /// Only the counts by zone and state (no host is asked for its replicas).
+        #[arg(long)]
+        summary: bool,
+        /// Most hosts in the page (at most 500).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Start the page after this host (the previous page says which).
+        #[arg(long)]
+        after: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -212,8 +212,46 @@ pub fn history(answer: &wire::AppVersions) -> String {
     out
 }
 
-/// `get inventory`: every host, its labels, and the components on it.
+/// `get inventory`: the hosts by zone and state, then the page of hosts with their labels and
+/// components, then where the next page starts.
 pub fn inventory(answer: &wire::Inventory) -> String {
+    let mut out = inventory_summary(&answer.summary);
+    if !answer.hosts.is_empty() {
+        out.push('\n');
+        out.push_str(&inventory_hosts(answer));
+    }
+    if let Some(next) = &answer.next {
+        out.push_str(&format!(
+            "\nmore hosts: flotilla get inventory --after {next}\n"
+        ));
+    }
+    out
+}
+
+/// The hosts counted by zone and state.
+fn inventory_summary(summary: &wire::InventorySummary) -> String {
+    let states = ["live", "draining", "drained", "lost", "left"];
+    let rows = summary
+        .by_zone
+        .iter()
+        .map(|(zone, counts)| {
+            let mut row = vec![zone.clone()];
+            row.extend(
+                states
+                    .iter()
+                    .map(|s| counts.get(*s).copied().unwrap_or(0).to_string()),
+            );
+            row.push(counts.values().sum::<usize>().to_string());
+            row
+        })
+        .collect();
+    let zone = format!("ZONE ({})", summary.zone_label);
+    let mut headers = vec![zone.as_str()];
+    headers.extend(["LIVE", "DRAINING", "DRAINED", "LOST", "LEFT", "HOSTS"]);
+    table(&headers, rows)
+}
+
+fn inventory_hosts(answer: &wire::Inventory) -> String {
     let mut rows = Vec::new();
     for h in &answer.hosts {
         let labels = labels(&h.labels);
@@ -588,6 +626,18 @@ mod tests {
         };
         let answer = wire::Inventory {
             applied_index: 5,
+            summary: wire::InventorySummary {
+                hosts: 2,
+                zone_label: "zone".into(),
+                by_zone: BTreeMap::from([
+                    ("-".to_string(), BTreeMap::from([("lost".to_string(), 1)])),
+                    (
+                        "us-east-1".to_string(),
+                        BTreeMap::from([("live".to_string(), 1)]),
+                    ),
+                ]),
+            },
+            next: Some("idle".into()),
             hosts: vec![
                 host(
                     "east",
@@ -606,6 +656,13 @@ mod tests {
             ],
         };
         let out = inventory(&answer);
+        assert!(out.starts_with("ZONE (zone)"), "{out}");
+        assert!(
+            out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["us-east-1", "1", "0", "0", "0", "0", "1"]),
+            "{out}"
+        );
+        assert!(out.contains("flotilla get inventory --after idle"), "{out}");
         assert!(out.contains("zone=us-east-1"), "{out}");
         assert!(out.contains("hello-world/http-component"), "{out}");
         assert!(out.contains("80 (80 running)"), "{out}");

@@ -2,6 +2,7 @@
 //! the state (live or at an index), the event log (JSON or server-sent events), the inventory
 //! of hosts, and token rotation.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use serde_json::Value;
 use wire::{EventsQuery, StateQuery};
 
 use super::errors::{error, internal, node_error};
-use super::reports::{local_reports, REPORT_WITHIN};
+use super::reports::REPORT_WITHIN;
 use super::table;
 use crate::up::SharedHost;
 use consensus::node::now_millis;
@@ -329,12 +330,51 @@ pub async fn event_stream(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-/// Every host with its labels and the replicas placed on it and running on it.
-pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuery>) -> Response {
+/// Most hosts in one page of the inventory (each one is asked for its replicas).
+pub const INVENTORY_PAGE: usize = 500;
+
+/// The summary of every host by zone and state, then one page of hosts with their labels and
+/// the replicas placed on them and running on them (only the page's hosts are asked).
+pub async fn inventory(
+    State(node): State<SharedHost>,
+    Query(q): Query<wire::InventoryQuery>,
+) -> Response {
     if let Err(e) = node.log.read_barrier(q.stale).await {
         return node_error(e);
     }
-    let reports = local_reports(&node).await;
+    let limit = q.limit.unwrap_or(INVENTORY_PAGE).clamp(1, INVENTORY_PAGE);
+    let zone_label = node.log.config().voter_spread_label.clone();
+    let (summary, page, next) = node.log.read(|m| {
+        let hosts = &m.state().hosts;
+        let mut summary = wire::InventorySummary {
+            hosts: hosts.len(),
+            zone_label: zone_label.clone(),
+            by_zone: BTreeMap::new(),
+        };
+        for h in hosts.values() {
+            let zone = h.labels.get(&zone_label).map_or("-", String::as_str);
+            *summary
+                .by_zone
+                .entry(zone.to_string())
+                .or_default()
+                .entry(h.condition().to_string())
+                .or_default() += 1;
+        }
+        if q.summary {
+            return (summary, BTreeSet::new(), None);
+        }
+        let start = match &q.after {
+            Some(after) => std::ops::Bound::Excluded(after.clone()),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut names = hosts
+            .range::<String, _>((start, std::ops::Bound::Unbounded))
+            .map(|(name, _)| name.clone());
+        let page: BTreeSet<String> = names.by_ref().take(limit).collect();
+        let next = names.next().and(page.last().cloned());
+        (summary, page, next)
+    });
+    let reports = super::reports::local_reports_of(&node, &page).await;
     let m = node.log.view();
     let (state, placements) = (m.state(), m.placements());
     // The roles of each version placed or retained anywhere, computed once.
@@ -364,6 +404,7 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
     let hosts = state
         .hosts
         .iter()
+        .filter(|(id, _)| page.contains(*id))
         .map(|(id, h)| {
             let running = |app: &str, component: &str| -> Option<u32> {
                 let report = reports.get(id)?;
@@ -419,7 +460,9 @@ pub async fn inventory(State(node): State<SharedHost>, Query(q): Query<StateQuer
         .collect();
     Json(wire::Inventory {
         applied_index: m.applied(),
+        summary,
         hosts,
+        next,
     })
     .into_response()
 }

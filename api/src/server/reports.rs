@@ -26,26 +26,42 @@ pub fn live_api_addresses(node: &SharedHost, only: Option<&str>) -> BTreeMap<Str
 /// What each live host reports running (`/v1/local/replicas`), by host; hosts that do not
 /// answer within [`REPORT_WITHIN`] are left out.
 pub async fn local_reports(node: &SharedHost) -> BTreeMap<String, wire::LocalReplicas> {
-    let requests = live_api_addresses(node, None)
-        .into_iter()
-        .map(|(id, addr)| {
-            let client = node.log.client().clone();
-            async move {
-                let report = client
-                    .get(consensus::http_client::peer_url(
-                        &addr,
-                        "/v1/local/replicas",
-                    ))
-                    .timeout(REPORT_WITHIN)
-                    .send()
-                    .await
-                    .ok()?
-                    .json::<wire::LocalReplicas>()
-                    .await
-                    .ok()?;
-                Some((id, report))
-            }
-        });
+    reports_of(node.log.client(), live_api_addresses(node, None)).await
+}
+
+/// [`local_reports`] of only the live hosts in `hosts` (a page of the inventory: the hosts
+/// asked stay few however large the fleet).
+pub async fn local_reports_of(
+    node: &SharedHost,
+    hosts: &BTreeSet<String>,
+) -> BTreeMap<String, wire::LocalReplicas> {
+    let mut addresses = live_api_addresses(node, None);
+    addresses.retain(|h, _| hosts.contains(h));
+    reports_of(node.log.client(), addresses).await
+}
+
+async fn reports_of(
+    client: &reqwest::Client,
+    addresses: BTreeMap<String, String>,
+) -> BTreeMap<String, wire::LocalReplicas> {
+    let requests = addresses.into_iter().map(|(id, addr)| {
+        let client = client.clone();
+        async move {
+            let report = client
+                .get(consensus::http_client::peer_url(
+                    &addr,
+                    "/v1/local/replicas",
+                ))
+                .timeout(REPORT_WITHIN)
+                .send()
+                .await
+                .ok()?
+                .json::<wire::LocalReplicas>()
+                .await
+                .ok()?;
+            Some((id, report))
+        }
+    });
     consensus::node::join_all(requests)
         .await
         .into_iter()

@@ -193,11 +193,43 @@ impl EventRecord {
     }
 }
 
-/// `GET /v1/inventory`.
+/// `GET /v1/inventory`: the summary of every host, then one page of hosts with their
+/// replicas (`next` names where the next page starts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     pub applied_index: u64,
+    #[serde(default)]
+    pub summary: InventorySummary,
     pub hosts: Vec<InventoryHost>,
+    /// The `after` of the next page, when there are more hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Every host counted by zone (the value of the voters' spread label, `-` without one) and by
+/// state (`live`, `draining`, `drained`, `lost`, `left`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventorySummary {
+    pub hosts: usize,
+    /// The label the zones are the values of.
+    #[serde(default)]
+    pub zone_label: String,
+    pub by_zone: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+/// Query of `GET /v1/inventory`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryQuery {
+    /// Answer from this node's state without asking the leader.
+    #[serde(default)]
+    pub stale: bool,
+    /// Only the summary: no host is listed or asked for its replicas.
+    #[serde(default)]
+    pub summary: bool,
+    /// Most hosts in the page (default and most: 500).
+    pub limit: Option<usize>,
+    /// The page starts after this host name.
+    pub after: Option<String>,
 }
 
 /// A host of the inventory.

@@ -101,12 +101,33 @@ impl<'a> Deriver<'a> {
         let mut share_placements = BTreeMap::new();
         let mut named_hosts: BTreeSet<String> = BTreeSet::from([host.to_string()]);
         for (app, placement) in &placements.apps {
-            let mut cut = placement.clone();
-            for component in cut.components.values_mut() {
-                let kept = routes::kept_hosts(host, &component.hosts, state);
-                component.hosts.retain(|h, _| kept.contains(h));
-                named_hosts.extend(kept);
-            }
+            // Built from the kept hosts, never by cloning a component's whole host map: with a
+            // daemonscaler over 10,000 hosts that clone is most of the work of a share.
+            let components = placement
+                .components
+                .iter()
+                .map(|(name, component)| {
+                    let kept = routes::kept_hosts(host, &component.hosts, state);
+                    let hosts = kept
+                        .iter()
+                        .filter_map(|h| Some((h.clone(), *component.hosts.get(h)?)))
+                        .collect();
+                    named_hosts.extend(kept);
+                    let cut = scheduler::ComponentPlacement {
+                        status: component.status,
+                        messages: component.messages.clone(),
+                        hosts,
+                    };
+                    (name.clone(), cut)
+                })
+                .collect();
+            let cut = AppPlacement {
+                status: placement.status,
+                desired_version: placement.desired_version.clone(),
+                serving_version: placement.serving_version.clone(),
+                messages: placement.messages.clone(),
+                components,
+            };
             share_placements.insert(app.clone(), cut);
         }
         named_hosts.extend(draining.iter().map(|(h, _)| (*h).clone()));

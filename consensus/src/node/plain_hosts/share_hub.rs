@@ -71,42 +71,56 @@ impl ShareHub {
 
     /// Sends every subscriber what changed in its share at `feed`'s applied index.
     pub fn publish(&self, feed: &StateFeed) {
-        let mut subscribers = self.subscribers.lock().expect("share hub lock");
-        if subscribers.is_empty() {
+        if self.subscribers() == 0 {
             return;
         }
-        feed.read(|m| {
-            let deriver = Deriver::new(m.state(), m.placements());
-            subscribers.retain(|_, s| {
-                if s.queue.is_closed() {
-                    return false;
+        // One copy of what shares are derived from: the state's lock, which applying waits
+        // for, is held for the copy, not for thousands of derivations.
+        let (applied, state, placements) =
+            feed.read(|m| (m.applied(), m.state().clone(), m.placements().clone()));
+        let deriver = Deriver::new(&state, &placements);
+        // The subscribers are taken out while their shares are derived, so that a host
+        // subscribing meanwhile (an async handler) never waits for thousands of derivations.
+        let mut subscribers =
+            std::mem::take(&mut *self.subscribers.lock().expect("share hub lock"));
+        subscribers.retain(|_, s| {
+            if s.queue.is_closed() {
+                return false;
+            }
+            let share = deriver.share(&s.host, applied);
+            let diff = ShareDiff::between(&s.last, &share);
+            if diff.is_empty() {
+                // Only the index moved: the host learns it with the next change.
+                return true;
+            }
+            s.last = share;
+            match s.queue.try_send(ShareMessage::Diff(diff)) {
+                Ok(()) => true,
+                Err(_) => {
+                    tracing::warn!("share stream of {} is not read: closing it", s.host);
+                    false
                 }
-                let share = deriver.share(&s.host, m.applied());
-                let diff = ShareDiff::between(&s.last, &share);
-                if diff.is_empty() {
-                    // Only the index moved: the host learns it with the next change.
-                    return true;
-                }
-                s.last = share;
-                match s.queue.try_send(ShareMessage::Diff(diff)) {
-                    Ok(()) => true,
-                    Err(_) => {
-                        tracing::warn!("share stream of {} is not read: closing it", s.host);
-                        false
-                    }
-                }
-            });
+            }
         });
+        // Those who subscribed meanwhile got a snapshot at least as new: they stay as they are.
+        self.subscribers
+            .lock()
+            .expect("share hub lock")
+            .append(&mut subscribers);
     }
 
-    /// Publishes at every applied index, for as long as the process runs.
+    /// Publishes at every applied index, for as long as the process runs, on a blocking
+    /// thread (deriving thousands of shares must not hold up the runtime's workers).
     pub async fn run(self: Arc<Self>, mut feed: StateFeed) {
         let mut published = feed.applied();
         loop {
             feed.changed(WAKE_AT_LEAST_EVERY).await;
             let applied = feed.applied();
             if applied != published {
-                self.publish(&feed);
+                let (hub, at) = (self.clone(), feed.clone());
+                if let Err(e) = tokio::task::spawn_blocking(move || hub.publish(&at)).await {
+                    tracing::error!("publishing shares: {e}");
+                }
                 published = applied;
             }
         }

@@ -106,9 +106,10 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
         "every host's share to hold the deploy",
         STEP_TIMEOUT,
         async || {
+            tokio::time::sleep(FLEET_POLL).await;
             fleet
                 .iter()
-                .all(|h| h.seen().share.is_some_and(|s| s.index >= index))
+                .all(|h| h.share_index().is_some_and(|i| i >= index))
         },
     )
     .await?;
@@ -138,9 +139,10 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
     let spread = app_manifest("spread", &digest, "spreadscaler", SPREAD_REPLICAS);
     let index = deploy_at(&http, &servers[1], spread).await?;
     wait_until("the spread app in every share", STEP_TIMEOUT, async || {
+        tokio::time::sleep(FLEET_POLL).await;
         fleet
             .iter()
-            .all(|h| h.seen().share.is_some_and(|s| s.index >= index))
+            .all(|h| h.share_index().is_some_and(|i| i >= index))
     })
     .await?;
 
@@ -188,7 +190,7 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
     // A server killed: its hosts resume on another one, and no placement moves.
     let follower = (0..3).find(|&i| i != leader).expect("a follower");
     let on_follower: Vec<usize> = (0..fleet.len())
-        .filter(|&i| fleet[i].seen().server.as_deref() == Some(servers[follower].as_str()))
+        .filter(|&i| fleet[i].server().as_deref() == Some(servers[follower].as_str()))
         .collect();
     let placements_before: Vec<(u32, u32)> = fleet
         .iter()
@@ -204,8 +206,7 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
         async || {
             tokio::time::sleep(FLEET_POLL).await;
             on_follower.iter().all(|&i| {
-                let seen = fleet[i].seen();
-                seen.share.is_some() && seen.server.as_deref().is_some_and(|s| s != gone)
+                fleet[i].share_index().is_some() && fleet[i].server().is_some_and(|s| s != gone)
             })
         },
     )
@@ -299,8 +300,9 @@ async fn deploy_at(http: &reqwest::Client, addr: &str, manifest: String) -> Resu
 }
 
 fn replicas_on(host: &SimulatedHost, app: &str) -> u32 {
-    host.seen()
-        .share
+    let seen = host.seen.lock().expect("seen lock");
+    seen.share
+        .as_ref()
         .and_then(|s| {
             s.placements
                 .get(app)?
