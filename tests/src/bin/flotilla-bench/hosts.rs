@@ -13,7 +13,7 @@ use consensus::node::plain_hosts::heartbeats;
 use flotilla_tests::simulated_hosts::{fleet_client, HostSpec, SimulatedHost};
 
 use crate::cold_start::{cpu_seconds, rss_mib};
-use crate::tools::{authorized, ms, percentile, three_nodes, upload, wait_until};
+use crate::tools::{authorized, deploy, ms, percentile, three_nodes, upload, wait_until};
 
 /// Hosts started together before waiting for them to be recorded.
 const JOIN_WAVE: usize = 500;
@@ -100,7 +100,7 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
     let digest = upload(&http, &servers[0], hello()?).await?;
     let daemon = app_manifest("everywhere", &digest, "daemonscaler", 1);
     let before = Instant::now();
-    let index = deploy_at(&http, &servers[1], daemon).await?;
+    let index = deploy(&http, &servers[1], "everywhere", daemon).await?;
     let committed = Instant::now();
     wait_until(
         "every host's share to hold the deploy",
@@ -137,7 +137,7 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
 
     // A spread app, so that lost hosts' replicas must go somewhere.
     let spread = app_manifest("spread", &digest, "spreadscaler", SPREAD_REPLICAS);
-    let index = deploy_at(&http, &servers[1], spread).await?;
+    let index = deploy(&http, &servers[1], "spread", spread).await?;
     wait_until("the spread app in every share", STEP_TIMEOUT, async || {
         tokio::time::sleep(FLEET_POLL).await;
         fleet
@@ -282,21 +282,6 @@ async fn spread_placed_on_live(http: &reqwest::Client, addr: &str, gone: &[Strin
     };
     let total: u32 = component.hosts.values().sum();
     total as usize == SPREAD_REPLICAS && gone.iter().all(|g| !component.hosts.contains_key(g))
-}
-
-/// Deploys `manifest` through the node at `addr`: the index of its event.
-async fn deploy_at(http: &reqwest::Client, addr: &str, manifest: String) -> Result<u64, String> {
-    let r = http
-        .post(format!("http://{addr}/v1/apps"))
-        .body(manifest)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !r.status().is_success() {
-        return Err(format!("deploy: {}", r.text().await.unwrap_or_default()));
-    }
-    let committed: wire::Committed = r.json().await.map_err(|e| e.to_string())?;
-    Ok(committed.index)
 }
 
 fn replicas_on(host: &SimulatedHost, app: &str) -> u32 {

@@ -125,7 +125,8 @@ async fn deploy_hello(
         .replace("replicas: 100", &format!("replicas: {replicas}"))
         .replace("version: v0.0.1", &format!("version: {version}"))
         .replace("name: hello-world", &format!("name: {app}"));
-    crate::tools::deploy(http, deploy_to, app, manifest).await
+    crate::tools::deploy(http, deploy_to, app, manifest).await?;
+    Ok(())
 }
 
 /// A self-signed certificate for `localhost` and its key (P-256), made with the `openssl` CLI:

@@ -189,13 +189,13 @@ pub async fn upload(http: &reqwest::Client, addr: &str, bytes: Vec<u8>) -> Resul
     Ok(uploaded.digest)
 }
 
-/// Deploys `manifest` (of `app`) through the node at `addr`.
+/// Deploys `manifest` (of `app`) through the node at `addr`: the index of its event.
 pub async fn deploy(
     http: &reqwest::Client,
     addr: &str,
     app: &str,
     manifest: String,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     let r = http
         .post(format!("http://{addr}/v1/apps"))
         .body(manifest)
@@ -208,5 +208,6 @@ pub async fn deploy(
             r.text().await.unwrap_or_default()
         ));
     }
-    Ok(())
+    let committed: wire::Committed = r.json().await.map_err(|e| format!("deploy {app}: {e}"))?;
+    Ok(committed.index)
 }
