@@ -33,6 +33,8 @@ pub fn start(bin: &Path, dir: &Path, n: usize, voters: usize) -> Result<Cluster,
             REPLACE_VOTER_AFTER_MS.into(),
             "--name".into(),
             host_name(i),
+            "--label".into(),
+            format!("{}={}", crate::plain::TIER_LABEL, crate::plain::SERVER_TIER),
         ]
     };
     // The harness waits with blocking HTTP: off the async workers.

@@ -18,6 +18,7 @@ pub mod failover;
 pub mod history;
 pub mod nemesis;
 pub mod net;
+pub mod plain;
 pub mod replacement;
 pub mod rng;
 pub mod run;

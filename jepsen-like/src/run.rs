@@ -86,9 +86,20 @@ pub async fn run(config: &Config) -> Result<Report, String> {
         cluster::authorized_client(&token, &ca, Duration::from_secs(1), Duration::from_secs(5))?;
     let image = cluster::upload_everywhere(&http, &addrs, &token, &config.component).await?;
     let counter = cluster::upload_everywhere(&http, &addrs, &token, &config.counter).await?;
+    // Plain hosts follow their shares from the servers through every fault.
+    let plain_hosts = crate::plain::start(&cluster.nodes[0].data_dir, &addrs)?;
     let cluster = Arc::new(Mutex::new(cluster));
     let recorder = Arc::new(Recorder::new());
     deploy_counter(&http, &addrs, &counter, &recorder).await?;
+    deploy_setup(
+        &http,
+        &addrs[0],
+        crate::plain::PLAIN_APP,
+        crate::plain::manifest(&image),
+        &recorder,
+    )
+    .await?;
+    crate::plain::wait_running(&plain_hosts, Duration::from_secs(120)).await?;
     let workload = Arc::new(Workload {
         addrs: addrs.clone(),
         token: token.clone(),
@@ -193,6 +204,14 @@ pub async fn run(config: &Config) -> Result<Report, String> {
             running,
         });
     }
+    // Every plain host's share against the state at its index, before the servers stop.
+    let plain_failures = crate::plain::check(&plain_hosts, &addrs[0], &http).await;
+    let indices: Vec<Option<u64>> = plain_hosts.iter().map(|h| h.share_index()).collect();
+    tracing_line(&format!(
+        "plain hosts: shares at indices {indices:?} checked against the state there: {} wrong",
+        plain_failures.len()
+    ));
+    drop(plain_hosts);
     let data_dirs: Vec<PathBuf> = {
         let mut cluster = cluster.lock().await;
         cluster::stop_all(&mut cluster);
@@ -206,7 +225,11 @@ pub async fn run(config: &Config) -> Result<Report, String> {
         )?);
     }
     let history = recorder.ops();
-    let verdict = checker::check(&history, &finals, &state);
+    let mut verdict = checker::check(&history, &finals, &state);
+    if !plain_failures.is_empty() {
+        verdict.valid = false;
+        verdict.failures.extend(plain_failures);
+    }
     let figures = figures(
         &history,
         &dead,
@@ -264,24 +287,43 @@ async fn deploy_counter(
     recorder: &Recorder,
 ) -> Result<(), String> {
     use crate::workload::{counter_manifest, COUNTER_APP};
+    let manifest = counter_manifest(image, addrs.len() as u64);
+    deploy_setup(http, &addrs[0], COUNTER_APP, manifest, recorder).await?;
+    poll("the counter to run", Duration::from_secs(120), || async {
+        let s: serde_json::Value =
+            get_json(http, &addrs[0], &format!("/v1/apps/{COUNTER_APP}")).await?;
+        (s["status"] == "Deployed").then_some(())
+    })
+    .await
+}
+
+/// Deploys `manifest` (version v1 of `app`) through the node at `addr`, before the clients
+/// start, recorded like any acknowledged deploy.
+async fn deploy_setup(
+    http: &reqwest::Client,
+    addr: &str,
+    app: &str,
+    manifest: String,
+    recorder: &Recorder,
+) -> Result<(), String> {
     let invoked_us = recorder.now();
     let answer = http
-        .post(cluster::api_url(&addrs[0], "/v1/apps"))
+        .post(cluster::api_url(addr, "/v1/apps"))
         .header("content-type", "application/yaml")
-        .body(counter_manifest(image, addrs.len() as u64))
+        .body(manifest)
         .send()
         .await
-        .map_err(|e| format!("deploying the counter: {e}"))?;
+        .map_err(|e| format!("deploying {app}: {e}"))?;
     let status = answer.status();
     let body: serde_json::Value = answer.json().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(format!("deploying the counter: {status} {body}"));
+        return Err(format!("deploying {app}: {status} {body}"));
     }
     recorder.record(Op {
         process: "setup".to_string(),
         node: Some(0),
         call: Call::Deploy {
-            app: COUNTER_APP.to_string(),
+            app: app.to_string(),
             version: "v1".to_string(),
         },
         invoked_us,
@@ -291,12 +333,7 @@ async fn deploy_counter(
         detail: status.to_string(),
         value: None,
     });
-    poll("the counter to run", Duration::from_secs(120), || async {
-        let s: serde_json::Value =
-            get_json(http, &addrs[0], &format!("/v1/apps/{COUNTER_APP}")).await?;
-        (s["status"] == "Deployed").then_some(())
-    })
-    .await
+    Ok(())
 }
 
 /// One more increment of every key once the cluster has healed (by the checker's process): its

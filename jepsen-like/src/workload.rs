@@ -32,7 +32,7 @@ pub const COUNTER_KEYS: [&str; 3] = ["k0", "k1", "k2"];
 /// store, `replicas` over every host.
 pub fn counter_manifest(image: &str, replicas: u64) -> String {
     format!(
-        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {COUNTER_APP}\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: counter\n      type: component\n      properties:\n        image: {image}\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: {replicas}\n        - type: link\n          properties:\n            target:\n              name: store\n            namespace: wasi\n            package: keyvalue\n            interfaces: [atomics, store]\n    - name: store\n      type: capability\n      properties:\n        image: flotilla+builtin://keyvalue\n"
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {COUNTER_APP}\n  annotations:\n    version: v1\nspec:\n  components:\n    - name: counter\n      type: component\n      properties:\n        image: {image}\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: {replicas}\n{ON_SERVERS}        - type: link\n          properties:\n            target:\n              name: store\n            namespace: wasi\n            package: keyvalue\n            interfaces: [atomics, store]\n    - name: store\n      type: capability\n      properties:\n        image: flotilla+builtin://keyvalue\n"
     )
 }
 
@@ -53,9 +53,13 @@ pub fn increment_outcome(status: u16, body: &str) -> (Outcome, Option<u64>) {
 /// The manifest of `app` at `version`.
 pub fn manifest(app: &str, version: &str, image: &str, replicas: u64) -> String {
     format!(
-        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {app}\n  annotations:\n    version: {version}\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: {image}\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: {replicas}\n"
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {app}\n  annotations:\n    version: {version}\nspec:\n  components:\n    - name: web\n      type: component\n      properties:\n        image: {image}\n      traits:\n        - type: spreadscaler\n          properties:\n            replicas: {replicas}\n{ON_SERVERS}"
     )
 }
+
+/// The spread that keeps the workload's apps on the servers (the plain hosts of the run run
+/// nothing that answers HTTP).
+const ON_SERVERS: &str = "            spread:\n              - name: servers\n                requirements:\n                  tier: server\n";
 
 /// What an HTTP answer to a write proves.
 pub fn write_outcome(status: u16) -> Outcome {
