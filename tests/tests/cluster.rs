@@ -373,9 +373,15 @@ fn plain_hosts_follow_their_share_resume_on_another_server_and_are_lost_when_sil
             (total == 8).then_some(())
         },
     );
-    // Still no plain host became a member, and the surviving servers agree.
+    // Still no plain host became a member; `cluster status` counts them apart, with their
+    // heartbeat rule (a small fleet keeps --lost-after-ms).
     let status = c.nodes[survivor].cluster().unwrap();
     assert_eq!(status.voters.len() + status.learners.len(), 3);
+    assert_eq!((status.plain_hosts.total, status.plain_hosts.live), (4, 3));
+    assert_eq!(status.plain_hosts.lost_after_ms, 3000);
+    let shown = c.nodes[survivor].cli(&["cluster", "status"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("plain hosts (not Raft members): 4 (3 live)"), "{shown}");
 
     // The inventory counts every host by zone and state, then pages through them.
     let count = |by_zone: &std::collections::BTreeMap<

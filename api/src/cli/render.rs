@@ -381,6 +381,17 @@ pub fn cluster(c: &wire::ClusterStatus) -> String {
         &["NODE", "ADDRESS", "ROLE", "HEALTH", "ZONE", "CAUGHT UP"],
         rows,
     ));
+    let plain = &c.plain_hosts;
+    if plain.total > 0 {
+        out.push_str(&format!(
+            "plain hosts (not Raft members): {} ({} live), heartbeats every {:.1} s, lost after {:.1} s; \
+             see `flotilla get inventory --summary`\n",
+            plain.total,
+            plain.live,
+            plain.heartbeat_ms as f64 / 1000.0,
+            plain.lost_after_ms as f64 / 1000.0,
+        ));
+    }
     for w in &c.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }

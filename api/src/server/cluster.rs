@@ -164,6 +164,32 @@ fn cluster_status(node: &SharedHost) -> wire::ClusterStatus {
         next_promotion: voters::next_learner(&members),
         warnings: voters::single_zone_warning(&members).into_iter().collect(),
         certificate: Some(certificate_status(node)),
+        plain_hosts: plain_hosts_status(node),
+    }
+}
+
+/// The hosts of the state that are not Raft members, and the heartbeat rule they follow.
+fn plain_hosts_status(node: &SharedHost) -> wire::PlainHostsStatus {
+    let members = node.log.member_addresses();
+    let (total, live) = node.log.read(|m| {
+        let plain: Vec<&consensus::HostRecord> = m
+            .state()
+            .hosts
+            .values()
+            .filter(|h| !h.left)
+            .filter(|h| h.addresses.get("api").is_none_or(|a| !members.contains(a)))
+            .collect();
+        (plain.len(), plain.iter().filter(|h| h.live).count())
+    });
+    let rule = consensus::node::plain_hosts::HeartbeatAnswer::for_fleet(
+        total,
+        node.log.config().lost_after,
+    );
+    wire::PlainHostsStatus {
+        total,
+        live,
+        heartbeat_ms: rule.next_within_ms,
+        lost_after_ms: rule.lost_after_ms,
     }
 }
 

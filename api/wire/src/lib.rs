@@ -68,6 +68,20 @@ pub struct ClusterStatus {
     /// This node's certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateStatus>,
+    /// The hosts that are not Raft members (plain hosts), as this node counts them.
+    #[serde(default)]
+    pub plain_hosts: PlainHostsStatus,
+}
+
+/// The plain hosts of a cluster: how many, how many live, and the heartbeat rule they follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlainHostsStatus {
+    pub total: usize,
+    pub live: usize,
+    /// The interval a plain host is told to send heartbeats at.
+    pub heartbeat_ms: u64,
+    /// After how long without a heartbeat a plain host is recorded lost.
+    pub lost_after_ms: u64,
 }
 
 /// A node's certificate (from the cluster CA).

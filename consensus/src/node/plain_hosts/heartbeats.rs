@@ -35,6 +35,16 @@ pub struct HeartbeatAnswer {
     pub lost_after_ms: u64,
 }
 
+impl HeartbeatAnswer {
+    /// The rule for a fleet of `plain_hosts`, with `floor` the members' `--lost-after-ms`.
+    pub fn for_fleet(plain_hosts: usize, floor: Duration) -> HeartbeatAnswer {
+        HeartbeatAnswer {
+            next_within_ms: interval(plain_hosts).as_millis() as u64,
+            lost_after_ms: lost_after(plain_hosts, floor).as_millis() as u64,
+        }
+    }
+}
+
 /// The interval between one host's heartbeats when the fleet has `plain_hosts`.
 pub fn interval(plain_hosts: usize) -> Duration {
     let spread = Duration::from_millis(plain_hosts as u64 * 1_000 / HEARTBEATS_PER_SECOND);
@@ -68,11 +78,7 @@ impl Heartbeats {
 
     /// The answer to a heartbeat, with `floor` the members' `--lost-after-ms`.
     pub fn answer(&self, floor: Duration) -> HeartbeatAnswer {
-        let plain = self.plain_hosts.load(Ordering::Relaxed);
-        HeartbeatAnswer {
-            next_within_ms: interval(plain).as_millis() as u64,
-            lost_after_ms: lost_after(plain, floor).as_millis() as u64,
-        }
+        HeartbeatAnswer::for_fleet(self.plain_hosts.load(Ordering::Relaxed), floor)
     }
 
     /// The plain hosts in the fleet, as last counted.
