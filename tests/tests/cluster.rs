@@ -381,7 +381,10 @@ fn plain_hosts_follow_their_share_resume_on_another_server_and_are_lost_when_sil
     assert_eq!(status.plain_hosts.lost_after_ms, 3000);
     let shown = c.nodes[survivor].cli(&["cluster", "status"]);
     let shown = String::from_utf8_lossy(&shown.stdout);
-    assert!(shown.contains("plain hosts (not Raft members): 4 (3 live)"), "{shown}");
+    assert!(
+        shown.contains("plain hosts (not Raft members): 4 (3 live)"),
+        "{shown}"
+    );
 
     // The inventory counts every host by zone and state, then pages through them.
     let count = |by_zone: &std::collections::BTreeMap<
