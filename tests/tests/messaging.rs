@@ -27,15 +27,25 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Requests `body` on `subject` until the echo answers (the subscriptions may still be starting).
+/// How long the echo may take to answer: its replica compiles and subscribes first.
+const ECHO_WITHIN: Duration = Duration::from_secs(60);
+/// Between two requests that found no subscriber (NATS answers "no responders" at once).
+const ECHO_POLL: Duration = Duration::from_millis(100);
+
+/// Requests `body` on `subject` until the echo answers (the subscriptions may still be
+/// starting), for up to [`ECHO_WITHIN`].
 async fn echoed(client: &async_nats::Client, subject: &str, body: &str) -> String {
-    for _ in 0..120 {
+    let deadline = std::time::Instant::now() + ECHO_WITHIN;
+    while std::time::Instant::now() < deadline {
         let request = client.request(subject.to_string(), body.to_string().into());
-        if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_millis(500), request).await {
-            return String::from_utf8_lossy(&reply.payload).into_owned();
+        match tokio::time::timeout(Duration::from_millis(500), request).await {
+            Ok(Ok(reply)) => return String::from_utf8_lossy(&reply.payload).into_owned(),
+            // No subscriber yet: ask again shortly, not in a tight loop.
+            Ok(Err(_)) => tokio::time::sleep(ECHO_POLL).await,
+            Err(_) => {}
         }
     }
-    panic!("no echo of {body} on {subject}");
+    panic!("no echo of {body} on {subject} within {ECHO_WITHIN:?}");
 }
 
 /// Publishes `n` numbered messages with reply-to `acks` while `during` runs (given a signal
