@@ -172,14 +172,8 @@ fn cluster_status(node: &SharedHost) -> wire::ClusterStatus {
 fn plain_hosts_status(node: &SharedHost) -> wire::PlainHostsStatus {
     let members = node.log.member_addresses();
     let (total, live) = node.log.read(|m| {
-        let plain: Vec<&consensus::HostRecord> = m
-            .state()
-            .hosts
-            .values()
-            .filter(|h| !h.left)
-            .filter(|h| h.addresses.get("api").is_none_or(|a| !members.contains(a)))
-            .collect();
-        (plain.len(), plain.iter().filter(|h| h.live).count())
+        let plain = consensus::node::plain_hosts::plain_hosts(m.state(), &members);
+        (plain.len(), plain.iter().filter(|(_, live)| *live).count())
     });
     let rule = consensus::node::plain_hosts::HeartbeatAnswer::for_fleet(
         total,
@@ -427,10 +421,9 @@ pub async fn inventory(
             .map(scheduler::roles::ComponentRole::summary)
             .unwrap_or_default()
     };
-    let hosts = state
-        .hosts
+    let hosts = page
         .iter()
-        .filter(|(id, _)| page.contains(*id))
+        .filter_map(|id| state.hosts.get_key_value(id))
         .map(|(id, h)| {
             let running = |app: &str, component: &str| -> Option<u32> {
                 let report = reports.get(id)?;

@@ -39,6 +39,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer of a route that only the leader serves, on another node (409: the caller asks the
+/// leader instead, and nothing was done here).
+pub fn not_leader() -> Response {
+    error(
+        StatusCode::CONFLICT,
+        "not_leader",
+        "this node is not the leader",
+    )
+}
+
 pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     error_with_details(status, code, message, Vec::new())
 }

@@ -30,7 +30,7 @@ use axum::middleware;
 use axum::Router;
 
 use crate::up::SharedHost;
-pub use errors::{error, node_error};
+pub use errors::{error, node_error, not_leader};
 use table::Access;
 
 /// Largest request body accepted where a route sets no other limit (snapshots travel in

@@ -12,7 +12,7 @@ use axum::Json;
 use consensus::node::plain_hosts::PlainJoin;
 use serde::{Deserialize, Serialize};
 
-use super::{error, node_error};
+use super::{error, node_error, not_leader};
 use crate::up::SharedHost;
 
 /// What a join answers: the index of the `host_joined` event, or none when the host was
@@ -58,11 +58,7 @@ pub async fn heartbeat(State(node): State<SharedHost>, Path(host): Path<String>)
 /// The plain hosts another server heard from, passed on to the leader.
 pub async fn seen(State(node): State<SharedHost>, Json(hosts): Json<Vec<String>>) -> Response {
     if !node.log.is_leader() {
-        return error(
-            StatusCode::CONFLICT,
-            "not_leader",
-            "this node is not the leader",
-        );
+        return not_leader();
     }
     node.log.heartbeats().hear(hosts);
     Json(()).into_response()

@@ -8,18 +8,10 @@ use axum::Json;
 use consensus::raft::{LogBatch, NodeId, TypeConfig};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
-use super::{error, node_error};
+use super::{error, node_error, not_leader};
 use crate::up::SharedHost;
 use consensus::node::JoinRequest;
 use consensus::pki::{CertificateGrant, CertificateRequest};
-
-fn not_leader() -> Response {
-    error(
-        StatusCode::CONFLICT,
-        "not_leader",
-        "this node is not the leader",
-    )
-}
 
 pub async fn append(
     State(node): State<SharedHost>,

@@ -99,7 +99,7 @@ pub async fn watch(node: Arc<Node>) {
         }
         let (member_hosts, plain_hosts): (Vec<_>, Vec<_>) = hosts
             .into_iter()
-            .partition(|(_, _, addr)| addr.as_ref().is_some_and(|a| members.contains(a)));
+            .partition(|(_, _, addr)| !super::plain_hosts::is_plain(addr.as_ref(), &members));
         let plain: Vec<Probe> = plain_hosts
             .into_iter()
             .map(|(host, live, _)| Probe {

@@ -79,12 +79,17 @@ mod tests {
         hosts.iter().map(|h| (h.to_string(), 1)).collect()
     }
 
+    /// `names`, every one live with one replica: the state and the placement.
+    fn everyone_runs_it(names: &[String]) -> (ClusterState, BTreeMap<String, u32>) {
+        let all: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), true)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        (state(&all), placed(&names))
+    }
+
     #[test]
     fn forward_targets_follow_the_host_in_order_and_wrap_around() {
         let names: Vec<String> = (0..20).map(|i| format!("h{i:02}")).collect();
-        let all: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), true)).collect();
-        let s = state(&all);
-        let p = placed(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let (s, p) = everyone_runs_it(&names);
         let targets = forward_targets("h15", &p, &s);
         assert_eq!(
             targets,
@@ -106,9 +111,7 @@ mod tests {
     #[test]
     fn a_share_keeps_itself_the_first_host_and_its_targets() {
         let names: Vec<String> = (0..30).map(|i| format!("h{i:02}")).collect();
-        let all: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), true)).collect();
-        let s = state(&all);
-        let p = placed(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let (s, p) = everyone_runs_it(&names);
         let kept = kept_hosts("h10", &p, &s);
         assert!(kept.contains("h10") && kept.contains("h00"));
         assert_eq!(kept.len(), ROUTE_FANOUT + 2);
@@ -117,14 +120,10 @@ mod tests {
     #[test]
     fn a_joining_host_changes_the_targets_of_only_the_hosts_just_before_it() {
         let names: Vec<String> = (0..100).map(|i| format!("h{:03}", i * 2)).collect();
-        let all: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), true)).collect();
-        let before_state = state(&all);
-        let before = placed(&names.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut with_new = all.clone();
-        with_new.push(("h101", true));
-        let after_state = state(&with_new);
-        let mut after = before.clone();
-        after.insert("h101".into(), 1);
+        let (before_state, before) = everyone_runs_it(&names);
+        let mut with_new = names.clone();
+        with_new.push("h101".to_string());
+        let (after_state, after) = everyone_runs_it(&with_new);
         let changed = names
             .iter()
             .filter(|h| {

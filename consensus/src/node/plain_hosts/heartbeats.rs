@@ -94,14 +94,7 @@ pub async fn forward_forever(node: Arc<Node>) {
     loop {
         tokio::time::sleep(FORWARD_EVERY).await;
         let members = node.member_addresses();
-        let plain = node.read(|m| {
-            m.state()
-                .hosts
-                .values()
-                .filter(|h| !h.left)
-                .filter(|h| h.addresses.get("api").is_none_or(|a| !members.contains(a)))
-                .count()
-        });
+        let plain = node.read(|m| super::plain_hosts(m.state(), &members).len());
         node.heartbeats.plain_hosts.store(plain, Ordering::Relaxed);
         if node.is_leader() {
             continue;

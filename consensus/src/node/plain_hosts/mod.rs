@@ -28,6 +28,25 @@ pub struct PlainJoin {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Whether a host whose API answers at `api` is a plain host: not one of the Raft members
+/// (whose `addresses` are `members`, [`Node::member_addresses`]).
+pub fn is_plain(api: Option<&String>, members: &std::collections::BTreeSet<String>) -> bool {
+    api.is_none_or(|a| !members.contains(a))
+}
+
+/// The plain hosts of `state` that have not left, with whether each is live.
+pub fn plain_hosts<'s>(
+    state: &'s crate::ClusterState,
+    members: &std::collections::BTreeSet<String>,
+) -> Vec<(&'s String, bool)> {
+    state
+        .hosts
+        .iter()
+        .filter(|(_, h)| !h.left && is_plain(h.addresses.get("api"), members))
+        .map(|(name, h)| (name, h.live))
+        .collect()
+}
+
 /// Why a plain host's join is refused.
 pub const MEMBER_NAME_TAKEN: &str = "the name is a server's (a member of the Raft log)";
 
@@ -39,30 +58,23 @@ impl Node {
         if join.host.is_empty() {
             return Err(NodeError::Rejected("host: must not be empty".to_string()));
         }
-        let (recorded, member) = self.read(|m| {
-            let recorded = m.state().hosts.get(&join.host).map(|h| {
-                h.live
-                    && !h.left
-                    && h.addresses.get("api") == Some(&join.addr)
-                    && (join.labels.is_empty() || h.labels == join.labels)
-            });
-            (recorded, m.state().hosts.get(&join.host).cloned())
-        });
+        let member = self.read(|m| m.state().hosts.get(&join.host).cloned());
         let members = self.member_addresses();
         if let Some(record) = &member {
-            if record
-                .addresses
-                .get("api")
-                .is_some_and(|a| members.contains(a) && *a != join.addr)
-            {
+            let api = record.addresses.get("api");
+            if !is_plain(api, &members) && api != Some(&join.addr) {
                 return Err(NodeError::Rejected(format!(
                     "host {}: {MEMBER_NAME_TAKEN}",
                     join.host
                 )));
             }
-        }
-        if recorded == Some(true) {
-            return Ok(None);
+            let unchanged = record.live
+                && !record.left
+                && api == Some(&join.addr)
+                && (join.labels.is_empty() || record.labels == join.labels);
+            if unchanged {
+                return Ok(None);
+            }
         }
         let labels = match (&member, join.labels.is_empty()) {
             (Some(record), true) => record.labels.clone(),
