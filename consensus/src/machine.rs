@@ -15,7 +15,17 @@ use crate::state::{Applied, ClusterState, Retained};
 pub struct StateMachine {
     state: ClusterState,
     applied: u64,
-    placer: Placer,
+    placements: Derivation,
+}
+
+/// Where a machine's placements come from.
+#[derive(Debug)]
+enum Derivation {
+    /// Derived from the state as events are applied (every server).
+    Placer(Placer),
+    /// Given whole, already derived by a server (a plain host's view of its share, which is
+    /// replaced, never applied to).
+    Given(Placements),
 }
 
 /// What a snapshot holds: the state at an index. Placements are derived again on restore.
@@ -40,7 +50,26 @@ impl StateMachine {
         StateMachine {
             state: snapshot.state,
             applied: snapshot.applied,
-            placer,
+            placements: Derivation::Placer(placer),
+        }
+    }
+
+    /// A machine that holds `state` and `placements` as a server derived them at `applied`
+    /// (a plain host's share): it answers reads like any other and is never applied to.
+    pub fn given(state: ClusterState, placements: Placements, applied: u64) -> Self {
+        StateMachine {
+            state,
+            applied,
+            placements: Derivation::Given(placements),
+        }
+    }
+
+    /// The placer of a machine that applies events. Only [`StateMachine::given`] machines
+    /// have none, and they are never applied to.
+    fn placer(&mut self) -> &mut Placer {
+        match &mut self.placements {
+            Derivation::Placer(placer) => placer,
+            Derivation::Given(_) => panic!("a machine of given placements is never applied to"),
         }
     }
 
@@ -60,12 +89,18 @@ impl StateMachine {
     }
 
     pub fn placements(&self) -> &Placements {
-        self.placer.placements()
+        match &self.placements {
+            Derivation::Placer(placer) => placer.placements(),
+            Derivation::Given(placements) => placements,
+        }
     }
 
     /// How `app`'s serving version is placed spread by spread, by component.
     pub fn spreads(&self, app: &str) -> Option<BTreeMap<String, Vec<SpreadPlacement>>> {
-        self.placer.spreads(app)
+        match &self.placements {
+            Derivation::Placer(placer) => placer.spreads(app),
+            Derivation::Given(_) => None,
+        }
     }
 
     /// Applies the event with index `index` (events are numbered from 1, in log order; the
@@ -88,7 +123,8 @@ impl StateMachine {
             Event::AppDeployed { app, .. }
             | Event::AppUndeployed { app, .. }
             | Event::AppDeleted { app, .. } => {
-                self.placer.set_app(app, self.state.scheduler_app(app));
+                let app_now = self.state.scheduler_app(app);
+                self.placer().set_app(app, app_now);
             }
             Event::HostJoined { host, .. }
             | Event::HostLabelsChanged { host, .. }
@@ -99,8 +135,8 @@ impl StateMachine {
             | Event::HostUndrained { host, .. }
             | Event::HostLeft { host, .. }
             | Event::HostRemoved { host, .. } => match self.state.scheduler_host(host) {
-                Some(h) => self.placer.upsert_host(host, h),
-                None => self.placer.remove_host(host),
+                Some(h) => self.placer().upsert_host(host, h),
+                None => self.placer().remove_host(host),
             },
             Event::ApiTokenRotated { .. }
             | Event::CertificatesRotated { .. }
@@ -118,7 +154,7 @@ impl StateMachine {
     /// Records what `host` runs now (the placements before its drain) as what it keeps running
     /// until its drain is complete.
     fn retain_what_runs_on(&mut self, host: &str) {
-        let placements = self.placer.placements();
+        let placements = self.placements();
         let mut retained: std::collections::BTreeMap<String, Retained> = Default::default();
         for (app, component, replicas) in placements.on_host(host) {
             let Some(version) = placements.apps[app].serving_version.clone() else {
@@ -152,7 +188,7 @@ impl StateMachine {
             .iter()
             .filter(|(_, a)| a.fallback.is_some())
             .filter(|(name, a)| {
-                self.placer.placements().apps.get(*name).is_some_and(|p| {
+                self.placements().apps.get(*name).is_some_and(|p| {
                     p.serving_version.as_deref() == Some(a.desired.as_str())
                         && p.status != scheduler::Status::Failed
                 })
@@ -163,7 +199,8 @@ impl StateMachine {
             if let Some(a) = self.state.apps.get_mut(&name) {
                 a.fallback = None;
             }
-            self.placer.set_app(&name, self.state.scheduler_app(&name));
+            let app_now = self.state.scheduler_app(&name);
+            self.placer().set_app(&name, app_now);
         }
     }
 

@@ -3,27 +3,22 @@
 //! beats), without a runtime — as Nomad's nodesim and Kubernetes' kubemark do. Used by the
 //! plain-host tests and by `flotilla-bench hosts`.
 //!
-//! Each host follows its share: it applies the stream's snapshot and diffs in order (a diff
-//! that does not follow is a protocol error and ends the stream), and when its server goes
-//! away it resumes on the next server with a fresh snapshot.
+//! Each host runs the product's own [`Follower`]: it applies the stream's snapshot and diffs
+//! in order (a diff that does not follow is a protocol error and ends the stream), and when
+//! its server goes away it resumes on the next server with a fresh snapshot.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use consensus::node::plain_hosts::{HeartbeatAnswer, PlainJoin, ShareMessage};
+use consensus::node::plain_hosts::{Follower, PlainJoin, ShareMessage, ShareSink};
 use consensus::share::HostShare;
-use futures::StreamExt;
 use tokio::sync::watch;
 
-/// How long a simulated host waits before trying the next server.
-const RECONNECT_AFTER: Duration = Duration::from_millis(200);
 /// Idle pooled connections kept per server (thousands of hosts share one client: the open-file
 /// limit is what runs out first).
 const IDLE_CONNECTIONS_PER_SERVER: usize = 64;
-/// Longest a single heartbeat may take before the server counts as gone.
-const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the test or benchmark can see of one simulated host.
 #[derive(Debug, Default, Clone)]
@@ -86,14 +81,18 @@ impl SimulatedHost {
     ) -> SimulatedHost {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(follow(
-            spec.clone(),
+        let follower = Follower {
+            join: PlainJoin {
+                host: spec.name.clone(),
+                addr: spec.addr.clone(),
+                labels: spec.labels.clone(),
+            },
             client,
             servers,
             first,
-            seen.clone(),
-            stopped,
-        ));
+            joined: false,
+        };
+        tokio::spawn(follower.run(Keep(seen.clone()), stopped));
         SimulatedHost { spec, seen, stop }
     }
 
@@ -123,120 +122,26 @@ impl Drop for SimulatedHost {
     }
 }
 
-async fn follow(
-    spec: HostSpec,
-    client: reqwest::Client,
-    servers: Vec<String>,
-    first: usize,
-    seen: Arc<Mutex<Seen>>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut turn = first;
-    let mut joined = false;
-    loop {
-        let server = servers[turn % servers.len()].clone();
-        turn += 1;
-        let session = async {
-            if !joined {
-                join(&client, &server, &spec).await?;
-                joined = true;
-            }
-            seen.lock().expect("seen lock").server = Some(server.clone());
-            tokio::select! {
-                r = read_stream(&client, &server, &spec.name, &seen) => r,
-                r = heartbeat(&client, &server, &spec.name) => r,
-            }
-        };
-        tokio::select! {
-            result = session => {
-                if let Err(e) = result {
-                    seen.lock().expect("seen lock").last_error = Some(format!("{server}: {e}"));
-                }
-            }
-            _ = stopped.wait_for(|s| *s) => return,
-        }
-        seen.lock().expect("seen lock").server = None;
-        tokio::select! {
-            _ = tokio::time::sleep(RECONNECT_AFTER) => {}
-            _ = stopped.wait_for(|s| *s) => return,
-        }
-    }
-}
+/// What a simulated host does with its stream: keeps the share and when each index came.
+struct Keep(Arc<Mutex<Seen>>);
 
-async fn join(client: &reqwest::Client, server: &str, spec: &HostSpec) -> Result<(), String> {
-    let join = PlainJoin {
-        host: spec.name.clone(),
-        addr: spec.addr.clone(),
-        labels: spec.labels.clone(),
-    };
-    let response = client
-        .post(consensus::http_client::peer_url(server, "/raft/hosts/join"))
-        .json(&join)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("join answered {}", response.status()));
-    }
-    Ok(())
-}
-
-/// Follows the share stream until it ends or breaks the protocol.
-async fn read_stream(
-    client: &reqwest::Client,
-    server: &str,
-    host: &str,
-    seen: &Mutex<Seen>,
-) -> Result<(), String> {
-    let url = consensus::http_client::peer_url(server, &format!("/raft/hosts/{host}/share"));
-    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("share stream answered {}", response.status()));
-    }
-    let mut body = response.bytes_stream();
-    let mut pending: Vec<u8> = Vec::new();
-    while let Some(chunk) = body.next().await {
-        pending.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            let message: ShareMessage =
-                serde_json::from_slice(&line).map_err(|e| format!("a share line: {e}"))?;
-            let mut seen = seen.lock().expect("seen lock");
-            let now = Instant::now();
-            match message {
-                ShareMessage::Snapshot(share) => {
-                    seen.arrivals.entry(share.index).or_insert(now);
-                    seen.share = Some(share);
-                    seen.snapshots += 1;
-                }
-                ShareMessage::Diff(diff) => {
-                    let share = seen.share.as_mut().ok_or("a diff before any snapshot")?;
-                    share.apply(&diff).map_err(|e| e.to_string())?;
-                    seen.arrivals.entry(diff.to).or_insert(now);
-                    seen.diffs += 1;
-                }
-            }
+impl ShareSink for Keep {
+    fn receive(&self, message: ShareMessage) -> Result<(), String> {
+        let mut seen = self.0.lock().expect("seen lock");
+        match &message {
+            ShareMessage::Snapshot(_) => seen.snapshots += 1,
+            ShareMessage::Diff(_) => seen.diffs += 1,
         }
+        let index = message.apply_to(&mut seen.share)?;
+        seen.arrivals.entry(index).or_insert_with(Instant::now);
+        Ok(())
     }
-    Err("the stream ended".to_string())
-}
 
-/// Sends heartbeats at the interval the server answers (less up to a quarter, so that the
-/// fleet does not beat in step), until one fails.
-async fn heartbeat(client: &reqwest::Client, server: &str, host: &str) -> Result<(), String> {
-    let url = consensus::http_client::peer_url(server, &format!("/raft/hosts/{host}/heartbeat"));
-    loop {
-        let response = client
-            .post(&url)
-            .timeout(HEARTBEAT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("heartbeat answered {}", response.status()));
+    fn following(&self, server: Option<&str>, left_because: Option<&str>) {
+        let mut seen = self.0.lock().expect("seen lock");
+        seen.server = server.map(str::to_string);
+        if let Some(why) = left_because {
+            seen.last_error = Some(why.to_string());
         }
-        let answer: HeartbeatAnswer = response.json().await.map_err(|e| e.to_string())?;
-        let next = Duration::from_millis(answer.next_within_ms);
-        tokio::time::sleep(next - next.mul_f64(fastrand::f64() / 4.0)).await;
     }
 }

@@ -135,7 +135,7 @@ async fn resolve_images(
             linked_code.insert(c.name.clone(), resolved.bytes.clone());
         }
         if keep == Keep::Yes {
-            let blobs = node.replicas.blobs().clone();
+            let blobs = node.runtime.replicas.blobs().clone();
             let (bytes, digest) = (resolved.bytes, resolved.digest.clone());
             tokio::task::spawn_blocking(move || blobs.put(&bytes, Some(&digest)))
                 .await

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::errors::{self, error, internal};
+use crate::up::local_runtime::LocalRuntime;
 use crate::up::SharedHost;
 
 /// Largest component accepted.
@@ -27,7 +28,7 @@ pub async fn upload(State(node): State<SharedHost>, request: Request) -> Respons
             "the component is empty",
         );
     }
-    let blobs = node.replicas.blobs().clone();
+    let blobs = node.runtime.replicas.blobs().clone();
     match tokio::task::spawn_blocking(move || blobs.put(&body, None)).await {
         Ok(Ok(digest)) => Json(wire::Uploaded {
             digest: digest.to_string(),
@@ -38,7 +39,7 @@ pub async fn upload(State(node): State<SharedHost>, request: Request) -> Respons
     }
 }
 
-pub async fn download(State(node): State<SharedHost>, Path(digest): Path<String>) -> Response {
+pub async fn download(State(node): State<LocalRuntime>, Path(digest): Path<String>) -> Response {
     let digest = match scheduler::Digest::parse(&digest) {
         Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_digest", e),
@@ -55,7 +56,7 @@ pub async fn download(State(node): State<SharedHost>, Path(digest): Path<String>
 }
 
 /// This host's running replicas and the ones that failed to start, with the reason.
-pub async fn local_replicas(State(node): State<SharedHost>) -> Response {
+pub async fn local_replicas(State(node): State<LocalRuntime>) -> Response {
     let running = node
         .replicas
         .running()
@@ -127,7 +128,7 @@ pub async fn local_replicas(State(node): State<SharedHost>) -> Response {
             ))
             .collect();
     Json(wire::LocalReplicas {
-        host: node.log.host().to_string(),
+        host: node.host.clone(),
         running,
         failed: replica_failures.chain(listener_failures).collect(),
         listening,

@@ -9,17 +9,18 @@ use axum::Json;
 use runtime::call::CallError;
 
 use super::errors::error;
+use crate::up::local_runtime::LocalRuntime;
 use crate::up::SharedHost;
 
 /// A call on this host's replica, if it has one.
-async fn here(node: &SharedHost, app: &str, request: &wire::CallRequest) -> Option<Response> {
+async fn here(node: &LocalRuntime, app: &str, request: &wire::CallRequest) -> Option<Response> {
     let outcome = node
         .replicas
         .call(app, &request.component, &request.function, &request.args)
         .await?;
     Some(match outcome {
         Ok(results) => Json(wire::CallAnswer {
-            host: node.log.host().to_string(),
+            host: node.host.clone(),
             results,
         })
         .into_response(),
@@ -33,7 +34,7 @@ pub async fn call(
     Path(app): Path<String>,
     Json(request): Json<wire::CallRequest>,
 ) -> Response {
-    if let Some(answer) = here(&node, &app, &request).await {
+    if let Some(answer) = here(&node.runtime, &app, &request).await {
         return answer;
     }
     // The live hosts the placement gives replicas of the component.
@@ -82,7 +83,7 @@ pub async fn call(
 
 /// `POST /raft/call/{app}` (between nodes): the call on this host's replica.
 pub async fn call_here(
-    State(node): State<SharedHost>,
+    State(node): State<LocalRuntime>,
     Path(app): Path<String>,
     Json(request): Json<wire::CallRequest>,
 ) -> Response {

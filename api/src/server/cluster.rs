@@ -78,7 +78,7 @@ pub async fn readyz(State(node): State<SharedHost>) -> Response {
 
 pub async fn metrics(State(node): State<SharedHost>) -> Response {
     let raft = node.log.raft_metrics();
-    let engine = node.replicas.engine();
+    let engine = node.runtime.replicas.engine();
     let gauges = crate::metrics::Gauges {
         term: raft.current_term,
         leader: raft.current_leader,
@@ -90,13 +90,15 @@ pub async fn metrics(State(node): State<SharedHost>) -> Response {
         instances_alive: engine.instances_alive(),
         instances_peak: engine.instances_peak(),
         replicas: node
+            .runtime
             .replicas
             .running()
             .into_iter()
             .map(|((app, component), r)| (app, component, r.capacity, r.in_use))
             .collect(),
-        served: node.ingress.served(),
+        served: node.runtime.ingress.served(),
         guest_logs: node
+            .runtime
             .replicas
             .logs()
             .usage()

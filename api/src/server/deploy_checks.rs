@@ -26,7 +26,7 @@ pub(super) async fn refused_component_links(
     if linked.is_empty() {
         return None;
     }
-    let blobs = node.replicas.blobs().clone();
+    let blobs = node.runtime.replicas.blobs().clone();
     let (manifest, digests) = (manifest.clone(), digests.clone());
     let checked = tokio::task::spawn_blocking(move || {
         for name in linked {

@@ -95,7 +95,7 @@ impl Service<Request> for Front {
             .headers()
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok());
-        if let Some(app) = self.node.ingress.app_of(host) {
+        if let Some(app) = self.node.runtime.ingress.app_of(host) {
             let node = self.node.clone();
             return Box::pin(
                 async move { Ok(serve_app(&node, &app, Arrival::ByHost, request).await) },
@@ -116,7 +116,7 @@ async fn serve_app(node: &SharedHost, app: &str, arrival: Arrival, request: Requ
         body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
             .boxed_unsync()
     });
-    let response = node.ingress.handle(app, arrival, request).await;
+    let response = node.runtime.ingress.handle(app, arrival, request).await;
     node.metrics.count_request(app, response.status().as_u16());
     response.map(axum::body::Body::new)
 }

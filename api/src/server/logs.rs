@@ -18,6 +18,7 @@ use wire::{LocalLogs, LogLine, LogsQuery};
 
 use super::errors::{error, node_error};
 use super::reports::live_api_addresses;
+use crate::up::local_runtime::LocalRuntime;
 use crate::up::SharedHost;
 
 /// Lines answered when the query names no limit.
@@ -55,7 +56,7 @@ fn limit(q: &LogsQuery) -> usize {
 
 /// What this host keeps of `app`.
 pub async fn local(
-    State(node): State<SharedHost>,
+    State(node): State<LocalRuntime>,
     Path(app): Path<String>,
     Query(q): Query<LogsQuery>,
 ) -> Json<LocalLogs> {

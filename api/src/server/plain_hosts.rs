@@ -52,7 +52,9 @@ pub async fn share(State(node): State<SharedHost>, Path(host): Path<String>) -> 
 /// A plain host's heartbeat: noted, and answered with when to send the next.
 pub async fn heartbeat(State(node): State<SharedHost>, Path(host): Path<String>) -> Response {
     node.log.heartbeats().hear([host]);
-    Json(node.log.heartbeats().answer(node.log.config().lost_after)).into_response()
+    let mut answer = node.log.heartbeats().answer(node.log.config().lost_after);
+    answer.servers = node.log.member_addresses().into_iter().collect();
+    Json(answer).into_response()
 }
 
 /// The plain hosts another server heard from, passed on to the leader.

@@ -10,16 +10,10 @@ use consensus::node::{Identity, LogConfig, Node, NodeError};
 use consensus::raft::ApplyResponse;
 use consensus::secrets::SecretKey;
 use consensus::Event;
-use runtime::blobs::BlobStore;
-use runtime::capabilities::StateVault;
-use runtime::engine::{EngineConfig, WasmEngine};
-use runtime::ingress::Ingress;
-use runtime::listeners::Listeners;
-use runtime::logs::HostLogs;
+use runtime::engine::EngineConfig;
 use runtime::peers::PeerBlobs;
-use runtime::reconcile::Reconciler;
-use runtime::replicas::ReplicaSet;
 
+use super::local_runtime::{LocalRuntime, RuntimeConfig};
 use super::sources::PeersThenRegistry;
 use crate::metrics::Metrics;
 use crate::registry::{Registries, RegistryConfig};
@@ -55,13 +49,8 @@ pub struct HostConfig {
 /// A running host.
 pub struct Host {
     pub log: Arc<Node>,
-    pub replicas: Arc<ReplicaSet>,
-    pub ingress: Arc<Ingress>,
-    pub listeners: Arc<Listeners>,
-    /// The Redis key watches of components this host is first to run.
-    pub watchers: Arc<runtime::capabilities::keyvalue::watch::Watchers>,
-    /// The messaging subscriptions of components this host runs.
-    pub subscriptions: Arc<runtime::capabilities::messaging::inbound::Subscriptions>,
+    /// This host's replicas, ingress, listeners, watches and subscriptions.
+    pub runtime: LocalRuntime,
     pub metrics: Metrics,
     /// Where OCI images of deploys are resolved, and pinned components fetched when no peer
     /// has them.
@@ -97,40 +86,28 @@ impl Host {
         let secret_key = SecretKey::derive(&identity.secret);
         let peer_tls = certificates.tls.clone();
         let log = Node::open(config.log, identity, certificates.tls).await?;
-        let mut engine_config = config.engine;
-        engine_config
-            .cache_dir
-            .get_or_insert_with(|| consensus::data_dir::compiled(&data_dir));
-        let engine =
-            WasmEngine::new(engine_config).map_err(|e| format!("cannot start wasmtime: {e:#}"))?;
-        let blobs = BlobStore::open(&consensus::data_dir::blobs(&data_dir))
-            .map_err(|e| format!("cannot open the blob store: {e}"))?;
-        let logs = HostLogs::new(log.host(), config.app_log_bytes);
-        let vault = Arc::new(StateVault::new(log.feed(), secret_key.clone()));
         let store = Arc::new(super::keyvalue::NodeStore {
             node: log.clone(),
             quota_bytes: config.kv_quota_bytes,
         });
-        let backends = runtime::capabilities::Backends::new(Some(store));
-        let replicas = ReplicaSet::new(engine, blobs, logs, vault, backends);
-        let ingress = Ingress::new(
-            replicas.clone(),
-            config.domain,
-            config.queue_wait,
-            outgoing,
+        let runtime = LocalRuntime::open(
+            RuntimeConfig {
+                host: log.host(),
+                data_dir: &data_dir,
+                engine: config.engine,
+                app_log_bytes: config.app_log_bytes,
+                domain: config.domain,
+                queue_wait: config.queue_wait,
+                outgoing,
+            },
+            log.feed(),
+            secret_key.clone(),
+            store,
             &peer_tls,
-        );
-        let listeners = Listeners::new(ingress.clone());
-        let watchers = runtime::capabilities::keyvalue::watch::Watchers::new(replicas.clone());
-        let subscriptions =
-            runtime::capabilities::messaging::inbound::Subscriptions::new(replicas.clone());
+        )?;
         Ok(Arc::new(Host {
             log,
-            watchers,
-            subscriptions,
-            replicas,
-            ingress,
-            listeners,
+            runtime,
             metrics: Metrics::default(),
             registries: Registries::new(config.registry),
             secret_key,
@@ -176,14 +153,6 @@ impl Host {
         tokio::spawn(consensus::node::voters::watch(self.log.clone()));
         consensus::node::plain_hosts::follow(&self.log);
         tokio::spawn(super::drain::watch(self.clone()));
-        let reconciler = Reconciler {
-            host: self.log.host().to_string(),
-            replicas: self.replicas.clone(),
-            ingress: self.ingress.clone(),
-            listeners: self.listeners.clone(),
-            watchers: self.watchers.clone(),
-            subscriptions: self.subscriptions.clone(),
-        };
         let source = PeersThenRegistry {
             peers: PeerBlobs {
                 host: self.log.host().to_string(),
@@ -192,7 +161,7 @@ impl Host {
             },
             registries: self.registries.clone(),
         };
-        tokio::spawn(reconciler.run(self.log.feed(), source));
+        self.runtime.follow(self.log.feed(), source);
         let host = self.clone();
         tokio::spawn(async move {
             crate::token::keep_file_current_forever(host.log.feed(), host.data_dir(), &host.tokens)

@@ -8,6 +8,7 @@ pub mod host;
 pub mod keyvalue;
 pub mod listener;
 pub mod local;
+pub mod local_runtime;
 pub mod sources;
 pub mod tls;
 

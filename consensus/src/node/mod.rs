@@ -308,7 +308,7 @@ impl Node {
     pub fn feed(&self) -> StateFeed {
         StateFeed {
             machine: self.machine.clone(),
-            metrics: self.raft.metrics(),
+            progress: Progress::Raft(self.raft.metrics()),
         }
     }
 
@@ -333,10 +333,28 @@ impl std::ops::Deref for StateView<'_> {
 #[derive(Clone)]
 pub struct StateFeed {
     machine: SharedMachine,
-    metrics: watch::Receiver<RaftMetrics<NodeId, BasicNode>>,
+    progress: Progress,
+}
+
+/// What tells a feed's readers that there may be something new to read.
+#[derive(Clone)]
+enum Progress {
+    /// A member's Raft metrics (an applied entry, a leader change).
+    Raft(watch::Receiver<RaftMetrics<NodeId, BasicNode>>),
+    /// A plain host's share: the index of the share it holds.
+    Share(watch::Receiver<u64>),
 }
 
 impl StateFeed {
+    /// The feed of a plain host: `machine` holds the view of its share, replaced whole at
+    /// each message of its stream, and `index` moves with it.
+    pub fn of_share(machine: SharedMachine, index: watch::Receiver<u64>) -> StateFeed {
+        StateFeed {
+            machine,
+            progress: Progress::Share(index),
+        }
+    }
+
     /// Reads the state machine as far as it has applied.
     pub fn read<R>(&self, f: impl FnOnce(&StateMachine) -> R) -> R {
         f(&self.machine.read().expect("state machine lock").machine)
@@ -350,7 +368,10 @@ impl StateFeed {
     /// Waits until Raft reports progress (an applied entry, a leader change) or `at_most`
     /// passes, whichever is first.
     pub async fn changed(&mut self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.metrics.changed()).await;
+        let _ = match &mut self.progress {
+            Progress::Raft(metrics) => tokio::time::timeout(at_most, metrics.changed()).await,
+            Progress::Share(index) => tokio::time::timeout(at_most, index.changed()).await,
+        };
     }
 }
 

@@ -36,6 +36,17 @@ pub struct Machine {
 
 pub type SharedMachine = Arc<RwLock<Machine>>;
 
+impl Machine {
+    /// A machine without Raft bookkeeping: a plain host's view of its share.
+    pub fn without_raft(machine: StateMachine) -> Machine {
+        Machine {
+            machine,
+            last_applied: None,
+            membership: StoredMembership::default(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct AppliedMark {
     last_applied: Option<LogId<NodeId>>,

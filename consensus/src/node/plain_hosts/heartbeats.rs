@@ -29,10 +29,14 @@ pub const FORWARD_EVERY: Duration = Duration::from_millis(250);
 
 /// What a server answers a heartbeat with: when to send the next, and after how long a
 /// silent host is recorded lost (so a host knows how late it may be).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatAnswer {
     pub next_within_ms: u64,
     pub lost_after_ms: u64,
+    /// The servers' API addresses (the Raft members), for a host to resume on when its
+    /// server goes away.
+    #[serde(default)]
+    pub servers: Vec<String>,
 }
 
 impl HeartbeatAnswer {
@@ -41,6 +45,7 @@ impl HeartbeatAnswer {
         HeartbeatAnswer {
             next_within_ms: interval(plain_hosts).as_millis() as u64,
             lost_after_ms: lost_after(plain_hosts, floor).as_millis() as u64,
+            servers: Vec::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! the leader, in batches, which hosts it heard from; the leader records a status change only
 //! (lost, back), as today.
 
+pub mod follower;
 pub mod heartbeats;
 pub mod share_hub;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::{Node, NodeError};
 use crate::raft::ApplyResponse;
 
+pub use follower::{Follower, ShareSink};
 pub use heartbeats::{HeartbeatAnswer, Heartbeats};
 pub use share_hub::{ShareHub, ShareMessage};
 
