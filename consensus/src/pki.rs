@@ -45,6 +45,29 @@ const CLOCK_SKEW_DAYS: i64 = 1;
 const CREDENTIAL_PREFIX: &str = "flotilla-join";
 
 /// The folder of a node's TLS files.
+/// The organizational unit of a plain host's certificate.
+pub const PLAIN_HOST_UNIT: &str = "plain-host";
+
+/// The host a plain host's certificate is for, or none for a server's certificate (or one
+/// that cannot be read).
+pub fn plain_host_of(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let subject = parsed.subject();
+    let plain = subject
+        .iter_organizational_unit()
+        .any(|unit| unit.as_str().ok() == Some(PLAIN_HOST_UNIT));
+    if !plain {
+        return None;
+    }
+    let host = subject.iter_common_name().next()?.as_str().ok()?;
+    Some(host.to_string())
+}
+
+/// [`plain_host_of`] the first certificate of a PEM chain.
+pub fn plain_host_of_chain(chain_pem: &str) -> Option<String> {
+    plain_host_of(&first_cert(chain_pem, "the chain").ok()?)
+}
+
 pub fn tls_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tls")
 }
@@ -179,8 +202,25 @@ impl ClusterCa {
     /// A certificate for node `host`, valid for `names` (host names or IP addresses) as server
     /// and as client, signed by this CA (for the node that holds this CA).
     pub fn issue(&self, host: &str, names: &[String]) -> Result<NodeCert, String> {
+        self.issue_as(host, names, false)
+    }
+
+    /// [`ClusterCa::issue`], for a plain host if `plain_host` (what a server signs for a
+    /// plain host that joins; tests and the host simulator issue their own).
+    pub fn issue_as(
+        &self,
+        host: &str,
+        names: &[String],
+        plain_host: bool,
+    ) -> Result<NodeCert, String> {
         let key = KeyPair::generate().map_err(|e| format!("a node key: {e}"))?;
-        let cert = node_params(host, names)?
+        let mut params = node_params(host, names)?;
+        if plain_host {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, PLAIN_HOST_UNIT);
+        }
+        let cert = params
             .signed_by(&key, &self.issuer()?)
             .map_err(|e| format!("the node certificate: {e}"))?;
         Ok(NodeCert {
@@ -192,7 +232,9 @@ impl ClusterCa {
     /// Signs a joiner's certificate request (PEM): the names it asks for, the usages and
     /// validity of a node certificate whatever the request says. Answers the chain (the new
     /// certificate, then the CA's).
-    pub fn sign(&self, request_pem: &str) -> Result<String, String> {
+    /// A plain host's certificate says so (its organizational unit is [`PLAIN_HOST_UNIT`]),
+    /// and servers refuse it on the Raft members' routes.
+    pub fn sign(&self, request_pem: &str, plain_host: bool) -> Result<String, String> {
         let mut request = rcgen::CertificateSigningRequestParams::from_pem(request_pem)
             .map_err(|e| format!("not a certificate request: {e}"))?;
         let asked = std::mem::take(&mut request.params);
@@ -204,6 +246,11 @@ impl ClusterCa {
             _ => return Err("the certificate request names no host (common name)".into()),
         };
         let mut params = node_params(&host, &[])?;
+        if plain_host {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, PLAIN_HOST_UNIT);
+        }
         params.subject_alt_names = asked.subject_alt_names;
         request.params = params;
         let cert = request
@@ -222,6 +269,29 @@ impl ClusterCa {
 
     pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
         write_pair(data_dir, CA_FILES, &self.cert_pem, &self.key_pem)
+    }
+
+    /// The CA's certificate without its key, as a plain host holds it.
+    pub fn public(cert_pem: String) -> ClusterCa {
+        ClusterCa {
+            cert_pem,
+            key_pem: String::new(),
+        }
+    }
+
+    /// Saves the certificate only (a plain host's: it never holds the key).
+    pub fn save_public(&self, data_dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(tls_dir(data_dir))?;
+        std::fs::write(tls_dir(data_dir).join(CA_FILES.0), &self.cert_pem)
+    }
+
+    /// The certificate [`ClusterCa::save_public`] saved, if any.
+    pub fn load_public(data_dir: &Path) -> Result<Option<ClusterCa>, String> {
+        let path = tls_dir(data_dir).join(CA_FILES.0);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(ClusterCa::public(read(&path)?)))
     }
 }
 
@@ -394,15 +464,24 @@ impl JoinCredential {
 pub struct CertificateRequest {
     /// A PKCS#10 certificate request, PEM: the joiner's host name and names, its public key.
     pub request_pem: String,
+    /// The joiner is a plain host: it gets a plain host's certificate, no CA key, and the
+    /// key of its own secrets instead of the cluster's.
+    #[serde(default)]
+    pub plain_host: bool,
 }
 
-/// What a joiner receives: its certificate chain and the cluster CA, key included, so that it
-/// can admit the next joiner itself.
+/// What a joiner receives: its certificate chain and the cluster CA. A server gets the CA's
+/// key, so that it can admit the next joiner itself; a plain host gets none (empty), and the
+/// key its own secrets are sealed to instead.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct CertificateGrant {
     pub chain_pem: String,
     pub ca_cert_pem: String,
+    #[serde(default)]
     pub ca_key_pem: String,
+    /// A plain host's secret key ([`crate::secrets::SecretKey::for_host`]), base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
 }
 
 impl std::fmt::Debug for CertificateGrant {
@@ -916,13 +995,24 @@ mod tests {
         let (request, key_pem) =
             node_request("joiner", &node_names("joiner", "10.0.0.3:7001", &[])).unwrap();
         assert!(!request.contains("PRIVATE KEY"));
-        let chain_pem = ca.sign(&request).unwrap();
+        let chain_pem = ca.sign(&request, false).unwrap();
         let tls = NodeTls::new(&ca, &NodeCert { chain_pem, key_pem }, 0).expect("key matches");
         let chain = tls.chain();
         let parsed = ParsedCertificate::try_from(&chain[0]).unwrap();
         rustls::client::verify_server_name(&parsed, &ServerName::try_from("10.0.0.3").unwrap())
             .expect("the name it asked for");
-        assert!(ca.sign("not a request").is_err());
+        assert_eq!(plain_host_of(&chain[0]), None, "a server's certificate");
+        assert!(ca.sign("not a request", false).is_err());
+    }
+
+    #[test]
+    fn a_plain_hosts_certificate_says_so_and_names_its_host() {
+        let ca = ClusterCa::create("test").unwrap();
+        let (request, key_pem) =
+            node_request("edge-7", &node_names("edge-7", "10.0.0.9:7001", &[])).unwrap();
+        let chain_pem = ca.sign(&request, true).unwrap();
+        let tls = NodeTls::new(&ca, &NodeCert { chain_pem, key_pem }, 0).expect("key matches");
+        assert_eq!(plain_host_of(&tls.chain()[0]).as_deref(), Some("edge-7"));
     }
 
     #[test]

@@ -18,6 +18,10 @@ use zeroize::Zeroizing;
 
 /// HKDF context of the secrets key: a new scheme gets a new label, never a reused one.
 const KEY_INFO: &[u8] = b"flotilla secrets key v1";
+/// HKDF context of a plain host's key, followed by the host's name.
+const HOST_KEY_INFO: &[u8] = b"flotilla plain host secrets key v1 ";
+/// HKDF context of the nonce of a value sealed again for a plain host.
+const RESEAL_NONCE_INFO: &[u8] = b"flotilla reseal nonce v1";
 /// HKDF salt: fixed, as the cluster secret is already uniformly random.
 const KEY_SALT: &[u8] = b"flotilla";
 /// Bytes of an XChaCha20-Poly1305 nonce.
@@ -85,6 +89,57 @@ impl SecretKey {
         SecretKey(key)
     }
 
+    /// The key of plain host `host`'s secrets: derived from this (the cluster's) key, so that
+    /// any server can seal a value to a host, and the host, which holds only its own key,
+    /// opens only what is sealed to it.
+    pub fn for_host(&self, host: &str) -> SecretKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        let info = [HOST_KEY_INFO, host.as_bytes()].concat();
+        Hkdf::<Sha256>::new(Some(KEY_SALT), self.0.as_ref())
+            .expand(&info, key.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        SecretKey(key)
+    }
+
+    /// The key as base64 (only ever sent to its plain host over mutual TLS, and kept there
+    /// in a file only it reads).
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0.as_ref())
+    }
+
+    /// A key from [`SecretKey::encode`].
+    pub fn decode(text: &str) -> Result<SecretKey, String> {
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|_| "the secret key is not base64".to_string())?,
+        );
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| "the secret key is not 32 bytes".to_string())?;
+        Ok(SecretKey(Zeroizing::new(key)))
+    }
+
+    /// Opens version `version` of secret `name` and seals it again under `to`. The nonce is
+    /// derived from `to` and the sealed value (unique per value), so every server that seals
+    /// the same value for the same host gives the same bytes.
+    pub fn reseal(
+        &self,
+        to: &SecretKey,
+        name: &str,
+        version: u64,
+        sealed: &Sealed,
+    ) -> Result<Sealed, OpenError> {
+        let plaintext = self.open(name, version, sealed)?;
+        let mut nonce = [0u8; NONCE_BYTES];
+        let input = [sealed.nonce.as_bytes(), sealed.ciphertext.as_bytes()].concat();
+        Hkdf::<Sha256>::new(Some(to.0.as_ref()), &input)
+            .expand(RESEAL_NONCE_INFO, &mut nonce)
+            .expect("24 bytes is a valid HKDF-SHA256 output length");
+        Ok(to.seal_with_nonce(name, version, &plaintext, XNonce::from_slice(&nonce)))
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(Key::from_slice(self.0.as_ref()))
     }
@@ -92,11 +147,21 @@ impl SecretKey {
     /// Seals `plaintext` as version `version` of secret `name`, under a fresh random nonce.
     pub fn seal(&self, name: &str, version: u64, plaintext: &[u8]) -> Sealed {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        self.seal_with_nonce(name, version, plaintext, &nonce)
+    }
+
+    fn seal_with_nonce(
+        &self,
+        name: &str,
+        version: u64,
+        plaintext: &[u8],
+        nonce: &XNonce,
+    ) -> Sealed {
         let aad = associated_data(name, version);
         let ciphertext = self
             .cipher()
             .encrypt(
-                &nonce,
+                nonce,
                 Payload {
                     msg: plaintext,
                     aad: &aad,
@@ -144,6 +209,35 @@ impl SecretKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_sealed_again_for_a_host_opens_only_with_that_hosts_key() {
+        let cluster = SecretKey::derive("cluster secret one");
+        let sealed = cluster.seal("db-password", 3, b"hunter2");
+        let edge = cluster.for_host("edge-1");
+        let again = cluster.reseal(&edge, "db-password", 3, &sealed).unwrap();
+        assert_eq!(
+            again,
+            cluster.reseal(&edge, "db-password", 3, &sealed).unwrap(),
+            "every server seals the same bytes for the same host"
+        );
+        let decoded = SecretKey::decode(&edge.encode()).unwrap();
+        assert_eq!(
+            decoded.open("db-password", 3, &again).unwrap().as_slice(),
+            b"hunter2"
+        );
+        assert_eq!(
+            cluster.for_host("edge-2").open("db-password", 3, &again),
+            Err(OpenError::Rejected),
+            "another host's key"
+        );
+        assert_eq!(
+            cluster.open("db-password", 3, &again),
+            Err(OpenError::Rejected),
+            "the cluster's key"
+        );
+        assert!(SecretKey::decode("not base64!").is_err());
+    }
 
     #[test]
     fn opens_what_it_sealed_and_nothing_else() {

@@ -37,8 +37,10 @@ pub struct Seen {
     pub last_error: Option<String>,
 }
 
-/// A client with a node certificate of the cluster whose CA is in `server_data_dir`, as a
-/// plain host would hold after joining.
+/// A client with a node certificate of the cluster whose CA is in `server_data_dir`, shared
+/// by every simulated host of a process (a real plain host's certificate speaks only for its
+/// own host; one client per simulated host would need a connection per host for heartbeats
+/// besides its stream, and the open-file limit runs out first).
 pub fn fleet_client(server_data_dir: &Path, name: &str) -> Result<reqwest::Client, String> {
     let ca = consensus::pki::ClusterCa::load(server_data_dir)?
         .ok_or_else(|| format!("no cluster CA in {}", server_data_dir.display()))?;

@@ -110,8 +110,17 @@ fn identify(node: &SharedHost, request: &Request, access: Access) -> Result<Call
         .get::<Transport>()
         .copied()
         .unwrap_or(Transport::Plain);
-    let member = transport == Transport::Tls { member: true };
+    let member = transport.from_node();
     match access {
+        Access::Member if transport.from_server() => return Ok(Caller::Node),
+        Access::Member => {
+            return Err(forbidden_as(
+                "server_certificate_required",
+                "only a server of this cluster (a Raft member) may call this: over TLS, with \
+                 a server's certificate of the cluster CA (a plain host's is not one)"
+                    .to_string(),
+            ))
+        }
         Access::Node if member => return Ok(Caller::Node),
         Access::Node => {
             return Err(forbidden_as(
@@ -175,7 +184,9 @@ fn identify(node: &SharedHost, request: &Request, access: Access) -> Result<Call
 /// What a route needs of its caller; deploys name their app later, once the manifest is read.
 fn need<'a>(access: Access, app: Option<&'a str>) -> Need<'a> {
     match access {
-        Access::Open | Access::Read | Access::Node | Access::JoinCredential => Need::Read,
+        Access::Open | Access::Read | Access::Node | Access::Member | Access::JoinCredential => {
+            Need::Read
+        }
         Access::Deploy => Need::Deploy(app),
         Access::Admin => Need::Admin,
     }
@@ -219,7 +230,7 @@ pub fn scope_of(access: Access) -> Option<Scope> {
         Access::Read => Some(Scope::Read),
         Access::Deploy => Some(Scope::Deploy),
         Access::Admin => Some(Scope::Admin),
-        Access::Open | Access::Node | Access::JoinCredential => None,
+        Access::Open | Access::Node | Access::Member | Access::JoinCredential => None,
     }
 }
 

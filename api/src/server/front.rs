@@ -19,7 +19,7 @@ use tower_service::Service;
 
 use runtime::ingress::Arrival;
 
-use crate::up::listener::{Peer, Transport};
+use crate::up::listener::{Peer, PlainHostCaller};
 use crate::up::SharedHost;
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -56,7 +56,7 @@ where
         ready(Ok(Front {
             node: self.node.clone(),
             api: self.api.clone(),
-            peer: *stream.remote_addr(),
+            peer: stream.remote_addr().clone(),
         }))
     }
 }
@@ -81,7 +81,7 @@ impl Service<Request> for Front {
     fn call(&mut self, mut request: Request) -> Self::Future {
         // A request another node forwards names its app (it may have come in on the app's
         // own address, whose `Host` names no app here); only members are taken at their word.
-        let from_member = matches!(self.peer.transport, Transport::Tls { member: true });
+        let from_member = self.peer.transport.from_node();
         if let Some(app) = from_member
             .then(|| runtime::ingress::forwarded_app(request.headers()))
             .flatten()
@@ -105,6 +105,11 @@ impl Service<Request> for Front {
             .extensions_mut()
             .insert(ConnectInfo::<SocketAddr>(self.peer.addr));
         request.extensions_mut().insert(self.peer.transport);
+        if let Some(host) = &self.peer.plain_host {
+            request
+                .extensions_mut()
+                .insert(PlainHostCaller(host.clone()));
+        }
         Box::pin(self.api.call(request))
     }
 }

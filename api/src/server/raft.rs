@@ -51,13 +51,31 @@ pub async fn certificate(
     State(node): State<SharedHost>,
     Json(req): Json<CertificateRequest>,
 ) -> Response {
-    match node.cluster_ca.sign(&req.request_pem) {
+    match node.cluster_ca.sign(&req.request_pem, req.plain_host) {
+        Ok(chain_pem) if req.plain_host => {
+            let Some(host) = consensus::pki::plain_host_of_chain(&chain_pem) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_certificate_request",
+                    "the certificate request names no host",
+                );
+            };
+            tracing::info!("issued plain host {host} its certificate and secret key");
+            Json(CertificateGrant {
+                chain_pem,
+                ca_cert_pem: node.cluster_ca.cert_pem.clone(),
+                ca_key_pem: String::new(),
+                host_key: Some(node.secret_key.for_host(&host).encode()),
+            })
+            .into_response()
+        }
         Ok(chain_pem) => {
             tracing::info!("issued a node certificate to a joiner");
             Json(CertificateGrant {
                 chain_pem,
                 ca_cert_pem: node.cluster_ca.cert_pem.clone(),
                 ca_key_pem: node.cluster_ca.key_pem.clone(),
+                host_key: None,
             })
             .into_response()
         }

@@ -20,8 +20,12 @@ pub enum Access {
     Deploy,
     /// A token with the `admin` scope (or the local admin token).
     Admin,
-    /// Another node of the cluster: a connection with a client certificate of the cluster CA.
+    /// Another node of the cluster, server or plain host: a connection with a client
+    /// certificate of the cluster CA.
     Node,
+    /// Another server of the cluster (a Raft member): a certificate of the cluster CA that is
+    /// not a plain host's.
+    Member,
     /// A joiner: over TLS, with the cluster secret of its join credential (it has no node
     /// certificate yet).
     JoinCredential,
@@ -181,24 +185,24 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(get "/v1/local/replicas", Read, "This host's running replicas and those that failed to start, with the reason.", blobs::local_replicas),
         route!(get "/v1/local/logs/{app}", Node, "What this host keeps of an app's guest logs (for the node that merges them).", logs::local,
             query: &[("after", "only lines after this sequence number"), ("since", "only lines at or after this time (ms since the Unix epoch)"), ("limit", "most lines, the newest")]),
-        route!(post "/raft/append", Node, "Raft AppendEntries.", raft::append, body: JSON),
-        route!(post "/raft/vote", Node, "Raft RequestVote.", raft::vote, body: JSON),
-        route!(post "/raft/snapshot", Node, "Raft InstallSnapshot (a chunk).", raft::snapshot, body: JSON),
-        route!(post "/raft/propose", Node, "A batch of events forwarded to the leader.", raft::propose, body: JSON,
+        route!(post "/raft/append", Member, "Raft AppendEntries.", raft::append, body: JSON),
+        route!(post "/raft/vote", Member, "Raft RequestVote.", raft::vote, body: JSON),
+        route!(post "/raft/snapshot", Member, "Raft InstallSnapshot (a chunk).", raft::snapshot, body: JSON),
+        route!(post "/raft/propose", Member, "A batch of events forwarded to the leader.", raft::propose, body: JSON,
             responses: &[(200, "committed"), (409, "not the leader")]),
         route!(post "/raft/certificate", JoinCredential, "A joiner's node certificate: signs its certificate request (PEM) and answers the chain and the cluster CA (key included, so that every member can admit the next).", raft::certificate, body: JSON),
-        route!(post "/raft/join", Node, "Join the cluster (forwarded to the leader).", raft::join, body: JSON),
-        route!(post "/raft/join-leader", Node, "Join, on the leader only.", raft::join_leader, body: JSON,
+        route!(post "/raft/join", Member, "Join the cluster (forwarded to the leader).", raft::join, body: JSON),
+        route!(post "/raft/join-leader", Member, "Join, on the leader only.", raft::join_leader, body: JSON,
             responses: &[(200, "joined"), (409, "not the leader")]),
-        route!(post "/raft/depart-leader", Node, "A node leaves the voters or the membership, on the leader only.", raft::depart_leader, body: JSON,
+        route!(post "/raft/depart-leader", Member, "A node leaves the voters or the membership, on the leader only.", raft::depart_leader, body: JSON,
             responses: &[(200, "done"), (409, "not the leader"), (422, "it would leave no quorum")]),
-        route!(post "/raft/read-index", Node, "The leader's read index, for linearizable reads.", raft::read_index,
+        route!(post "/raft/read-index", Member, "The leader's read index, for linearizable reads.", raft::read_index,
             responses: &[(200, "the index"), (409, "not the leader")]),
         route!(post "/raft/hosts/join", Node, "A plain host joins (a host_joined event, never a membership change).", plain_hosts::join, body: JSON,
             responses: &[(200, "recorded (index null: recorded as it is already)"), (422, "refused (the name of a member)")]),
         route!(get "/raft/hosts/{host}/share", Node, "The host's share of the state as newline-delimited JSON: a snapshot, then a diff per change, each tagged with its index.", plain_hosts::share),
         route!(post "/raft/hosts/{host}/heartbeat", Node, "A plain host's heartbeat; answers when to send the next and after how long a silent host is lost.", plain_hosts::heartbeat),
-        route!(post "/raft/hosts/seen", Node, "The plain hosts a server heard from, passed on to the leader.", plain_hosts::seen, body: JSON,
+        route!(post "/raft/hosts/seen", Member, "The plain hosts a server heard from, passed on to the leader.", plain_hosts::seen, body: JSON,
             responses: &[(200, "noted"), (409, "not the leader")]),
     ]
 }
@@ -237,6 +241,7 @@ pub fn openapi() -> Value {
         operation["security"] = match super::auth::scope_of(doc.access) {
             Some(scope) => json!([{ "bearerToken": [scope.name()] }]),
             None if doc.access == Access::Node => json!([{ "nodeCertificate": [] }]),
+            None if doc.access == Access::Member => json!([{ "serverCertificate": [] }]),
             None if doc.access == Access::JoinCredential => json!([{ "joinCredential": [] }]),
             None => json!([]),
         };
@@ -264,7 +269,8 @@ pub fn openapi() -> Value {
         "components": {
             "securitySchemes": {
                 "bearerToken": { "type": "http", "scheme": "bearer", "description": "DATA_DIR/api-token of any node (admin), or a scoped token from POST /v1/tokens; the scope a route needs is named" },
-                "nodeCertificate": { "type": "mutualTLS", "description": "a client certificate of the cluster CA (another node)" },
+                "nodeCertificate": { "type": "mutualTLS", "description": "a client certificate of the cluster CA (another node: a server or a plain host)" },
+                "serverCertificate": { "type": "mutualTLS", "description": "a server's client certificate of the cluster CA (a Raft member; a plain host's certificate is refused)" },
                 "joinCredential": { "type": "apiKey", "in": "header", "name": consensus::raft::SECRET_HEADER, "description": "the cluster secret of a join credential, over TLS only" },
             },
             "schemas": {
@@ -326,7 +332,10 @@ mod tests {
             }
             if route.path.starts_with("/raft/") {
                 assert!(
-                    matches!(route.access, Access::Node | Access::JoinCredential),
+                    matches!(
+                        route.access,
+                        Access::Node | Access::Member | Access::JoinCredential
+                    ),
                     "{}",
                     route.path
                 );

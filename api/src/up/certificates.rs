@@ -71,7 +71,15 @@ pub async fn prepare(
             (ca, node)
         }
         (true, Some((via, credential))) => {
-            let (ca, node) = obtain(via, credential, &identity.host, &names).await?;
+            let (grant, key_pem) = obtain(via, credential, &identity.host, &names, false).await?;
+            let ca = ClusterCa {
+                cert_pem: grant.ca_cert_pem,
+                key_pem: grant.ca_key_pem,
+            };
+            let node = NodeCert {
+                chain_pem: grant.chain_pem,
+                key_pem,
+            };
             save(data_dir, &ca, &node)?;
             (ca, node)
         }
@@ -103,14 +111,17 @@ fn save(data_dir: &Path, ca: &ClusterCa, node: &NodeCert) -> Result<(), String> 
         })
 }
 
-/// Asks the member at `via` for a node certificate: over TLS that accepts only a node of the
-/// credential's CA (so the secret goes to nobody else), retried while `via` cannot be reached.
-async fn obtain(
+/// Asks the member at `via` for a node certificate (a plain host's if `plain_host`): over TLS
+/// that accepts only a node of the credential's CA (so the secret goes to nobody else),
+/// retried while `via` cannot be reached. Answers the grant, checked to name the credential's
+/// CA, and the certificate's key, which never left this process.
+pub async fn obtain(
     via: &str,
     credential: &JoinCredential,
     host: &str,
     names: &[String],
-) -> Result<(ClusterCa, NodeCert), String> {
+    plain_host: bool,
+) -> Result<(CertificateGrant, String), String> {
     let (request_pem, key_pem) = node_request(host, names)?;
     let client = consensus::http_client::builder()
         .tls_backend_preconfigured(
@@ -129,6 +140,7 @@ async fn obtain(
             .header(SECRET_HEADER, &credential.secret)
             .json(&CertificateRequest {
                 request_pem: request_pem.clone(),
+                plain_host,
             })
             .send()
             .await;
@@ -161,22 +173,12 @@ async fn obtain(
         tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
     };
-    let ca = ClusterCa {
-        cert_pem: grant.ca_cert_pem,
-        key_pem: grant.ca_key_pem,
-    };
-    if ca.fingerprint()? != credential.ca_fingerprint {
+    if ClusterCa::public(grant.ca_cert_pem.clone()).fingerprint()? != credential.ca_fingerprint {
         return Err(format!(
             "{via} answered a CA that is not the one the join credential names"
         ));
     }
-    Ok((
-        ca,
-        NodeCert {
-            chain_pem: grant.chain_pem,
-            key_pem,
-        },
-    ))
+    Ok((grant, key_pem))
 }
 
 /// What rotating needs: where the files are, who this node is, the CA, the live certificate.

@@ -31,18 +31,44 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Plain,
-    /// `member`: the client presented a certificate of the cluster CA (another node). A
-    /// certificate of any other authority fails the handshake.
+    /// `member`: the client presented a certificate of the cluster CA (another node: a
+    /// server, or a plain host if `plain_host`). A certificate of any other authority fails
+    /// the handshake.
     Tls {
         member: bool,
+        plain_host: bool,
     },
 }
 
+impl Transport {
+    /// A connection from a server of the cluster (a Raft member's certificate).
+    pub fn from_server(&self) -> bool {
+        matches!(
+            self,
+            Transport::Tls {
+                member: true,
+                plain_host: false
+            }
+        )
+    }
+
+    /// A connection from any node of the cluster: a server or a plain host.
+    pub fn from_node(&self) -> bool {
+        matches!(self, Transport::Tls { member: true, .. })
+    }
+}
+
+/// The plain host a connection's certificate is for, put in each of its requests.
+#[derive(Debug, Clone)]
+pub struct PlainHostCaller(pub Arc<str>);
+
 /// Who is at the other end of a connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
     pub transport: Transport,
+    /// The plain host its certificate is for, if it is a plain host's.
+    pub plain_host: Option<Arc<str>>,
 }
 
 /// One accepted connection.
@@ -146,20 +172,23 @@ async fn admit(
             Peer {
                 addr: peer,
                 transport: Transport::Plain,
+                plain_host: None,
             },
         ));
     }
     let tls = acceptor.accept(stream).await?;
-    let member = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .is_some_and(|c| !c.is_empty());
+    let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+    let member = leaf.is_some();
+    let plain_host: Option<Arc<str>> = leaf.and_then(consensus::pki::plain_host_of).map(Arc::from);
     Ok((
         Conn::Tls(Box::new(tls)),
         Peer {
             addr: peer,
-            transport: Transport::Tls { member },
+            transport: Transport::Tls {
+                member,
+                plain_host: plain_host.is_some(),
+            },
+            plain_host,
         },
     ))
 }
@@ -230,6 +259,7 @@ impl axum::serve::Listener for FrontListener {
         Ok(Peer {
             addr: self.local,
             transport: Transport::Plain,
+            plain_host: None,
         })
     }
 }

@@ -25,6 +25,7 @@
 
 mod diff;
 pub mod routes;
+pub mod sealed_for;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -29,6 +29,23 @@ pub enum ShareMessage {
     Diff(ShareDiff),
 }
 
+impl ShareMessage {
+    /// The message with its secrets sealed to a plain host's key
+    /// ([`crate::share::sealed_for`]).
+    pub fn sealed_for(
+        self,
+        cluster: &crate::secrets::SecretKey,
+        host_key: &crate::secrets::SecretKey,
+    ) -> Result<ShareMessage, crate::secrets::OpenError> {
+        Ok(match self {
+            ShareMessage::Snapshot(share) => {
+                ShareMessage::Snapshot(share.sealed_for(cluster, host_key)?)
+            }
+            ShareMessage::Diff(diff) => ShareMessage::Diff(diff.sealed_for(cluster, host_key)?),
+        })
+    }
+}
+
 struct Subscriber {
     host: String,
     last: HostShare,
