@@ -35,6 +35,12 @@ pub fn token_file(data_dir: &Path) -> PathBuf {
     data_dir.join("api-token")
 }
 
+/// A plain host's local token (0600), made anew at every start: it allows only what is asked
+/// of this host alone (`flotilla down`'s leave), never the cluster's API.
+pub fn local_token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("local-token")
+}
+
 /// Component blobs by sha256.
 pub fn blobs(data_dir: &Path) -> PathBuf {
     data_dir.join("blobs")

@@ -37,6 +37,7 @@ async fn single_node(dir: &std::path::Path) -> std::sync::Arc<Node> {
         lost_after: Duration::from_secs(3600),
         replace_voter_after: Duration::from_secs(3600),
         voter_spread_label: "zone".to_string(),
+        standbys: 2,
     };
     let node = Node::open(config, identity, tls)
         .await

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use consensus::node::plain_hosts::{Follower, PlainJoin, ShareMessage, ShareSink};
+use consensus::node::plain_hosts::{Follower, KnownServers, PlainJoin, ShareMessage, ShareSink};
 use consensus::share::HostShare;
 use tokio::sync::watch;
 
@@ -90,7 +90,7 @@ impl SimulatedHost {
                 labels: spec.labels.clone(),
             },
             client,
-            servers,
+            servers: KnownServers::new(servers),
             first,
             joined: false,
         };

@@ -302,6 +302,24 @@ pub enum TokenCommand {
     },
 }
 
+/// `flotilla up --role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    Server,
+    Host,
+    Auto,
+}
+
+impl From<RoleArg> for crate::up::Role {
+    fn from(role: RoleArg) -> crate::up::Role {
+        match role {
+            RoleArg::Server => crate::up::Role::Server,
+            RoleArg::Host => crate::up::Role::PlainHost,
+            RoleArg::Auto => crate::up::Role::Auto,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct UpArgs {
     /// Where the node keeps its identity and database; reused on restart (default: the first
@@ -339,9 +357,18 @@ pub struct UpArgs {
     /// This host's name (default: host-<part of the node id>).
     #[arg(long)]
     pub name: Option<String>,
-    /// Voters the cluster grows to as nodes join (3 or 5); the others stay learners.
+    /// Voters the cluster grows to as nodes join (3 or 5).
     #[arg(long, default_value_t = 3, value_parser = parse_voters)]
     pub voters: usize,
+    /// Standbys the cluster takes beside its voters (non-voting full copies of the log, the
+    /// candidates to replace a lost voter, spread over zones); later joiners are plain hosts.
+    #[arg(long, default_value_t = 2)]
+    pub standbys: usize,
+    /// What this host is, at its first start: a server (a Raft member: voter or standby), a
+    /// plain host (runs components, follows its share of the state from a server), or auto:
+    /// a server while the cluster has fewer than its voters and standbys, else a plain host.
+    #[arg(long, value_enum, default_value_t = RoleArg::Auto)]
+    pub role: RoleArg,
     /// Milliseconds a host may be unreachable before the leader records it as lost (its
     /// replicas then move to other hosts).
     #[arg(long, default_value_t = 2000)]

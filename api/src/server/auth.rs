@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, RawPathParams, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use consensus::node::now_millis;
 use consensus::raft::SECRET_HEADER;
 use consensus::tokens::{parse_token, Need, Refused, Scope, TokenRecord};
@@ -20,7 +21,7 @@ use consensus::tokens::{parse_token, Need, Refused, Scope, TokenRecord};
 use super::errors::ApiError;
 use super::table::Access;
 use crate::token::{bearer, same, TokenError};
-use crate::up::listener::Transport;
+use crate::up::listener::{PlainHostCaller, Transport};
 use crate::up::SharedHost;
 
 /// Who made a request.
@@ -264,5 +265,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Who {
                 .await
                 .map_err(IntoResponse::into_response)?;
         Ok(Who::of(parts.extensions.get::<Caller>(), q.who))
+    }
+}
+
+/// A plain host's certificate speaks only for its own host.
+#[allow(clippy::result_large_err)]
+pub fn only_as_itself(
+    caller: Option<&Extension<PlainHostCaller>>,
+    host: &str,
+) -> Result<(), Response> {
+    match caller {
+        Some(Extension(PlainHostCaller(own))) if **own != *host => Err(super::error(
+            StatusCode::FORBIDDEN,
+            "not_this_host",
+            format!("plain host {own}'s certificate cannot speak for host {host}"),
+        )),
+        _ => Ok(()),
     }
 }

@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::future::{ready, Future, Ready};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::{ConnectInfo, Request};
@@ -17,26 +18,46 @@ use axum::Router;
 use http_body_util::BodyExt;
 use tower_service::Service;
 
-use runtime::ingress::Arrival;
+use runtime::ingress::{Arrival, Ingress};
 
 use crate::up::listener::{Peer, PlainHostCaller};
 use crate::up::SharedHost;
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
+/// Counts an app's answered request by status (the host's `/metrics`).
+pub type RequestCounter = Arc<dyn Fn(&str, u16) + Send + Sync>;
+
+/// What serves apps' requests: the host's ingress, and what counts them.
+#[derive(Clone)]
+pub struct Apps {
+    pub ingress: Arc<Ingress>,
+    pub count: RequestCounter,
+}
+
 /// Makes a [`Front`] for each accepted connection.
 #[derive(Clone)]
 pub struct FrontDoor {
-    node: SharedHost,
+    apps: Apps,
     api: Router,
 }
 
 impl FrontDoor {
+    /// A server's front door: its apps, then its whole API.
     pub fn new(node: SharedHost) -> Self {
+        let counted = node.clone();
         FrontDoor {
             api: super::router(node.clone()),
-            node,
+            apps: Apps {
+                ingress: node.runtime.ingress.clone(),
+                count: Arc::new(move |app, status| counted.metrics.count_request(app, status)),
+            },
         }
+    }
+
+    /// A front door of `apps`, with `api` for every other request (a plain host's).
+    pub fn with_api(apps: Apps, api: Router) -> Self {
+        FrontDoor { apps, api }
     }
 }
 
@@ -54,7 +75,7 @@ where
 
     fn call(&mut self, stream: IncomingStream<'a, L>) -> Self::Future {
         ready(Ok(Front {
-            node: self.node.clone(),
+            apps: self.apps.clone(),
             api: self.api.clone(),
             peer: stream.remote_addr().clone(),
         }))
@@ -64,7 +85,7 @@ where
 /// One connection's service.
 #[derive(Clone)]
 pub struct Front {
-    node: SharedHost,
+    apps: Apps,
     api: Router,
     peer: Peer,
 }
@@ -86,19 +107,19 @@ impl Service<Request> for Front {
             .then(|| runtime::ingress::forwarded_app(request.headers()))
             .flatten()
         {
-            let node = self.node.clone();
+            let apps = self.apps.clone();
             return Box::pin(
-                async move { Ok(serve_app(&node, &app, Arrival::Routed, request).await) },
+                async move { Ok(serve_app(&apps, &app, Arrival::Routed, request).await) },
             );
         }
         let host = request
             .headers()
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok());
-        if let Some(app) = self.node.runtime.ingress.app_of(host) {
-            let node = self.node.clone();
+        if let Some(app) = self.apps.ingress.app_of(host) {
+            let apps = self.apps.clone();
             return Box::pin(
-                async move { Ok(serve_app(&node, &app, Arrival::ByHost, request).await) },
+                async move { Ok(serve_app(&apps, &app, Arrival::ByHost, request).await) },
             );
         }
         request
@@ -116,12 +137,12 @@ impl Service<Request> for Front {
 
 /// A request for `app` (`APP.localhost` or `APP.<domain>`, or forwarded by a peer), through
 /// the ingress.
-async fn serve_app(node: &SharedHost, app: &str, arrival: Arrival, request: Request) -> Response {
+async fn serve_app(apps: &Apps, app: &str, arrival: Arrival, request: Request) -> Response {
     let request = request.map(|body| {
         body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
             .boxed_unsync()
     });
-    let response = node.runtime.ingress.handle(app, arrival, request).await;
-    node.metrics.count_request(app, response.status().as_u16());
+    let response = apps.ingress.handle(app, arrival, request).await;
+    (apps.count)(app, response.status().as_u16());
     response.map(axum::body::Body::new)
 }

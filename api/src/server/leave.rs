@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 
@@ -13,7 +14,9 @@ use consensus::node::departure::Departure;
 use consensus::node::{now_millis, NodeError};
 use consensus::Event;
 
+use super::auth::only_as_itself;
 use super::errors::node_error;
+use crate::up::listener::PlainHostCaller;
 use crate::up::SharedHost;
 
 /// Longest wait for the drain before the host leaves anyway (what it still waited for is in
@@ -28,8 +31,46 @@ pub struct LeaveQuery {
     pub drain_within_ms: Option<u64>,
 }
 
+impl LeaveQuery {
+    fn drain_within(&self) -> Duration {
+        self.drain_within_ms
+            .map_or(DEFAULT_DRAIN_WITHIN, Duration::from_millis)
+    }
+}
+
+/// `POST /v1/local/leave`: this server leaves.
 pub async fn leave(State(node): State<SharedHost>, Query(q): Query<LeaveQuery>) -> Response {
     let me = node.log.host().to_string();
+    let departure = Departure {
+        node_id: node.log.node_id(),
+        remove: false,
+    };
+    host_leaves(&node, &me, q.drain_within(), Some(departure)).await
+}
+
+/// `POST /raft/hosts/{host}/leave`: plain host `host` leaves (what its own
+/// `/v1/local/leave` asks a server): it drains and is recorded left; it holds no vote.
+pub async fn plain_host_leaves(
+    State(node): State<SharedHost>,
+    caller: Option<Extension<PlainHostCaller>>,
+    Path(host): Path<String>,
+    Query(q): Query<LeaveQuery>,
+) -> Response {
+    if let Err(refused) = only_as_itself(caller.as_ref(), &host) {
+        return refused;
+    }
+    host_leaves(&node, &host, q.drain_within(), None).await
+}
+
+/// `me` drains (for at most `within`), leaves the voters if `departure` says so, and is
+/// recorded left.
+async fn host_leaves(
+    node: &SharedHost,
+    me: &str,
+    within: Duration,
+    departure: Option<Departure>,
+) -> Response {
+    let me = me.to_string();
     let drain = Event::HostDrainStarted {
         host: me.clone(),
         who: format!("flotilla down on {me}"),
@@ -43,35 +84,33 @@ pub async fn leave(State(node): State<SharedHost>, Query(q): Query<LeaveQuery>) 
             return node_error(e);
         }
     }
-    let within = q
-        .drain_within_ms
-        .map_or(DEFAULT_DRAIN_WITHIN, Duration::from_millis);
-    let drained = wait_for_drain(&node, &me, within).await;
+    let drained = wait_for_drain(node, &me, within).await;
     let waiting = if drained {
         Vec::new()
     } else {
-        let reports = super::reports::local_reports(&node).await;
+        let reports = super::reports::local_reports(node).await;
         node.log
             .read(|m| crate::up::drain::pending(m.state(), m.placements(), &me, &reports))
     };
-    let departure = Departure {
-        node_id: node.log.node_id(),
-        remove: false,
+    let voters_now = || -> Vec<u64> {
+        node.log
+            .raft_metrics()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
     };
-    let (voters, stays_voter) = match node.log.depart(&departure).await {
-        Ok(departed) => (departed.voters.into_iter().collect(), None),
-        Err(NodeError::Rejected(why)) => {
-            tracing::warn!("{me} stays a voter: {why}");
-            let voters = node
-                .log
-                .raft_metrics()
-                .membership_config
-                .membership()
-                .voter_ids()
-                .collect();
-            (voters, Some(why))
-        }
-        Err(e) => return node_error(e),
+    let (voters, stays_voter) = match departure {
+        // A plain host holds no vote: there is nothing to hand over.
+        None => (voters_now(), None),
+        Some(departure) => match node.log.depart(&departure).await {
+            Ok(departed) => (departed.voters.into_iter().collect(), None),
+            Err(NodeError::Rejected(why)) => {
+                tracing::warn!("{me} stays a voter: {why}");
+                (voters_now(), Some(why))
+            }
+            Err(e) => return node_error(e),
+        },
     };
     let left = Event::HostLeft {
         host: me.clone(),

@@ -14,9 +14,11 @@ mod deploy_checks;
 mod errors;
 pub mod front;
 mod hosts;
+mod keyvalue;
 mod leave;
 mod logs;
 mod names;
+mod on_plain_host;
 mod plain_hosts;
 mod raft;
 mod references;
@@ -59,4 +61,38 @@ pub fn router(node: SharedHost) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(errors::json_errors))
         .with_state(node)
+}
+
+/// A plain host's routes: health and readiness, the host-local routes other nodes ask of it
+/// (its replicas, its guests' logs, a call on its replica, its blobs), and every other
+/// request passed to a server.
+pub fn plain_host_router(host: crate::up::plain::SharedPlainHost) -> Router {
+    use axum::routing::{get, post};
+    let nodes_only = || middleware::from_fn(on_plain_host::nodes_only);
+    Router::new()
+        .route("/healthz", get(cluster::healthz))
+        .route("/readyz", get(on_plain_host::readyz))
+        .route(
+            "/v1/local/replicas",
+            get(blobs::local_replicas).route_layer(nodes_only()),
+        )
+        .route(
+            "/v1/local/logs/{app}",
+            get(logs::local).route_layer(nodes_only()),
+        )
+        .route("/v1/local/leave", post(on_plain_host::leave))
+        .route(
+            "/raft/call/{app}",
+            post(call::call_here).route_layer(nodes_only()),
+        )
+        .route(
+            "/v1/blobs/{digest}",
+            get(blobs::download).route_layer(middleware::from_fn_with_state(
+                host.clone(),
+                on_plain_host::nodes_here_others_to_server,
+            )),
+        )
+        .fallback(on_plain_host::pass_to_server)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(host)
 }

@@ -13,6 +13,7 @@ use axum::Json;
 use consensus::node::plain_hosts::PlainJoin;
 use serde::{Deserialize, Serialize};
 
+use super::auth::only_as_itself;
 use super::{error, node_error, not_leader};
 use crate::up::listener::PlainHostCaller;
 use crate::up::SharedHost;
@@ -105,17 +106,4 @@ pub async fn seen(State(node): State<SharedHost>, Json(hosts): Json<Vec<String>>
     }
     node.log.heartbeats().hear(hosts);
     Json(()).into_response()
-}
-
-/// A plain host's certificate speaks only for its own host.
-#[allow(clippy::result_large_err)]
-fn only_as_itself(caller: Option<&Extension<PlainHostCaller>>, host: &str) -> Result<(), Response> {
-    match caller {
-        Some(Extension(PlainHostCaller(own))) if **own != *host => Err(error(
-            StatusCode::FORBIDDEN,
-            "not_this_host",
-            format!("plain host {own}'s certificate cannot speak for host {host}"),
-        )),
-        _ => Ok(()),
-    }
 }

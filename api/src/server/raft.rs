@@ -83,6 +83,25 @@ pub async fn certificate(
     }
 }
 
+/// What the next host to join is to be (`flotilla up --role auto`): a server while the
+/// cluster has fewer than its voters and standbys, else a plain host.
+pub async fn next_role(State(node): State<SharedHost>) -> Response {
+    let servers = node.log.member_addresses().len();
+    let config = node.log.config();
+    let servers_wanted = config.voters + config.standbys;
+    let role = if servers < servers_wanted {
+        wire::HostRole::Server
+    } else {
+        wire::HostRole::PlainHost
+    };
+    Json(wire::NextRole {
+        role,
+        servers,
+        servers_wanted,
+    })
+    .into_response()
+}
+
 pub async fn join(State(node): State<SharedHost>, Json(req): Json<JoinRequest>) -> Response {
     match node.log.join(&req).await {
         Ok(response) => Json(response).into_response(),

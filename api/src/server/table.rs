@@ -5,7 +5,8 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Map, Value};
 
 use super::{
-    apps, blobs, call, cluster, configs, hosts, leave, logs, plain_hosts, raft, secrets, tokens, ui,
+    apps, blobs, call, cluster, configs, hosts, keyvalue, leave, logs, plain_hosts, raft, secrets,
+    tokens, ui,
 };
 use crate::up::SharedHost;
 
@@ -191,6 +192,7 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
         route!(post "/raft/propose", Member, "A batch of events forwarded to the leader.", raft::propose, body: JSON,
             responses: &[(200, "committed"), (409, "not the leader")]),
         route!(post "/raft/certificate", JoinCredential, "A joiner's node certificate: signs its certificate request (PEM) and answers the chain and the cluster CA (key included, so that every member can admit the next).", raft::certificate, body: JSON),
+        route!(get "/raft/next-role", JoinCredential, "What the next host to join is to be: a server while the cluster has fewer than its voters and standbys, else a plain host.", raft::next_role),
         route!(post "/raft/join", Member, "Join the cluster (forwarded to the leader).", raft::join, body: JSON),
         route!(post "/raft/join-leader", Member, "Join, on the leader only.", raft::join_leader, body: JSON,
             responses: &[(200, "joined"), (409, "not the leader")]),
@@ -202,6 +204,9 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<SharedHost>)> {
             responses: &[(200, "recorded (index null: recorded as it is already)"), (422, "refused (the name of a member)")]),
         route!(get "/raft/hosts/{host}/share", Node, "The host's share of the state as newline-delimited JSON: a snapshot, then a diff per change, each tagged with its index.", plain_hosts::share),
         route!(post "/raft/hosts/{host}/heartbeat", Node, "A plain host's heartbeat; answers when to send the next and after how long a silent host is lost.", plain_hosts::heartbeat),
+        route!(post "/raft/kv", Node, "A plain host's read or write of the built-in key-value store (JSON {call: get|list_keys|write, app, bucket, ...}), made on this server; only for apps placed on that host.", keyvalue::call, body: JSON),
+        route!(post "/raft/hosts/{host}/leave", Node, "A plain host leaves (what its own /v1/local/leave asks): it drains, then is recorded left. Answers as /v1/local/leave.", leave::plain_host_leaves,
+            query: &[("drain_within_ms", "longest wait for the drain before leaving anyway (default 60000)")]),
         route!(post "/raft/hosts/seen", Member, "The plain hosts a server heard from, passed on to the leader.", plain_hosts::seen, body: JSON,
             responses: &[(200, "noted"), (409, "not the leader")]),
     ]

@@ -123,14 +123,7 @@ pub async fn obtain(
     plain_host: bool,
 ) -> Result<(CertificateGrant, String), String> {
     let (request_pem, key_pem) = node_request(host, names)?;
-    let client = consensus::http_client::builder()
-        .tls_backend_preconfigured(
-            PinnedCaVerifier::new(&credential.ca_fingerprint).client_config(),
-        )
-        .connect_timeout(PEER_CONNECT_TIMEOUT)
-        .timeout(PEER_REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = pinned_client(credential)?;
     let url = consensus::http_client::peer_url(via, "/raft/certificate");
     let deadline = Instant::now() + JOIN_WITHIN;
     let mut attempt = 0;
@@ -179,6 +172,65 @@ pub async fn obtain(
         ));
     }
     Ok((grant, key_pem))
+}
+
+/// A client that trusts only a node of the credential's CA and presents no certificate.
+fn pinned_client(credential: &JoinCredential) -> Result<reqwest::Client, String> {
+    consensus::http_client::builder()
+        .tls_backend_preconfigured(
+            PinnedCaVerifier::new(&credential.ca_fingerprint).client_config(),
+        )
+        .connect_timeout(PEER_CONNECT_TIMEOUT)
+        .timeout(PEER_REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// What the server at `via` says the next joiner is to be (`--role auto`): a server while the
+/// cluster has fewer than its voters and standbys, else a plain host. Retried while `via`
+/// cannot be reached.
+pub async fn next_role(via: &str, credential: &JoinCredential) -> Result<super::Role, String> {
+    let client = pinned_client(credential)?;
+    let url = consensus::http_client::peer_url(via, "/raft/next-role");
+    let deadline = Instant::now() + JOIN_WITHIN;
+    let mut attempt = 0;
+    loop {
+        match client
+            .get(&url)
+            .header(SECRET_HEADER, &credential.secret)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {
+                let answer: wire::NextRole = r
+                    .json()
+                    .await
+                    .map_err(|e| format!("{via} answered a role this host cannot read: {e}"))?;
+                return Ok(match answer.role {
+                    wire::HostRole::Server => super::Role::Server,
+                    wire::HostRole::PlainHost => super::Role::PlainHost,
+                });
+            }
+            Ok(r) => {
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                return Err(format!(
+                    "{via} did not say what to join as ({status}): {body}"
+                ));
+            }
+            Err(e) => {
+                if let Some(refusal) = consensus::pki::not_this_cluster(&e) {
+                    return Err(format!("refusing to join through {via}: {refusal}"));
+                }
+                tracing::warn!("asking {via} what to join as: {}", error_chain(&e));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{via} did not answer within {JOIN_WITHIN:?}"));
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
+    }
 }
 
 /// What rotating needs: where the files are, who this node is, the CA, the live certificate.

@@ -158,6 +158,7 @@ impl Host {
                 host: self.log.host().to_string(),
                 feed: self.log.feed(),
                 client: self.log.client().clone(),
+                servers: Default::default(),
             },
             registries: self.registries.clone(),
         };

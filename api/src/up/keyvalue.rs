@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use consensus::kv::{check_names, check_value, KvCommand, KvOutcome, KvWrite};
 use consensus::node::Node;
 use runtime::capabilities::keyvalue::ReplicatedStore;
+use serde::{Deserialize, Serialize};
 
 /// Per-app quota of the built-in store when `up` is not told (`--kv-quota-mib`).
 pub const DEFAULT_QUOTA_MIB: u64 = 64;
@@ -91,4 +92,89 @@ impl ReplicatedStore for NodeStore {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// A plain host's call of the built-in store on a server (`POST /raft/kv`): the store lives
+/// in the servers' log, so a plain host's reads and writes are made there, as the node that
+/// takes them ([`NodeStore`]) would make its own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum KvCall {
+    Get {
+        app: String,
+        bucket: String,
+        key: String,
+    },
+    ListKeys {
+        app: String,
+        bucket: String,
+        cursor: Option<u64>,
+    },
+    Write {
+        app: String,
+        bucket: String,
+        write: KvWrite,
+        /// The plain host's own `--kv-quota-mib`, in bytes.
+        quota_bytes: u64,
+    },
+}
+
+impl KvCall {
+    pub fn app(&self) -> &str {
+        match self {
+            KvCall::Get { app, .. } | KvCall::ListKeys { app, .. } | KvCall::Write { app, .. } => {
+                app
+            }
+        }
+    }
+
+    /// Makes the call on `node`.
+    pub async fn make(self, node: &Arc<Node>) -> Result<KvAnswer, String> {
+        match self {
+            KvCall::Get { app, bucket, key } => {
+                let store = NodeStore {
+                    node: node.clone(),
+                    quota_bytes: 0,
+                };
+                Ok(KvAnswer::Value(store.get(&app, &bucket, &key).await?))
+            }
+            KvCall::ListKeys {
+                app,
+                bucket,
+                cursor,
+            } => {
+                let store = NodeStore {
+                    node: node.clone(),
+                    quota_bytes: 0,
+                };
+                let (keys, cursor) = store.list_keys(&app, &bucket, cursor).await?;
+                Ok(KvAnswer::Keys { keys, cursor })
+            }
+            KvCall::Write {
+                app,
+                bucket,
+                write,
+                quota_bytes,
+            } => {
+                let store = NodeStore {
+                    node: node.clone(),
+                    quota_bytes,
+                };
+                Ok(KvAnswer::Written(store.write(&app, &bucket, write).await?))
+            }
+        }
+    }
+}
+
+/// What a [`KvCall`] answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvAnswer {
+    Value(Option<Vec<u8>>),
+    Keys {
+        keys: Vec<String>,
+        cursor: Option<u64>,
+    },
+    /// An increment's new value.
+    Written(Option<u64>),
 }

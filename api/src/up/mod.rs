@@ -9,6 +9,7 @@ pub mod keyvalue;
 pub mod listener;
 pub mod local;
 pub mod local_runtime;
+pub mod plain;
 pub mod sources;
 pub mod tls;
 
@@ -22,6 +23,20 @@ pub use host::{Host, HostConfig, SharedHost};
 /// How long open connections (event streams, slow requests) may delay a stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// What a host is in its cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Role {
+    /// A Raft member: a voter, or a standby (a full copy of the log that can replace a voter).
+    Server,
+    /// A host that runs components without being a Raft member: it follows its share of the
+    /// state from a server.
+    PlainHost,
+    /// Decided at the first start: the first host, and joiners while the cluster has fewer
+    /// servers than its voters and standbys, are servers; the rest are plain hosts.
+    #[default]
+    Auto,
+}
+
 /// What `up` is told besides the host's settings.
 #[derive(Debug, Clone, Default)]
 pub struct Membership {
@@ -31,10 +46,44 @@ pub struct Membership {
     pub credential: Option<String>,
     /// This host's name (default: derived from the node id).
     pub name: Option<String>,
+    /// What the host is to be, at its first start (a restart keeps what it is).
+    pub role: Role,
 }
 
 /// Runs a node until SIGINT or SIGTERM, registered as a local node under `home` meanwhile.
 pub async fn run(
+    config: HostConfig,
+    membership: Membership,
+    home: &std::path::Path,
+) -> Result<(), String> {
+    match role_of(&config, &membership).await? {
+        Role::PlainHost => plain::run(config, membership, home).await,
+        _ => run_server(config, membership, home).await,
+    }
+}
+
+/// What this start is: what the data directory already is, else what was asked, else (auto)
+/// what the server joined through answers.
+async fn role_of(config: &HostConfig, membership: &Membership) -> Result<Role, String> {
+    let data_dir = &config.log.data_dir;
+    if plain::identity::is_plain_host_dir(data_dir) {
+        return Ok(Role::PlainHost);
+    }
+    if Identity::load(data_dir)?.is_some() {
+        return Ok(Role::Server);
+    }
+    match (membership.role, &membership.join, &membership.credential) {
+        (Role::Auto, Some(via), Some(credential)) => {
+            let credential = consensus::pki::JoinCredential::parse(credential)?;
+            certificates::next_role(via, &credential).await
+        }
+        (Role::Auto, _, _) => Ok(Role::Server),
+        (role, _, _) => Ok(role),
+    }
+}
+
+/// Runs a server until SIGINT or SIGTERM.
+async fn run_server(
     config: HostConfig,
     membership: Membership,
     home: &std::path::Path,
@@ -86,20 +135,7 @@ pub async fn run(
              manifests sent that way cross the network in clear"
         );
     }
-    // Certificates are read and checked before anything starts: a wrong one stops `up` here.
-    let https = match &config.tls.listen {
-        Some(addr) => {
-            let tls = tls::server_config(&config.tls)?;
-            let tcp = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr} (HTTPS): {e}"))?;
-            Some(
-                listener::FrontListener::new(tcp, tls, listener::Accepts::TlsOnly)
-                    .map_err(|e| e.to_string())?,
-            )
-        }
-        None => None,
-    };
+    let https = https_listener(&config.tls).await?;
     let host = Host::open(config, identity.clone(), certificates).await?;
     // The database lock is held now: this process is the node of this data directory.
     let registration = local::LocalNode {
@@ -117,6 +153,24 @@ pub async fn run(
     result
 }
 
+/// The `--https-listen` listener, if asked for. Certificates are read and checked before
+/// anything starts: a wrong one stops `up` here.
+async fn https_listener(
+    config: &tls::TlsConfig,
+) -> Result<Option<listener::FrontListener>, String> {
+    let Some(addr) = &config.listen else {
+        return Ok(None);
+    };
+    let tls = tls::server_config(config)?;
+    let tcp = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} (HTTPS): {e}"))?;
+    Ok(Some(
+        listener::FrontListener::new(tcp, tls, listener::Accepts::TlsOnly)
+            .map_err(|e| e.to_string())?,
+    ))
+}
+
 /// Serves the HTTP API (and ingress) on `listener`, enters the cluster, follows the log, and
 /// stops gracefully on a signal.
 async fn serve(
@@ -126,6 +180,37 @@ async fn serve(
     listener: listener::FrontListener,
     https: Option<listener::FrontListener>,
 ) -> Result<(), String> {
+    let log = host.log.clone();
+    tracing::info!(
+        "node {} ({}) listening on {}, data in {}",
+        log.node_id(),
+        log.host(),
+        log.config().listen,
+        log.config().data_dir.display()
+    );
+    let door = crate::server::front::FrontDoor::new(host.clone());
+    let entered = {
+        let log = log.clone();
+        async move {
+            log.enter_cluster(join, fresh).await?;
+            host.follow();
+            Ok(())
+        }
+    };
+    let served = serve_front(door, listener, https, entered).await;
+    log.shutdown().await;
+    served
+}
+
+/// Serves `door` on `listener` (and `https`) until SIGINT or SIGTERM, running `started` once
+/// serving has begun (an error of it stops serving); waits at most [`STOP_GRACE`] for open
+/// connections after the signal.
+async fn serve_front(
+    door: crate::server::front::FrontDoor,
+    listener: listener::FrontListener,
+    https: Option<listener::FrontListener>,
+    started: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -134,24 +219,23 @@ async fn serve(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let app = crate::server::front::FrontDoor::new(host.clone());
     // HTTPS serves the same front door; it stops with the plain listener.
     let https_server = https.map(|https| {
-        let (app, graceful) = (app.clone(), stopped(stopping.clone()));
+        let (door, graceful) = (door.clone(), stopped(stopping.clone()));
         tracing::info!(
             "serving HTTPS on {}",
             axum::serve::Listener::local_addr(&https)
                 .map_or_else(|e| e.to_string(), |p| p.addr.to_string())
         );
         tokio::spawn(async move {
-            axum::serve(https, app)
+            axum::serve(https, door)
                 .with_graceful_shutdown(graceful)
                 .await
         })
     });
     let graceful = stopped(stopping.clone());
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, door)
             .with_graceful_shutdown(graceful)
             .await
     });
@@ -171,19 +255,8 @@ async fn serve(
             }
         }
     };
-    let log = host.log.clone();
-    tracing::info!(
-        "node {} ({}) listening on {}, data in {}",
-        log.node_id(),
-        log.host(),
-        log.config().listen,
-        log.config().data_dir.display()
-    );
-    log.enter_cluster(join, fresh).await?;
-    host.follow();
-    let served = server_done.await;
-    log.shutdown().await;
-    served
+    started.await?;
+    server_done.await
 }
 
 async fn shutdown_signal() {

@@ -84,6 +84,26 @@ pub struct PlainHostsStatus {
     pub lost_after_ms: u64,
 }
 
+/// What a host is in its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostRole {
+    /// A Raft member: a voter or a standby.
+    Server,
+    /// A host that follows its share of the state from a server.
+    PlainHost,
+}
+
+/// `GET /raft/next-role`: what the next host to join is to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextRole {
+    pub role: HostRole,
+    /// The servers the cluster has now (voters and standbys).
+    pub servers: usize,
+    /// The servers it grows to: its voters and standbys.
+    pub servers_wanted: usize,
+}
+
 /// A node's certificate (from the cluster CA).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateStatus {

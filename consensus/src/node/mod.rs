@@ -57,6 +57,9 @@ pub struct LogConfig {
     pub labels: BTreeMap<String, String>,
     /// How many voters the cluster grows to as nodes join (3 or 5); the rest are learners.
     pub voters: usize,
+    /// How many standbys (learners: full copies of the log, candidates to replace a voter)
+    /// the cluster takes beside its voters before joiners become plain hosts.
+    pub standbys: usize,
     /// Build a snapshot (and purge the log before it) every this many entries.
     pub snapshot_every: u64,
     /// A host unreachable for longer than this is recorded as lost.

@@ -34,7 +34,9 @@ pub async fn run(
 
 /// Asks `node` to leave the cluster, and says how it went.
 async fn leave(node: &LocalNode, drain_within: Duration) -> Result<(), String> {
+    // A server's admin token, or a plain host's local token (which allows only this).
     let token = std::fs::read_to_string(consensus::data_dir::token_file(&node.data_dir))
+        .or_else(|_| std::fs::read_to_string(consensus::data_dir::local_token_file(&node.data_dir)))
         .ok()
         .map(|t| t.trim().to_string());
     let api = Api::resolve(Some(node.api.clone()), token, None);

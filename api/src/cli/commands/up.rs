@@ -75,6 +75,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
             lost_after: Duration::from_millis(args.lost_after_ms),
             replace_voter_after: Duration::from_millis(args.replace_voter_after_ms),
             voter_spread_label: args.voter_spread_label,
+            standbys: args.standbys,
         },
         domain: args.domain,
         queue_wait: Duration::from_millis(args.queue_wait_ms),
@@ -106,6 +107,7 @@ pub async fn run(args: UpArgs) -> super::Outcome {
         join: plan.join,
         credential: plan.credential,
         name: args.name,
+        role: args.role.into(),
     };
     crate::up::run(config, membership, &home).await
 }

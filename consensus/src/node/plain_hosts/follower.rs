@@ -7,6 +7,7 @@
 //! What the host does with its share is up to a [`ShareSink`]: a real plain host replaces its
 //! runtime's view of the state, a simulated one keeps the share for a benchmark to look at.
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -34,6 +35,21 @@ pub trait ShareSink: Send + Sync + 'static {
     fn servers_changed(&self, _servers: &[String]) {}
 }
 
+/// A sink shared with whoever reads what it keeps.
+impl<T: ShareSink> ShareSink for Arc<T> {
+    fn receive(&self, message: ShareMessage) -> Result<(), String> {
+        (**self).receive(message)
+    }
+
+    fn following(&self, server: Option<&str>, left_because: Option<&str>) {
+        (**self).following(server, left_because)
+    }
+
+    fn servers_changed(&self, servers: &[String]) {
+        (**self).servers_changed(servers)
+    }
+}
+
 impl ShareMessage {
     /// Applies this message to the share `held` (none before the first snapshot of a stream)
     /// and answers the index the share is at now. A diff that does not follow is refused and
@@ -54,14 +70,61 @@ impl ShareMessage {
     }
 }
 
+/// The servers a host knows of, and the one it follows now: shared with what sends a plain
+/// host's requests to a server (its API, its key-value calls).
+#[derive(Debug, Clone, Default)]
+pub struct KnownServers(Arc<RwLock<Known>>);
+
+#[derive(Debug, Default)]
+struct Known {
+    all: Vec<String>,
+    current: Option<String>,
+}
+
+impl KnownServers {
+    pub fn new(all: Vec<String>) -> KnownServers {
+        KnownServers(Arc::new(RwLock::new(Known { all, current: None })))
+    }
+
+    /// Every server known, in the order they are tried.
+    pub fn all(&self) -> Vec<String> {
+        self.0.read().expect("servers lock").all.clone()
+    }
+
+    /// The server followed now, then the others: where a request is sent first.
+    pub fn in_order(&self) -> Vec<String> {
+        let known = self.0.read().expect("servers lock");
+        let current = known.current.iter().cloned();
+        let others = known
+            .all
+            .iter()
+            .filter(|s| known.current.as_ref() != Some(*s))
+            .cloned();
+        current.chain(others).collect()
+    }
+
+    fn set_current(&self, server: Option<&str>) {
+        self.0.write().expect("servers lock").current = server.map(str::to_string);
+    }
+
+    /// Replaces the servers known; answers whether that changed them.
+    fn set_all(&self, servers: &[String]) -> bool {
+        let mut known = self.0.write().expect("servers lock");
+        let changed = known.all != servers;
+        known.all = servers.to_vec();
+        changed
+    }
+}
+
 /// One plain host's follower.
 pub struct Follower {
     /// Who the host is: name, address, labels.
     pub join: PlainJoin,
     /// A client with the host's certificate (mutual TLS).
     pub client: reqwest::Client,
-    /// The servers' API addresses, tried in turn from `first`.
-    pub servers: Vec<String>,
+    /// The servers' API addresses, tried in turn from `first`; kept current from heartbeat
+    /// answers.
+    pub servers: KnownServers,
     pub first: usize,
     /// Whether to join at the first server reached (a restart joins again: its labels are
     /// the ones it starts with).
@@ -73,34 +136,30 @@ impl Follower {
     pub async fn run(mut self, sink: impl ShareSink, mut stopped: watch::Receiver<bool>) {
         let mut turn = self.first;
         loop {
-            let server = self.servers[turn % self.servers.len()].clone();
+            let all = self.servers.all();
+            let Some(server) = all.get(turn % all.len().max(1)).cloned() else {
+                sink.following(None, Some("no server is known"));
+                return;
+            };
             turn += 1;
             let session = async {
                 if !self.joined {
-                    join(&self.client, &server, &self.join)
-                        .await
-                        .map_err(|e| (e, self.servers.clone()))?;
+                    join(&self.client, &server, &self.join).await?;
                     self.joined = true;
                 }
+                self.servers.set_current(Some(&server));
                 sink.following(Some(&server), None);
-                let mut known = self.servers.clone();
                 tokio::select! {
                     r = read_stream(&self.client, &server, &self.join.host, &sink) => r,
-                    r = heartbeat(&self.client, &server, &self.join.host, &mut known, &sink) => r,
+                    r = heartbeat(&self.client, &server, &self.join.host, &self.servers, &sink) => r,
                 }
-                .map_err(|e| (e, known.clone()))
             };
             let result = tokio::select! {
                 result = session => result,
                 _ = stopped.wait_for(|s| *s) => return,
             };
-            let left_because = match result {
-                Ok(()) => None,
-                Err((e, known)) => {
-                    self.servers = known;
-                    Some(format!("{server}: {e}"))
-                }
-            };
+            self.servers.set_current(None);
+            let left_because = result.err().map(|e| format!("{server}: {e}"));
             sink.following(None, left_because.as_deref());
             tokio::select! {
                 _ = tokio::time::sleep(RECONNECT_AFTER) => {}
@@ -166,7 +225,7 @@ async fn heartbeat(
     client: &reqwest::Client,
     server: &str,
     host: &str,
-    known: &mut Vec<String>,
+    known: &KnownServers,
     sink: &impl ShareSink,
 ) -> Result<(), String> {
     let url = crate::http_client::peer_url(server, &format!("/raft/hosts/{host}/heartbeat"));
@@ -181,9 +240,8 @@ async fn heartbeat(
             return Err(format!("heartbeat answered {}", response.status()));
         }
         let answer: HeartbeatAnswer = response.json().await.map_err(|e| e.to_string())?;
-        if !answer.servers.is_empty() && answer.servers != *known {
-            *known = answer.servers.clone();
-            sink.servers_changed(known);
+        if !answer.servers.is_empty() && known.set_all(&answer.servers) {
+            sink.servers_changed(&answer.servers);
         }
         let next = Duration::from_millis(answer.next_within_ms);
         tokio::time::sleep(next - next.mul_f64(fastrand::f64() / 4.0)).await;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::{Node, NodeError};
 use crate::raft::ApplyResponse;
 
-pub use follower::{Follower, ShareSink};
+pub use follower::{Follower, KnownServers, ShareSink};
 pub use heartbeats::{HeartbeatAnswer, Heartbeats};
 pub use share_hub::{ShareHub, ShareMessage};
 
