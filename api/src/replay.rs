@@ -20,6 +20,14 @@ pub struct ReplayReport<'m> {
 /// Rebuilds the state machine from the audit log under `data_dir`, up to `at` if given.
 pub fn replay(data_dir: &Path, at: Option<u64>) -> Result<StateMachine, String> {
     let db_dir = data_dir::database(data_dir);
+    if crate::up::plain::identity::is_plain_host_dir(data_dir) {
+        return Err(format!(
+            "{} is a plain host's: it keeps no log; the audit log and replay live on the \
+             servers (run `flotilla replay` on a server's data directory, or ask any node's \
+             API: `flotilla events`, `GET /v1/state?at=N`)",
+            data_dir.display()
+        ));
+    }
     if !db_dir.is_dir() {
         return Err(format!(
             "{} holds no Flotilla database (no {})",

@@ -370,13 +370,18 @@ pub fn cluster(c: &wire::ClusterStatus) -> String {
             vec![
                 m.node_id.to_string(),
                 m.addr.clone(),
-                format!("{}{next}", if m.voter { "voter" } else { "learner" }),
+                format!("{}{next}", if m.voter { "voter" } else { "standby" }),
                 health,
                 m.zone.clone().unwrap_or_else(|| "-".to_string()),
                 if m.caught_up { "yes" } else { "-" }.to_string(),
             ]
         })
         .collect();
+    let voters = c.members.iter().filter(|m| m.voter).count();
+    out.push_str(&format!(
+        "servers (Raft members): {voters} voters, {} standbys\n",
+        c.members.len() - voters
+    ));
     out.push_str(&table(
         &["NODE", "ADDRESS", "ROLE", "HEALTH", "ZONE", "CAUGHT UP"],
         rows,

@@ -187,6 +187,20 @@ impl Cluster {
         Ok(i)
     }
 
+    /// Adds a plain host (`flotilla up --role host`) and waits until it is ready: it holds a
+    /// share of the state that records it. Panics (for tests) if it is not in time.
+    pub fn join_plain(&mut self, args: &[&str]) -> usize {
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--role", "host"]);
+        let i = self.add(&args, None);
+        let node = &self.nodes[i];
+        poll("the plain host to be ready", JOINED_WITHIN, || {
+            node.readiness().filter(|r| r.ready)
+        })
+        .unwrap_or_else(|e| panic!("plain host {i}: {e}; its log:\n{}", node.log_text()));
+        i
+    }
+
     /// The node that leads, as the first running node that says so reports, if any does now.
     pub fn leader_now(&self) -> Option<usize> {
         self.nodes.iter().position(|n| {

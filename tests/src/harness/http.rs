@@ -71,6 +71,16 @@ impl super::Node {
         serde_json::from_value(self.get(path)?).ok()
     }
 
+    /// Its `/readyz` (plain HTTP, no token), if it answers one.
+    pub fn readiness(&self) -> Option<wire::Readiness> {
+        client()
+            .get(format!("http://{}/readyz", self.addr))
+            .send()
+            .ok()?
+            .json()
+            .ok()
+    }
+
     /// This node's view of the cluster (`/v1/cluster`).
     pub fn cluster(&self) -> Option<wire::ClusterStatus> {
         self.get_as("/v1/cluster")
@@ -101,6 +111,40 @@ impl super::Node {
             .expect("the node has its certificate")
             .request(method, self.url(path))
             .bearer_auth(self.token())
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A request with the API token and a JSON body to `path` on this node; status and JSON
+    /// body.
+    pub fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .api()
+            .expect("the node has its certificate")
+            .request(method, self.url(path))
+            .bearer_auth(self.token())
+            .json(&body)
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Writes a new version of secret `name` through this node; status and JSON answer.
+    pub fn put_secret(&self, name: &str, value: &[u8]) -> (u16, serde_json::Value) {
+        let r = self
+            .api()
+            .expect("the node has its certificate")
+            .put(self.url(&format!("/v1/secrets/{name}")))
+            .bearer_auth(self.token())
+            .body(value.to_vec())
             .send()
             .expect("request");
         let status = r.status().as_u16();
