@@ -289,6 +289,8 @@ const overview = {
   render(main) {
     this.regions = {
       raft: h("section", { class: "panel", "aria-labelledby": "raft-h" }),
+      summary: h("div", { id: "hosts-summary" }),
+      pager: h("div", { id: "hosts-pager", class: "row" }),
       hosts: h("div", { id: "hosts" }),
       apps: h("section", { class: "panel", "aria-labelledby": "apps-h" }),
     };
@@ -301,13 +303,17 @@ const overview = {
         h("div", { class: "row" },
           h("h2", { id: "hosts-h", style: "margin:0" }, "Hosts"),
           h("label", { for: "group-by" }, "Group by"), select),
+        this.regions.summary,
+        this.regions.pager,
         this.regions.hosts),
       this.regions.apps);
   },
 
   async refresh() {
+    // One page of hosts (only they are asked for their replicas), with the counts of all.
+    const after = this.pageAfter ? `&after=${encodeURIComponent(this.pageAfter)}` : "";
     const [inventory, apps, nodes] = await Promise.all([
-      api("/v1/inventory?stale=true"), api("/v1/apps?stale=true"), api("/v1/cluster/nodes"),
+      api(`/v1/inventory?stale=true&limit=${HOSTS_PAGE}${after}`), api("/v1/apps?stale=true"), api("/v1/cluster/nodes"),
     ]);
     this.data = { inventory, apps, nodes };
     this.draw();
@@ -327,10 +333,46 @@ const overview = {
     }
     this.select.value = this.groupBy;
     const roles = rolesByHost(nodes, names);
+    redraw(this.regions.summary, [inventory.summary], () => drawSummary(this.regions.summary, inventory.summary));
+    redraw(this.regions.pager, [inventory.hosts.length, inventory.next, this.pageAfter || null, inventory.summary.hosts],
+      () => drawPager(this.regions.pager, inventory, this.pageAfter, (after) => { this.pageAfter = after; this.refresh(); }));
     redraw(this.regions.hosts, [inventory.hosts, [...roles], this.groupBy], () => drawHosts(this.regions.hosts, inventory, roles, this.groupBy));
-    redraw(this.regions.apps, [apps.apps, inventory.hosts], () => drawApps(this.regions.apps, apps, inventory));
+    const everyHost = !inventory.next && !this.pageAfter;
+    redraw(this.regions.apps, [apps.apps, inventory.hosts, everyHost], () => drawApps(this.regions.apps, apps, inventory, everyHost));
   },
 };
+
+/** Hosts shown per page: only they are asked what they run. */
+const HOSTS_PAGE = 100;
+
+/** Every host counted by zone and state: what a fleet of thousands shows first. */
+function drawSummary(region, summary) {
+  if (!summary || summary.hosts <= HOSTS_PAGE) {
+    replace(region);
+    return;
+  }
+  const states = [...new Set(Object.values(summary.by_zone).flatMap((s) => Object.keys(s)))].sort();
+  replace(region,
+    h("div", { class: "table-wrap" },
+      h("table", { id: "hosts-by-zone" },
+        h("thead", {}, h("tr", {}, [summary.zone_label || "zone", ...states, "hosts"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, Object.entries(summary.by_zone).map(([zone, counts]) => h("tr", { "data-zone": zone },
+          h("td", {}, zone || "–"),
+          ...states.map((state) => h("td", { class: "num" }, counts[state] || 0)),
+          h("td", { class: "num" }, Object.values(counts).reduce((a, b) => a + b, 0))))))));
+}
+
+/** Which page of hosts is shown, and the way to the next. */
+function drawPager(region, inventory, after, go) {
+  if (!inventory.next && !after) {
+    replace(region);
+    return;
+  }
+  replace(region,
+    h("span", { class: "muted" }, `${inventory.hosts.length} of ${inventory.summary.hosts} hosts` + (after ? ` after ${after}` : "")),
+    after ? h("button", { type: "button", onclick: () => go(null) }, "First page") : null,
+    inventory.next ? h("button", { type: "button", id: "hosts-next", onclick: () => go(inventory.next) }, "Next page") : null);
+}
 
 /** Host names by API address (a node that does not answer is named by its host record). */
 function hostsByAddr(inventory) {
@@ -383,7 +425,7 @@ function drawRaft(region, nodes, names) {
         h("tbody", {}, [...nodes.nodes].sort((a, b) => nodeName(a, names).localeCompare(nodeName(b, names))).map((n) => h("tr", {},
           h("td", {}, nodeName(n, names)),
           h("td", {}, n.view ? badge(n.view.state) : badge("unreachable")),
-          h("td", {}, n.voter ? "voter" : "learner"),
+          h("td", {}, n.voter ? "voter" : "standby"),
           h("td", { class: "num" }, n.view ? n.view.term : ""),
           h("td", { class: "num" }, n.view ? n.view.applied_index : ""),
           h("td", { class: "mono" }, n.view ? shortHash(n.view.state_hash) : (n.error || "")),
@@ -411,7 +453,7 @@ function drawHosts(region, inventory, roles, groupBy) {
 function hostCard(host, role, most) {
   const total = host.components.reduce((n, c) => n + c.replicas, 0);
   const answering = role && role.role !== "unreachable";
-  const roleText = !role ? "not a member" : !answering ? "not answering" : role.role === "Leader" ? "leader" : role.voter ? "voter" : "learner";
+  const roleText = !role ? "plain host" : !answering ? "not answering" : role.role === "Leader" ? "leader" : role.voter ? "voter" : "standby";
   return h("article", { class: "host", "data-state": host.state, "data-host": host.host, "data-replicas": total, "aria-label": `host ${host.host}` },
     h("header", {},
       h("span", { class: "name" }, host.host),
@@ -433,7 +475,8 @@ function hostCard(host, role, most) {
         c.version ? h("span", { class: "muted" }, ` ${c.version}`) : null))));
 }
 
-function drawApps(region, apps, inventory) {
+/** The apps; what runs is counted from the hosts listed, so only when they are every host. */
+function drawApps(region, apps, inventory, everyHost) {
   const running = new Map();
   for (const host of inventory.hosts) {
     for (const c of host.components) running.set(c.app, (running.get(c.app) || 0) + (c.running || 0));
@@ -449,7 +492,7 @@ function drawApps(region, apps, inventory) {
             h("td", {}, badge(a.status || "Undeployed")),
             h("td", {}, a.desired),
             h("td", {}, a.serving || "–"),
-            h("td", { class: "num" }, `${running.get(a.app) || 0} / ${a.replicas}`),
+            h("td", { class: "num" }, everyHost ? `${running.get(a.app) || 0} / ${a.replicas}` : `– / ${a.replicas}`),
             h("td", { class: "num" }, a.versions),
             h("td", {}, time(a.deployed_at))))))));
 }

@@ -359,6 +359,9 @@ fn openapi_lists_every_route() {
         "POST /raft/hosts/join",
         "GET /raft/hosts/{host}/share",
         "POST /raft/hosts/{host}/heartbeat",
+        "POST /raft/hosts/{host}/leave",
+        "POST /raft/kv",
+        "GET /raft/next-role",
         "POST /raft/hosts/seen",
     ];
     expected.sort();

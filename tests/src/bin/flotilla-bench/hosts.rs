@@ -18,7 +18,7 @@ use crate::tools::{authorized, deploy, ms, percentile, three_nodes, upload, wait
 /// Hosts started together before waiting for them to be recorded.
 const JOIN_WAVE: usize = 500;
 /// How long the idle CPU is sampled.
-const IDLE_SAMPLE: Duration = Duration::from_secs(10);
+pub(crate) const IDLE_SAMPLE: Duration = Duration::from_secs(10);
 /// Hosts killed at once.
 const KILLED_AT_ONCE: usize = 100;
 /// Longest wait for any step with the whole fleet.
@@ -233,7 +233,7 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
 }
 
 /// The fraction of a core `pid` used over [`IDLE_SAMPLE`].
-async fn idle_cpu(pid: u32) -> Result<f64, String> {
+pub(crate) async fn idle_cpu(pid: u32) -> Result<f64, String> {
     let before = cpu_seconds(pid).ok_or("no CPU times for the leader")?;
     tokio::time::sleep(IDLE_SAMPLE).await;
     let after = cpu_seconds(pid).ok_or("no CPU times for the leader")?;
@@ -250,7 +250,7 @@ async fn state(http: &reqwest::Client, addr: &str) -> Option<wire::StateAnswer> 
         .ok()
 }
 
-async fn live_hosts(http: &reqwest::Client, addr: &str) -> Option<usize> {
+pub(crate) async fn live_hosts(http: &reqwest::Client, addr: &str) -> Option<usize> {
     let state = state(http, addr).await?;
     Some(state.state.hosts.values().filter(|h| h.live).count())
 }
@@ -310,14 +310,14 @@ fn app_manifest(app: &str, digest: &str, scaler: &str, replicas: usize) -> Strin
     )
 }
 
-fn hello() -> Result<Vec<u8>, String> {
+pub(crate) fn hello() -> Result<Vec<u8>, String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world/hello.wasm");
     std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Raises this process's open-file limit to its hard limit: every simulated host holds a
 /// stream, and the servers started from here inherit the limit.
-fn raise_open_files() -> Result<(), String> {
+pub(crate) fn raise_open_files() -> Result<(), String> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -6,6 +6,7 @@ mod blob;
 mod breakdown;
 mod cold_start;
 mod hosts;
+mod real_hosts;
 mod kv;
 mod link;
 mod log;
@@ -161,6 +162,20 @@ enum Bench {
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
     },
+    /// Real plain hosts (`flotilla up --role host` processes) beside 3 real servers: the idle
+    /// leader's CPU against the servers alone, the hosts' own CPU and memory, and a deploy
+    /// running on every host.
+    #[command(
+        after_help = "Examples:\n  cargo build --release --workspace && target/release/flotilla-bench real-hosts --count 100"
+    )]
+    RealHosts {
+        /// Plain host processes.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Where the nodes keep their data while the benchmark runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// hello's latency alone and next to guests that spin or flood their log until their CPU
     /// deadline; resident memory before and after.
     #[command(after_help = "Examples:\n  target/release/flotilla-bench noisy --seconds 10")]
@@ -214,6 +229,9 @@ fn main() -> ExitCode {
             runtime.block_on(cold_start::cold_start_bench(&work_dir, seconds))
         }
         Bench::Hosts { count, work_dir } => runtime.block_on(hosts::hosts_bench(work_dir, count)),
+        Bench::RealHosts { count, work_dir } => {
+            runtime.block_on(real_hosts::real_hosts_bench(work_dir, count))
+        }
         Bench::Noisy { seconds, work_dir } => {
             runtime.block_on(noisy::noisy_bench(work_dir, seconds))
         }
