@@ -114,7 +114,7 @@ fn identify(node: &SharedHost, request: &Request, access: Access) -> Result<Call
     let member = transport.from_node();
     match access {
         Access::Member if transport.from_server() => return Ok(Caller::Node),
-        Access::Member => {
+        Access::Member if member => {
             return Err(forbidden_as(
                 "server_certificate_required",
                 "only a server of this cluster (a Raft member) may call this: over TLS, with \
@@ -123,7 +123,7 @@ fn identify(node: &SharedHost, request: &Request, access: Access) -> Result<Call
             ))
         }
         Access::Node if member => return Ok(Caller::Node),
-        Access::Node => {
+        Access::Node | Access::Member => {
             return Err(forbidden_as(
                 "node_certificate_required",
                 "only another node of this cluster may call this: over TLS, with a client \

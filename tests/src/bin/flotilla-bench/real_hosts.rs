@@ -27,7 +27,10 @@ pub async fn real_hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), Str
     let http = authorized(&token)?;
     println!("3 servers up; leader is server {leader}");
     let alone = idle_cpu(server_pids[leader]).await?;
-    println!("idle leader, 3 servers alone: {:.1}% of a core", alone * 100.0);
+    println!(
+        "idle leader, 3 servers alone: {:.1}% of a core",
+        alone * 100.0
+    );
 
     let started = Instant::now();
     let plain: Vec<usize> = tokio::task::block_in_place(|| {
@@ -49,7 +52,10 @@ pub async fn real_hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), Str
         "{count} plain hosts (real processes) joined and live in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let host_pids: Vec<u32> = plain.iter().filter_map(|&i| cluster.nodes[i].pid()).collect();
+    let host_pids: Vec<u32> = plain
+        .iter()
+        .filter_map(|&i| cluster.nodes[i].pid())
+        .collect();
 
     // The hosts' CPU over the same window as the leader's.
     let hosts_before: f64 = host_pids.iter().filter_map(|&p| cpu_seconds(p)).sum();
@@ -82,10 +88,14 @@ pub async fn real_hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), Str
     let digest = upload(&http, &servers[0], hello()?).await?;
     let before = Instant::now();
     deploy(&http, &servers[1], "everywhere", everywhere(&digest)).await?;
-    wait_until("every plain host to run the app", STEP_TIMEOUT, async || {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        running_on(&http, &servers[leader], "everywhere").await >= count
-    })
+    wait_until(
+        "every plain host to run the app",
+        STEP_TIMEOUT,
+        async || {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            running_on(&http, &servers[leader], "everywhere").await >= count
+        },
+    )
     .await?;
     println!(
         "daemonscaler deploy: running on all {count} plain hosts {:.1} s after the deploy",
@@ -97,7 +107,11 @@ pub async fn real_hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), Str
 
 /// Hosts that report a running replica of `app`, as the server at `addr` asks them.
 async fn running_on(http: &reqwest::Client, addr: &str, app: &str) -> usize {
-    let Ok(r) = http.get(format!("http://{addr}/v1/apps/{app}")).send().await else {
+    let Ok(r) = http
+        .get(format!("http://{addr}/v1/apps/{app}"))
+        .send()
+        .await
+    else {
         return 0;
     };
     let Ok(status) = r.json::<wire::AppStatus>().await else {
