@@ -37,8 +37,9 @@ fn membership(c: &Cluster, from: usize) -> Option<(BTreeSet<u64>, BTreeSet<u64>)
 }
 
 #[test]
-fn lost_voters_are_replaced_by_learners_of_their_zone_and_come_back_as_learners() {
-    // Voters in zones a, b, c (the first three); learners in b and a.
+fn lost_voters_are_replaced_by_standbys_of_their_zone_and_come_back_as_standbys() {
+    // Voters in zones a, b, c (the first three); standbys (learners) in b and a: with the
+    // default 2 standbys, the fourth and fifth joiners are servers, not plain hosts.
     let zones = ["a", "b", "c", "b", "a"];
     let mut c = Cluster::start(&strs(&args(zones[0])));
     for zone in &zones[1..] {

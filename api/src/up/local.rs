@@ -180,8 +180,13 @@ pub fn plan_up(
         None => free_address(DEFAULT_API)
             .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))?,
     };
-    let fresh = !identity_file(&data_dir).exists();
-    let local = running.first().filter(|_| fresh && join.is_none());
+    let fresh = !identity_file(&data_dir).exists()
+        && !crate::up::plain::identity::is_plain_host_dir(&data_dir);
+    // A local server to join through (a plain host keeps no join credential).
+    let local = running
+        .iter()
+        .find(|r| join_credential_file(&r.data_dir).exists())
+        .filter(|_| fresh && join.is_none());
     let (join, credential) = match local {
         Some(first) => {
             let credential = match credential {

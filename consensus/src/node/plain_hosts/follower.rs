@@ -15,10 +15,19 @@ use tokio::sync::watch;
 use super::{HeartbeatAnswer, PlainJoin, ShareMessage};
 use crate::share::HostShare;
 
-/// How long a host waits before trying the next server.
+/// How long a host waits before trying the next server, after a session that worked; each
+/// session in a row that fails doubles it (with jitter), up to [`RECONNECT_AT_MOST`], so that
+/// thousands of hosts whose server went away do not all come back at once, again and again.
 pub const RECONNECT_AFTER: Duration = Duration::from_millis(200);
-/// Longest a single heartbeat may take before the server counts as gone.
+/// The longest wait between two tries.
+pub const RECONNECT_AT_MOST: Duration = Duration::from_secs(5);
+/// Longest a single heartbeat may take.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The part of its time to lost a host goes without a heartbeat answered before it leaves its
+/// server for another: soon enough to be heard elsewhere before it is judged lost, and not at
+/// the first miss of a busy server, which would turn a fleet of thousands into one that
+/// reconnects and asks for snapshots all at once.
+const LEAVE_AFTER_PART_OF_TIME_TO_LOST: f64 = 0.5;
 /// Longest a join may take before the next server is tried.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -135,6 +144,7 @@ impl Follower {
     /// Follows until `stopped` turns true: join, then one stream and heartbeats per server.
     pub async fn run(mut self, sink: impl ShareSink, mut stopped: watch::Receiver<bool>) {
         let mut turn = self.first;
+        let mut failed_in_a_row: u32 = 0;
         loop {
             let all = self.servers.all();
             let Some(server) = all.get(turn % all.len().max(1)).cloned() else {
@@ -144,28 +154,59 @@ impl Follower {
             turn += 1;
             let session = async {
                 if !self.joined {
-                    join(&self.client, &server, &self.join).await?;
+                    if let Err(e) = join(&self.client, &server, &self.join).await {
+                        return (false, Err(e));
+                    }
                     self.joined = true;
                 }
                 self.servers.set_current(Some(&server));
                 sink.following(Some(&server), None);
-                tokio::select! {
-                    r = read_stream(&self.client, &server, &self.join.host, &sink) => r,
+                let snapshots = CountingSink {
+                    sink: &sink,
+                    received: std::sync::atomic::AtomicBool::new(false),
+                };
+                let result = tokio::select! {
+                    r = read_stream(&self.client, &server, &self.join.host, &snapshots) => r,
                     r = heartbeat(&self.client, &server, &self.join.host, &self.servers, &sink) => r,
-                }
+                };
+                (snapshots.received.into_inner(), result)
             };
             let result = tokio::select! {
                 result = session => result,
                 _ = stopped.wait_for(|s| *s) => return,
             };
             self.servers.set_current(None);
+            let (lasted, result) = result;
+            failed_in_a_row = if lasted { 0 } else { failed_in_a_row + 1 };
             let left_because = result.err().map(|e| format!("{server}: {e}"));
             sink.following(None, left_because.as_deref());
             tokio::select! {
-                _ = tokio::time::sleep(RECONNECT_AFTER) => {}
+                _ = tokio::time::sleep(reconnect_delay(failed_in_a_row)) => {}
                 _ = stopped.wait_for(|s| *s) => return,
             }
         }
+    }
+}
+
+/// The wait before the next try after `failed_in_a_row` sessions that failed: doubling from
+/// [`RECONNECT_AFTER`] up to [`RECONNECT_AT_MOST`], between half and all of it at random.
+fn reconnect_delay(failed_in_a_row: u32) -> Duration {
+    let doubled = RECONNECT_AFTER.saturating_mul(1 << failed_in_a_row.min(8));
+    let most = doubled.min(RECONNECT_AT_MOST);
+    most.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+/// Passes messages on, noting whether one came (a session that delivered its snapshot).
+struct CountingSink<'a, S> {
+    sink: &'a S,
+    received: std::sync::atomic::AtomicBool,
+}
+
+impl<S: ShareSink> CountingSink<'_, S> {
+    fn receive(&self, message: ShareMessage) -> Result<(), String> {
+        self.received
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sink.receive(message)
     }
 }
 
@@ -186,11 +227,11 @@ async fn join(client: &reqwest::Client, server: &str, join: &PlainJoin) -> Resul
 }
 
 /// Follows the share stream until it ends or breaks the protocol.
-async fn read_stream(
+async fn read_stream<S: ShareSink>(
     client: &reqwest::Client,
     server: &str,
     host: &str,
-    sink: &impl ShareSink,
+    sink: &CountingSink<'_, S>,
 ) -> Result<(), String> {
     let url = crate::http_client::peer_url(server, &format!("/raft/hosts/{host}/share"));
     let mut response = client
@@ -229,21 +270,60 @@ async fn heartbeat(
     sink: &impl ShareSink,
 ) -> Result<(), String> {
     let url = crate::http_client::peer_url(server, &format!("/raft/hosts/{host}/heartbeat"));
+    let mut next = RECONNECT_AFTER;
+    // Until a first answer says otherwise: leave at the first miss.
+    let mut leave_after = Duration::ZERO;
+    let mut last_answered = std::time::Instant::now();
     loop {
-        let response = client
-            .post(&url)
-            .timeout(HEARTBEAT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| crate::http_client::error_chain(&e))?;
-        if !response.status().is_success() {
-            return Err(format!("heartbeat answered {}", response.status()));
+        match beat(client, &url).await {
+            Ok(answer) => {
+                last_answered = std::time::Instant::now();
+                if !answer.servers.is_empty() && known.set_all(&answer.servers) {
+                    sink.servers_changed(&answer.servers);
+                }
+                next = Duration::from_millis(answer.next_within_ms);
+                leave_after = Duration::from_millis(answer.lost_after_ms)
+                    .mul_f64(LEAVE_AFTER_PART_OF_TIME_TO_LOST);
+            }
+            Err(e) if last_answered.elapsed() >= leave_after => {
+                return Err(format!(
+                    "no heartbeat answered for {:.1} s, the last: {e}",
+                    last_answered.elapsed().as_secs_f64()
+                ));
+            }
+            Err(_) => {}
         }
-        let answer: HeartbeatAnswer = response.json().await.map_err(|e| e.to_string())?;
-        if !answer.servers.is_empty() && known.set_all(&answer.servers) {
-            sink.servers_changed(&answer.servers);
-        }
-        let next = Duration::from_millis(answer.next_within_ms);
         tokio::time::sleep(next - next.mul_f64(fastrand::f64() / 4.0)).await;
+    }
+}
+
+/// One heartbeat and its answer.
+async fn beat(client: &reqwest::Client, url: &str) -> Result<HeartbeatAnswer, String> {
+    let response = client
+        .post(url)
+        .timeout(HEARTBEAT_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| crate::http_client::error_chain(&e))?;
+    if !response.status().is_success() {
+        return Err(format!("heartbeat answered {}", response.status()));
+    }
+    response.json().await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_to_reconnect_doubles_with_failures_up_to_its_cap_with_jitter() {
+        for _ in 0..100 {
+            let first = reconnect_delay(0);
+            assert!(first >= RECONNECT_AFTER / 2 && first <= RECONNECT_AFTER);
+            let third = reconnect_delay(2);
+            assert!(third >= RECONNECT_AFTER * 2 && third <= RECONNECT_AFTER * 4);
+            let many = reconnect_delay(30);
+            assert!(many >= RECONNECT_AT_MOST / 2 && many <= RECONNECT_AT_MOST);
+        }
     }
 }
