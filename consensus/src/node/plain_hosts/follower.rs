@@ -143,15 +143,19 @@ pub struct Follower {
 impl Follower {
     /// Follows until `stopped` turns true: join, then one stream and heartbeats per server.
     pub async fn run(mut self, sink: impl ShareSink, mut stopped: watch::Receiver<bool>) {
-        let mut turn = self.first;
+        let mut last_tried: Option<String> = None;
         let mut failed_in_a_row: u32 = 0;
+        // How long without an answered heartbeat before leaving a server: none until a first
+        // answer says the time to lost, then kept across servers (a new server that is slow to
+        // answer its first heartbeat, in a storm of reconnecting hosts, is not left at once).
+        let mut leave_after = Duration::ZERO;
         loop {
             let all = self.servers.all();
-            let Some(server) = all.get(turn % all.len().max(1)).cloned() else {
+            let Some(server) = next_server(&all, last_tried.as_deref(), self.first) else {
                 sink.following(None, Some("no server is known"));
                 return;
             };
-            turn += 1;
+            last_tried = Some(server.clone());
             let session = async {
                 if !self.joined {
                     if let Err(e) = join(&self.client, &server, &self.join).await {
@@ -167,7 +171,7 @@ impl Follower {
                 };
                 let result = tokio::select! {
                     r = read_stream(&self.client, &server, &self.join.host, &snapshots) => r,
-                    r = heartbeat(&self.client, &server, &self.join.host, &self.servers, &sink) => r,
+                    r = heartbeat(&self.client, &server, &self.join.host, &self.servers, &sink, &mut leave_after) => r,
                 };
                 (snapshots.received.into_inner(), result)
             };
@@ -186,6 +190,19 @@ impl Follower {
             }
         }
     }
+}
+
+/// The server to try next: the one after `last_tried` in `all` (whose order may have changed
+/// since, as heartbeat answers name the servers), or the `first`-th at the start.
+fn next_server(all: &[String], last_tried: Option<&str>, first: usize) -> Option<String> {
+    if all.is_empty() {
+        return None;
+    }
+    let at = match last_tried.and_then(|s| all.iter().position(|x| x == s)) {
+        Some(i) => i + 1,
+        None => first,
+    };
+    Some(all[at % all.len()].clone())
 }
 
 /// The wait before the next try after `failed_in_a_row` sessions that failed: doubling from
@@ -268,11 +285,10 @@ async fn heartbeat(
     host: &str,
     known: &KnownServers,
     sink: &impl ShareSink,
+    leave_after: &mut Duration,
 ) -> Result<(), String> {
     let url = crate::http_client::peer_url(server, &format!("/raft/hosts/{host}/heartbeat"));
     let mut next = RECONNECT_AFTER;
-    // Until a first answer says otherwise: leave at the first miss.
-    let mut leave_after = Duration::ZERO;
     let mut last_answered = std::time::Instant::now();
     loop {
         match beat(client, &url).await {
@@ -282,10 +298,10 @@ async fn heartbeat(
                     sink.servers_changed(&answer.servers);
                 }
                 next = Duration::from_millis(answer.next_within_ms);
-                leave_after = Duration::from_millis(answer.lost_after_ms)
+                *leave_after = Duration::from_millis(answer.lost_after_ms)
                     .mul_f64(LEAVE_AFTER_PART_OF_TIME_TO_LOST);
             }
-            Err(e) if last_answered.elapsed() >= leave_after => {
+            Err(e) if last_answered.elapsed() >= *leave_after => {
                 return Err(format!(
                     "no heartbeat answered for {:.1} s, the last: {e}",
                     last_answered.elapsed().as_secs_f64()
@@ -314,6 +330,17 @@ async fn beat(client: &reqwest::Client, url: &str) -> Result<HeartbeatAnswer, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_server_is_the_one_after_the_last_tried_wherever_it_moved() {
+        let all: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        assert_eq!(next_server(&all, None, 4).as_deref(), Some("b"));
+        assert_eq!(next_server(&all, Some("b"), 0).as_deref(), Some("c"));
+        assert_eq!(next_server(&all, Some("c"), 0).as_deref(), Some("a"));
+        // A server no longer named: start again from `first`.
+        assert_eq!(next_server(&all, Some("gone"), 2).as_deref(), Some("c"));
+        assert_eq!(next_server(&[], None, 0), None);
+    }
 
     #[test]
     fn the_wait_to_reconnect_doubles_with_failures_up_to_its_cap_with_jitter() {

@@ -23,8 +23,12 @@ pub(crate) const IDLE_SAMPLE: Duration = Duration::from_secs(10);
 const KILLED_AT_ONCE: usize = 100;
 /// Longest wait for any step with the whole fleet.
 const STEP_TIMEOUT: Duration = Duration::from_secs(600);
-/// How often the fleet-wide waits look again (each look reads every host's record).
+/// How often the waits on the simulated hosts' own shares look again (in this process).
 const FLEET_POLL: Duration = Duration::from_millis(200);
+/// How often the waits on the leader's state look again: each look serializes every host's
+/// record on the leader, and at 10,000 hosts looking five times a second was most of what the
+/// leader did while the killed hosts were being judged.
+const STATE_POLL: Duration = Duration::from_secs(1);
 /// The members' `--lost-after-ms` (the default).
 const LOST_AFTER_FLOOR: Duration = Duration::from_secs(2);
 /// Replicas of the spread app, over the plain hosts.
@@ -79,6 +83,36 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
         "{count} simulated hosts joined and live in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    if std::env::var_os("FLOTILLA_BENCH_TRACE").is_some() {
+        let seen: Vec<std::sync::Arc<std::sync::Mutex<flotilla_tests::simulated_hosts::Seen>>> =
+            fleet.iter().map(|h| h.seen.clone()).collect();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+                let mut between = 0;
+                for s in &seen {
+                    let s = s.lock().expect("seen lock");
+                    if s.server.is_none() {
+                        between += 1;
+                    }
+                    if let Some(e) = &s.last_error {
+                        let e: String =
+                            e.chars().filter(|c| !c.is_ascii_digit()).take(90).collect();
+                        *errors.entry(e).or_default() += 1;
+                    }
+                }
+                let mut top: Vec<_> = errors.into_iter().collect();
+                top.sort_by(|a, b| b.1.cmp(&a.1));
+                top.truncate(4);
+                println!(
+                    "trace +{:.0}s: {between} between servers; last errors {top:?}",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        });
+    }
 
     let with_fleet = idle_cpu(pids[leader]).await?;
     println!(
@@ -157,7 +191,7 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
         "the killed hosts to be recorded lost",
         STEP_TIMEOUT,
         async || {
-            tokio::time::sleep(FLEET_POLL).await;
+            tokio::time::sleep(STATE_POLL).await;
             let Some(live) = liveness(&http, &servers[leader]).await else {
                 return false;
             };
@@ -174,7 +208,7 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
         "their replicas to be placed elsewhere",
         STEP_TIMEOUT,
         async || {
-            tokio::time::sleep(FLEET_POLL).await;
+            tokio::time::sleep(STATE_POLL).await;
             spread_placed_on_live(&http, &servers[leader], &killed_names).await
         },
     )
