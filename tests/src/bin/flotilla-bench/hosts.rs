@@ -104,7 +104,7 @@ pub async fn hosts_bench(work_dir: PathBuf, count: usize) -> Result<(), String> 
                     }
                 }
                 let mut top: Vec<_> = errors.into_iter().collect();
-                top.sort_by(|a, b| b.1.cmp(&a.1));
+                top.sort_by_key(|e| std::cmp::Reverse(e.1));
                 top.truncate(4);
                 println!(
                     "trace +{:.0}s: {between} between servers; last errors {top:?}",
