@@ -94,9 +94,7 @@ pub async fn heartbeat(
         return refused;
     }
     node.log.heartbeats().hear([host]);
-    let mut answer = node.log.heartbeats().answer(node.log.config().lost_after);
-    answer.servers = node.log.member_addresses().into_iter().collect();
-    Json(answer).into_response()
+    Json(node.log.heartbeats().answer(node.log.config().lost_after)).into_response()
 }
 
 /// The plain hosts another server heard from, passed on to the leader.

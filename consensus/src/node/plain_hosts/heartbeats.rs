@@ -68,6 +68,9 @@ pub struct Heartbeats {
     heard: Mutex<BTreeSet<String>>,
     /// Plain hosts in the state when last counted (by [`forward_forever`]).
     plain_hosts: AtomicUsize,
+    /// The servers' API addresses when last counted, for every answer: read once per round,
+    /// not once per heartbeat.
+    servers: Mutex<Vec<String>>,
 }
 
 impl Heartbeats {
@@ -83,7 +86,10 @@ impl Heartbeats {
 
     /// The answer to a heartbeat, with `floor` the members' `--lost-after-ms`.
     pub fn answer(&self, floor: Duration) -> HeartbeatAnswer {
-        HeartbeatAnswer::for_fleet(self.plain_hosts.load(Ordering::Relaxed), floor)
+        let mut answer =
+            HeartbeatAnswer::for_fleet(self.plain_hosts.load(Ordering::Relaxed), floor);
+        answer.servers = self.servers.lock().expect("heartbeats lock").clone();
+        answer
     }
 
     /// The plain hosts in the fleet, as last counted.
@@ -101,6 +107,7 @@ pub async fn forward_forever(node: Arc<Node>) {
         let members = node.member_addresses();
         let plain = node.read(|m| super::plain_hosts(m.state(), &members).len());
         node.heartbeats.plain_hosts.store(plain, Ordering::Relaxed);
+        *node.heartbeats.servers.lock().expect("heartbeats lock") = members.into_iter().collect();
         if node.is_leader() {
             continue;
         }
